@@ -1,0 +1,29 @@
+# hybridrec: `make demo` and `make test` are all a new user needs; both run `make setup` first.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export SPARK_LOCAL_IP := 127.0.0.1
+export PYSPARK_PYTHON := $(abspath $(VENV)/bin/python)
+export PYSPARK_DRIVER_PYTHON := $(abspath $(VENV)/bin/python)
+export HOROVOD_GLOO_IFACE := lo
+export TF_CPP_MIN_LOG_LEVEL := 1
+
+.PHONY: setup test test-all demo bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+test: setup
+	$(PY) -m pytest
+
+test-all: setup
+	$(PY) -m pytest -m ""
+
+demo: setup
+	bash scripts/demo.sh
+
+bench: setup
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf data report .pytest_cache

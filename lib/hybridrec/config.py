@@ -1,0 +1,262 @@
+"""Typed configuration: YAML files in conf/ loaded into dataclasses, with command-line overrides.
+
+Why typed: a misspelt key or a string where a number belongs should stop a job at start-up with one
+message naming the key and the fix, not fail an hour later inside a Spark task.
+
+Rules:
+- Every key has a default here, so a YAML file only lists what it changes.
+- Unknown keys and wrong types are errors (``ConfigError``) naming the dotted key.
+- ``--set a.b=value`` overrides a key after the file is read; the value is parsed as YAML
+  (``--set train.epochs=3``, ``--set spark.master=local[2]``, ``--set train.nics=[lo]``).
+- Relative paths under ``paths`` are resolved against the directory of the config file, so a job
+  behaves the same whatever the current directory is.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from hybridrec.errors import HybridrecError
+
+DEFAULT_CONFIG = Path("conf") / "local.yaml"
+
+
+class ConfigError(HybridrecError, ValueError):
+    """A config file or override that cannot be used; the message names the key and the fix."""
+
+
+@dataclass
+class SparkConfig:
+    """How the one SparkSession is built (see ``hybridrec.spark``)."""
+
+    app_name: str = "hybridrec"
+    # Used when the job starts its own JVM (plain ``python``); ``spark-submit --master`` wins.
+    master: str = "local[*]"
+    # Bind the driver and Spark's services to this address; null on clusters (Databricks).
+    local_ip: str | None = "127.0.0.1"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 8
+    # Check at start-up that the Delta Lake classes load (off where the platform provides Delta).
+    require_delta: bool = True
+    ui_enabled: bool = True
+    # Any other Spark settings, passed through unchanged.
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PathsConfig:
+    """Where data lives. Relative paths are resolved against the config file's directory."""
+
+    # Root folder for the Delta tables (``<warehouse>/<layer>/<table>``) when no metastore is used.
+    warehouse: str = "../data/warehouse"
+    # Parquet features written by preprocess and read by Petastorm during training.
+    features: str = "../data/features"
+    # Versioned model folders (``<models>/<version>/``).
+    models: str = "../data/models"
+    # Raw input files (catalog, images, interactions) for ingest.
+    raw: str = "../data/raw"
+    # Spark checkpoint directory (ALS lineage, long iterative jobs).
+    checkpoints: str = "../data/checkpoints"
+    # Offline evaluation report.
+    report: str = "../report"
+
+
+@dataclass
+class TablesConfig:
+    """Table naming. With ``catalog`` set (Unity Catalog) tables are ``catalog.schema.table``;
+    without it they are Delta folders under ``paths.warehouse``."""
+
+    catalog: str | None = None
+    # Prefix for the layer schemas: bronze, quarantine, gold (``<schema_prefix>bronze``).
+    schema_prefix: str = ""
+
+
+@dataclass
+class TrainConfig:
+    """Distributed training with Horovod (the training issue extends this)."""
+
+    # Horovod processes; null = the Spark executors' total cores.
+    num_proc: int | None = None
+    epochs: int = 5
+    batch_size: int = 64
+    learning_rate: float = 0.001
+    # Network interfaces Horovod's Gloo rendezvous may use; ``lo`` keeps it on 127.0.0.1.
+    nics: list[str] = field(default_factory=lambda: ["lo"])
+    # Seconds to wait for all Horovod processes to start.
+    start_timeout: int = 600
+
+
+@dataclass
+class Config:
+    """The whole configuration of a hybridrec run."""
+
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    tables: TablesConfig = field(default_factory=TablesConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    # Where this config came from (the file), for messages; not a YAML key.
+    source: str = field(default="<defaults>", metadata={"internal": True})
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Sequence[str] = (),
+) -> Config:
+    """Read a YAML config file (default ``conf/local.yaml``), apply ``key=value`` overrides, validate.
+
+    Raises ``ConfigError`` for a missing file, bad YAML, unknown keys, wrong types or bad overrides.
+    """
+    cfg_path = Path(path) if path is not None else DEFAULT_CONFIG
+    if not cfg_path.is_file():
+        hint = (
+            "run from the repository root or pass --config PATH"
+            if path is None
+            else "check the path given to --config"
+        )
+        raise ConfigError(f"config file {cfg_path} not found: {hint}")
+    try:
+        raw = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {cfg_path} is not valid YAML: {exc}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {cfg_path} must hold a mapping of sections, got {type(raw).__name__}")
+    for item in overrides:
+        _apply_override(raw, item)
+    cfg = _build(Config, raw, prefix="")
+    cfg.source = str(cfg_path)
+    _resolve_paths(cfg.paths, cfg_path.resolve().parent)
+    return cfg
+
+
+def config_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".") -> Config:
+    """Build a validated Config from a mapping (tests, notebooks); paths resolve against base_dir."""
+    cfg = _build(Config, dict(data), prefix="")
+    _resolve_paths(cfg.paths, Path(base_dir).resolve())
+    return cfg
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    """The config as plain data (for logging and for saving next to models)."""
+    out = dataclasses.asdict(cfg)
+    out.pop("source", None)
+    return out
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=value`` into its key path and YAML-parsed value."""
+    key, sep, value = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"override {item!r} must look like section.key=value (e.g. train.epochs=3)")
+    parts = key.split(".")
+    if any(not p for p in parts):
+        raise ConfigError(f"override {item!r} has an empty part in its key {key!r}")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {item!r}: value is not valid YAML: {exc}") from exc
+    return parts, parsed
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    parts, value = parse_override(item)
+    node = raw
+    for depth, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            where = ".".join(parts[: depth + 1])
+            raise ConfigError(f"override {item!r}: {where} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "<top level>"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} must be a mapping of keys, got {_describe(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]}; valid keys in {where}: {', '.join(sorted(fields))}"
+        )
+    kwargs = {name: _coerce(hints[name], value, f"{prefix}{name}") for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value if value is not None else {}, prefix=f"{key}.")
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            return _coerce(inner[0], value, key)
+        raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover - schema bug
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key} must be a list, got {_describe(value)}")
+        return [_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping, got {_describe(value)}")
+        return {str(k): _scalar_to_str(v, f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be true or false, got {_describe(value)}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be an integer, got {_describe(value)}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key} must be a number, got {_describe(value)}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key} must be a string, got {_describe(value)}")
+    raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover - schema bug
+
+
+def _scalar_to_str(value: Any, key: str) -> str:
+    """Pass-through maps (Spark settings) take scalars; booleans become Spark's 'true'/'false'."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    raise ConfigError(f"{key} must be a string, number or boolean, got {_describe(value)}")
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _resolve_paths(paths: PathsConfig, base: Path) -> None:
+    for f in dataclasses.fields(paths):
+        value = getattr(paths, f.name)
+        if _is_uri(value):
+            continue
+        p = Path(value)
+        setattr(paths, f.name, str(p if p.is_absolute() else (base / p).resolve()))
+
+
+def _is_uri(value: str) -> bool:
+    """dbfs:/, s3://, abfss://, file: ... are left untouched."""
+    head, sep, _ = value.partition(":")
+    return bool(sep) and len(head) > 1 and "/" not in head

@@ -1,0 +1,127 @@
+"""Table names, locations and Delta reads/writes: the one place a job learns where a table lives.
+
+Locally a table is a Delta folder ``<paths.warehouse>/<schema>/<name>``; with ``tables.catalog`` set
+(Unity Catalog on Databricks) it is the managed table ``<catalog>.<schema>.<name>``. Jobs name tables
+by their logical name (``gold.runs``) and never spell a path.
+
+Schemas are declared next to the names as they are added by the issues that own each table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from hybridrec.config import Config
+
+LAYERS = ("bronze", "quarantine", "gold")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A logical table: its layer (schema), name, partition columns and Spark schema."""
+
+    layer: str
+    name: str
+    schema: T.StructType
+    partition_by: tuple[str, ...] = ()
+    comment: str = ""
+
+    @property
+    def logical_name(self) -> str:
+        return f"{self.layer}.{self.name}"
+
+
+RUNS = TableSpec(
+    layer="gold",
+    name="runs",
+    comment="One row per job run: what ran, for which night, how it ended, with counts and timings.",
+    schema=T.StructType(
+        [
+            T.StructField("run_id", T.StringType(), False),
+            T.StructField("job", T.StringType(), False),
+            T.StructField("run_date", T.DateType(), True),
+            T.StructField("status", T.StringType(), False),
+            T.StructField("started_at", T.TimestampType(), False),
+            T.StructField("ended_at", T.TimestampType(), True),
+            T.StructField("duration_s", T.DoubleType(), True),
+            T.StructField("counts", T.MapType(T.StringType(), T.LongType()), True),
+            T.StructField("metrics", T.MapType(T.StringType(), T.DoubleType()), True),
+            T.StructField("message", T.StringType(), True),
+        ]
+    ),
+)
+
+TABLES: dict[str, TableSpec] = {t.logical_name: t for t in (RUNS,)}
+
+
+@dataclass(frozen=True)
+class TableRef:
+    """Where one table lives for a given config: a metastore name or a folder path."""
+
+    spec: TableSpec
+    qualified_name: str | None
+    path: str | None
+
+    def __str__(self) -> str:
+        return self.qualified_name or str(self.path)
+
+
+def table_ref(cfg: Config, spec: TableSpec) -> TableRef:
+    """Resolve a logical table to its location under ``cfg``."""
+    schema = f"{cfg.tables.schema_prefix}{spec.layer}"
+    if cfg.tables.catalog:
+        return TableRef(spec, f"{cfg.tables.catalog}.{schema}.{spec.name}", None)
+    return TableRef(spec, None, str(Path(cfg.paths.warehouse) / schema / spec.name))
+
+
+def table_exists(spark: SparkSession, ref: TableRef) -> bool:
+    """True when the table exists as a Delta table."""
+    if ref.qualified_name:
+        return bool(spark.catalog.tableExists(ref.qualified_name))
+    from delta.tables import DeltaTable
+
+    return bool(DeltaTable.isDeltaTable(spark, ref.path))
+
+
+def read_table(spark: SparkSession, ref: TableRef) -> DataFrame:
+    """Read the current version of a Delta table."""
+    if ref.qualified_name:
+        return spark.read.table(ref.qualified_name)
+    return spark.read.format("delta").load(ref.path)
+
+
+def write_table(
+    df: DataFrame,
+    ref: TableRef,
+    mode: str = "append",
+    replace_where: str | None = None,
+) -> None:
+    """Write ``df`` to a Delta table, atomically.
+
+    ``replace_where`` (with mode ``overwrite``) replaces exactly the rows matching the predicate, the
+    idempotent way to rewrite one night's partition; a killed write leaves the previous version.
+    """
+    if replace_where is not None and mode != "overwrite":
+        raise ValueError("replace_where needs mode='overwrite'")
+    writer = df.write.format("delta").mode(mode)
+    if ref.spec.partition_by:
+        writer = writer.partitionBy(*ref.spec.partition_by)
+    if replace_where is not None:
+        writer = writer.option("replaceWhere", replace_where)
+    if ref.qualified_name:
+        writer.saveAsTable(ref.qualified_name)
+    else:
+        writer.save(ref.path)
+
+
+FEATURE_SETS = ("images", "text")
+
+
+def features_path(cfg: Config, feature_set: str) -> str:
+    """Folder of one Parquet feature set written by preprocess and read by Petastorm."""
+    if feature_set not in FEATURE_SETS:
+        raise ValueError(f"unknown feature set {feature_set!r}; known: {', '.join(FEATURE_SETS)}")
+    return str(Path(cfg.paths.features) / feature_set)

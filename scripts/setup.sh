@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# One-command, idempotent setup of the hybridrec stack (run by `make setup`, `make test`, `make demo`):
+#   1. .venv with every Python package pinned by constraints.txt, and hybridrec installed editable
+#   2. the Horovod wheel (TensorFlow + Gloo + Spark; no MPI/PyTorch/MXNet), built once per TensorFlow
+#      version into a wheelhouse under $HYBRIDREC_CACHE and reused afterwards
+#   3. the Delta Lake jars for the pinned delta-spark, fetched with Maven (cached in ~/.m2) into
+#      .venv/delta-jars and listed in the venv's spark-defaults.conf, so runs need no network
+#   4. loopback-only networking for Spark started from this venv (spark-env.sh)
+#   5. checks: `horovodrun --check-build` and `hybridrec check` (Spark + Delta round trip)
+# A stamp keyed by the inputs of this script makes a second run a no-op.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+PYTHON=${PYTHON:-python3.11}
+VENV=$ROOT/.venv
+CACHE=${HYBRIDREC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hybridrec}
+HOROVOD_VERSION=0.28.1
+
+t0=$(date +%s)
+step() { printf '[setup %4ss] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
+die() { echo "setup: error: $*" >&2; exit 1; }
+
+key=$(cat constraints.txt requirements.txt setup.py scripts/setup.sh scripts/delta-jars/pom.xml | sha256sum | cut -c1-16)
+stamp=$VENV/.setup-$key
+if [[ -f $stamp ]]; then
+  echo "setup: up to date (.venv matches constraints.txt; delete .venv to rebuild)"
+  exit 0
+fi
+
+command -v "$PYTHON" >/dev/null || die "$PYTHON not found: install Python 3.11 or set PYTHON=/path/to/python3.11"
+"$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11)' 2>/dev/null \
+  || die "$PYTHON is not Python 3.11 (TensorFlow 2.15 and the Horovod build need 3.11)"
+command -v java >/dev/null || die "java not found: install OpenJDK 17 (Debian: apt-get install openjdk-17-jdk-headless)"
+command -v mvn >/dev/null || die "mvn not found: install Maven (Debian: apt-get install maven)"
+command -v c++ >/dev/null || die "no C++ compiler: install g++ and cmake (Debian: apt-get install g++ cmake)"
+command -v cmake >/dev/null || die "cmake not found: install cmake (Debian: apt-get install cmake)"
+
+pin() { sed -n "s/^$1==\(.*\)$/\1/p" constraints.txt; }
+TF_VERSION=$(pin tensorflow-cpu)
+DELTA_VERSION=$(pin delta-spark)
+[[ -n $TF_VERSION && -n $DELTA_VERSION ]] || die "constraints.txt must pin tensorflow-cpu and delta-spark"
+
+# 1. virtual environment and pinned packages
+if [[ ! -x $VENV/bin/python ]]; then
+  step "creating .venv with $("$PYTHON" --version)"
+  "$PYTHON" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+step "installing pinned packages (constraints.txt)"
+"${PIP[@]}" install -q -c constraints.txt pip setuptools wheel
+"${PIP[@]}" install -q -c constraints.txt -r requirements.txt
+"${PIP[@]}" install -q -c constraints.txt --no-deps --no-build-isolation -e .
+
+# 2. Horovod, compiled against the installed TensorFlow, cached per TensorFlow version
+wheelhouse=$CACHE/wheels/tensorflow-cpu-$TF_VERSION
+wheel=$(ls "$wheelhouse"/horovod-"$HOROVOD_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
+if [[ -z $wheel ]]; then
+  step "building horovod $HOROVOD_VERSION against tensorflow-cpu $TF_VERSION (takes a few minutes; cached in $wheelhouse)"
+  mkdir -p "$wheelhouse"
+  build_dir=$(mktemp -d)
+  (
+    export PATH=$VENV/bin:$PATH
+    export HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 \
+           HOROVOD_WITHOUT_MPI=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1
+    export MAKEFLAGS=-j$(nproc)
+    "${PIP[@]}" wheel -q --no-deps --no-build-isolation -c constraints.txt \
+      -w "$build_dir" "horovod==$HOROVOD_VERSION"
+  ) || die "the horovod build failed (see the compiler output above); it needs g++, cmake and the pinned tensorflow-cpu"
+  mv "$build_dir"/horovod-*.whl "$wheelhouse"/
+  rm -rf "$build_dir"
+  wheel=$(ls "$wheelhouse"/horovod-"$HOROVOD_VERSION"-*.whl | head -n 1)
+else
+  step "using cached horovod wheel $(basename "$wheel")"
+fi
+"${PIP[@]}" install -q --no-deps --force-reinstall "$wheel"
+"${PIP[@]}" check >/dev/null || { "${PIP[@]}" check; die "pip check found broken requirements"; }
+
+# 3. Delta Lake jars from Maven Central (Spark and Scala are provided by pyspark)
+spark_home=$("$VENV/bin/python" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')
+jars_dir=$VENV/delta-jars
+step "fetching Delta Lake $DELTA_VERSION jars with Maven (cached in ~/.m2)"
+rm -rf "$jars_dir"
+mvn -q -B -f scripts/delta-jars/pom.xml -Ddelta.version="$DELTA_VERSION" \
+  dependency:copy-dependencies -DincludeScope=runtime -DexcludeGroupIds=org.scala-lang,org.antlr \
+  -DoutputDirectory="$jars_dir" || die "Maven could not fetch io.delta:delta-spark_2.13:$DELTA_VERSION"
+jars=$(ls "$jars_dir"/*.jar | paste -sd, -)
+[[ $jars == *delta-spark_2.13-$DELTA_VERSION.jar* ]] || die "delta-spark jar missing in $jars_dir"
+
+# 4. Spark defaults for this venv: Delta from local jars, loopback only, the venv's Python
+mkdir -p "$spark_home/conf"
+cat > "$spark_home/conf/spark-defaults.conf" <<EOF
+# Written by scripts/setup.sh: Delta Lake from local jars (no Ivy download at run time).
+spark.jars                      $jars
+spark.sql.extensions            io.delta.sql.DeltaSparkSessionExtension
+spark.sql.catalog.spark_catalog org.apache.spark.sql.delta.catalog.DeltaCatalog
+spark.driver.host               127.0.0.1
+spark.driver.bindAddress        127.0.0.1
+spark.ui.showConsoleProgress    false
+spark.driver.memory             4g
+EOF
+cat > "$spark_home/conf/log4j2.properties" <<'EOF'
+# Written by scripts/setup.sh: Spark's own log at WARN, so job progress lines stay readable.
+rootLogger.level = warn
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
+EOF
+cat > "$spark_home/conf/spark-env.sh" <<EOF
+# Written by scripts/setup.sh: Spark started from this venv binds and talks on loopback only.
+export SPARK_LOCAL_IP=\${SPARK_LOCAL_IP:-127.0.0.1}
+export PYSPARK_PYTHON=\${PYSPARK_PYTHON:-$VENV/bin/python}
+export PYSPARK_DRIVER_PYTHON=\${PYSPARK_DRIVER_PYTHON:-$VENV/bin/python}
+EOF
+
+# 5. checks
+step "checking the Horovod build"
+TF_CPP_MIN_LOG_LEVEL=2 "$VENV/bin/horovodrun" --check-build 2>&1 | tee "$VENV/horovod-check-build.txt" | grep -q '\[X\] Gloo' \
+  || { cat "$VENV/horovod-check-build.txt"; die "horovod was built without Gloo"; }
+step "checking Spark + Delta (hybridrec check)"
+SPARK_LOCAL_IP=127.0.0.1 "$VENV/bin/hybridrec" check --set spark.master='local[1]' \
+  >"$VENV/hybridrec-check.log" 2>&1 || { tail -n 30 "$VENV/hybridrec-check.log"; die "hybridrec check failed"; }
+grep -E '^(pyspark|horovod|delta)' "$VENV/hybridrec-check.log"
+
+rm -f "$VENV"/.setup-*
+touch "$stamp"
+step "done"
