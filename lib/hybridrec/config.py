@@ -8,8 +8,8 @@ Rules:
 - Unknown keys and wrong types are errors (``ConfigError``) naming the dotted key.
 - ``--set a.b=value`` overrides a key after the file is read; the value is parsed as YAML
   (``--set train.epochs=3``, ``--set spark.master=local[2]``, ``--set train.nics=[lo]``).
-- Relative paths under ``paths`` are resolved against the directory of the config file, so a job
-  behaves the same whatever the current directory is.
+- Relative paths (fields declared with ``path_field``) are resolved against the directory of the
+  config file, so a job behaves the same whatever the current directory is.
 """
 from __future__ import annotations
 
@@ -29,6 +29,11 @@ DEFAULT_CONFIG = Path("conf") / "local.yaml"
 
 class ConfigError(HybridrecError, ValueError):
     """A config file or override that cannot be used; the message names the key and the fix."""
+
+
+def path_field(default: str | None) -> Any:
+    """A config field holding a path: resolved against the config file's directory at load time."""
+    return field(default=default, metadata={"path": True})
 
 
 @dataclass
@@ -51,20 +56,20 @@ class SparkConfig:
 
 @dataclass
 class PathsConfig:
-    """Where data lives. Relative paths are resolved against the config file's directory."""
+    """Where data lives."""
 
     # Root folder for the Delta tables (``<warehouse>/<layer>/<table>``) when no metastore is used.
-    warehouse: str = "../data/warehouse"
+    warehouse: str = path_field("../data/warehouse")
     # Parquet features written by preprocess and read by Petastorm during training.
-    features: str = "../data/features"
+    features: str = path_field("../data/features")
     # Versioned model folders (``<models>/<version>/``).
-    models: str = "../data/models"
+    models: str = path_field("../data/models")
     # Raw input files (catalog, images, interactions) for ingest.
-    raw: str = "../data/raw"
+    raw: str = path_field("../data/raw")
     # Spark checkpoint directory (ALS lineage, long iterative jobs).
-    checkpoints: str = "../data/checkpoints"
+    checkpoints: str = path_field("../data/checkpoints")
     # Offline evaluation report.
-    report: str = "../report"
+    report: str = path_field("../report")
 
 
 @dataclass
@@ -75,6 +80,117 @@ class TablesConfig:
     catalog: str | None = None
     # Prefix for the layer schemas: bronze, quarantine, gold (``<schema_prefix>bronze``).
     schema_prefix: str = ""
+
+
+@dataclass
+class CatalogColumns:
+    """Which source column holds each product field; null = the source has no such column."""
+
+    id: str = "id"
+    title: str | None = "title"
+    description: str | None = "description"
+    category: str | None = "category"
+    # A column with the image file name/path (relative to ``catalog.image_root``).
+    image: str | None = None
+    # A column with the time the product was listed (cold-start evaluation); optional.
+    listed_at: str | None = None
+
+
+@dataclass
+class CatalogConfig:
+    """The product catalog to ingest.
+
+    ``layout``: ``generic`` (CSV / Parquet / JSON Lines with ``columns``) or ``retail_products``
+    (Kaggle's retail-products-classification: train.csv with ImgId, title, description, categories
+    and ``<ImgId>.jpg`` files).
+    """
+
+    layout: str = "generic"
+    # Catalog file (or folder of files); relative to the config file like every path.
+    path: str = path_field("../data/raw/catalog/products.csv")
+    file_format: str = "csv"  # csv | parquet | jsonl
+    separator: str = ","
+    header: bool = True
+    columns: CatalogColumns = field(default_factory=CatalogColumns)
+    # Images live under this folder; an image path that leaves it is quarantined.
+    image_root: str | None = path_field("../data/raw/catalog/images")
+    # When there is no image column: the file name built from the id, e.g. "{id}.jpg"; null = none.
+    image_pattern: str | None = None
+    # Extra source columns kept as product attributes (simulator preferences, reasons, filters).
+    attributes: list[str] = field(default_factory=list)
+    # Allowed categories; null = any non-empty category is accepted.
+    categories: list[str] | None = None
+
+
+@dataclass
+class InteractionColumns:
+    """Which source column holds each interaction field; null = the source has no such column."""
+
+    user: str = "user_id"
+    item: str = "product_id"
+    event: str | None = "event"
+    rating: str | None = None
+    timestamp: str = "ts"
+
+
+@dataclass
+class InteractionsConfig:
+    """User-product interactions to ingest (implicit feedback)."""
+
+    path: str = path_field("../data/raw/interactions/interactions.csv")
+    file_format: str = "csv"  # csv | parquet
+    separator: str = ","
+    header: bool = True
+    columns: InteractionColumns = field(default_factory=InteractionColumns)
+    # Timestamp format for string timestamps (Spark datetime pattern); null = ISO-8601 or epoch seconds.
+    timestamp_format: str | None = None
+    # Implicit-feedback weight per event type; events not listed are quarantined.
+    event_weights: dict[str, float] = field(
+        default_factory=lambda: {"view": 1.0, "cart": 3.0, "purchase": 5.0}
+    )
+    # With a rating column instead of events: ratings >= this count as a "rating" event of weight = rating.
+    min_rating: float = 0.0
+
+
+@dataclass
+class DemoConfig:
+    """The seeded demo data: a generated catalog (or a real one) plus simulated interactions."""
+
+    seed: int = 42
+    # generated | fashion (the real catalog in ../shared/data/fashion, when present)
+    catalog: str = "generated"
+    fashion_path: str = path_field("../../shared/data/fashion")
+    n_products: int = 2000
+    n_categories: int = 12
+    image_size: int = 64
+    n_users: int = 1000
+    # Mean events per user; days of history simulated.
+    events_per_user: float = 30.0
+    days: int = 56
+    # Share of products that arrive late (listed near the end, little or no history).
+    late_share: float = 0.1
+    # Zipf exponent of item popularity.
+    zipf_a: float = 1.1
+    # Catalog attributes users have preferences over (fashion: gender, baseColour, usage, season).
+    preference_attributes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FeaturesConfig:
+    """Preprocessing of images and text into Parquet features for Petastorm."""
+
+    image_size: int = 64
+    max_len: int = 32
+    vocab_min_count: int = 2
+    vocab_max_size: int = 20000
+    # Classes with fewer training examples than this are not used as labels (kept for embeddings).
+    min_examples_per_class: int = 50
+    # Fractions of the stable hash split by product id; test gets the rest.
+    train_fraction: float = 0.8
+    val_fraction: float = 0.1
+    # Parquet row-group size for the image features (rows), sized for Petastorm readers.
+    image_rows_per_group: int = 512
+    text_rows_per_group: int = 8192
 
 
 @dataclass
@@ -99,6 +215,10 @@ class Config:
     spark: SparkConfig = field(default_factory=SparkConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     tables: TablesConfig = field(default_factory=TablesConfig)
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    interactions: InteractionsConfig = field(default_factory=InteractionsConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     # Where this config came from (the file), for messages; not a YAML key.
     source: str = field(default="<defaults>", metadata={"internal": True})
@@ -132,14 +252,14 @@ def load_config(
         _apply_override(raw, item)
     cfg = _build(Config, raw, prefix="")
     cfg.source = str(cfg_path)
-    _resolve_paths(cfg.paths, cfg_path.resolve().parent)
+    _resolve_paths(cfg, cfg_path.resolve().parent)
     return cfg
 
 
 def config_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".") -> Config:
     """Build a validated Config from a mapping (tests, notebooks); paths resolve against base_dir."""
     cfg = _build(Config, dict(data), prefix="")
-    _resolve_paths(cfg.paths, Path(base_dir).resolve())
+    _resolve_paths(cfg, Path(base_dir).resolve())
     return cfg
 
 
@@ -212,7 +332,9 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key} must be a mapping, got {_describe(value)}")
-        return {str(k): _scalar_to_str(v, f"{key}.{k}") for k, v in value.items()}
+        if args[1] is str:
+            return {str(k): _scalar_to_str(v, f"{key}.{k}") for k, v in value.items()}
+        return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -247,13 +369,15 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def _resolve_paths(paths: PathsConfig, base: Path) -> None:
-    for f in dataclasses.fields(paths):
-        value = getattr(paths, f.name)
-        if _is_uri(value):
-            continue
-        p = Path(value)
-        setattr(paths, f.name, str(p if p.is_absolute() else (base / p).resolve()))
+def _resolve_paths(node: Any, base: Path) -> None:
+    """Resolve every path field (``path_field``) in the config tree against ``base``."""
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if dataclasses.is_dataclass(value):
+            _resolve_paths(value, base)
+        elif f.metadata.get("path") and value is not None and not _is_uri(value):
+            p = Path(value)
+            setattr(node, f.name, str(p if p.is_absolute() else (base / p).resolve()))
 
 
 def _is_uri(value: str) -> bool:

@@ -4,10 +4,11 @@ A job script is then a few lines::
 
     def main(ctx: JobContext) -> None: ...
     if __name__ == "__main__":
-        sys.exit(run_job("train", main, description=__doc__))
+        sys.exit(run_job("train", main, parser=job_parser(__doc__)))
 
 Errors meant for users (``HybridrecError``) end the job with their message and exit code 1; a bad
-command line or config exits 2; anything else is a bug and keeps its traceback.
+command line or config exits 2; anything else is a bug and keeps its traceback. Every run that got
+a SparkSession leaves one row in ``gold.runs``, failed runs included.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from pyspark.sql import SparkSession
 
 from hybridrec.config import Config, ConfigError, load_config
 from hybridrec.errors import HybridrecError
+from hybridrec.runs import RunRecord, record_run, utcnow
 from hybridrec.spark import build_spark
 
 log = logging.getLogger("hybridrec.job")
@@ -30,13 +32,16 @@ log = logging.getLogger("hybridrec.job")
 
 @dataclass
 class JobContext:
-    """What a job's main function receives."""
+    """What a job's main function receives; it fills ``run.counts`` and ``run.metrics``."""
 
-    job: str
-    run_id: str
     cfg: Config
     spark: SparkSession
     args: argparse.Namespace
+    run: RunRecord
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
 
 
 def job_parser(description: str | None = None) -> argparse.ArgumentParser:
@@ -93,11 +98,22 @@ def run_job(
     except ConfigError as exc:
         print(f"{job}: config error: {exc}", file=sys.stderr)
         return 2
+    run = RunRecord(
+        run_id=run_id, job=job, started_at=utcnow(), run_date=getattr(args, "run_date", None)
+    )
+    spark = build_spark(cfg.spark)
     try:
-        spark = build_spark(cfg.spark)
-        main(JobContext(job=job, run_id=run_id, cfg=cfg, spark=spark, args=args))
+        main(JobContext(cfg=cfg, spark=spark, args=args, run=run))
     except HybridrecError as exc:
         log.error("%s", exc)
+        run.finish("failed", str(exc))
+        record_run(spark, cfg, run)
         return 1
-    log.info("done")
+    except BaseException as exc:
+        run.finish("failed", f"{type(exc).__name__}: {exc}")
+        record_run(spark, cfg, run)
+        raise
+    run.finish("succeeded")
+    record_run(spark, cfg, run)
+    log.info("done in %.1fs %s", run.duration_s or 0.0, run.counts or "")
     return 0

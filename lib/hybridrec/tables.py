@@ -54,7 +54,76 @@ RUNS = TableSpec(
     ),
 )
 
-TABLES: dict[str, TableSpec] = {t.logical_name: t for t in (RUNS,)}
+PRODUCTS = TableSpec(
+    layer="bronze",
+    name="products",
+    comment="Validated catalog: one row per product_id; text, category, image path and attributes.",
+    schema=T.StructType(
+        [
+            T.StructField("product_id", T.StringType(), False),
+            T.StructField("title", T.StringType(), True),
+            T.StructField("description", T.StringType(), True),
+            T.StructField("category", T.StringType(), True),
+            # Resolved path of the product photo under catalog.image_root; null = no photo.
+            T.StructField("image_path", T.StringType(), True),
+            T.StructField("attributes", T.MapType(T.StringType(), T.StringType()), True),
+            T.StructField("listed_at", T.TimestampType(), True),
+            # Hash of the content fields: tells a re-ingested duplicate from a conflicting one.
+            T.StructField("content_hash", T.StringType(), False),
+            T.StructField("source_file", T.StringType(), False),
+            T.StructField("ingested_at", T.TimestampType(), False),
+        ]
+    ),
+)
+
+INTERACTIONS = TableSpec(
+    layer="bronze",
+    name="interactions",
+    comment="Validated user-product events (implicit feedback) with their configured weight.",
+    schema=T.StructType(
+        [
+            T.StructField("user_id", T.StringType(), False),
+            T.StructField("product_id", T.StringType(), False),
+            T.StructField("ts", T.TimestampType(), False),
+            T.StructField("event", T.StringType(), False),
+            T.StructField("weight", T.DoubleType(), False),
+            T.StructField("source_file", T.StringType(), False),
+            T.StructField("ingested_at", T.TimestampType(), False),
+        ]
+    ),
+)
+
+_QUARANTINE_SCHEMA = T.StructType(
+    [
+        # The original row as read, column name -> raw text value.
+        T.StructField("raw", T.MapType(T.StringType(), T.StringType()), False),
+        # Machine-readable reason code (e.g. missing_image) and a human detail.
+        T.StructField("reason", T.StringType(), False),
+        T.StructField("detail", T.StringType(), True),
+        T.StructField("source_file", T.StringType(), False),
+        T.StructField("run_id", T.StringType(), False),
+        T.StructField("ingested_at", T.TimestampType(), False),
+    ]
+)
+
+QUARANTINE_PRODUCTS = TableSpec(
+    layer="quarantine",
+    name="products",
+    comment="Catalog rows rejected at ingest, with the reason; accepted + quarantined = read.",
+    schema=_QUARANTINE_SCHEMA,
+)
+
+QUARANTINE_INTERACTIONS = TableSpec(
+    layer="quarantine",
+    name="interactions",
+    comment="Interaction rows rejected at ingest, with the reason; accepted + quarantined = read.",
+    schema=_QUARANTINE_SCHEMA,
+)
+
+TABLES: dict[str, TableSpec] = {
+    t.logical_name: t
+    for t in (RUNS, PRODUCTS, INTERACTIONS, QUARANTINE_PRODUCTS, QUARANTINE_INTERACTIONS)
+}
 
 
 @dataclass(frozen=True)

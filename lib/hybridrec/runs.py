@@ -1,0 +1,62 @@
+"""``gold.runs``: one row per job run (what ran, for which night, how it ended, counts, timings).
+
+``run_job`` records every run, failed ones included, so on-call people and the evaluation can see
+what each night did without reading logs.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from pyspark.sql import SparkSession
+
+from hybridrec.config import Config
+from hybridrec.tables import RUNS, table_ref, write_table
+
+
+@dataclass
+class RunRecord:
+    """What a job reports about itself; ``counts`` must reconcile where the job says so."""
+
+    run_id: str
+    job: str
+    started_at: dt.datetime
+    run_date: dt.date | None = None
+    status: str = "running"
+    ended_at: dt.datetime | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    message: str | None = None
+
+    def finish(self, status: str, message: str | None = None) -> None:
+        self.status = status
+        self.message = message
+        self.ended_at = utcnow()
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC timestamp (the session time zone is UTC)."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def record_run(spark: SparkSession, cfg: Config, run: RunRecord) -> None:
+    """Append the run's row to ``gold.runs``."""
+    row = (
+        run.run_id,
+        run.job,
+        run.run_date,
+        run.status,
+        run.started_at,
+        run.ended_at,
+        run.duration_s,
+        {k: int(v) for k, v in run.counts.items()},
+        {k: float(v) for k, v in run.metrics.items()},
+        run.message,
+    )
+    write_table(spark.createDataFrame([row], RUNS.schema), table_ref(cfg, RUNS), mode="append")

@@ -1,0 +1,78 @@
+"""Shared fixtures: one local SparkSession (local[2], Delta, 4 shuffle partitions) for the whole run.
+
+Tests get a fresh ``Config`` whose every path lies in a per-test temporary folder, so tables written
+by one test never leak into another.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from hybridrec.config import Config, config_from_dict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FASHION_DIR = REPO_ROOT.parent / "shared" / "data" / "fashion"
+
+# Everything the tests start talks on loopback only.
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.environ.setdefault("HOROVOD_GLOO_IFACE", "lo")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+TEST_SPARK = {
+    "master": "local[2]",
+    "app_name": "hybridrec-tests",
+    "shuffle_partitions": 4,
+    "driver_memory": "2g",
+    "ui_enabled": False,
+}
+
+
+def make_config(base: Path, **sections: dict) -> Config:
+    """A Config with all paths under ``base`` and the test Spark settings; sections override."""
+    data: dict = {
+        "spark": dict(TEST_SPARK),
+        "paths": {
+            "warehouse": "warehouse",
+            "features": "features",
+            "models": "models",
+            "raw": "raw",
+            "checkpoints": "checkpoints",
+            "report": "report",
+        },
+    }
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return config_from_dict(data, base_dir=base)
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Config:
+    return make_config(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator["pyspark.sql.SparkSession"]:  # noqa: F821
+    from hybridrec.spark import build_spark
+
+    session = build_spark(config_from_dict({"spark": TEST_SPARK}).spark)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def fashion_dir() -> Path:
+    """The real fashion catalog beside the repository; tests that need it skip without it."""
+    if not (FASHION_DIR / "styles.csv").is_file():
+        pytest.skip(f"real catalog not found at {FASHION_DIR}")
+    return FASHION_DIR
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests by folder: tests/unit -> unit, tests/spark -> spark, tests/e2e -> e2e."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(REPO_ROOT / "tests").parts
+        if parts and parts[0] in ("unit", "spark", "e2e"):
+            item.add_marker(parts[0])
