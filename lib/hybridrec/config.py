@@ -287,15 +287,37 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 
 
 def _apply_override(raw: dict[str, Any], item: str) -> None:
+    """Set one ``a.b.c=value`` override in the raw mapping.
+
+    Inside a pass-through mapping (``spark.conf``) the rest of the key is one key, so
+    ``spark.conf.spark.sql.adaptive.enabled=false`` sets the Spark setting of that name.
+    """
     parts, value = parse_override(item)
     node = raw
+    tp: Any = Config
     for depth, part in enumerate(parts[:-1]):
+        tp = _field_type(tp, part)
+        if typing.get_origin(tp) is dict:
+            parts = [*parts[: depth + 1], ".".join(parts[depth + 1 :])]
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
             where = ".".join(parts[: depth + 1])
             raise ConfigError(f"override {item!r}: {where} is a value, not a section")
         node = child
+        if len(parts) == depth + 2:
+            break
     node[parts[-1]] = value
+
+
+def _field_type(tp: Any, name: str) -> Any:
+    """The declared type of field ``name`` of dataclass ``tp`` (None when unknown or not a class)."""
+    if not (isinstance(tp, type) and dataclasses.is_dataclass(tp)):
+        return None
+    hint = typing.get_type_hints(tp).get(name)
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return hint
 
 
 def _build(cls: type, data: Any, prefix: str) -> Any:

@@ -75,9 +75,13 @@ def parse_run_date(value: str) -> dt.date:
 
 
 def configure_logging(job: str, run_id: str, level: str = "INFO") -> None:
-    """Log lines carry the job and run id, so lines from a night's jobs can be told apart."""
+    """Log lines carry the job and run id, so lines from a night's jobs can be told apart.
+
+    A host that already configured logging (a notebook, pytest) keeps its handlers.
+    """
     fmt = f"%(asctime)s %(levelname)s {job}[{run_id}] %(name)s: %(message)s"
-    logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
+    logging.basicConfig(format=fmt, stream=sys.stderr)
+    logging.getLogger("hybridrec").setLevel(level)
     for noisy in ("py4j", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

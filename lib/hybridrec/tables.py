@@ -162,19 +162,38 @@ def read_table(spark: SparkSession, ref: TableRef) -> DataFrame:
     return spark.read.format("delta").load(ref.path)
 
 
+def ensure_table(spark: SparkSession, ref: TableRef) -> None:
+    """Create the table from its spec if it does not exist yet.
+
+    Creating it from the declared schema (rather than from the first DataFrame written) keeps the
+    NOT NULL constraints, partitioning and comment, which Delta then enforces on every write.
+    """
+    from delta.tables import DeltaTable
+
+    builder = DeltaTable.createIfNotExists(spark)
+    builder = builder.tableName(ref.qualified_name) if ref.qualified_name else builder.location(ref.path)
+    builder = builder.addColumns(ref.spec.schema)
+    if ref.spec.partition_by:
+        builder = builder.partitionedBy(*ref.spec.partition_by)
+    if ref.spec.comment:
+        builder = builder.comment(ref.spec.comment)
+    builder.execute()
+
+
 def write_table(
     df: DataFrame,
     ref: TableRef,
     mode: str = "append",
     replace_where: str | None = None,
 ) -> None:
-    """Write ``df`` to a Delta table, atomically.
+    """Write ``df`` to a Delta table (created from its spec first if needed), atomically.
 
     ``replace_where`` (with mode ``overwrite``) replaces exactly the rows matching the predicate, the
     idempotent way to rewrite one night's partition; a killed write leaves the previous version.
     """
     if replace_where is not None and mode != "overwrite":
         raise ValueError("replace_where needs mode='overwrite'")
+    ensure_table(df.sparkSession, ref)
     writer = df.write.format("delta").mode(mode)
     if ref.spec.partition_by:
         writer = writer.partitionBy(*ref.spec.partition_by)
