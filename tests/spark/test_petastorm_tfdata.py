@@ -24,8 +24,11 @@ def _read_all(url: str, cur_shard: int | None = None, shard_count: int | None = 
     from petastorm.tf_utils import make_petastorm_dataset
 
     rows: list[dict] = []
+    # shuffle_row_groups=False: petastorm 0.13.1's thread pool can end a read with no rows when a
+    # shuffled read has few row groups (a race); training shuffles in tf.data instead.
     with make_batch_reader(
-        url, num_epochs=1, cur_shard=cur_shard, shard_count=shard_count, workers_count=1
+        url, num_epochs=1, cur_shard=cur_shard, shard_count=shard_count, workers_count=1,
+        shuffle_row_groups=False,
     ) as reader:
         ds = make_petastorm_dataset(reader).unbatch().batch(8)
         ds = ds.map(lambda b: (tf.cast(b.product_id, tf.int32), tf.reshape(b.vec, (-1, 6)), b.label))
