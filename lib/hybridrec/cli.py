@@ -1,6 +1,8 @@
 """The ``hybridrec`` command: small operational commands next to the Spark jobs in ``jobs/``.
 
     hybridrec check [--config conf/local.yaml]   verify the installed stack (Spark, Delta, Horovod)
+    hybridrec demo-data [--config ...] [--set demo.n_products=500]
+                                                 write the seeded demo catalog and simulated interactions
 """
 from __future__ import annotations
 
@@ -51,11 +53,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_check = sub.add_parser("check", help="verify the installed stack")
     p_check.add_argument("--config", default=None)
     p_check.add_argument("--set", dest="overrides", action="append", default=[])
+    p_demo = sub.add_parser("demo-data", help="write the seeded demo catalog and simulated interactions")
+    p_demo.add_argument("--config", default=None)
+    p_demo.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args(argv)
     try:
         if args.command == "check":
             for line in check_stack(args.config, args.overrides):
                 print(line)
+        elif args.command == "demo-data":
+            from hybridrec.catalog.demo_data import write_demo_data
+
+            cfg = load_config(args.config, args.overrides)
+            write_demo_data(cfg, progress=lambda line: print(line, flush=True))
     except ConfigError as exc:
         print(f"hybridrec: config error: {exc}", file=sys.stderr)
         return 2
