@@ -17,6 +17,7 @@ import dataclasses
 import types
 import typing
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -96,13 +97,18 @@ class CatalogColumns:
     listed_at: str | None = None
 
 
+CATALOG_LAYOUTS = ("generic", "retail_products")
+CATALOG_FORMATS = ("csv", "parquet", "jsonl")
+MISSING_IMAGE_POLICIES = ("quarantine", "text_only")
+
+
 @dataclass
 class CatalogConfig:
     """The product catalog to ingest.
 
     ``layout``: ``generic`` (CSV / Parquet / JSON Lines with ``columns``) or ``retail_products``
     (Kaggle's retail-products-classification: train.csv with ImgId, title, description, categories
-    and ``<ImgId>.jpg`` files).
+    and ``<ImgId>.jpg`` files under ``image_root``; the layout fixes format, columns and pattern).
     """
 
     layout: str = "generic"
@@ -111,15 +117,49 @@ class CatalogConfig:
     file_format: str = "csv"  # csv | parquet | jsonl
     separator: str = ","
     header: bool = True
+    # Column names for a CSV without a header line (in file order); null = the header's names, or
+    # Spark's _c0, _c1, ... when there is no header.
+    column_names: list[str] | None = None
     columns: CatalogColumns = field(default_factory=CatalogColumns)
     # Images live under this folder; an image path that leaves it is quarantined.
     image_root: str | None = path_field("../data/raw/catalog/images")
     # When there is no image column: the file name built from the id, e.g. "{id}.jpg"; null = none.
     image_pattern: str | None = None
+    # A referenced image file that does not exist: ``quarantine`` the product (missing_image), or
+    # ``text_only``: accept it without a photo (catalogs where only some ids have a photo, e.g. the
+    # fashion one with image_pattern "{id}.jpg"). Unreadable files are quarantined either way.
+    missing_image: str = "quarantine"
     # Extra source columns kept as product attributes (simulator preferences, reasons, filters).
     attributes: list[str] = field(default_factory=list)
-    # Allowed categories; null = any non-empty category is accepted.
+    # Allowed categories; null = any category is accepted.
     categories: list[str] | None = None
+    # False: a product without a category is accepted (category null; still recommendable, just
+    # not a training label). True: it is quarantined as empty_category.
+    require_category: bool = False
+
+    def __post_init__(self) -> None:
+        """Reject layouts, formats and patterns the readers do not know, before Spark starts."""
+        _one_of("catalog.layout", self.layout, CATALOG_LAYOUTS)
+        _one_of("catalog.file_format", self.file_format, CATALOG_FORMATS)
+        _one_of("catalog.missing_image", self.missing_image, MISSING_IMAGE_POLICIES)
+        if self.image_pattern is not None:
+            if "{id}" not in self.image_pattern:
+                raise ConfigError(
+                    f"catalog.image_pattern {self.image_pattern!r} must contain {{id}} "
+                    '(e.g. "{id}.jpg"), or be null when products have no photos'
+                )
+            if "{" in self.image_pattern.replace("{id}", ""):
+                raise ConfigError(
+                    f"catalog.image_pattern {self.image_pattern!r}: {{id}} is the only placeholder"
+                )
+            if self.columns.image is not None:
+                raise ConfigError(
+                    "set only one of catalog.columns.image (a column with the file name) and "
+                    "catalog.image_pattern (a file name built from the id)"
+                )
+        if not self.separator:
+            raise ConfigError('catalog.separator must not be empty (e.g. "," or "\\t")')
+        _check_column_names("catalog", self.column_names, self.header)
 
 
 @dataclass
@@ -133,14 +173,24 @@ class InteractionColumns:
     timestamp: str = "ts"
 
 
+INTERACTION_FORMATS = ("csv", "parquet")
+
+
 @dataclass
 class InteractionsConfig:
-    """User-product interactions to ingest (implicit feedback)."""
+    """User-product interactions to ingest (implicit feedback).
 
-    path: str = path_field("../data/raw/interactions/interactions.csv")
+    With an ``event`` column the weight is ``event_weights[event]`` (times the rating when there is
+    also a rating column); with only a ``rating`` column the event is ``rating`` and the weight is
+    the rating. ``path: null`` ingests the catalog only.
+    """
+
+    path: str | None = path_field("../data/raw/interactions/interactions.csv")
     file_format: str = "csv"  # csv | parquet
     separator: str = ","
     header: bool = True
+    # Column names for a CSV without a header line (in file order), e.g. [user, item, rating, ts].
+    column_names: list[str] | None = None
     columns: InteractionColumns = field(default_factory=InteractionColumns)
     # Timestamp format for string timestamps (Spark datetime pattern); null = ISO-8601 or epoch seconds.
     timestamp_format: str | None = None
@@ -148,13 +198,51 @@ class InteractionsConfig:
     event_weights: dict[str, float] = field(
         default_factory=lambda: {"view": 1.0, "cart": 3.0, "purchase": 5.0}
     )
-    # With a rating column instead of events: ratings >= this count as a "rating" event of weight = rating.
+    # With a rating column: ratings below this are quarantined (below_min_rating), not weighted.
     min_rating: float = 0.0
+
+    def __post_init__(self) -> None:
+        """Reject mappings the reader cannot turn into (user, product, ts, event, weight)."""
+        _one_of("interactions.file_format", self.file_format, INTERACTION_FORMATS)
+        if self.columns.event is None and self.columns.rating is None:
+            raise ConfigError(
+                "interactions.columns needs an event column or a rating column (set "
+                "interactions.columns.event or interactions.columns.rating)"
+            )
+        for event, weight in self.event_weights.items():
+            if not weight >= 0.0:
+                raise ConfigError(
+                    f"interactions.event_weights.{event} must be a number >= 0, got {weight}"
+                )
+        if not self.separator:
+            raise ConfigError('interactions.separator must not be empty (e.g. "," or "\\t")')
+        _check_column_names("interactions", self.column_names, self.header)
+
+
+def _one_of(key: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _check_column_names(section: str, names: list[str] | None, header: bool) -> None:
+    if names is None:
+        return
+    if header:
+        raise ConfigError(
+            f"{section}.column_names names the columns of a file without a header line: set "
+            f"{section}.header to false, or drop column_names to use the header's names"
+        )
+    if len(set(names)) != len(names) or any(not n for n in names):
+        raise ConfigError(f"{section}.column_names must be distinct, non-empty names; got {names}")
 
 
 @dataclass
 class DemoConfig:
-    """The seeded demo data: a generated catalog (or a real one) plus simulated interactions."""
+    """The seeded demo data: a generated catalog (or a real one) plus simulated interactions.
+
+    Everything is drawn from ``numpy.random.default_rng(seed)`` and timestamps end at the fixed
+    ``reference_date`` (never wall-clock now), so the same config writes the same bytes.
+    """
 
     seed: int = 42
     # generated | fashion (the real catalog in ../shared/data/fashion, when present)
@@ -164,15 +252,53 @@ class DemoConfig:
     n_categories: int = 12
     image_size: int = 64
     n_users: int = 1000
-    # Mean events per user; days of history simulated.
+    # Mean events per user (views, carts and purchases together); days of history simulated.
     events_per_user: float = 30.0
     days: int = 56
+    # End of the simulated window (ISO-8601 UTC); fixed so that runs are reproducible.
+    reference_date: str = "2026-01-01T00:00:00Z"
     # Share of products that arrive late (listed near the end, little or no history).
     late_share: float = 0.1
+    # Late products are listed during this last fraction of the window.
+    late_window: float = 0.25
     # Zipf exponent of item popularity.
     zipf_a: float = 1.1
     # Catalog attributes users have preferences over (fashion: gender, baseColour, usage, season).
     preference_attributes: list[str] = field(default_factory=list)
+    # Generated catalog: share of products without a photo / without a description.
+    no_photo_share: float = 0.05
+    no_description_share: float = 0.08
+    # Share of users with only a handful of events (1-3 views and what follows them).
+    sparse_user_share: float = 0.15
+
+    def __post_init__(self) -> None:
+        """Reject sizes and shares the generator cannot honour, before anything is written."""
+        _one_of("demo.catalog", self.catalog, ("generated", "fashion"))
+        for key in ("n_products", "n_categories", "image_size", "n_users", "days"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"demo.{key} must be at least 1, got {getattr(self, key)}")
+        if self.image_size < 16:
+            raise ConfigError(f"demo.image_size must be at least 16 pixels, got {self.image_size}")
+        if not self.events_per_user > 0:
+            raise ConfigError(f"demo.events_per_user must be > 0, got {self.events_per_user}")
+        if not self.zipf_a > 0:
+            raise ConfigError(f"demo.zipf_a must be > 0, got {self.zipf_a}")
+        for key in ("late_share", "no_photo_share", "no_description_share", "sparse_user_share"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ConfigError(f"demo.{key} must be in [0, 1), got {getattr(self, key)}")
+        if not 0.0 < self.late_window < 1.0:
+            raise ConfigError(f"demo.late_window must be in (0, 1), got {self.late_window}")
+        try:
+            stamp = datetime.fromisoformat(self.reference_date.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ConfigError(
+                f"demo.reference_date must be ISO-8601 like 2026-01-01T00:00:00Z, got "
+                f"{self.reference_date!r}"
+            ) from exc
+        if stamp.tzinfo is None:
+            raise ConfigError(
+                f"demo.reference_date must name its time zone (end it with Z), got {self.reference_date!r}"
+            )
 
 
 @dataclass
@@ -191,6 +317,35 @@ class FeaturesConfig:
     # Parquet row-group size for the image features (rows), sized for Petastorm readers.
     image_rows_per_group: int = 512
     text_rows_per_group: int = 8192
+
+    def __post_init__(self) -> None:
+        """Reject values that would only fail (or silently mislead) deep inside the Spark job."""
+        positive = {
+            "image_size": self.image_size,
+            "max_len": self.max_len,
+            "vocab_min_count": self.vocab_min_count,
+            "min_examples_per_class": self.min_examples_per_class,
+            "image_rows_per_group": self.image_rows_per_group,
+            "text_rows_per_group": self.text_rows_per_group,
+        }
+        for key, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"features.{key} must be at least 1, got {value}")
+        if self.vocab_max_size < 3:
+            raise ConfigError(
+                f"features.vocab_max_size must be at least 3 (ids 0 and 1 are PAD and UNK), "
+                f"got {self.vocab_max_size}"
+            )
+        if not (0.0 < self.train_fraction < 1.0 and 0.0 <= self.val_fraction < 1.0):
+            raise ConfigError(
+                "features.train_fraction must be in (0, 1) and features.val_fraction in [0, 1), got "
+                f"{self.train_fraction} and {self.val_fraction}"
+            )
+        if self.train_fraction + self.val_fraction > 1.0:
+            raise ConfigError(
+                "features.train_fraction + features.val_fraction must be at most 1 (test gets the "
+                f"rest), got {self.train_fraction} + {self.val_fraction}"
+            )
 
 
 @dataclass

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from hybridrec.config import Config
@@ -203,6 +205,57 @@ def write_table(
         writer.saveAsTable(ref.qualified_name)
     else:
         writer.save(ref.path)
+
+
+def merge_table(
+    df: DataFrame,
+    ref: TableRef,
+    keys: Sequence[str],
+    compare: Sequence[str] = (),
+) -> dict[str, int]:
+    """Upsert ``df`` into the table on ``keys`` (Delta MERGE); return its row counts.
+
+    Rows of ``df`` equal to the table's row of the same key on every ``compare`` column (null-safe)
+    are left out, so re-merging the same rows writes nothing (no commit, no rewritten files, the
+    table stays identical); new keys are inserted and changed rows replaced, in one commit.
+    ``df`` must hold each key at most once and no null key. Returns ``inserted``, ``updated`` and
+    ``unchanged`` (counted in one aggregation before the MERGE).
+    """
+    from delta.tables import DeltaTable
+
+    spark = df.sparkSession
+    if not table_exists(spark, ref):
+        # First write: nothing to match against, and an append costs a fraction of a MERGE.
+        write_table(df, ref, mode="append")
+        return {"inserted": df.count(), "updated": 0, "unchanged": 0}
+    current = read_table(spark, ref).select(
+        *keys, *[F.col(c).alias(f"_t_{c}") for c in compare], F.lit(True).alias("_t_exists")
+    )
+    joined = df.join(current, on=list(keys), how="left")
+    same = F.lit(True)
+    for c in compare:
+        same = same & joined[c].eqNullSafe(joined[f"_t_{c}"])
+    action = F.when(F.col("_t_exists").isNull(), "inserted").when(same, "unchanged").otherwise("updated")
+    joined = joined.withColumn("_action", action)
+    counts = {"inserted": 0, "updated": 0, "unchanged": 0}
+    counts.update({r["_action"]: int(r["count"]) for r in joined.groupBy("_action").count().collect()})
+    if counts["inserted"] + counts["updated"] == 0:
+        return counts
+    changed = joined.filter(F.col("_action") != "unchanged").select(*df.columns)
+    target = (
+        DeltaTable.forName(spark, ref.qualified_name)
+        if ref.qualified_name
+        else DeltaTable.forPath(spark, ref.path)
+    )
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    (
+        target.alias("t")
+        .merge(changed.alias("s"), on)
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+    return counts
 
 
 FEATURE_SETS = ("images", "text")
