@@ -81,9 +81,10 @@ spark_home=$("$VENV/bin/python" -c 'import os, pyspark; print(os.path.dirname(py
 jars_dir=$VENV/delta-jars
 step "fetching Delta Lake $DELTA_VERSION jars with Maven (cached in ~/.m2)"
 rm -rf "$jars_dir"
-mvn -q -B -Dstyle.color=never -f scripts/delta-jars/pom.xml -Ddelta.version="$DELTA_VERSION" \
+mvn -B -Dstyle.color=never -f scripts/delta-jars/pom.xml -Ddelta.version="$DELTA_VERSION" \
   dependency:copy-dependencies -DincludeScope=runtime -DexcludeGroupIds=org.scala-lang,org.antlr \
-  -DoutputDirectory="$jars_dir" || die "Maven could not fetch io.delta:delta-spark_2.13:$DELTA_VERSION"
+  -DoutputDirectory="$jars_dir" >"$VENV/maven.log" 2>&1 \
+  || { tail -n 40 "$VENV/maven.log"; die "Maven could not fetch io.delta:delta-spark_2.13:$DELTA_VERSION"; }
 jars=$(ls "$jars_dir"/*.jar | paste -sd, -)
 [[ $jars == *delta-spark_2.13-$DELTA_VERSION.jar* ]] || die "delta-spark jar missing in $jars_dir"
 
