@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -114,18 +114,9 @@ def ingest_products(
         counts.update(tally)
         _log_tally("products", tally)
 
-        accepted = V.accepted_products(validated, now)
-        merged = merge_table(
-            accepted, table_ref(cfg, PRODUCTS), PRODUCT_KEY, compare=PRODUCT_CONTENT
-        )
-        counts.update({f"products_{k}": v for k, v in merged.items()})
-        log.info(
-            "%s: %d inserted, %d updated, %d unchanged",
-            PRODUCTS.logical_name, merged["inserted"], merged["updated"], merged["unchanged"],
-        )
-        _replace_quarantine(
-            cfg, QUARANTINE_PRODUCTS, V.quarantine_rows(validated, run_id, now),
-            sorted(files | set(raw.files)), tally["products_quarantined"],
+        _load(
+            cfg, validated, "products", PRODUCTS, PRODUCT_KEY, PRODUCT_CONTENT, QUARANTINE_PRODUCTS,
+            sorted(files | set(raw.files)), tally["products_quarantined"], run_id, now, counts,
         )
     finally:
         validated.unpersist()
@@ -162,21 +153,40 @@ def ingest_interactions(
         counts.update(tally)
         _log_tally("interactions", tally)
 
-        accepted = V.accepted_interactions(validated, now)
-        merged = merge_table(
-            accepted, table_ref(cfg, INTERACTIONS), INTERACTION_KEY, compare=INTERACTION_CONTENT
-        )
-        counts.update({f"interactions_{k}": v for k, v in merged.items()})
-        log.info(
-            "%s: %d inserted, %d updated, %d unchanged",
-            INTERACTIONS.logical_name, merged["inserted"], merged["updated"], merged["unchanged"],
-        )
-        _replace_quarantine(
-            cfg, QUARANTINE_INTERACTIONS, V.quarantine_rows(validated, run_id, now),
-            sorted(files | set(raw.files)), tally["interactions_quarantined"],
+        _load(
+            cfg, validated, "interactions", INTERACTIONS, INTERACTION_KEY, INTERACTION_CONTENT,
+            QUARANTINE_INTERACTIONS, sorted(files | set(raw.files)),
+            tally["interactions_quarantined"], run_id, now, counts,
         )
     finally:
         validated.unpersist()
+
+
+def _load(
+    cfg: Config,
+    validated: DataFrame,
+    what: str,
+    bronze: TableSpec,
+    key: Sequence[str],
+    content: Sequence[str],
+    quarantine: TableSpec,
+    files: list[str],
+    n_quarantined: int,
+    run_id: str,
+    now: dt.datetime,
+    counts: dict[str, int],
+) -> None:
+    """Merge the accepted rows into the bronze table and replace the files' quarantine rows."""
+    accepted = V.accepted_rows(validated, bronze.schema, now)
+    merged = merge_table(accepted, table_ref(cfg, bronze), key, compare=content)
+    counts.update({f"{what}_{k}": v for k, v in merged.items()})
+    log.info(
+        "%s: %d inserted, %d updated, %d unchanged",
+        bronze.logical_name, merged["inserted"], merged["updated"], merged["unchanged"],
+    )
+    _replace_quarantine(
+        cfg, quarantine, V.quarantine_rows(validated, run_id, now), files, n_quarantined
+    )
 
 
 def summarise(

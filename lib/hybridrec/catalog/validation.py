@@ -310,8 +310,8 @@ def validate_products(
     )
 
 
-def accepted_products(validated: DataFrame, ingested_at: dt.datetime) -> DataFrame:
-    """The accepted rows of ``validate_products`` in bronze.products' schema (one per product_id)."""
+def accepted_rows(validated: DataFrame, schema: T.StructType, ingested_at: dt.datetime) -> DataFrame:
+    """The accepted rows of ``validate_products`` / ``validate_interactions`` in the bronze ``schema``."""
     return validated.filter(F.col(REASON).isNull()).select(
         *[
             (
@@ -321,7 +321,7 @@ def accepted_products(validated: DataFrame, ingested_at: dt.datetime) -> DataFra
             )
             .cast(f.dataType)
             .alias(f.name)
-            for f in PRODUCTS.schema.fields
+            for f in schema.fields
         ]
     )
 
@@ -499,20 +499,4 @@ def validate_interactions(
     failure = F.coalesce(F.col("_pre"), F.when(F.col("_pre").isNull(), first_failure(dup_rules)))
     return df.withColumns({REASON: failure[REASON], DETAIL: failure[DETAIL]}).drop(
         "_pre", "_known", "_copies", "_conflict", "_copy"
-    )
-
-
-def accepted_interactions(validated: DataFrame, ingested_at: dt.datetime) -> DataFrame:
-    """The accepted rows of ``validate_interactions`` in bronze.interactions' schema."""
-    return validated.filter(F.col(REASON).isNull()).select(
-        *[
-            (
-                F.lit(_utc(ingested_at)).cast("timestamp")
-                if f.name == "ingested_at"
-                else F.col(SOURCE_FILE) if f.name == "source_file" else F.col(f.name)
-            )
-            .cast(f.dataType)
-            .alias(f.name)
-            for f in INTERACTIONS.schema.fields
-        ]
     )
