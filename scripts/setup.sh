@@ -119,7 +119,9 @@ EOF
 
 # 5. checks
 step "checking the Horovod build"
-TF_CPP_MIN_LOG_LEVEL=2 "$VENV/bin/horovodrun" --check-build 2>&1 | tee "$VENV/horovod-check-build.txt" | grep -q '\[X\] Gloo' \
+TF_CPP_MIN_LOG_LEVEL=2 "$VENV/bin/horovodrun" --check-build >"$VENV/horovod-check-build.txt" 2>&1 \
+  || { cat "$VENV/horovod-check-build.txt"; die "horovodrun --check-build failed"; }
+grep -q '\[X\] Gloo' "$VENV/horovod-check-build.txt" \
   || { cat "$VENV/horovod-check-build.txt"; die "horovod was built without Gloo"; }
 step "checking Spark + Delta (hybridrec check)"
 SPARK_LOCAL_IP=127.0.0.1 "$VENV/bin/hybridrec" check --set spark.master='local[1]' \
