@@ -63,38 +63,18 @@ RESULTS = REPO_ROOT / "bench" / "results" / "preprocess.json"
 
 # ---- inputs --------------------------------------------------------------------------------------
 
-def generate_images(folder: Path, n: int, seed: int = 0) -> tuple[list[str], str]:
-    """``n`` product-like JPEGs; the demo catalog's generator when it exists, else simple shapes."""
-    try:
-        from hybridrec.catalog import demo_catalog  # noqa: F401  (arrives with the demo issue)
+def generate_images(folder: Path, n: int, seed: int = 0, size: int = 128) -> tuple[list[str], str]:
+    """``n`` product photos from the demo catalog generator (the photos ``make demo`` ingests)."""
+    from hybridrec.catalog.demo_catalog import generate_catalog
+    from hybridrec.config import DemoConfig
 
-        gen = getattr(demo_catalog, "write_product_images", None)
-    except ImportError:
-        gen = None
-    if gen is not None:
-        paths = [str(p) for p in gen(folder, n, seed=seed)]
-        return paths, "hybridrec.catalog.demo_catalog.write_product_images"
-    from PIL import Image, ImageDraw
-
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(n):
-        w, h = int(rng.integers(96, 161)), int(rng.integers(96, 161))
-        bg = tuple(int(v) for v in rng.integers(180, 256, 3))
-        fg = tuple(int(v) for v in rng.integers(0, 200, 3))
-        noise = rng.integers(-12, 13, (h, w, 3))
-        base = np.clip(np.array(bg, dtype=np.int16) + noise, 0, 255).astype(np.uint8)
-        im = Image.fromarray(base)
-        draw = ImageDraw.Draw(im)
-        x0, y0 = int(rng.integers(0, w // 3)), int(rng.integers(0, h // 3))
-        box = (x0, y0, x0 + int(rng.integers(w // 3, w - x0)), y0 + int(rng.integers(h // 3, h - y0)))
-        (draw.ellipse if i % 2 else draw.rectangle)(box, fill=fg)
-        path = folder / f"g{i:06d}.jpg"
-        im.save(path, "JPEG", quality=90)
-        paths.append(str(path))
-    return paths, "synthetic JPEGs written by this benchmark (numpy + Pillow: noisy background, one " \
-                  "shape; 96-160 px, non-square); hybridrec.catalog.demo_catalog was not available"
+    demo = DemoConfig(seed=seed, n_products=n, image_size=size, no_photo_share=0.0)
+    products = generate_catalog(demo, folder)
+    paths = [str(folder / name) for name in products["image"] if name]
+    return paths, (
+        f"demo catalog photos (hybridrec.catalog.demo_catalog.generate_catalog, {size}x{size} px, "
+        f"{demo.n_categories} categories, seed {seed})"
+    )
 
 
 # ---- measurements --------------------------------------------------------------------------------

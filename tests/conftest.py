@@ -14,7 +14,8 @@ import pytest
 from hybridrec.config import Config, config_from_dict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-FASHION_DIR = REPO_ROOT.parent / "shared" / "data" / "fashion"
+# Resolved like the config loader resolves paths (shared/ may be a symlink).
+FASHION_DIR = (REPO_ROOT.parent / "shared" / "data" / "fashion").resolve()
 
 # Everything the tests start talks on loopback only.
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")

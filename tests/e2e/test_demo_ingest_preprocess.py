@@ -69,7 +69,7 @@ def test_demo_data_ingest_preprocess_chain(spark, tmp_path) -> None:
     from petastorm.tf_utils import make_petastorm_dataset
 
     files = [f"file://{p}" for p in sorted((Path(cfg.paths.features) / "images").glob("*.parquet"))]
-    with make_batch_reader(files, num_epochs=1, shuffle_row_groups=False, workers_count=1) as reader:
+    with make_batch_reader(files, num_epochs=1, reader_pool_type="dummy", shuffle_row_groups=False, workers_count=1) as reader:
         ds = make_petastorm_dataset(reader).map(
             lambda b: tf.reshape(tf.io.decode_raw(b.image, tf.uint8), (-1, 32, 32, 3))
         )

@@ -91,7 +91,7 @@ def _read_images(url: str | list[str], **kwargs) -> dict[str, tuple[np.ndarray, 
 
     out: dict[str, tuple[np.ndarray, int]] = {}
     kwargs.setdefault("shuffle_row_groups", False)
-    with make_batch_reader(url, num_epochs=1, workers_count=2, **kwargs) as reader:
+    with make_batch_reader(url, num_epochs=1, reader_pool_type="dummy", workers_count=2, **kwargs) as reader:
         for image, label, pid in _image_dataset(reader, SIZE):
             assert image.dtype == tf.uint8 and image.shape[1:] == (SIZE, SIZE, 3)
             assert label.dtype == tf.int32 and image.shape[0] == label.shape[0]
@@ -118,7 +118,7 @@ def test_text_round_trip_through_petastorm_into_tf_data(features) -> None:
 
     cfg, manifest, _, n_products = features
     seen = 0
-    with make_batch_reader(_url(cfg, "text"), num_epochs=1, workers_count=2, shuffle_row_groups=False,
+    with make_batch_reader(_url(cfg, "text"), num_epochs=1, reader_pool_type="dummy", workers_count=2, shuffle_row_groups=False,
                            schema_fields=["token_ids", "label", "split"]) as reader:
         ds = make_petastorm_dataset(reader).map(lambda b: (b.token_ids, b.label, b.split))
         for ids, label, split in ds.unbatch().batch(7):
@@ -138,12 +138,12 @@ def test_reading_the_whole_folder_gives_the_right_split_column(features) -> None
 
     cfg, manifest, photos, _ = features
     fc = cfg.features
-    with make_batch_reader(_url(cfg, "images"), num_epochs=1, schema_fields=["product_id", "split"],
+    with make_batch_reader(_url(cfg, "images"), num_epochs=1, reader_pool_type="dummy", schema_fields=["product_id", "split"],
                            shuffle_row_groups=False) as reader:
         rows = [(p, s) for batch in reader for p, s in zip(batch.product_id, batch.split)]
     assert sorted(p for p, _ in rows) == sorted(photos)
     assert all(s == split_of(p, fc.train_fraction, fc.val_fraction) for p, s in rows)
-    with make_batch_reader(_url(cfg, "images"), num_epochs=1, schema_fields=["product_id", "split"],
+    with make_batch_reader(_url(cfg, "images"), num_epochs=1, reader_pool_type="dummy", schema_fields=["product_id", "split"],
                            shuffle_row_groups=False,
                            predicate=in_lambda(["split"], lambda split: split == "val")) as reader:
         val = [s for batch in reader for s in batch.split]

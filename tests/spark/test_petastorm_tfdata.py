@@ -24,10 +24,11 @@ def _read_all(url: str, cur_shard: int | None = None, shard_count: int | None = 
     from petastorm.tf_utils import make_petastorm_dataset
 
     rows: list[dict] = []
-    # shuffle_row_groups=False: petastorm 0.13.1's thread pool can end a read with no rows when a
-    # shuffled read has few row groups (a race); training shuffles in tf.data instead.
+    # petastorm 0.13.1's thread pool can end a read early (a race between its ventilator and the
+    # per-worker counters: seen with few row groups, shuffled or not), so reads here use the
+    # "dummy" (in-thread) pool; training shuffles in tf.data instead of across row groups.
     with make_batch_reader(
-        url, num_epochs=1, cur_shard=cur_shard, shard_count=shard_count, workers_count=1,
+        url, num_epochs=1, reader_pool_type="dummy", cur_shard=cur_shard, shard_count=shard_count, workers_count=1,
         shuffle_row_groups=False,
     ) as reader:
         ds = make_petastorm_dataset(reader).unbatch().batch(8)

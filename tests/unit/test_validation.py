@@ -186,8 +186,8 @@ def test_fashion_config_maps_the_real_catalog() -> None:
         "id", "productDisplayName", None, "articleType"
     )
     assert cat.image_pattern == "{id}.jpg" and cat.missing_image == "text_only"
-    assert cat.path == str(REPO_ROOT.parent / "shared" / "data" / "fashion" / "styles.csv")
-    assert cat.image_root == str(REPO_ROOT.parent / "shared" / "data" / "fashion" / "images")
+    assert cat.path == str((REPO_ROOT.parent / "shared" / "data" / "fashion" / "styles.csv").resolve())
+    assert cat.image_root == str((REPO_ROOT.parent / "shared" / "data" / "fashion" / "images").resolve())
     assert set(cat.attributes) == {"gender", "masterCategory", "subCategory", "baseColour", "season",
                                    "usage", "year"}
 
