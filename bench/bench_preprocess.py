@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         sets: dict[str, tuple[list[str], str]] = {}
         if (FASHION / "images").is_dir():
             fashion = sorted(str(p) for p in (FASHION / "images").glob("*.jpg"))[: args.fashion_limit]
-            sets["fashion"] = (fashion, f"{FASHION / 'images'}: real product photos, 224x224 JPEG")
+            sets["fashion"] = (fashion, "../shared/data/fashion/images: real product photos, 224x224 JPEG")
         else:
             log.warning("no fashion photos at %s; skipping that set", FASHION)
         if args.generated:
