@@ -268,7 +268,7 @@ class DemoConfig:
     # Generated catalog: share of products without a photo / without a description.
     no_photo_share: float = 0.05
     no_description_share: float = 0.08
-    # Share of users with only a handful of events (1-3 views and what follows them).
+    # Share of users who are new: they join during the last late_window and make 1-3 views.
     sparse_user_share: float = 0.15
 
     def __post_init__(self) -> None:
@@ -279,6 +279,11 @@ class DemoConfig:
                 raise ConfigError(f"demo.{key} must be at least 1, got {getattr(self, key)}")
         if self.image_size < 16:
             raise ConfigError(f"demo.image_size must be at least 16 pixels, got {self.image_size}")
+        if self.n_products < self.n_categories:
+            raise ConfigError(
+                f"demo.n_products ({self.n_products}) must be at least demo.n_categories "
+                f"({self.n_categories}) so that every generated category has a product"
+            )
         if not self.events_per_user > 0:
             raise ConfigError(f"demo.events_per_user must be > 0, got {self.events_per_user}")
         if not self.zipf_a > 0:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from hybridrec.catalog.demo_catalog import PRODUCT_COLUMNS, write_catalog
+from hybridrec.catalog.demo_catalog import PRODUCT_COLUMNS, generate_catalog, write_catalog
 from hybridrec.catalog.demo_data import write_demo_data
+from hybridrec.cli import main as cli_main
 from hybridrec.config import ConfigError, DemoConfig
 
 from conftest import make_config
@@ -55,6 +57,14 @@ def test_columns_counts_and_categories(tiny: tuple[DemoConfig, Path, pd.DataFram
     no_photo = (products["image"] == "").mean()
     no_desc = (products["description"] == "").mean()
     assert 0 < no_photo < 0.2 and 0 < no_desc < 0.25
+
+
+def test_table_does_not_depend_on_drawing_photos(tiny: tuple[DemoConfig, Path, pd.DataFrame]) -> None:
+    """The simulator's fast path (no photos) sees the same products as the written catalog."""
+    demo, _, products = tiny
+    table = generate_catalog(demo, images_dir=None)
+    assert (table["image"] == "").all()
+    pd.testing.assert_frame_equal(table.drop(columns="image"), products.drop(columns="image"))
 
 
 def test_photos_decode_at_configured_size(tiny: tuple[DemoConfig, Path, pd.DataFrame]) -> None:
@@ -114,6 +124,46 @@ def test_demo_data_writes_reader_layout(tmp_path: Path) -> None:
     assert len(lines) >= 3 and all(line.startswith("demo-data:") for line in lines)
 
 
+def test_rewrite_removes_photos_of_an_earlier_run(tmp_path: Path) -> None:
+    write_catalog(DemoConfig(**{**TINY, "n_products": 260}), tmp_path)
+    products = write_catalog(DemoConfig(**TINY), tmp_path)
+    on_disk = {p.name for p in (tmp_path / "catalog" / "images").iterdir()}
+    assert on_disk == set(products.loc[products["image"] != "", "image"])
+
+
+def test_cli_demo_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "demo.yaml"
+    conf.write_text("paths: {raw: raw}\ndemo: {preference_attributes: [colour, style, segment]}\n", encoding="utf-8")
+    sets = [f"--set=demo.{k}={v}" for k, v in TINY.items()]
+    assert cli_main(["demo-data", "--config", str(conf), *sets]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split("]")[0] for line in out] == [
+        "demo-data: [catalog", "demo-data: [interactions", "demo-data: [write"]
+    assert str(tmp_path / "raw" / "interactions" / "interactions.csv") in out[-1]
+    assert len(pd.read_csv(tmp_path / "raw" / "catalog" / "products.csv")) == TINY["n_products"]
+    assert cli_main(["demo-data", "--config", str(conf), "--set", "demo.catalog=shop"]) == 2
+
+
+def test_demo_data_on_fashion_writes_interactions_only(fashion_dir: Path, tmp_path: Path) -> None:
+    """The real catalog is read in place: only interactions, users, late products and truth are written."""
+    cfg = make_config(tmp_path, demo={"catalog": "fashion", "fashion_path": str(fashion_dir), "n_users": 60,
+                                      "preference_attributes": ["gender", "baseColour", "usage", "season"]},
+                      catalog={"columns": {"category": "articleType", "title": "productDisplayName",
+                                           "description": None}})
+    lines: list[str] = []
+    result = write_demo_data(cfg, progress=lines.append)
+    raw = Path(cfg.paths.raw)
+    assert result.catalog == "fashion" and result.n_products > 40000
+    assert not (raw / "catalog").exists()
+    assert sorted(p.name for p in (raw / "interactions").iterdir()) == [
+        "interactions.csv", "late_products.csv", "truth.json", "users.csv"]
+    truth = json.loads((raw / "interactions" / "truth.json").read_text(encoding="utf-8"))
+    assert truth["simulation"] is True and truth["photos"]["products_with_photo"] > 0
+    assert truth["photos"]["events_on_products_with_photo"] > 0
+    assert truth["photos"]["events_on_products_without_photo"] > 0
+    assert "with a photo" in lines[0]
+
+
 def test_missing_fashion_falls_back_to_generated(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, demo={**TINY, "catalog": "fashion", "fashion_path": str(tmp_path / "nope"),
                                       "preference_attributes": ["gender", "baseColour"]})
@@ -130,3 +180,5 @@ def test_config_rejects_bad_demo_values() -> None:
         DemoConfig(reference_date="yesterday")
     with pytest.raises(ConfigError, match="demo.late_share"):
         DemoConfig(late_share=1.5)
+    with pytest.raises(ConfigError, match="demo.n_products"):
+        DemoConfig(n_products=5, n_categories=8)

@@ -9,9 +9,10 @@ the category is *learnable but not trivial* from both the photo and the text:
   checker, dots, speckle) and a background tone. Categories come in *confusable pairs* (0/1, 2/3, ...)
   that share the shape family, one palette colour and half of their vocabulary, like "sneakers" and
   "running shoes" in a real shop.
-- Each photo varies within its category: shape position, scale and rotation, palette colour jittered,
-  the texture is the category's one in 60 % of photos and a random one otherwise, the background is
-  the category's tone in 70 % of photos, plus Gaussian pixel noise and a gradient.
+- Each photo varies within its category: shape position, scale, aspect ratio and rotation, the shape
+  is another family's in 10 % of photos, the palette colour is jittered, the texture is the
+  category's one in 60 % of photos and a random one otherwise, the background is the category's tone
+  in 70 % of photos, plus Gaussian pixel noise and a gradient.
 - Titles are ``brand colour adjective noun`` with nouns from the category vocabulary (shared within a
   pair); descriptions are two sentences mixing category words, pair words, words shared by the whole
   catalog and random noise words.
@@ -21,12 +22,14 @@ the category is *learnable but not trivial* from both the photo and the text:
   description; ``late_share`` are listed during the last ``late_window`` of the simulated window
   (the cold items), the others before the window starts.
 
-Everything comes from ``numpy.random.default_rng(seed)``; the same config writes the same bytes.
+Everything comes from ``numpy.random.default_rng``: the table from ``default_rng(seed)``, the photo
+of product ``i`` from ``default_rng([seed, 2, i])``; the same config writes the same bytes.
 """
 from __future__ import annotations
 
 import io
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,6 +44,7 @@ log = logging.getLogger(__name__)
 
 PRODUCT_COLUMNS = ["id", "title", "description", "category", "image", "listed_at", "colour", "style", "segment"]
 ATTRIBUTE_COLUMNS = ["colour", "style", "segment"]
+PHOTO_NAME = re.compile(r"p\d{6,}\.jpg")  # the generator's file names: p<id>.jpg
 
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (200, 40, 40), "orange": (235, 130, 30), "yellow": (230, 210, 50), "green": (50, 150, 60),
@@ -50,6 +54,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 SHAPES = ("ellipse", "square", "ring", "triangle", "circle", "bar", "diamond", "cross")
 TEXTURES = ("plain", "stripes", "checker", "dots", "speckle")
+ODD_SHAPE_SHARE = 0.1
 STYLES = ("casual", "formal", "sport", "classic", "boho")
 SEGMENTS = ("budget", "mid", "premium")
 BRANDS = ("Aster", "Borealis", "Cobalt", "Dune", "Ember", "Fjord", "Gala", "Halo", "Iris", "Juno",
@@ -123,9 +128,8 @@ def category_specs(n_categories: int, rng: np.random.Generator) -> list[Category
     return specs
 
 
-def draw_photo(spec: CategorySpec, size: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """One ``size`` x ``size`` RGB uint8 photo of a product of ``spec``; returns it and its colour name."""
-    colour = spec.palette[int(rng.choice(3, p=[0.6, 0.25, 0.15]))]
+def draw_photo(spec: CategorySpec, colour: str, size: int, rng: np.random.Generator) -> np.ndarray:
+    """One ``size`` x ``size`` RGB uint8 photo of a product of ``spec`` whose main colour is ``colour``."""
     base = np.array(COLOURS[colour], dtype=np.float32) + rng.normal(0, 18, 3)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     # Background: category tone (70 %) or a random light one, with a gentle gradient.
@@ -139,11 +143,13 @@ def draw_photo(spec: CategorySpec, size: int, rng: np.random.Generator) -> tuple
     cx, cy = rng.uniform(0.32, 0.68, 2)
     radius = rng.uniform(0.17, 0.33)
     angle = rng.uniform(-0.4, 0.4)
+    stretch = np.sqrt(rng.uniform(0.8, 1.25))  # aspect ratio varies, area kept
     dx, dy = xx - cx, yy - cy
     ca, sa = np.cos(angle), np.sin(angle)
-    dx, dy = (ca * dx + sa * dy) / radius, (-sa * dx + ca * dy) / radius
+    dx, dy = (ca * dx + sa * dy) / radius * stretch, (-sa * dx + ca * dy) / radius / stretch
     r2 = dx * dx + dy * dy
-    shape = spec.shape
+    # The category's shape family in 90 % of photos, another family otherwise (label noise).
+    shape = spec.shape if rng.random() >= ODD_SHAPE_SHARE else SHAPES[int(rng.integers(len(SHAPES)))]
     if shape == "circle":
         mask = r2 < 1.0
     elif shape == "ring":
@@ -176,7 +182,7 @@ def draw_photo(spec: CategorySpec, size: int, rng: np.random.Generator) -> tuple
     fg = base[None, None, :] * tex[..., None]
     img = np.where(mask[..., None], fg, img)
     img = img + rng.normal(0, 8, img.shape)
-    return np.clip(img, 0, 255).astype(np.uint8), colour
+    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 def _title(spec: CategorySpec, colour: str, rng: np.random.Generator) -> str:
@@ -228,7 +234,8 @@ def generate_catalog(demo: DemoConfig, images_dir: Path | None) -> pd.DataFrame:
     """Generate the catalog (and its photos under ``images_dir`` when given) for ``demo``.
 
     Returns the products table with ``PRODUCT_COLUMNS``; ``image`` is the file name relative to
-    ``images_dir`` or "" for a product without photo.
+    ``images_dir`` or "" for a product without photo (every product when ``images_dir`` is None:
+    the table alone, fast, e.g. for the simulator; its other columns are the same either way).
     """
     rng = np.random.default_rng(demo.seed)
     specs = category_specs(demo.n_categories, rng)
@@ -243,6 +250,7 @@ def generate_catalog(demo: DemoConfig, images_dir: Path | None) -> pd.DataFrame:
     listed = listing_times(n, late, demo, rng)
     styles = rng.choice(STYLES, size=n)
     segments = rng.choice(SEGMENTS, size=n, p=[0.4, 0.4, 0.2])
+    colour_pick = rng.choice(3, size=n, p=[0.6, 0.25, 0.15])  # main, second, accent palette colour
     if images_dir is not None:
         images_dir.mkdir(parents=True, exist_ok=True)
     ids, titles, descs, images, colours = [], [], [], [], []
@@ -250,9 +258,11 @@ def generate_catalog(demo: DemoConfig, images_dir: Path | None) -> pd.DataFrame:
         spec = specs[int(cats[i])]
         partner = specs[int(cats[i]) ^ 1] if (int(cats[i]) ^ 1) < len(specs) else spec
         pid = f"p{i + 1:06d}"
-        pixels, colour = draw_photo(spec, demo.image_size, rng)
+        colour = spec.palette[int(colour_pick[i])]
         image = ""
         if has_photo[i] and images_dir is not None:
+            # Each photo from its own stream: the table is the same whether photos are drawn or not.
+            pixels = draw_photo(spec, colour, demo.image_size, np.random.default_rng([demo.seed, 2, i]))
             image = f"{pid}.jpg"
             buf = io.BytesIO()
             Image.fromarray(pixels, "RGB").save(buf, format="JPEG", quality=90)
@@ -276,8 +286,19 @@ def generate_catalog(demo: DemoConfig, images_dir: Path | None) -> pd.DataFrame:
 
 
 def write_catalog(demo: DemoConfig, raw_dir: Path) -> pd.DataFrame:
-    """Write ``<raw>/catalog/products.csv`` and ``<raw>/catalog/images/<id>.jpg``; return the table."""
+    """Write ``<raw>/catalog/products.csv`` and ``<raw>/catalog/images/<id>.jpg``; return the table.
+
+    Photos a previous, larger or differently seeded run left behind (generator-named files the new
+    table does not reference) are removed, so the folder holds exactly this catalog's photos.
+    """
     catalog_dir = Path(raw_dir) / "catalog"
-    products = generate_catalog(demo, catalog_dir / "images")
+    images_dir = catalog_dir / "images"
+    products = generate_catalog(demo, images_dir)
     products.to_csv(catalog_dir / "products.csv", index=False, lineterminator="\n")
+    referenced = set(products["image"])
+    stale = [p for p in images_dir.glob("p*.jpg") if PHOTO_NAME.fullmatch(p.name) and p.name not in referenced]
+    for path in stale:
+        path.unlink()
+    if stale:
+        log.info("demo catalog: removed %d photos of an earlier run from %s", len(stale), images_dir)
     return products
