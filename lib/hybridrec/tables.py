@@ -182,6 +182,26 @@ def ensure_table(spark: SparkSession, ref: TableRef) -> None:
     builder.execute()
 
 
+def delta_table(spark: SparkSession, ref: TableRef) -> "DeltaTable":  # noqa: F821
+    """The ``DeltaTable`` handle of an existing table (for MERGE, history, vacuum)."""
+    from delta.tables import DeltaTable
+
+    if ref.qualified_name:
+        return DeltaTable.forName(spark, ref.qualified_name)
+    return DeltaTable.forPath(spark, ref.path)
+
+
+def read_table_snapshot(spark: SparkSession, ref: TableRef) -> tuple[DataFrame, int]:
+    """The table pinned at its latest version, and that version.
+
+    Every pass of a job over the result sees the same rows even if another job commits meanwhile.
+    """
+    version = int(delta_table(spark, ref).history(1).select("version").collect()[0][0])
+    if ref.qualified_name:
+        return spark.sql(f"SELECT * FROM {ref.qualified_name} VERSION AS OF {version}"), version
+    return spark.read.format("delta").option("versionAsOf", version).load(ref.path), version
+
+
 def write_table(
     df: DataFrame,
     ref: TableRef,
@@ -221,8 +241,6 @@ def merge_table(
     ``df`` must hold each key at most once and no null key. Returns ``inserted``, ``updated`` and
     ``unchanged`` (counted in one aggregation before the MERGE).
     """
-    from delta.tables import DeltaTable
-
     spark = df.sparkSession
     if not table_exists(spark, ref):
         # First write: nothing to match against, and an append costs a fraction of a MERGE.
@@ -242,11 +260,7 @@ def merge_table(
     if counts["inserted"] + counts["updated"] == 0:
         return counts
     changed = joined.filter(F.col("_action") != "unchanged").select(*df.columns)
-    target = (
-        DeltaTable.forName(spark, ref.qualified_name)
-        if ref.qualified_name
-        else DeltaTable.forPath(spark, ref.path)
-    )
+    target = delta_table(spark, ref)
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
     (
         target.alias("t")

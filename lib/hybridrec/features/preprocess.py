@@ -63,7 +63,7 @@ from hybridrec.features import images as img
 from hybridrec.features import text as txt
 from hybridrec.features.labels import UNLABELED, LabelMap, add_labels, build_label_map, catalog_counts
 from hybridrec.features.split import SPLITS, add_split
-from hybridrec.tables import PRODUCTS, TableRef, table_exists, table_ref
+from hybridrec.tables import PRODUCTS, TableRef, read_table_snapshot, table_exists, table_ref
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def preprocess(spark: SparkSession, cfg: Config, run_id: str | None = None) -> P
         raise MissingInputError(
             f"{PRODUCTS.logical_name} not found at {ref}: run jobs/ingest.py first"
         )
-    raw, version = _read_snapshot(spark, ref)
+    raw, version = read_table_snapshot(spark, ref)
     log.info("reading %s version %s from %s", PRODUCTS.logical_name, version, ref)
 
     fs = _Fs(spark, cfg.paths.features)
@@ -382,20 +382,6 @@ def _vocab_json(vocab: list[tuple[str, int]], fc: FeaturesConfig) -> dict[str, A
         "normalization": "strip HTML tags, unescape entities, NFKC, lower case, collapse spaces",
         "tokenization": "runs of letters or runs of digits (regex [^\\W\\d_]+|\\d+)",
     }
-
-
-def _read_snapshot(spark: SparkSession, ref: TableRef) -> tuple[DataFrame, int | None]:
-    """The table pinned at its latest version, so every pass of the job sees the same rows even if
-    ingest commits meanwhile; the version goes into the manifest."""
-    from delta.tables import DeltaTable
-
-    table = DeltaTable.forName(spark, ref.qualified_name) if ref.qualified_name else DeltaTable.forPath(
-        spark, ref.path
-    )
-    version = int(table.history(1).select("version").collect()[0][0])
-    if ref.qualified_name:
-        return spark.sql(f"SELECT * FROM {ref.qualified_name} VERSION AS OF {version}"), version
-    return spark.read.format("delta").option("versionAsOf", version).load(ref.path), version
 
 
 class _Fs:
