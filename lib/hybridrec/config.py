@@ -14,6 +14,7 @@ Rules:
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -355,17 +356,78 @@ class FeaturesConfig:
 
 @dataclass
 class TrainConfig:
-    """Distributed training with Horovod (the training issue extends this)."""
+    """Distributed training of the content models (image CNN, text LSTM, fusion) with Horovod."""
 
-    # Horovod processes; null = the Spark executors' total cores.
+    # Horovod processes; null = the Spark executors' total cores (local[N]: N).
     num_proc: int | None = None
-    epochs: int = 5
+    # TensorFlow threads per Horovod process; null = the machine's cores / num_proc (at least 1).
+    threads_per_proc: int | None = None
+    epochs: int = 8
     batch_size: int = 64
-    learning_rate: float = 0.001
+    # Learning rate of one process; Horovod scales it by the number of processes, after warm-up.
+    learning_rate: float = 0.002
+    warmup_epochs: int = 1
+    # Stop when the validation loss has not improved for this many epochs (0 = never stop early).
+    early_stopping_patience: int = 2
+    # Image model: small_cnn (default, minutes on CPU) | mobilenet_v2 | efficientnet_b0 (from
+    # scratch: no pretrained weights are downloaded).
+    image_model: str = "small_cnn"
+    image_embedding_dim: int = 128
+    # Text model: token embedding -> (bi)LSTM -> dense embedding.
+    token_embedding_dim: int = 64
+    lstm_units: int = 64
+    bidirectional: bool = True
+    text_embedding_dim: int = 128
+    # Fusion classifier on [image_emb, text_emb] (products with both); trained on rank 0's driver.
+    fusion_epochs: int = 30
+    # Which models to train: any of image, text (fusion needs both).
+    models: list[str] = field(default_factory=lambda: ["image", "text"])
+    # Model folder name under paths.models; null = derived from the features run and these settings,
+    # so re-running the same training resumes (or reuses) the same version.
+    model_version: str | None = None
+    # Cap on steps per epoch (tests, quick profiles); null = a full pass over each rank's shard.
+    max_steps_per_epoch: int | None = None
+    shuffle_buffer: int = 2048
+    seed: int = 42
+    # Rows per Arrow batch in the embedding inference pandas UDF.
+    inference_batch_size: int = 512
+    # MLflow: null = a local file store under paths.models/mlruns; "databricks" on Databricks.
+    mlflow_tracking_uri: str | None = None
+    mlflow_experiment: str = "hybridrec-train"
     # Network interfaces Horovod's Gloo rendezvous may use; ``lo`` keeps it on 127.0.0.1.
     nics: list[str] = field(default_factory=lambda: ["lo"])
     # Seconds to wait for all Horovod processes to start.
     start_timeout: int = 600
+
+    def __post_init__(self) -> None:
+        """Reject settings that would only fail inside a Horovod worker."""
+        _one_of("train.image_model", self.image_model, ("small_cnn", "mobilenet_v2", "efficientnet_b0"))
+        for key in ("epochs", "batch_size", "image_embedding_dim", "token_embedding_dim", "lstm_units",
+                    "text_embedding_dim", "fusion_epochs", "shuffle_buffer", "inference_batch_size",
+                    "start_timeout"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"train.{key} must be at least 1, got {getattr(self, key)}")
+        for key in ("num_proc", "threads_per_proc", "max_steps_per_epoch"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ConfigError(f"train.{key} must be at least 1 (or null), got {value}")
+        if self.warmup_epochs < 0 or self.early_stopping_patience < 0:
+            raise ConfigError("train.warmup_epochs and train.early_stopping_patience must be >= 0")
+        if not self.learning_rate > 0:
+            raise ConfigError(f"train.learning_rate must be > 0, got {self.learning_rate}")
+        if not self.models or any(m not in ("image", "text") for m in self.models):
+            raise ConfigError(f"train.models must list image and/or text, got {self.models}")
+        if self.model_version is not None and not re.fullmatch(r"[A-Za-z0-9._-]+", self.model_version):
+            raise ConfigError(
+                f"train.model_version may hold letters, digits, '.', '_' and '-' only, got {self.model_version!r}"
+            )
+
+
+@dataclass
+class AlsConfig:
+    """Collaborative filtering: Spark ALS on implicit feedback (the ALS issue fills this in)."""
+
+    seed: int = 42
 
 
 @dataclass
@@ -380,6 +442,7 @@ class Config:
     demo: DemoConfig = field(default_factory=DemoConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    als: AlsConfig = field(default_factory=AlsConfig)
     # Where this config came from (the file), for messages; not a YAML key.
     source: str = field(default="<defaults>", metadata={"internal": True})
 
