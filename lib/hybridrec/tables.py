@@ -122,9 +122,43 @@ QUARANTINE_INTERACTIONS = TableSpec(
     schema=_QUARANTINE_SCHEMA,
 )
 
+_VECTOR = T.ArrayType(T.FloatType(), False)
+
+PRODUCT_EMBEDDINGS = TableSpec(
+    layer="gold",
+    name="product_embeddings",
+    partition_by=("model_version",),
+    comment=(
+        "Content vectors per product and model version: image and text embeddings, their fused "
+        "L2-normalised vector and the predicted category. Re-running a version replaces its rows."
+    ),
+    schema=T.StructType(
+        [
+            T.StructField("product_id", T.StringType(), False),
+            T.StructField("model_version", T.StringType(), False),
+            # Penultimate-layer embedding of the image CNN; null = the product has no photo.
+            T.StructField("image_emb", _VECTOR, True),
+            # Penultimate-layer embedding of the text LSTM (every product has a title).
+            T.StructField("text_emb", _VECTOR, True),
+            # [image_emb/|image_emb|, text_emb/|text_emb|] / sqrt(2), a missing half zero, renormalised.
+            T.StructField("fused_emb", _VECTOR, False),
+            # Category predicted by the fusion classifier (or the one model a product has input for).
+            T.StructField("predicted_category", T.StringType(), True),
+            T.StructField("predicted_prob", T.DoubleType(), True),
+            # Which classifier predicted: fusion | image | text.
+            T.StructField("predicted_by", T.StringType(), True),
+            T.StructField("created_at", T.TimestampType(), False),
+        ]
+    ),
+)
+
+# (ALS tables are declared below this line.)
+
 TABLES: dict[str, TableSpec] = {
     t.logical_name: t
-    for t in (RUNS, PRODUCTS, INTERACTIONS, QUARANTINE_PRODUCTS, QUARANTINE_INTERACTIONS)
+    for t in (
+        RUNS, PRODUCTS, INTERACTIONS, QUARANTINE_PRODUCTS, QUARANTINE_INTERACTIONS, PRODUCT_EMBEDDINGS,
+    )
 }
 
 
