@@ -1,0 +1,153 @@
+"""Distributed inference: product features → embeddings and predicted categories, with pandas UDFs.
+
+Each Spark Python worker loads an exported model once (a per-process cache keyed by the model
+folder; Spark reuses its Python workers across tasks) and runs it over Arrow batches of
+``train.inference_batch_size`` rows (``mapInPandas``). Per product it produces the image CNN's and
+the text LSTM's penultimate-layer vectors and their class probabilities; the driver never sees the
+vectors, only (for the fusion classifier) a bounded sample of labelled training rows.
+
+Fused vector (what the hybrid recommender compares products with)::
+
+    fused = [img / |img|, txt / |txt|] / sqrt(2)      (a missing half is zeros, then renormalised)
+
+so the cosine of two products with both modalities is the mean of their image and text cosines, and
+a product without a photo is compared on text alone (its vector still has unit length).
+
+Predicted category: the fusion classifier's for products with a photo and a text vector, otherwise
+the one model the product has input for.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame
+from pyspark.sql import types as T
+
+from hybridrec.models.cnn import EMBEDDING_LAYER
+
+_MODELS: dict[str, Any] = {}
+
+IMAGE_OUT = T.StructType(
+    [
+        T.StructField("product_id", T.StringType(), False),
+        T.StructField("image_emb", T.ArrayType(T.FloatType(), False), False),
+        T.StructField("image_label", T.IntegerType(), False),
+        T.StructField("image_prob", T.DoubleType(), False),
+    ]
+)
+TEXT_OUT = T.StructType(
+    [
+        T.StructField("product_id", T.StringType(), False),
+        T.StructField("split", T.StringType(), False),
+        T.StructField("label", T.IntegerType(), False),
+        T.StructField("text_emb", T.ArrayType(T.FloatType(), False), False),
+        T.StructField("text_label", T.IntegerType(), False),
+        T.StructField("text_prob", T.DoubleType(), False),
+    ]
+)
+
+
+def load_model_once(path: str, embedding_output: bool = True) -> Any:
+    """An exported Keras model, loaded once per Python worker process.
+
+    ``embedding_output``: as a two-output model (penultimate ``embedding`` layer, probabilities).
+    """
+    key = f"{path}#{embedding_output}"
+    if key not in _MODELS:
+        import tensorflow as tf
+
+        try:  # one thread per Python worker: Spark already runs one task per core
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            pass  # TensorFlow already initialised in this process
+        model = tf.keras.models.load_model(path, compile=False)
+        if embedding_output:
+            model = tf.keras.Model(model.input, [model.get_layer(EMBEDDING_LAYER).output, model.output])
+        _MODELS[key] = model
+    return _MODELS[key]
+
+
+def _decode_images(values: pd.Series, image_size: int) -> np.ndarray:
+    raw = b"".join(values.tolist())
+    return np.frombuffer(raw, dtype=np.uint8).reshape(len(values), image_size, image_size, 3)
+
+
+def _run(model: Any, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    emb, probs = model.predict_on_batch(x)
+    return np.asarray(emb, dtype=np.float32), np.asarray(probs)
+
+
+def image_embedder(model_path: str, image_size: int) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """``mapInPandas`` function: (product_id, image) → IMAGE_OUT rows."""
+
+    def embed(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        model = load_model_once(model_path)
+        for pdf in batches:
+            if pdf.empty:
+                continue
+            emb, probs = _run(model, _decode_images(pdf["image"], image_size))
+            yield pd.DataFrame({
+                "product_id": pdf["product_id"].to_numpy(),
+                "image_emb": list(emb),
+                "image_label": probs.argmax(axis=1).astype(np.int32),
+                "image_prob": probs.max(axis=1).astype(np.float64),
+            })
+
+    return embed
+
+
+def text_embedder(model_path: str) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """``mapInPandas`` function: (product_id, split, label, token_ids) → TEXT_OUT rows."""
+
+    def embed(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        model = load_model_once(model_path)
+        for pdf in batches:
+            if pdf.empty:
+                continue
+            x = np.stack([np.asarray(t, dtype=np.int32) for t in pdf["token_ids"]])
+            emb, probs = _run(model, x)
+            yield pd.DataFrame({
+                "product_id": pdf["product_id"].to_numpy(),
+                "split": pdf["split"].to_numpy(),
+                "label": pdf["label"].to_numpy(dtype=np.int32),
+                "text_emb": list(emb),
+                "text_label": probs.argmax(axis=1).astype(np.int32),
+                "text_prob": probs.max(axis=1).astype(np.float64),
+            })
+
+    return embed
+
+
+def embed_images(images: DataFrame, model_path: str, image_size: int) -> DataFrame:
+    """Image features (product_id, image, ...) → product_id, image_emb, image_label, image_prob."""
+    return images.select("product_id", "image").mapInPandas(image_embedder(model_path, image_size), IMAGE_OUT)
+
+
+def embed_text(text: DataFrame, model_path: str) -> DataFrame:
+    """Text features → product_id, split, label, text_emb, text_label, text_prob."""
+    return text.select("product_id", "split", "label", "token_ids").mapInPandas(text_embedder(model_path), TEXT_OUT)
+
+
+def l2_normalise(v: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    return np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
+
+
+def fuse(image_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
+    """Rows of [img/|img|, txt/|txt|]/sqrt(2), renormalised to unit length.
+
+    A product without one modality has an all-zero row there (the half stays zero and the other half
+    alone makes the unit vector); a version trained without images passes a (n, 0) array.
+    """
+    fused = np.concatenate([l2_normalise(np.asarray(image_emb, dtype=np.float32)),
+                            l2_normalise(np.asarray(text_emb, dtype=np.float32))], axis=1) / math.sqrt(2.0)
+    return l2_normalise(fused).astype(np.float32)
+
+
+def fusion_input(image_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
+    """The fusion classifier's input: both normalised halves side by side."""
+    return np.concatenate([l2_normalise(image_emb), l2_normalise(text_emb)], axis=1).astype(np.float32)
