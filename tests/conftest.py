@@ -6,6 +6,7 @@ by one test never leak into another.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -21,6 +22,8 @@ FASHION_DIR = (REPO_ROOT.parent / "shared" / "data" / "fashion").resolve()
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("HOROVOD_GLOO_IFACE", "lo")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Spark's Python workers run this interpreter (the venv's), also when pytest is started directly.
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 TEST_SPARK = {
     "master": "local[2]",

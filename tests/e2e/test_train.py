@@ -7,7 +7,8 @@ One module-scoped catalog (demo data → ingest → preprocess through the real 
   checkpoint to resume from, and leaves that checkpoint;
 - a second run resumes from epoch 1, both ranks take part, and it writes the models, metrics.json,
   gold.product_embeddings (one row per product, right dimensions, no NaN) and gold.runs;
-- a third run of the same version trains nothing more and replaces the version's rows in place.
+- a third run of the same version reuses the trained models (no Horovod run) and replaces the
+  version's rows in place.
 """
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def test_train_survives_a_dead_worker_resumes_and_writes_embeddings(spark, catal
     # 1. Rank 1 dies after epoch 1 of the first model (image).
     monkeypatch.setenv(FAULT_ENV, "1:1")
     assert _train(catalog) == 1
-    assert "image model training failed" in caplog.text
+    assert "image model training failed: rank 1 exited first (exit code 3)" in caplog.text
     assert "resume from the checkpoint of epoch 1" in caplog.text
     version = next(p.name for p in Path(cfg.paths.checkpoints).iterdir())
     state = json.loads((Path(cfg.paths.checkpoints) / version / "image" / "state.json").read_text())
@@ -127,6 +128,9 @@ def test_train_survives_a_dead_worker_resumes_and_writes_embeddings(spark, catal
     history_before = delta_table(spark, table_ref(cfg, PRODUCT_EMBEDDINGS)).history().count()
     result = train(spark, cfg)
     assert result.version == version and result.counts["image_epochs"] == 2
+    rerun = json.loads((model_dir / "metrics.json").read_text())
+    assert rerun["models"]["image"]["reused"] and rerun["models"]["text"]["reused"]  # no Horovod run
+    assert rerun["models"]["image"]["test"] == image["test"]
     after = read_table(spark, table_ref(cfg, PRODUCT_EMBEDDINGS)).where(F.col("model_version") == version)
     assert after.count() == n_products
     assert_df_equality(after.drop("created_at").orderBy("product_id"), before, ignore_row_order=True,

@@ -8,6 +8,7 @@ reported as a warning and never loses a trained model.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -34,6 +35,10 @@ def log_run(
     try:
         import mlflow
 
+        if uri.startswith("file:"):
+            # MLflow 3 keeps the file store in maintenance mode behind this switch; mlflow-skinny has
+            # no SQL store, and a local file store is what a one-machine run needs.
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         mlflow.set_tracking_uri(uri)
         mlflow.set_experiment(experiment)
         with mlflow.start_run(run_name=run_name, tags=dict(tags)) as run:

@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -43,6 +44,8 @@ from hybridrec.tables import FEATURE_SETS, features_path
 log = logging.getLogger(__name__)
 
 CURRENT = "current.json"
+# Beside a model's checkpoints once its training finished: what the run measured (re-runs reuse it).
+RESULT = "result.json"
 METRICS = "metrics.json"
 # Settings that change what a model learns (the version hash); the rest (threads, timeouts,
 # tracking, inference batch size) do not.
@@ -188,7 +191,7 @@ def run_horovod(spec: TrainSpec, num_proc: int, tc: TrainConfig) -> list[dict[st
             stdout=_Flushing(sys.stdout), stderr=_Flushing(sys.stderr), verbose=0,
         )
     except Exception as exc:  # noqa: BLE001 - re-raised with the rank and the cause
-        raise HybridrecError(_failure_message(spec, exc)) from exc
+        raise HybridrecError(_failure_message(spec, num_proc, exc)) from exc
     return sorted(results, key=lambda r: r["rank"])
 
 
@@ -207,20 +210,35 @@ class _Flushing:
         self.stream.flush()
 
 
-def _failure_message(spec: TrainSpec, exc: BaseException) -> str:
+def _failure_message(spec: TrainSpec, num_proc: int, exc: BaseException) -> str:
+    """Which rank failed first and why, then what each rank recorded, then how to resume."""
     ckpt = Path(spec.checkpoint_dir)
+    horovod_says = " ".join(ln.strip() for ln in str(exc).strip().splitlines() if ln.strip())
+    first = re.search(r"Process name: (\S+)\s+Exit code: (\S+)", horovod_says)
+    head = (f"rank {first.group(1)} exited first (exit code {first.group(2)})" if first
+            else horovod_says[:300] or type(exc).__name__)
     causes = []
-    for path in sorted(ckpt.glob("failure-rank*.txt")):
-        lines = [ln for ln in path.read_text(encoding="utf-8").strip().splitlines() if ln.strip()]
-        causes.append(f"rank {path.stem.removeprefix('failure-rank')}: {lines[-1] if lines else 'unknown'}")
-    detail = str(exc).strip().splitlines()
-    horovod_says = " ".join(ln.strip() for ln in detail if ln.strip())[:600]
-    if not causes:
-        causes.append(f"a process exited without a Python error (killed or lost): {horovod_says}")
+    for rank in range(num_proc):
+        path = ckpt / f"failure-rank{rank}.txt"
+        if path.is_file():
+            lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+            errors = [ln for ln in lines if re.match(r"^[\w.]+(Error|Exception|Exit)\b.*", ln)]
+            causes.append(f"rank {rank}: {(errors or lines or ['unknown error'])[-1][:300]}")
+        else:
+            causes.append(f"rank {rank}: no Python error (killed, lost, or stopped after another rank failed)")
     state = read_state(ckpt)
     resume = (f"re-run the job to resume from the checkpoint of epoch {state['epoch']}" if state
               else "no epoch finished, a re-run starts over")
-    return f"{spec.model} model training failed: {'; '.join(causes)}. {resume} ({ckpt})"
+    return f"{spec.model} model training failed: {head}; {'; '.join(causes)}. {resume} ({ckpt})"
+
+
+def finished_result(spec: TrainSpec) -> dict[str, Any] | None:
+    """The stored result of a model whose training finished and whose export exists, else None."""
+    state = read_state(spec.checkpoint_dir)
+    result = Path(spec.checkpoint_dir) / RESULT
+    if state and state.get("done") and result.is_file() and (Path(spec.export_dir) / "saved_model.pb").is_file():
+        return json.loads(result.read_text(encoding="utf-8"))
+    return None
 
 
 def train(spark: SparkSession, cfg: Config, resume: str = "auto") -> TrainResult:
@@ -255,16 +273,24 @@ def train(spark: SparkSession, cfg: Config, resume: str = "auto") -> TrainResult
     exported: dict[str, str] = {}
     for model in models:
         spec = build_spec(cfg, model, manifest, classes, vocab_size, ckpt_root / model, model_dir / model, threads)
-        t0 = time.perf_counter()
-        results = run_horovod(spec, num_proc, tc)
-        lead = results[0]
-        per_model[model] = {
-            "wall_seconds": time.perf_counter() - t0,
-            "ranks": [r["rank"] for r in results],
-            "processes": num_proc, "threads_per_process": threads,
-            "steps_per_epoch": lead["steps_per_epoch"], "resumed_from_epoch": lead["resumed_from_epoch"],
-            **{k: lead[k] for k in ("test", "history", "best_epoch", "stopped_early", "epochs_done", "parameters")},
-        }
+        finished = finished_result(spec)
+        if finished is not None:
+            log.info("the %s model of version %s is already trained: reusing it (--restart retrains)", model, version)
+            per_model[model] = {**finished, "reused": True}
+        else:
+            t0 = time.perf_counter()
+            results = run_horovod(spec, num_proc, tc)
+            lead = results[0]
+            per_model[model] = {
+                "wall_seconds": time.perf_counter() - t0,
+                "ranks": [r["rank"] for r in results],
+                "processes": num_proc, "threads_per_process": threads,
+                "steps_per_epoch": lead["steps_per_epoch"], "resumed_from_epoch": lead["resumed_from_epoch"],
+                **{k: lead[k] for k in ("test", "history", "best_epoch", "stopped_early", "epochs_done",
+                                        "parameters")},
+            }
+            _write_json(Path(spec.checkpoint_dir) / RESULT, per_model[model])
+        lead = per_model[model]
         exported[model] = str(model_dir / model)
         t = lead["test"]
         print(f"[train {model}] test accuracy {t['accuracy']:.4f} macro-F1 {t['macro_f1']:.4f} on "
