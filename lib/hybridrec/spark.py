@@ -40,6 +40,8 @@ def spark_settings(cfg: SparkConfig, launched_by_spark_submit: bool) -> dict[str
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.showConsoleProgress": "false",
+        # Python workers write unbuffered: Horovod relays its processes' progress lines through them.
+        "spark.executorEnv.PYTHONUNBUFFERED": "1",
         "spark.ui.enabled": "true" if cfg.ui_enabled else "false",
     }
     if not launched_by_spark_submit:

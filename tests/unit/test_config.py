@@ -120,3 +120,19 @@ def test_parse_override_keeps_strings_with_equals() -> None:
 def test_config_from_dict_validates() -> None:
     with pytest.raises(ConfigError, match="unknown config key spark.masterr"):
         config_from_dict({"spark": {"masterr": "local"}})
+
+
+@pytest.mark.parametrize(
+    "train, message",
+    [
+        ({"image_model": "resnet"}, "train.image_model"),
+        ({"epochs": 0}, "train.epochs must be at least 1"),
+        ({"num_proc": 0}, "train.num_proc must be at least 1"),
+        ({"learning_rate": 0}, "train.learning_rate must be > 0"),
+        ({"models": ["audio"]}, "train.models must list image and/or text"),
+        ({"model_version": "v 1/x"}, "train.model_version may hold"),
+    ],
+)
+def test_bad_training_settings_are_refused_at_load(train: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict({"train": train})
