@@ -126,7 +126,10 @@ def input_pipeline(cfg: Config, dist: dict[str, Any], batches: int = 150) -> dic
     from hybridrec.models.data import ShardSpec, make_dataset, split_urls
     from hybridrec.models.training import read_json
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
+    try:  # one thread, like a training process of the 2x1 layout
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+    except RuntimeError:
+        pass  # TensorFlow already initialised in this process (the quality run trained the fusion head)
     manifest = read_json(Path(cfg.paths.features) / "manifest.json")
     out: dict[str, Any] = {}
     for model in ("image", "text"):
@@ -167,10 +170,12 @@ def main() -> None:
         "config": str(Path(args.config).resolve().relative_to(REPO_ROOT)),
         "notes": [],
     }
-    result["quality"] = quality(spark, cfg, args.reuse)
-    result["distribution"] = distribution(spark, cfg, args.steps)
-    result["input_pipeline"] = input_pipeline(cfg, result["distribution"])
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    result["quality"] = quality(spark, cfg, args.reuse)
+    RESULTS.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")  # each stage saved as it ends
+    result["distribution"] = distribution(spark, cfg, args.steps)
+    RESULTS.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    result["input_pipeline"] = input_pipeline(cfg, result["distribution"])
     RESULTS.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     q = result["quality"]
     print(f"train bench ({q['classes']} classes, version {q['version']}):")
