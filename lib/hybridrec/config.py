@@ -362,13 +362,13 @@ class TrainConfig:
     num_proc: int | None = None
     # TensorFlow threads per Horovod process; null = the machine's cores / num_proc (at least 1).
     threads_per_proc: int | None = None
-    epochs: int = 8
+    epochs: int = 20
     batch_size: int = 64
     # Learning rate of one process; Horovod scales it by the number of processes, after warm-up.
     learning_rate: float = 0.002
     warmup_epochs: int = 1
     # Stop when the validation loss has not improved for this many epochs (0 = never stop early).
-    early_stopping_patience: int = 2
+    early_stopping_patience: int = 6
     # Image model: small_cnn (default, minutes on CPU) | mobilenet_v2 | efficientnet_b0 (from
     # scratch: no pretrained weights are downloaded).
     image_model: str = "small_cnn"
@@ -425,9 +425,90 @@ class TrainConfig:
 
 @dataclass
 class AlsConfig:
-    """Collaborative filtering: Spark ALS on implicit feedback (the ALS issue fills this in)."""
+    """Collaborative filtering: Spark ALS on implicit feedback (``hybridrec.collab``).
+
+    Confidence of a (user, product) pair: the events' weights (``event_weights``, else the weight
+    ingest stored), each halved every ``half_life_days`` before the cutoff, summed per pair and
+    passed through ``transform``; Spark then uses ``1 + alpha * r``. ``reg_param`` is Spark's: it
+    is multiplied by each user's (item's) number of rated items, unlike implicit's regularization.
+    """
 
     seed: int = 42
+    # Weight per event type; null = the weight ingest stored (interactions.event_weights at ingest).
+    event_weights: dict[str, float] | None = None
+    # Time decay: an event's weight halves every half_life_days before the cutoff; null = no decay.
+    half_life_days: float | None = 28.0
+    # Per-pair aggregation of the decayed weights: sum | log1p (r = log(1 + sum), damps repeats).
+    transform: str = "log1p"
+    # Model (used as they are when tune is false).
+    rank: int = 64
+    reg_param: float = 0.3
+    alpha: float = 3.0
+    max_iter: int = 10
+    # Checkpoint the factors' lineage every N iterations (under paths.checkpoints/als); 0 = never.
+    checkpoint_interval: int = 5
+    # User and item blocks of Spark's ALS; null = the session's default parallelism.
+    num_blocks: int | None = None
+    # Candidates per user written for the hybrid step, and how they are computed:
+    # blocked (user blocks x item blocks, numpy matrix products in pandas UDFs) | recommend_for_all
+    # (ALSModel.recommendForAllUsers). See bench/results/als.json for the measured difference.
+    top_k: int = 100
+    topk_method: str = "blocked"
+    topk_user_block: int = 4096
+    topk_item_block: int = 32768
+    # Offline evaluation on a temporal holdout before the final fit (metrics saved and logged).
+    evaluate: bool = True
+    eval_k: int = 10
+    # last_days: the last holdout_days before the cutoff are the test window (validation: the
+    # holdout_days before that); last_n: each user's last holdout_n events (validation: the n before).
+    holdout: str = "last_days"
+    holdout_days: float = 7.0
+    holdout_n: int = 3
+    # Search over the lists below on the validation window; the best NDCG@eval_k wins.
+    tune: bool = False
+    tune_search: str = "grid"  # grid | random (tune_max_trials draws from the grid, seeded)
+    tune_rank: list[int] = field(default_factory=lambda: [32, 64])
+    tune_reg_param: list[float] = field(default_factory=lambda: [0.1, 0.3, 1.0])
+    tune_alpha: list[float] = field(default_factory=lambda: [1.0, 3.0, 10.0])
+    tune_max_iter: list[int] = field(default_factory=lambda: [10])
+    tune_max_trials: int = 8
+    # MLflow: null = a local file store under paths.models/mlruns; a failure to log is a warning.
+    mlflow_tracking_uri: str | None = None
+    mlflow_experiment: str = "hybridrec-als"
+
+    def __post_init__(self) -> None:
+        """Reject settings Spark would only reject (or silently misuse) in the middle of a fit."""
+        _one_of("als.transform", self.transform, ("sum", "log1p"))
+        _one_of("als.topk_method", self.topk_method, ("blocked", "recommend_for_all"))
+        _one_of("als.holdout", self.holdout, ("last_days", "last_n"))
+        _one_of("als.tune_search", self.tune_search, ("grid", "random"))
+        for key in ("rank", "max_iter", "top_k", "eval_k", "topk_user_block", "topk_item_block",
+                    "holdout_n", "tune_max_trials"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"als.{key} must be at least 1, got {getattr(self, key)}")
+        if self.checkpoint_interval < 0:
+            raise ConfigError(f"als.checkpoint_interval must be >= 0 (0 = never), got {self.checkpoint_interval}")
+        if self.num_blocks is not None and self.num_blocks < 1:
+            raise ConfigError(f"als.num_blocks must be at least 1 (or null), got {self.num_blocks}")
+        for key in ("reg_param", "alpha"):
+            if not getattr(self, key) >= 0.0:
+                raise ConfigError(f"als.{key} must be a number >= 0, got {getattr(self, key)}")
+        for key in ("half_life_days", "holdout_days"):
+            value = getattr(self, key)
+            if value is not None and not value > 0.0:
+                raise ConfigError(f"als.{key} must be > 0, got {value}")
+        for event, weight in (self.event_weights or {}).items():
+            if not weight >= 0.0:
+                raise ConfigError(f"als.event_weights.{event} must be a number >= 0, got {weight}")
+        grids = {"tune_rank": self.tune_rank, "tune_reg_param": self.tune_reg_param,
+                 "tune_alpha": self.tune_alpha, "tune_max_iter": self.tune_max_iter}
+        for key, values in grids.items():
+            if not values:
+                raise ConfigError(f"als.{key} must list at least one value")
+        if min(self.tune_rank) < 1 or min(self.tune_max_iter) < 1:
+            raise ConfigError("als.tune_rank and als.tune_max_iter values must be at least 1")
+        if min(self.tune_reg_param) < 0 or min(self.tune_alpha) < 0:
+            raise ConfigError("als.tune_reg_param and als.tune_alpha values must be >= 0")
 
 
 @dataclass
