@@ -15,7 +15,8 @@ from hybridrec.models.training import train
 
 
 def main(ctx: JobContext) -> None:
-    mode = "restart" if ctx.args.restart else "require" if ctx.args.resume else "auto"
+    restart, resume = getattr(ctx.args, "restart", False), getattr(ctx.args, "resume", False)
+    mode = "restart" if restart else "require" if resume else "auto"
     result = train(ctx.spark, ctx.cfg, resume=mode)
     ctx.run.counts.update(result.counts)
     ctx.run.metrics.update(result.metrics)

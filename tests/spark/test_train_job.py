@@ -28,7 +28,7 @@ def _config_file(tmp_path: Path) -> Path:
 
 def test_train_without_features_fails_clearly_and_records_the_run(spark, tmp_path, caplog) -> None:
     conf = _config_file(tmp_path)
-    rc = run_job("train", train_job.main, ["--config", str(conf)], train_job.job_parser())
+    rc = run_job("train", train_job.main, ["--config", str(conf)], train_job.build_parser())
     assert rc == 1
     assert "no features yet" in caplog.text and "run jobs/preprocess.py first" in caplog.text
     from hybridrec.config import load_config
