@@ -7,7 +7,9 @@
 #      .venv/delta-jars and listed in the venv's spark-defaults.conf, so runs need no network
 #   4. loopback-only networking for Spark started from this venv (spark-env.sh)
 #   5. checks: `horovodrun --check-build` and `hybridrec check` (Spark + Delta round trip)
-# A stamp keyed by the inputs of this script makes a second run a no-op.
+#   0. (every run, before the stamp: a system library outside .venv) native BLAS/LAPACK for Spark's
+#      ALS: OpenBLAS from apt when root and missing, else a warning that ALS falls back to Java BLAS
+# A stamp keyed by the inputs of this script makes a second run a no-op (besides the BLAS check).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,6 +22,28 @@ HOROVOD_VERSION=0.28.1
 t0=$(date +%s)
 step() { printf '[setup %4ss] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
 die() { echo "setup: error: $*" >&2; exit 1; }
+
+# 0. native BLAS/LAPACK for Spark's ALS. Spark (dev.ludovic.netlib) dlopens libblas.so.3 and
+#    liblapack.so.3; Debian's libopenblas0-pthread provides both (update-alternatives). Without them
+#    ALS runs on Java BLAS (VectorBLAS/F2jLAPACK) and Spark logs "Failed to load implementation".
+has_native_blas() {
+  local cache
+  cache=$( (ldconfig -p || /sbin/ldconfig -p) 2>/dev/null || true)
+  grep -q 'libblas\.so\.3 ' <<<"$cache" && grep -q 'liblapack\.so\.3 ' <<<"$cache"
+}
+if ! has_native_blas; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    step "installing OpenBLAS (libopenblas0-pthread) so that Spark's ALS uses native BLAS/LAPACK"
+    apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libopenblas0-pthread; }
+    if ! apt_out=$( { apt_install || { apt-get update -q && apt_install; }; } 2>&1); then
+      tail -n 20 <<<"$apt_out" >&2
+      echo "setup: warning: could not install libopenblas0-pthread; Spark's ALS will use Java BLAS (slower)" >&2
+    fi
+  else
+    echo "setup: warning: no system libblas.so.3/liblapack.so.3, so Spark's ALS will use Java BLAS (slower);" \
+      "for native OpenBLAS run as root: apt-get install libopenblas0-pthread" >&2
+  fi
+fi
 
 key=$(cat constraints.txt requirements.txt setup.py scripts/setup.sh scripts/delta-jars/pom.xml | sha256sum | cut -c1-16)
 stamp=$VENV/.setup-$key
@@ -112,7 +136,9 @@ appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n%ex
 EOF
 cat > "$spark_home/conf/spark-env.sh" <<EOF
 # Written by scripts/setup.sh: Spark started from this venv binds and talks on loopback only.
+# OpenBLAS single-threaded inside Spark: tasks already use every core (Spark's linear-algebra guide).
 export SPARK_LOCAL_IP=\${SPARK_LOCAL_IP:-127.0.0.1}
+export OPENBLAS_NUM_THREADS=\${OPENBLAS_NUM_THREADS:-1}
 export PYSPARK_PYTHON=\${PYSPARK_PYTHON:-$VENV/bin/python}
 export PYSPARK_DRIVER_PYTHON=\${PYSPARK_DRIVER_PYTHON:-$VENV/bin/python}
 EOF

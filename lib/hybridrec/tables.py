@@ -154,10 +154,97 @@ PRODUCT_EMBEDDINGS = TableSpec(
 
 # (ALS tables are declared below this line.)
 
+_ID_MAP_COMMENT = (
+    "Persistent {what} id -> integer index for Spark ALS. Append-only: an id keeps its index "
+    "forever and new ids get the next free indices, so refits never reshuffle earlier ids."
+)
+
+ALS_USER_IDS = TableSpec(
+    layer="gold",
+    name="als_user_ids",
+    comment=_ID_MAP_COMMENT.format(what="user"),
+    schema=T.StructType(
+        [
+            T.StructField("user_id", T.StringType(), False),
+            T.StructField("user_idx", T.IntegerType(), False),
+            # Cutoff of the fit that first saw the id.
+            T.StructField("first_seen_at", T.TimestampType(), False),
+        ]
+    ),
+)
+
+ALS_ITEM_IDS = TableSpec(
+    layer="gold",
+    name="als_item_ids",
+    comment=_ID_MAP_COMMENT.format(what="product"),
+    schema=T.StructType(
+        [
+            T.StructField("product_id", T.StringType(), False),
+            T.StructField("item_idx", T.IntegerType(), False),
+            T.StructField("first_seen_at", T.TimestampType(), False),
+        ]
+    ),
+)
+
+_FACTORS = T.ArrayType(T.FloatType(), False)
+
+ALS_USER_FACTORS = TableSpec(
+    layer="gold",
+    name="als_user_factors",
+    partition_by=("run_date",),
+    comment="ALS user factors of each night's model, keyed by the original user id.",
+    schema=T.StructType(
+        [
+            T.StructField("run_date", T.DateType(), False),
+            T.StructField("user_id", T.StringType(), False),
+            T.StructField("factors", _FACTORS, False),
+            T.StructField("model_version", T.StringType(), False),
+        ]
+    ),
+)
+
+ALS_ITEM_FACTORS = TableSpec(
+    layer="gold",
+    name="als_item_factors",
+    partition_by=("run_date",),
+    comment="ALS item factors of each night's model, keyed by the original product id.",
+    schema=T.StructType(
+        [
+            T.StructField("run_date", T.DateType(), False),
+            T.StructField("product_id", T.StringType(), False),
+            T.StructField("factors", _FACTORS, False),
+            T.StructField("model_version", T.StringType(), False),
+        ]
+    ),
+)
+
+ALS_CANDIDATES = TableSpec(
+    layer="gold",
+    name="als_candidates",
+    partition_by=("run_date",),
+    comment=(
+        "Top-K ALS candidates per user for the hybrid step (rank 1 = highest score; already seen "
+        "items are not removed: the hybrid step filters)."
+    ),
+    schema=T.StructType(
+        [
+            T.StructField("run_date", T.DateType(), False),
+            T.StructField("user_id", T.StringType(), False),
+            T.StructField("rank", T.IntegerType(), False),
+            T.StructField("product_id", T.StringType(), False),
+            T.StructField("score", T.FloatType(), False),
+            T.StructField("model_version", T.StringType(), False),
+        ]
+    ),
+)
+
+ALS_TABLES = (ALS_USER_IDS, ALS_ITEM_IDS, ALS_USER_FACTORS, ALS_ITEM_FACTORS, ALS_CANDIDATES)
+
 TABLES: dict[str, TableSpec] = {
     t.logical_name: t
     for t in (
         RUNS, PRODUCTS, INTERACTIONS, QUARANTINE_PRODUCTS, QUARANTINE_INTERACTIONS, PRODUCT_EMBEDDINGS,
+        *ALS_TABLES,
     )
 }
 

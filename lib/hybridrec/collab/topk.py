@@ -1,0 +1,167 @@
+"""Top-K items per user from ALS factors, computed on the executors (never on the driver).
+
+Two ways, both returning ``(user_idx, item_idx, score, rank)`` with rank 1 = highest score:
+
+- ``recommend_for_all``: Spark's ``ALSModel.recommendForAllUsers`` / ``recommendForUserSubset``.
+  It blocks the factors (4,096 rows per block), cross-joins the blocks and scores each user
+  against each item block one ``sgemv`` at a time in the JVM's Java BLAS, keeping the best K in a
+  priority queue, then merges the queues per user.
+- ``blocked``: the same block cross join, but each (user block, item block) pair is scored in a
+  pandas UDF as one numpy matrix product (``sgemm`` in numpy's OpenBLAS) followed by
+  ``argpartition``; a user's best K over several item blocks are merged with a window.
+
+Which is faster is measured in ``bench/bench_als.py`` (``als.topk_method`` picks one). Ties in
+score are broken arbitrarily by both. Already seen items are not removed here: the hybrid step
+filters what it must (purchases), and evaluation scores the ranking as it is.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+from pyspark.ml.recommendation import ALSModel
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+TOPK_SCHEMA = "user_idx int, item_idx int, score float, rank int"
+# Users scored per numpy product inside a block: bounds the score matrix to about
+# 512 x item_block floats (64 MiB at 32,768 items).
+_USER_CHUNK = 512
+
+
+def recommend_for_all(model: ALSModel, k: int, users: DataFrame | None = None) -> DataFrame:
+    """Spark's own top-K (for the users of ``users``' ``user_idx`` column, or for all users)."""
+    if users is None:
+        recs = model.recommendForAllUsers(k)
+    else:
+        recs = model.recommendForUserSubset(users.select(model.getUserCol()).distinct(), k)
+    return recs.select(
+        F.col(model.getUserCol()).cast("int").alias("user_idx"),
+        F.posexplode("recommendations").alias("pos", "rec"),
+    ).select(
+        "user_idx",
+        F.col(f"rec.{model.getItemCol()}").cast("int").alias("item_idx"),
+        F.col("rec.rating").cast("float").alias("score"),
+        (F.col("pos") + 1).cast("int").alias("rank"),
+    )
+
+
+def _blocks(factors: DataFrame, block_size: int, prefix: str, n: int | None) -> tuple[DataFrame, int]:
+    """Factors (id, features) → rows of one block each: ids and the row-major factor matrix.
+
+    ``n``: how many rows ``factors`` has (at most), when the caller knows; else counted.
+    """
+    n = factors.count() if n is None else n
+    n_blocks = max(1, math.ceil(n / block_size))
+    blocks = (
+        factors.groupBy(F.pmod(F.xxhash64("id"), F.lit(n_blocks)).alias(f"{prefix}_block"))
+        .agg(F.sort_array(F.collect_list(F.struct("id", "features"))).alias("_s"))
+        .select(
+            f"{prefix}_block",
+            F.col("_s.id").alias(f"{prefix}_ids"),
+            F.flatten(F.col("_s.features")).alias(f"{prefix}_vecs"),
+        )
+    )
+    return blocks, n_blocks
+
+
+def _score_pairs(k: int, rank_final: bool):
+    """The pandas UDF body: each input row is one (user block, item block) pair."""
+
+    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for pdf in batches:
+            for u_ids, u_vecs, i_ids, i_vecs in zip(
+                pdf["u_ids"], pdf["u_vecs"], pdf["i_ids"], pdf["i_vecs"]
+            ):
+                users = np.asarray(u_ids, dtype=np.int32)
+                items = np.asarray(i_ids, dtype=np.int32)
+                if len(users) == 0 or len(items) == 0:
+                    continue
+                dim = len(u_vecs) // len(users)
+                u = np.asarray(u_vecs, dtype=np.float32).reshape(len(users), dim)
+                v = np.asarray(i_vecs, dtype=np.float32).reshape(len(items), dim)
+                kk = min(k, len(items))
+                for a in range(0, len(users), _USER_CHUNK):
+                    s = u[a : a + _USER_CHUNK] @ v.T
+                    if kk < len(items):
+                        top = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+                    else:
+                        top = np.broadcast_to(np.arange(len(items)), (s.shape[0], kk))
+                    top_scores = np.take_along_axis(s, top, axis=1)
+                    order = np.argsort(-top_scores, axis=1, kind="stable")
+                    top = np.take_along_axis(top, order, axis=1)
+                    top_scores = np.take_along_axis(top_scores, order, axis=1)
+                    rows = s.shape[0]
+                    yield pd.DataFrame(
+                        {
+                            "user_idx": np.repeat(users[a : a + rows], kk),
+                            "item_idx": items[top].ravel(),
+                            "score": top_scores.ravel().astype(np.float32),
+                            "rank": np.tile(np.arange(1, kk + 1, dtype=np.int32), rows)
+                            if rank_final
+                            else np.zeros(rows * kk, dtype=np.int32),
+                        }
+                    )
+
+    return score
+
+
+def blocked(
+    user_factors: DataFrame,
+    item_factors: DataFrame,
+    k: int,
+    user_block: int = 4096,
+    item_block: int = 32768,
+    sizes: tuple[int, int] | None = None,
+) -> DataFrame:
+    """Top-K by a cross join of factor blocks scored with numpy (see the module docstring).
+
+    ``user_factors`` / ``item_factors``: ``(id int, features array<float>)`` as in
+    ``ALSModel.userFactors`` / ``itemFactors`` (restrict ``user_factors`` to score fewer users).
+    ``sizes``: (users, items) upper bounds when known, to size the blocks without counting.
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    u_blocks, n_u = _blocks(user_factors, user_block, "u", sizes[0] if sizes else None)
+    i_blocks, n_i = _blocks(item_factors, item_block, "i", sizes[1] if sizes else None)
+    spark = user_factors.sparkSession
+    n_pairs = n_u * n_i
+    parallel = max(1, spark.sparkContext.defaultParallelism)
+    pairs = u_blocks.crossJoin(i_blocks).repartition(min(n_pairs, 4 * parallel))
+    scored = pairs.select("u_ids", "u_vecs", "i_ids", "i_vecs").mapInPandas(
+        _score_pairs(k, rank_final=n_i == 1), TOPK_SCHEMA
+    )
+    if n_i == 1:
+        return scored
+    best = Window.partitionBy("user_idx").orderBy(F.col("score").desc(), F.col("item_idx"))
+    return (
+        scored.withColumn("rank", F.row_number().over(best).cast("int"))
+        .filter(F.col("rank") <= k)
+    )
+
+
+def top_k(
+    model: ALSModel,
+    k: int,
+    method: str,
+    users: DataFrame | None = None,
+    user_block: int = 4096,
+    item_block: int = 32768,
+    sizes: tuple[int, int] | None = None,
+) -> DataFrame:
+    """Top-K per user of ``model`` by ``method`` (``blocked`` | ``recommend_for_all``).
+
+    ``users`` (a ``user_idx`` column) restricts the users scored; users without factors (cold)
+    get nothing. ``sizes``: see ``blocked``.
+    """
+    if method == "recommend_for_all":
+        return recommend_for_all(model, k, users)
+    if method != "blocked":
+        raise ValueError(f"method must be blocked or recommend_for_all, got {method!r}")
+    user_factors = model.userFactors
+    if users is not None:
+        wanted = users.select(F.col("user_idx").alias("id")).distinct()
+        user_factors = user_factors.join(wanted, on="id", how="left_semi")
+    return blocked(user_factors, model.itemFactors, k, user_block, item_block, sizes)
