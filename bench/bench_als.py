@@ -234,33 +234,6 @@ def jvm_pid(spark) -> int:
     return int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())  # noqa: SLF001
 
 
-def spark_side(spark, cfg: Config, prep: dict[str, Any], params, repeats: int) -> dict[str, Any]:
-    from hybridrec.collab.estimator import fit_model
-    from hybridrec.collab.topk import top_k
-
-    clock = Clock(jvm_pid(spark))
-    fit_model(prep["train"], dataclasses.replace(params, max_iter=1), cfg)  # warm-up: JIT, checkpoint dir
-    runs, model = [], None
-    for _ in range(repeats):
-        (model, _), figures = clock(lambda: fit_model(prep["train"], params, cfg))
-        runs.append(figures)
-    out: dict[str, Any] = {"fit": best(runs), "quality": spark_quality(spark, model, prep)}
-    out["speed_quality_sweep"] = []
-    for rank, iters in SPARK_SWEEP:
-        cheaper = dataclasses.replace(params, rank=rank, max_iter=iters)
-        (sweep_model, _), figures = clock(lambda: fit_model(prep["train"], cheaper, cfg))
-        out["speed_quality_sweep"].append({"rank": rank, "max_iter": iters, "fit": figures,
-                                           **spark_quality(spark, sweep_model, prep)})
-        del sweep_model
-    out["topk_all_users"] = {}
-    for method in ("blocked", "recommend_for_all"):
-        frame = top_k(model, K_TOPK, method, user_block=cfg.als.topk_user_block,
-                      item_block=cfg.als.topk_item_block)
-        _, figures = clock(lambda: frame.write.format("noop").mode("overwrite").save())
-        out["topk_all_users"][method] = figures
-    return out
-
-
 def spark_quality(spark, model, prep: dict[str, Any]) -> dict[str, float]:
     """Recall/NDCG@10 of a Spark model's top-10 (blocked top-K) for the warm test users."""
     from hybridrec.collab.topk import top_k
@@ -352,54 +325,115 @@ def blas_comparison(prep: dict[str, Any], params, work: Path, repeats: int) -> d
     return out
 
 
-# ---- implicit ------------------------------------------------------------------------------------
+# ---- implicit and the head-to-head -------------------------------------------------------------
 
-def implicit_side(prep: dict[str, Any], params, reg_grid: list[float], repeats: int) -> dict[str, Any]:
-    from implicit.cpu.als import AlternatingLeastSquares
+class Implicit:
+    """implicit's ALS on the same matrix: a user x item CSR of c = 1 + alpha * r, and alpha=1."""
 
-    r = prep["r"]
-    confidence = r.copy()
-    confidence.data = (1.0 + params.alpha * confidence.data).astype(np.float32)
-    clock = Clock()
-    warm_users = np.fromiter(prep["relevant"].keys(), dtype=np.int32)
+    def __init__(self, prep: dict[str, Any], params) -> None:
+        self.params = params
+        self.conf = prep["r"].copy()
+        self.conf.data = (1.0 + params.alpha * self.conf.data).astype(np.float32)
+        self.relevant = prep["relevant"]
+        self.warm = np.fromiter(self.relevant.keys(), dtype=np.int32)
 
-    def make(reg: float, use_cg: bool) -> AlternatingLeastSquares:
-        return AlternatingLeastSquares(factors=params.rank, regularization=reg, alpha=1.0,
-                                       iterations=params.max_iter, use_cg=use_cg, num_threads=2,
+    def model(self, reg: float, use_cg: bool):
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        return AlternatingLeastSquares(factors=self.params.rank, regularization=reg, alpha=1.0,
+                                       iterations=self.params.max_iter, use_cg=use_cg, num_threads=2,
                                        random_state=42, calculate_training_loss=False)
 
-    def evaluate(model) -> dict[str, float]:
-        ids, _ = model.recommend(warm_users, confidence[warm_users], N=K_EVAL, filter_already_liked_items=False)
-        return quality({int(u): [int(i) for i in row] for u, row in zip(warm_users, ids)}, prep["relevant"])
+    def fit(self, model) -> dict[str, float]:
+        return Clock()(lambda: model.fit(self.conf, show_progress=False))[1]
 
-    out: dict[str, Any] = {"solvers": {}, "regularization_grid": []}
-    for use_cg in (True, False):
-        name = "cg" if use_cg else "cholesky"
-        runs, model = [], None
-        for _ in range(repeats):
-            model = make(params.reg_param, use_cg)
-            _, figures = clock(lambda: model.fit(confidence, show_progress=False))
-            runs.append(figures)
-        all_users = np.arange(r.shape[0], dtype=np.int32)
-        _, topk = clock(lambda: model.recommend(all_users, confidence, N=K_TOPK, filter_already_liked_items=False))
-        out["solvers"][name] = {"fit": best(runs), "topk_all_users": topk, "quality_at_nominal_reg": evaluate(model)}
-    for reg in reg_grid:
-        model = make(reg, True)
-        _, figures = clock(lambda: model.fit(confidence, show_progress=False))
-        out["regularization_grid"].append({"regularization": reg, "solver": "cg", "fit_seconds": figures["seconds"],
-                                           **evaluate(model)})
-    out["best_regularization"] = max(out["regularization_grid"], key=lambda g: g["ndcg@10"])
-    chol = make(out["best_regularization"]["regularization"], False)
-    _, figures = clock(lambda: chol.fit(confidence, show_progress=False))
-    out["best_regularization_cholesky"] = {"regularization": out["best_regularization"]["regularization"],
-                                           "fit_seconds": figures["seconds"], **evaluate(chol)}
-    return out
+    def quality(self, model) -> dict[str, float]:
+        ids, _ = model.recommend(self.warm, self.conf[self.warm], N=K_EVAL, filter_already_liked_items=False)
+        return quality({int(u): [int(i) for i in row] for u, row in zip(self.warm, ids)}, self.relevant)
+
+    def topk_all_users(self, model) -> dict[str, float]:
+        users = np.arange(self.conf.shape[0], dtype=np.int32)
+        return Clock()(lambda: model.recommend(users, self.conf, N=K_TOPK, filter_already_liked_items=False))[1]
 
 
 def popularity(prep: dict[str, Any]) -> dict[str, float]:
     users_per_item = np.bincount(prep["r"].indices, minlength=prep["r"].shape[1])
     top = [int(i) for i in np.lexsort((np.arange(len(users_per_item)), -users_per_item))[:K_EVAL]]
     return quality({u: top for u in prep["relevant"]}, prep["relevant"])
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return round(ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2, 2)
+
+
+def head_to_head(spark, cfg: Config, prep: dict[str, Any], params, repeats: int) -> dict[str, Any]:
+    """Spark and implicit fitted in alternation on the same matrix, so that a change in the
+    machine's load hits both; each round gives paired ratios, and their median is reported."""
+    from hybridrec.collab.estimator import fit_model
+    from hybridrec.collab.topk import top_k
+
+    imp = Implicit(prep, params)
+    out: dict[str, Any] = {"implicit_regularization_grid": []}
+    log.info("implicit: regularization grid (CG)")
+    for reg in [round(params.reg_param * f, 4) for f in REG_MULTIPLES]:
+        model = imp.model(reg, True)
+        figures = imp.fit(model)
+        out["implicit_regularization_grid"].append({"regularization": reg, "fit_seconds": figures["seconds"],
+                                                    **imp.quality(model)})
+    best_reg = max(out["implicit_regularization_grid"], key=lambda g: g["ndcg@10"])["regularization"]
+    out["implicit_best_regularization"] = best_reg
+
+    log.info("spark vs implicit: %d paired rounds", repeats)
+    clock = Clock(jvm_pid(spark))
+    fit_model(prep["train"], dataclasses.replace(params, max_iter=1), cfg)  # warm-up: JIT, checkpoint dir
+    engines: dict[str, Callable[[], Any]] = {
+        "implicit_cg": lambda: imp.model(params.reg_param, True),
+        "implicit_cholesky": lambda: imp.model(params.reg_param, False),
+        "implicit_cg_best_reg": lambda: imp.model(best_reg, True),
+    }
+    rounds: list[dict[str, dict[str, float]]] = []
+    models: dict[str, Any] = {}
+    for _ in range(repeats):
+        (models["spark"], _), spark_fit = clock(lambda: fit_model(prep["train"], params, cfg))
+        this = {"spark": spark_fit}
+        for name, make in engines.items():
+            models[name] = make()
+            this[name] = imp.fit(models[name])
+        rounds.append(this)
+    out["fits"] = {name: best([r[name] for r in rounds]) for name in rounds[0]}
+    out["fits"]["rounds"] = rounds
+    out["paired_ratios"] = {
+        f"spark_over_{name}_{unit}": _median([r["spark"][key] / r[name][key] for r in rounds])
+        for name in engines for unit, key in (("wall", "seconds"), ("cpu", "cpu_seconds"))
+    }
+    out["quality"] = {"spark": spark_quality(spark, models["spark"], prep),
+                      **{name: imp.quality(models[name]) for name in engines},
+                      "popularity": popularity(prep)}
+
+    log.info("spark: cheaper settings, each paired with implicit at its best regularization")
+    out["spark_sweep"] = []
+    for rank, iters in SPARK_SWEEP:
+        cheaper = dataclasses.replace(params, rank=rank, max_iter=iters)
+        (sweep_model, _), figures = clock(lambda: fit_model(prep["train"], cheaper, cfg))
+        reference = imp.fit(imp.model(best_reg, True))
+        out["spark_sweep"].append({
+            "rank": rank, "max_iter": iters, "fit": figures, "implicit_cg_best_reg_fit": reference,
+            "spark_over_implicit_wall": round(figures["seconds"] / reference["seconds"], 2),
+            "spark_over_implicit_cpu": round(figures["cpu_seconds"] / reference["cpu_seconds"], 2),
+            **spark_quality(spark, sweep_model, prep)})
+        del sweep_model
+
+    log.info("top-%d for every user: Spark blocked, Spark recommendForAllUsers, implicit", K_TOPK)
+    out["topk_all_users"] = {}
+    for method in ("blocked", "recommend_for_all"):
+        frame = top_k(models["spark"], K_TOPK, method, user_block=cfg.als.topk_user_block,
+                      item_block=cfg.als.topk_item_block)
+        out["topk_all_users"][f"spark_{method}"] = clock(
+            lambda: frame.write.format("noop").mode("overwrite").save())[1]
+    out["topk_all_users"]["implicit"] = imp.topk_all_users(models["implicit_cg"])
+    return out
 
 
 # ---- main ----------------------------------------------------------------------------------------
@@ -429,12 +463,7 @@ def run_size(spark, cfg: Config, target: int, seed: int, repeats: int, tune_it: 
     params = AlsParams.from_config(cfg.als)
     result: dict[str, Any] = {"target_events": target, "catalog": catalog, "counts": prep["counts"],
                               "params": params.as_dict()}
-    result["popularity"] = popularity(prep)
-    log.info("spark: fit, evaluate, top-%d for all users", K_TOPK)
-    result["spark"] = spark_side(spark, cfg, prep, params, repeats)
-    log.info("implicit: fit (cg, cholesky), evaluate, top-%d; regularization grid", K_TOPK)
-    grid = [round(params.reg_param * f, 4) for f in REG_MULTIPLES]
-    result["implicit"] = implicit_side(prep, params, grid, repeats)
+    result.update(head_to_head(spark, cfg, prep, params, repeats))
     if tune_it:
         log.info("spark: the library's tuning grid on the validation window")
         result["spark_tuning"] = spark_tuning(spark, cfg, prep)
@@ -447,39 +476,36 @@ def run_size(spark, cfg: Config, target: int, seed: int, repeats: int, tune_it: 
 
 
 def ratios(r: dict[str, Any]) -> dict[str, Any]:
-    """Spark against implicit (wall and CPU), quality gaps, top-K methods, equal-quality times."""
-    s, i = r["spark"], r["implicit"]
-    cg, chol = i["solvers"]["cg"], i["solvers"]["cholesky"]
-    best_reg = i["best_regularization"]
-    out = {
-        "spark_fit_over_implicit_cg_fit": round(s["fit"]["seconds"] / cg["fit"]["seconds"], 2),
-        "spark_fit_over_implicit_cholesky_fit": round(s["fit"]["seconds"] / chol["fit"]["seconds"], 2),
-        "spark_cpu_over_implicit_cg_cpu": round(s["fit"]["cpu_seconds"] / cg["fit"]["cpu_seconds"], 2),
-        "spark_cpu_over_implicit_cholesky_cpu": round(s["fit"]["cpu_seconds"] / chol["fit"]["cpu_seconds"], 2),
-        "spark_ndcg_vs_implicit_nominal_reg": round(s["quality"]["ndcg@10"] / cg["quality_at_nominal_reg"]["ndcg@10"] - 1, 4),
-        "spark_ndcg_vs_implicit_best_reg": round(s["quality"]["ndcg@10"] / best_reg["ndcg@10"] - 1, 4),
-        "spark_ndcg_vs_popularity": round(s["quality"]["ndcg@10"] / r["popularity"]["ndcg@10"] - 1, 4),
+    """Headline ratios: fits (paired medians), quality gaps, top-K methods, equal quality."""
+    q, t, fits = r["quality"], r["topk_all_users"], r["fits"]
+    out = dict(r["paired_ratios"])
+    out.update({
+        "spark_ndcg_vs_implicit_nominal_reg": round(q["spark"]["ndcg@10"] / q["implicit_cg"]["ndcg@10"] - 1, 4),
+        "spark_ndcg_vs_implicit_best_reg": round(q["spark"]["ndcg@10"] / q["implicit_cg_best_reg"]["ndcg@10"] - 1, 4),
+        "spark_ndcg_vs_popularity": round(q["spark"]["ndcg@10"] / q["popularity"]["ndcg@10"] - 1, 4),
         "recommend_for_all_over_blocked_topk": round(
-            s["topk_all_users"]["recommend_for_all"]["seconds"] / s["topk_all_users"]["blocked"]["seconds"], 2),
-        "spark_blocked_topk_over_implicit_topk": round(
-            s["topk_all_users"]["blocked"]["seconds"] / cg["topk_all_users"]["seconds"], 2),
-    }
-    # Equal quality: the cheapest Spark setting within 2 % of implicit's best NDCG@10 (or better).
-    target = best_reg["ndcg@10"] * 0.98
-    settings = [{"rank": r["params"]["rank"], "max_iter": r["params"]["max_iter"], "fit": s["fit"],
-                 "ndcg@10": s["quality"]["ndcg@10"]}]
-    settings += [{"rank": x["rank"], "max_iter": x["max_iter"], "fit": x["fit"], "ndcg@10": x["ndcg@10"]}
-                 for x in s["speed_quality_sweep"]]
+            t["spark_recommend_for_all"]["seconds"] / t["spark_blocked"]["seconds"], 2),
+        "spark_blocked_topk_over_implicit_topk": round(t["spark_blocked"]["seconds"] / t["implicit"]["seconds"], 2),
+        "best_spark_fit_over_best_implicit_cg_fit": round(fits["spark"]["seconds"] / fits["implicit_cg"]["seconds"], 2),
+    })
+    # Equal quality: the cheapest Spark setting within 2 % of implicit's best NDCG@10 (or above).
+    target = q["implicit_cg_best_reg"]["ndcg@10"] * 0.98
+    settings = [{"rank": r["params"]["rank"], "max_iter": r["params"]["max_iter"], "ndcg@10": q["spark"]["ndcg@10"],
+                 "cpu": fits["spark"]["cpu_seconds"], "wall_ratio": out["spark_over_implicit_cg_best_reg_wall"],
+                 "cpu_ratio": out["spark_over_implicit_cg_best_reg_cpu"]}]
+    settings += [{"rank": x["rank"], "max_iter": x["max_iter"], "ndcg@10": x["ndcg@10"], "cpu": x["fit"]["cpu_seconds"],
+                  "wall_ratio": x["spark_over_implicit_wall"], "cpu_ratio": x["spark_over_implicit_cpu"]}
+                 for x in r["spark_sweep"]]
     good = [x for x in settings if x["ndcg@10"] >= target]
     if good:
-        cheapest = min(good, key=lambda x: x["fit"]["cpu_seconds"])
+        cheapest = min(good, key=lambda x: x["cpu_ratio"])  # paired with implicit: load-independent
         out["equal_quality"] = {
-            "implicit_best_ndcg@10": best_reg["ndcg@10"], "implicit_regularization": best_reg["regularization"],
+            "implicit_best_ndcg@10": q["implicit_cg_best_reg"]["ndcg@10"],
+            "implicit_regularization": r["implicit_best_regularization"],
             "spark_setting": {"rank": cheapest["rank"], "max_iter": cheapest["max_iter"]},
             "spark_ndcg@10": cheapest["ndcg@10"],
-            "spark_fit_seconds": cheapest["fit"]["seconds"],
-            "spark_fit_over_implicit_cg_fit": round(cheapest["fit"]["seconds"] / best_reg["fit_seconds"], 2),
-            "spark_cpu_over_implicit_cg_cpu": round(cheapest["fit"]["cpu_seconds"] / cg["fit"]["cpu_seconds"], 2),
+            "spark_over_implicit_cg_wall": cheapest["wall_ratio"],
+            "spark_over_implicit_cg_cpu": cheapest["cpu_ratio"],
         }
     return out
 
@@ -491,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-tune", action="store_true", help="skip the tuning grid on the smallest size")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--note", action="append", default=[],
+                        help="a line for the results' notes (what else ran on the machine, ...)")
     parser.add_argument("--blas-worker", help=argparse.SUPPRESS)
     parser.add_argument("--params", help=argparse.SUPPRESS)
     parser.add_argument("--blas-mode", choices=sorted(BLAS_MODES), help=argparse.SUPPRESS)
@@ -522,7 +550,12 @@ def main(argv: list[str] | None = None) -> int:
             "repeats": args.repeats, "kept": "the fastest of the repeats (runs_seconds lists all)",
             "k_eval": K_EVAL, "k_topk": K_TOPK,
         },
-        "notes": [],
+        "notes": [
+            "Wall times on a shared machine are noisy: every fit also records its CPU seconds and the "
+            "load average around it, Spark and implicit are fitted in alternation and their ratios are "
+            "medians of paired rounds (paired_ratios), and the BLAS modes are interleaved.",
+            *args.note,
+        ],
         "sizes": [],
     }
     try:
@@ -538,7 +571,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     loads = [v for s in results["sizes"] for v in _loads(s)]
-    results["machine_shared"] = bool(loads and max(loads) > 1.5 * (os.cpu_count() or 1) / 2)
+    # The benchmark itself keeps about 2 cores busy: more than that is someone else's work.
+    results["machine_shared"] = bool(loads and max(loads) > 1.25 * (os.cpu_count() or 1))
     results["load_1m_range"] = [min(loads), max(loads)] if loads else None
     _write(results, args.out)
     print_summary(results)
@@ -555,9 +589,24 @@ def _loads(node: Any) -> list[float]:
     return []
 
 
+def portable(node: Any) -> Any:
+    """No machine paths in the results: native libraries by their folder and file name, the JNI
+    stubs dev.ludovic.netlib extracts to a temporary file by their name without the random part."""
+    if isinstance(node, dict):
+        return {k: portable(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [portable(v) for v in node]
+    if isinstance(node, str) and node.startswith("/"):
+        path = Path(node)
+        if path.name.startswith("libnetlib") and ".so" in path.name:
+            return path.name[: path.name.index(".so") + 3] + " (JNI stub extracted from the jar)"
+        return "/".join(path.parts[-2:])
+    return node
+
+
 def _write(results: dict[str, Any], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    out.write_text(json.dumps(portable(results), indent=2) + "\n", encoding="utf-8")
 
 
 def print_summary(results: dict[str, Any]) -> None:
@@ -566,37 +615,38 @@ def print_summary(results: dict[str, Any]) -> None:
           f"{m['cores']} cores, {m['memory_gib']} GiB; shared machine: {results['machine_shared']} "
           f"(load {results['load_1m_range']})")
     for s in results["sizes"]:
-        c, sp, im, r = s["counts"], s["spark"], s["implicit"], s["ratios"]
-        cg, ch = im["solvers"]["cg"], im["solvers"]["cholesky"]
+        c, f, q, r = s["counts"], s["fits"], s["quality"], s["ratios"]
         print(f"\n{c['events']:,} events: {c['users']:,} users x {c['items']:,} items, {c['train_pairs']:,} training "
               f"pairs, {c['warm_test_users']:,} warm test users; params {s['params']}")
-        print(f"  fit s (CPU s)  Spark {sp['fit']['seconds']} ({sp['fit']['cpu_seconds']}) | implicit CG "
-              f"{cg['fit']['seconds']} ({cg['fit']['cpu_seconds']}), Cholesky {ch['fit']['seconds']} "
-              f"({ch['fit']['cpu_seconds']}) | Spark/CG x{r['spark_fit_over_implicit_cg_fit']} "
-              f"(CPU x{r['spark_cpu_over_implicit_cg_cpu']}), Spark/Cholesky x{r['spark_fit_over_implicit_cholesky_fit']} "
-              f"(CPU x{r['spark_cpu_over_implicit_cholesky_cpu']})")
-        print(f"  NDCG@10        Spark {sp['quality']['ndcg@10']} | implicit (reg {s['params']['reg_param']}) "
-              f"{cg['quality_at_nominal_reg']['ndcg@10']}, best reg {im['best_regularization']['regularization']} "
-              f"{im['best_regularization']['ndcg@10']} | popularity {s['popularity']['ndcg@10']}")
-        print(f"  Recall@10      Spark {sp['quality']['recall@10']} | implicit {cg['quality_at_nominal_reg']['recall@10']}, "
-              f"best reg {im['best_regularization']['recall@10']} | popularity {s['popularity']['recall@10']}")
-        sweep = ", ".join(f"rank {x['rank']} x{x['max_iter']}: {x['fit']['seconds']} s NDCG {x['ndcg@10']}"
-                          for x in sp["speed_quality_sweep"])
-        print(f"  Spark sweep    {sweep}")
+        print("  fit s (CPU s) " + " | ".join(
+            f"{name} {f[name]['seconds']} ({f[name]['cpu_seconds']})"
+            for name in ("spark", "implicit_cg", "implicit_cholesky", "implicit_cg_best_reg")))
+        print(f"  Spark / implicit, median of paired rounds: CG x{r['spark_over_implicit_cg_wall']} "
+              f"(CPU x{r['spark_over_implicit_cg_cpu']}), Cholesky x{r['spark_over_implicit_cholesky_wall']} "
+              f"(CPU x{r['spark_over_implicit_cholesky_cpu']})")
+        print("  NDCG@10 / Recall@10  " + " | ".join(
+            f"{name} {v['ndcg@10']} / {v['recall@10']}" for name, v in q.items()))
+        print(f"  implicit best regularization {s['implicit_best_regularization']} (Spark regParam "
+              f"{s['params']['reg_param']})")
+        print("  Spark sweep   " + ", ".join(
+            f"rank {x['rank']} x{x['max_iter']}: {x['fit']['seconds']} s NDCG {x['ndcg@10']} "
+            f"(x{x['spark_over_implicit_wall']} implicit)" for x in s["spark_sweep"]))
         if "equal_quality" in r:
             e = r["equal_quality"]
-            print(f"  equal quality  Spark {e['spark_setting']} NDCG {e['spark_ndcg@10']} in {e['spark_fit_seconds']} s "
-                  f"vs implicit best {e['implicit_best_ndcg@10']}: x{e['spark_fit_over_implicit_cg_fit']} "
-                  f"(CPU x{e['spark_cpu_over_implicit_cg_cpu']})")
-        t = sp["topk_all_users"]
-        print(f"  top-{K_TOPK} s      Spark blocked {t['blocked']['seconds']}, recommendForAllUsers "
-              f"{t['recommend_for_all']['seconds']} (x{r['recommend_for_all_over_blocked_topk']}) | implicit "
-              f"{cg['topk_all_users']['seconds']}")
+            print(f"  equal quality Spark {e['spark_setting']} NDCG {e['spark_ndcg@10']} vs implicit best "
+                  f"{e['implicit_best_ndcg@10']}: x{e['spark_over_implicit_cg_wall']} (CPU x{e['spark_over_implicit_cg_cpu']})")
+        t = s["topk_all_users"]
+        print(f"  top-{K_TOPK} s     Spark blocked {t['spark_blocked']['seconds']}, recommendForAllUsers "
+              f"{t['spark_recommend_for_all']['seconds']} (x{r['recommend_for_all_over_blocked_topk']}) | implicit "
+              f"{t['implicit']['seconds']}")
         b = s["blas"]
         modes = [f"{mode} {b[mode]['fit']['seconds']} s / {min(b[mode]['runs_cpu_seconds'])} CPU s "
                  f"({b[mode]['linear_algebra']['blas'].rsplit('.', 1)[-1]}+{b[mode]['linear_algebra']['lapack'].rsplit('.', 1)[-1]})"
                  for mode in BLAS_MODES if mode in b]
-        print(f"  BLAS           {'; '.join(modes)}")
+        print(f"  BLAS          {'; '.join(modes)}")
+        if "spark_tuning" in s:
+            tu = s["spark_tuning"]
+            print(f"  tuning        {len(tu['trials'])} trials in {tu['seconds']} s chose {tu['chosen']}")
 
 
 if __name__ == "__main__":
