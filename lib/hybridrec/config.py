@@ -512,6 +512,63 @@ class AlsConfig:
 
 
 @dataclass
+class RecommendConfig:
+    """The nightly job (``jobs/recommend.py``, ``hybridrec.hybrid``): hybrid top-N and similar items.
+
+    A (user, item) pair's blended score is ``w * collab + (1 - w) * content``, both normalised to
+    [0, 1] within the user's candidates, where ``w = a_u * b_i`` grows with the data behind the pair:
+    ``a_u = n_u / (n_u + user_shrinkage)`` (n_u: the user's distinct items), ``b_i = n_i / (n_i +
+    item_shrinkage)`` (n_i: the item's distinct users) for a warm item, and ``b_i =
+    cold_item_weight`` for a cold item, whose collab score comes from ALS factors regressed on its
+    content vector.
+    """
+
+    top_n: int = 20
+    max_per_category: int = 4       # items of one category in a user's list; null category = no cap
+    content_candidates: int = 100   # nearest products to the user's content profile
+    cold_candidates: int = 50       # cold products scored through the content -> ALS-factor regression
+    history_items: int = 20         # the user's most weighted items that form the content profile
+    user_shrinkage: float = 5.0
+    item_shrinkage: float = 10.0
+    cold_item_weight: float = 0.5
+    regression_l2: float = 1.0      # ridge penalty of the content -> ALS-factor regression
+    cold_user_max_items: int = 1    # users with at most this many distinct items get popular lists
+    popular_days: float = 14.0      # popularity = decayed event weight over the last N days
+    popular_per_category: int = 50
+    similar_top_m: int = 20
+    similar_collab_weight: float = 0.5   # max share of ALS item-factor cosine in similar_items
+    user_block: int = 4096          # users per block in the content scoring UDF
+    content_item_block: int = 200000  # all product vectors of one scoring block (the catalog limit)
+    refit_als: bool = True          # refit ALS on all events before the run date (else reuse the night's)
+    embed_new_products: bool = True # embed products missing from gold.product_embeddings first
+    keep_nights: int = 14           # older run_date partitions are deleted after a successful night
+    vacuum: bool = True             # VACUUM after the delete, with the table's retention (>= 7 days)
+    vacuum_retain_hours: float = 168.0
+    max_future_days: int = 1        # --run-date may be at most this many days after today (UTC)
+    purchase_events: list[str] = field(default_factory=lambda: ["purchase"])  # removed from lists
+
+    def __post_init__(self) -> None:
+        for key in ("top_n", "max_per_category", "content_candidates", "cold_candidates",
+                    "history_items", "popular_per_category", "similar_top_m", "user_block",
+                    "content_item_block", "keep_nights"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"recommend.{key} must be at least 1, got {getattr(self, key)}")
+        for key in ("user_shrinkage", "item_shrinkage", "regression_l2", "popular_days"):
+            if not getattr(self, key) > 0.0:
+                raise ConfigError(f"recommend.{key} must be > 0, got {getattr(self, key)}")
+        for key in ("cold_item_weight", "similar_collab_weight"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"recommend.{key} must be within [0, 1], got {getattr(self, key)}")
+        if self.cold_user_max_items < 0 or self.max_future_days < 0:
+            raise ConfigError("recommend.cold_user_max_items and recommend.max_future_days must be >= 0")
+        if self.vacuum_retain_hours < 168.0:
+            raise ConfigError(
+                "recommend.vacuum_retain_hours below 168 (Delta's safety minimum) could delete files "
+                f"a running reader still needs; got {self.vacuum_retain_hours}"
+            )
+
+
+@dataclass
 class Config:
     """The whole configuration of a hybridrec run."""
 
@@ -524,6 +581,7 @@ class Config:
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     als: AlsConfig = field(default_factory=AlsConfig)
+    recommend: RecommendConfig = field(default_factory=RecommendConfig)
     # Where this config came from (the file), for messages; not a YAML key.
     source: str = field(default="<defaults>", metadata={"internal": True})
 

@@ -30,6 +30,8 @@ class TableSpec:
     schema: T.StructType
     partition_by: tuple[str, ...] = ()
     comment: str = ""
+    # Delta table properties set when the table is created (e.g. retention of removed files).
+    properties: tuple[tuple[str, str], ...] = ()
 
     @property
     def logical_name(self) -> str:
@@ -240,11 +242,80 @@ ALS_CANDIDATES = TableSpec(
 
 ALS_TABLES = (ALS_USER_IDS, ALS_ITEM_IDS, ALS_USER_FACTORS, ALS_ITEM_FACTORS, ALS_CANDIDATES)
 
+# (Nightly output tables.)
+
+
+def _col(name: str, dtype: T.DataType, nullable: bool, comment: str) -> T.StructField:
+    """A column with its comment (shown by DESCRIBE TABLE and in Unity Catalog)."""
+    return T.StructField(name, dtype, nullable, metadata={"comment": comment})
+
+
+_NIGHTLY_PROPERTIES = (
+    ("delta.logRetentionDuration", "interval 30 days"),
+    ("delta.deletedFileRetentionDuration", "interval 7 days"),
+)
+
+RECOMMENDATIONS = TableSpec(
+    layer="gold",
+    name="recommendations",
+    partition_by=("run_date",),
+    properties=_NIGHTLY_PROPERTIES,
+    comment=(
+        "Hybrid top-N recommendations per user and night (ALS + content embeddings + popularity). "
+        "Read the latest run_date; a re-run of a night replaces exactly its partition."
+    ),
+    schema=T.StructType(
+        [
+            _col("run_date", T.DateType(), False, "Night the list was computed for (events before 00:00 UTC of that day)."),
+            _col("user_id", T.StringType(), False, "User the list is for."),
+            _col("rank", T.IntegerType(), False, "Position in the list, 1 = show first."),
+            _col("product_id", T.StringType(), False, "Recommended product."),
+            _col("score", T.DoubleType(), False, "Blended score; only comparable within one user's list of one night."),
+            _col("source", T.StringType(), False, "Where the item came from: als | content | blend | popular."),
+            _col("reason", T.StringType(), False, "Short human explanation, e.g. 'similar to <title> you viewed'."),
+            _col("reason_product_id", T.StringType(), True, "The product the reason refers to (from the user's history), if any."),
+            _col("category", T.StringType(), True, "Catalog category of the recommended product."),
+            _col("als_model_version", T.StringType(), True, "ALS model of the night (null when no ALS signal was used)."),
+            _col("content_model_version", T.StringType(), True, "Image/text model version of the embeddings used."),
+            _col("run_id", T.StringType(), False, "Run of jobs/recommend.py that wrote the row (see gold.runs)."),
+            _col("created_at", T.TimestampType(), False, "When the row was written (UTC)."),
+        ]
+    ),
+)
+
+SIMILAR_ITEMS = TableSpec(
+    layer="gold",
+    name="similar_items",
+    partition_by=("run_date",),
+    properties=_NIGHTLY_PROPERTIES,
+    comment=(
+        "Top-M similar products per product and night from the fused image+text embeddings, "
+        "blended with ALS item factors (co-interaction) where both products have interactions; "
+        "cold products are included."
+    ),
+    schema=T.StructType(
+        [
+            _col("run_date", T.DateType(), False, "Night the list was computed for."),
+            _col("product_id", T.StringType(), False, "Product the list is for."),
+            _col("rank", T.IntegerType(), False, "Position, 1 = most similar."),
+            _col("similar_product_id", T.StringType(), False, "A similar product (never the product itself)."),
+            _col("score", T.DoubleType(), False, "Blended similarity; comparable within one product's list."),
+            _col("source", T.StringType(), False, "content | co_interaction | both."),
+            _col("content_model_version", T.StringType(), True, "Embedding model version used."),
+            _col("als_model_version", T.StringType(), True, "ALS model used for co-interaction (null = none)."),
+            _col("run_id", T.StringType(), False, "Run of jobs/recommend.py that wrote the row."),
+            _col("created_at", T.TimestampType(), False, "When the row was written (UTC)."),
+        ]
+    ),
+)
+
+NIGHTLY_TABLES = (RECOMMENDATIONS, SIMILAR_ITEMS)
+
 TABLES: dict[str, TableSpec] = {
     t.logical_name: t
     for t in (
         RUNS, PRODUCTS, INTERACTIONS, QUARANTINE_PRODUCTS, QUARANTINE_INTERACTIONS, PRODUCT_EMBEDDINGS,
-        *ALS_TABLES,
+        *ALS_TABLES, *NIGHTLY_TABLES,
     )
 }
 
@@ -300,6 +371,8 @@ def ensure_table(spark: SparkSession, ref: TableRef) -> None:
         builder = builder.partitionedBy(*ref.spec.partition_by)
     if ref.spec.comment:
         builder = builder.comment(ref.spec.comment)
+    for key, value in ref.spec.properties:
+        builder = builder.property(key, value)
     builder.execute()
 
 

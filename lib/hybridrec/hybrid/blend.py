@@ -1,0 +1,129 @@
+"""Blend the candidate sources into one scored, explained, filtered and capped list per user.
+
+Scores of different sources live on different scales (ALS dot products, cosines), so each source
+is min-max normalised within the user's own candidates of that source; a candidate missing from a
+source's top-K gets that source's minimum (0 after normalising: it ranked below the K-th). The
+blend weight ``w = a_u * b_i`` (see ``config.RecommendConfig``) moves a pair from content to
+collaborative evidence as the user and the item accumulate interactions.
+"""
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from hybridrec.config import RecommendConfig
+from hybridrec.hybrid.history import verb
+
+SOURCES = ("als", "content", "blend", "popular")
+_TITLE_CHARS = 60
+
+
+def _normalised(col: str) -> Column:
+    """Min-max of ``col`` within the user's candidates that have it; null (missing) → 0."""
+    user = Window.partitionBy("user_id")
+    lo, hi = F.min(col).over(user), F.max(col).over(user)
+    return F.coalesce(
+        F.when(hi > lo, (F.col(col) - lo) / (hi - lo)).when(F.col(col).isNotNull(), F.lit(1.0)), F.lit(0.0)
+    )
+
+
+def blend_candidates(
+    als: DataFrame,
+    content: DataFrame,
+    cold: DataFrame,
+    user_stats: DataFrame,
+    item_stats: DataFrame,
+    rc: RecommendConfig,
+) -> DataFrame:
+    """One row per (user_id, product_id) candidate with the blended ``score`` and its ``source``.
+
+    ``als``: (user_id, product_id, als_score) for warm items; ``content``: (user_id, product_id,
+    content_score, reason_product_id); ``cold``: (user_id, product_id, cold_score) for cold items;
+    ``user_stats``: (user_id, n_items); ``item_stats``: (product_id, n_users) of warm items.
+    """
+    union = (
+        als.select("user_id", "product_id", "als_score")
+        .unionByName(content.select("user_id", "product_id", "content_score", "reason_product_id"), allowMissingColumns=True)
+        .unionByName(cold.select("user_id", "product_id", "cold_score"), allowMissingColumns=True)
+    )
+    merged = union.groupBy("user_id", "product_id").agg(
+        F.max("als_score").alias("als_score"),
+        F.max("content_score").alias("content_score"),
+        F.max("cold_score").alias("cold_score"),
+        F.max("reason_product_id").alias("reason_product_id"),
+    )
+    scored = (
+        merged.join(user_stats, "user_id", "inner")
+        .join(item_stats, "product_id", "left")
+        .withColumn("als_n", _normalised("als_score"))
+        .withColumn("content_n", _normalised("content_score"))
+        .withColumn("cold_n", _normalised("cold_score"))
+    )
+    warm = F.coalesce(F.col("n_users"), F.lit(0)) > 0
+    a_u = F.col("n_items") / (F.col("n_items") + F.lit(rc.user_shrinkage))
+    b_i = F.when(warm, F.col("n_users") / (F.col("n_users") + F.lit(rc.item_shrinkage))).otherwise(
+        F.lit(rc.cold_item_weight)
+    )
+    w = a_u * b_i
+    collab = F.when(warm, F.col("als_n")).otherwise(F.col("cold_n"))
+    has_collab = F.col("als_score").isNotNull() | F.col("cold_score").isNotNull()
+    has_content = F.col("content_score").isNotNull()
+    source = F.when(has_collab & has_content, "blend").when(has_collab, "als").otherwise("content")
+    return scored.select(
+        "user_id", "product_id",
+        (w * collab + (F.lit(1.0) - w) * F.col("content_n")).cast("double").alias("score"),
+        source.alias("source"),
+        F.when(has_content, F.col("reason_product_id")).alias("reason_product_id"),
+        (~warm).alias("cold_item"),
+    )
+
+
+def explain(candidates: DataFrame, products: DataFrame, history: DataFrame) -> DataFrame:
+    """Add ``reason`` text to blended candidates (needs product titles/categories and the user's
+    history for the verb): "similar to <title> you viewed", "you viewed this", "new in <category>",
+    "liked by shoppers with similar taste"."""
+    titles = products.select(
+        F.col("product_id").alias("reason_product_id"),
+        F.when(F.length("title") > _TITLE_CHARS, F.concat(F.substring("title", 1, _TITLE_CHARS - 1), F.lit("…")))
+        .otherwise(F.col("title")).alias("_title"),
+    )
+    verbs = history.select(
+        "user_id", F.col("product_id").alias("reason_product_id"), verb(F.col("event")).alias("_verb")
+    )
+    cats = products.select("product_id", F.col("category").alias("_category"))
+    df = candidates.join(titles, "reason_product_id", "left").join(
+        verbs, ["user_id", "reason_product_id"], "left"
+    ).join(cats, "product_id", "left")
+    similar = F.concat(F.lit("similar to "), F.coalesce(F.col("_title"), F.col("reason_product_id")), F.lit(" you "),
+                       F.coalesce(F.col("_verb"), F.lit("viewed")))
+    same = F.concat(F.lit("you "), F.coalesce(F.col("_verb"), F.lit("viewed")), F.lit(" this"))
+    content_reason = F.when(F.col("reason_product_id") == F.col("product_id"), same).otherwise(similar)
+    reason = (
+        F.when(F.col("reason_product_id").isNotNull() & F.col("cold_item"), F.concat(F.lit("new: "), similar))
+        .when(F.col("reason_product_id").isNotNull(), content_reason)
+        .when(F.col("cold_item") & F.col("_category").isNotNull(), F.concat(F.lit("new in "), F.col("_category")))
+        .when(F.col("cold_item"), F.lit("new arrival"))
+        .otherwise(F.lit("liked by shoppers with similar taste"))
+    )
+    return df.withColumn("reason", reason).drop("_title", "_verb", "_category", "cold_item")
+
+
+def cap_and_rank(
+    candidates: DataFrame,
+    purchased: DataFrame,
+    categories: DataFrame,
+    top_n: int,
+    max_per_category: int,
+) -> DataFrame:
+    """Drop purchased (user_id, product_id) pairs and duplicate products, keep at most
+    ``max_per_category`` per category (a product without category is its own group), rank by
+    score (ties: product_id) and keep ``top_n``. Adds ``category`` and ``rank``."""
+    order = [F.col("score").desc(), F.col("product_id")]
+    df = candidates.join(purchased.select("user_id", "product_id"), ["user_id", "product_id"], "left_anti")
+    df = df.withColumn("_dup", F.row_number().over(Window.partitionBy("user_id", "product_id").orderBy(*order)))
+    df = df.filter(F.col("_dup") == 1).drop("_dup").join(categories.select("product_id", "category"), "product_id", "left")
+    group = F.coalesce(F.col("category"), F.concat(F.lit("\u0000"), F.col("product_id")))
+    df = df.withColumn("_in_cat", F.row_number().over(Window.partitionBy("user_id", group).orderBy(*order)))
+    df = df.filter(F.col("_in_cat") <= max_per_category).drop("_in_cat")
+    df = df.withColumn("rank", F.row_number().over(Window.partitionBy("user_id").orderBy(*order)).cast("int"))
+    return df.filter(F.col("rank") <= top_n)

@@ -1,0 +1,98 @@
+"""Freshness: products listed since the last training get vectors from the current models at the
+start of the night, so a product listed today can be recommended (and get similar items) tomorrow.
+
+Only products of bronze.products missing from gold.product_embeddings for the current model
+version are embedded (distributed inference with the same pandas UDFs as training), and the rows
+are appended in one Delta commit: a re-run finds nothing missing and appends nothing. A product
+without preprocessed features (preprocess not run since it was listed) is counted, not invented.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from hybridrec.config import Config
+from hybridrec.errors import MissingInputError
+from hybridrec.models import embeddings as emb
+from hybridrec.models.product_embeddings import _FINAL_OUT, arrow_batch_rows, finaliser
+from hybridrec.runs import utcnow
+from hybridrec.tables import PRODUCT_EMBEDDINGS, features_path, read_table, table_exists, table_ref, write_table
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Freshness:
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def model_files(cfg: Config, version: str) -> tuple[dict[str, str], str | None, list[str], dict[str, int]]:
+    """The exported models of ``version``: (model dirs, fusion dir or None, class names, dims)."""
+    root = Path(cfg.paths.models) / version
+    metrics_path = root / "metrics.json"
+    if not metrics_path.is_file():
+        raise MissingInputError(f"model version {version} has no metrics.json under {root}: run jobs/train.py first")
+    saved = json.loads(metrics_path.read_text(encoding="utf-8"))
+    classes = list(json.loads((root / "labels.json").read_text(encoding="utf-8"))["classes"])
+    tc = saved["train_config"]
+    dirs = {m: str(root / m) for m in ("image", "text") if (root / m / "saved_model.pb").is_file()}
+    dims = {"image": int(tc["image_embedding_dim"]) if "image" in dirs else 0,
+            "text": int(tc["text_embedding_dim"]) if "text" in dirs else 0}
+    fusion = str(root / "fusion") if (root / "fusion" / "saved_model.pb").is_file() else None
+    return dirs, fusion, classes, dims
+
+
+def missing_products(products: DataFrame, embeddings: DataFrame, version: str) -> DataFrame:
+    """product_id of products without a row of ``version``."""
+    have = embeddings.filter(F.col("model_version") == version).select("product_id")
+    return products.select("product_id").join(have, "product_id", "left_anti")
+
+
+def embed_new_products(spark: SparkSession, cfg: Config, version: str, products: DataFrame) -> Freshness:
+    """Append vectors of ``version`` for the products of ``products`` that have none."""
+    started = time.perf_counter()
+    ref = table_ref(cfg, PRODUCT_EMBEDDINGS)
+    if not table_exists(spark, ref):
+        raise MissingInputError(f"{PRODUCT_EMBEDDINGS.logical_name} not found at {ref}: run jobs/train.py first")
+    missing = missing_products(products, read_table(spark, ref), version).persist()
+    result = Freshness()
+    n_missing = missing.count()
+    result.counts["new_products_missing"] = n_missing
+    if n_missing == 0:
+        missing.unpersist()
+        result.counts.update(new_products_embedded=0, new_products_without_features=0)
+        return result
+    dirs, fusion, classes, dims = model_files(cfg, version)
+    text = spark.read.parquet(features_path(cfg, "text")).join(missing, "product_id", "left_semi")
+    with arrow_batch_rows(spark, cfg.train.inference_batch_size):
+        if "text" in dirs:
+            staged = emb.embed_text(text, dirs["text"])
+        else:
+            staged = text.select("product_id", *[F.lit(None).cast(t).alias(c) for c, t in
+                                                 (("text_emb", "array<float>"), ("text_label", "int"), ("text_prob", "double"))])
+        if "image" in dirs:
+            images = spark.read.parquet(features_path(cfg, "images")).join(missing, "product_id", "left_semi")
+            staged = staged.join(emb.embed_images(images, dirs["image"], cfg.features.image_size), "product_id", "left")
+        else:
+            staged = staged.select("*", *[F.lit(None).cast(t).alias(c) for c, t in
+                                          (("image_emb", "array<float>"), ("image_label", "int"), ("image_prob", "double"))])
+        final = staged.mapInPandas(finaliser(version, classes, dims["image"], dims["text"], fusion), _FINAL_OUT)
+        final = final.withColumn("created_at", F.lit(utcnow()).cast("timestamp")).persist()
+        embedded = final.count()
+        write_table(final.select(*PRODUCT_EMBEDDINGS.schema.names), ref, mode="append")
+    final.unpersist()
+    missing.unpersist()
+    result.counts["new_products_embedded"] = embedded
+    result.counts["new_products_without_features"] = n_missing - embedded
+    if n_missing - embedded:
+        log.warning("%d new products have no features yet (run jobs/preprocess.py before the night): "
+                    "they get no content vector tonight", n_missing - embedded)
+    result.seconds = time.perf_counter() - started
+    return result

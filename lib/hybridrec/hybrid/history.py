@@ -1,0 +1,79 @@
+"""What each user did before the night: per (user, product) weights, purchases, and the counts the
+blend weights are made of (distinct items per user, distinct users per item).
+
+Pure transforms over usable interaction rows (``collab.confidence.usable``): the same rows ALS
+fits on, so the collaborative and content signals see the same past.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Sequence
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from hybridrec.collab.confidence import utc_timestamp
+
+# The verb a reason uses for the strongest event of a (user, product) pair.
+VERBS = {"purchase": "bought", "cart": "added to your cart", "view": "viewed"}
+DEFAULT_VERB = "interacted with"
+
+
+def decayed_weight(reference: dt.datetime, half_life_days: float | None) -> F.Column:
+    """An event's weight halved every ``half_life_days`` before ``reference`` (null = no decay)."""
+    weight = F.col("weight")
+    if half_life_days is None:
+        return weight
+    age_days = F.greatest(
+        F.lit(0.0), (F.unix_micros(utc_timestamp(reference)) - F.unix_micros(F.col("ts"))) / 86_400e6
+    )
+    return weight * F.pow(F.lit(0.5), age_days / F.lit(float(half_life_days)))
+
+
+def user_item_history(
+    events: DataFrame,
+    cutoff: dt.datetime,
+    half_life_days: float | None,
+    purchase_events: Sequence[str],
+) -> DataFrame:
+    """Usable events → one row per (user_id, product_id).
+
+    Columns: ``weight`` (sum of decayed event weights), ``n_events``, ``last_ts``, ``purchased``
+    (any event in ``purchase_events``) and ``event`` (the pair's strongest event type, for the
+    reason's verb; ties go to the latest).
+    """
+    w = decayed_weight(cutoff, half_life_days)
+    strongest = F.max_by(F.col("event"), F.struct(F.col("weight"), F.col("ts"), F.col("event")))
+    return events.groupBy("user_id", "product_id").agg(
+        F.sum(w).cast("double").alias("weight"),
+        F.count(F.lit(1)).alias("n_events"),
+        F.max("ts").alias("last_ts"),
+        F.max(F.col("event").isin(list(purchase_events))).alias("purchased"),
+        strongest.alias("event"),
+    )
+
+
+def user_counts(history: DataFrame) -> DataFrame:
+    """(user_id, n_items): distinct products per user."""
+    return history.groupBy("user_id").agg(F.count(F.lit(1)).cast("long").alias("n_items"))
+
+
+def item_counts(history: DataFrame) -> DataFrame:
+    """(product_id, n_users): distinct users per product."""
+    return history.groupBy("product_id").agg(F.count(F.lit(1)).cast("long").alias("n_users"))
+
+
+def top_history(history: DataFrame, n: int) -> DataFrame:
+    """Each user's ``n`` most weighted pairs (ties: latest, then product_id), with ``h_rank``."""
+    order = Window.partitionBy("user_id").orderBy(
+        F.col("weight").desc(), F.col("last_ts").desc(), F.col("product_id")
+    )
+    return history.withColumn("h_rank", F.row_number().over(order)).filter(F.col("h_rank") <= n)
+
+
+def verb(event: F.Column) -> F.Column:
+    """The reason's verb for an event type column."""
+    expr = F.lit(DEFAULT_VERB)
+    for name, text in VERBS.items():
+        expr = F.when(event == name, F.lit(text)).otherwise(expr)
+    return expr

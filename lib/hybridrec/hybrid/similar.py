@@ -1,0 +1,81 @@
+"""Similar items per product: nearest products by the fused content vector, blended with nearest
+products by ALS item factors (co-interaction) when both products have interactions.
+
+Both similarities are cosines, so they blend on one scale: ``(1 - beta) * content + beta * collab``
+with ``beta = similar_collab_weight * min(b_i, b_j)`` and ``b = n_users / (n_users +
+item_shrinkage)``: the collaborative share grows with the evidence behind both products and is 0
+for a cold one, whose list is purely content (every product with a vector gets a list). A pair
+missing from one source's top list takes that list's lowest value for the product.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from hybridrec.collab.topk import blocked
+from hybridrec.config import RecommendConfig
+
+
+def _unit(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    for pdf in batches:
+        if pdf.empty:
+            continue
+        x = np.stack(pdf["features"].to_numpy()).astype(np.float32)
+        n = np.linalg.norm(x, axis=1, keepdims=True)
+        x = np.where(n > 0, x / np.where(n > 0, n, 1), 0)
+        yield pd.DataFrame({"id": pdf["id"].to_numpy(np.int32), "features": list(x)})
+
+
+def unit_rows(factors: DataFrame) -> DataFrame:
+    """(id, features) with every vector scaled to unit length (dot product = cosine)."""
+    return factors.mapInPandas(_unit, "id int, features array<float>")
+
+
+def nearest(vectors: DataFrame, k: int, n: int, user_block: int, item_block: int) -> DataFrame:
+    """(item_idx, other_idx, sim): each item's ``k`` nearest other items by dot product."""
+    top = blocked(vectors, vectors, k + 1, user_block, item_block, (n, n))
+    top = top.filter(F.col("user_idx") != F.col("item_idx"))
+    order = Window.partitionBy("user_idx").orderBy(F.col("score").desc(), F.col("item_idx"))
+    return (
+        top.withColumn("_r", F.row_number().over(order)).filter(F.col("_r") <= k)
+        .select(F.col("user_idx").alias("item_idx"), F.col("item_idx").alias("other_idx"), F.col("score").alias("sim"))
+    )
+
+
+def similar_items(
+    content: DataFrame,
+    collab: DataFrame | None,
+    evidence: DataFrame,
+    rc: RecommendConfig,
+) -> DataFrame:
+    """Blend ``content`` and ``collab`` neighbour lists (item_idx, other_idx, sim) into the top
+    ``similar_top_m`` per item: (item_idx, other_idx, score, source).
+
+    ``evidence``: (item_idx, b) — the item's collaborative weight in [0, 1] (0 or absent = cold).
+    """
+    union = content.select("item_idx", "other_idx", F.col("sim").alias("c_sim"))
+    if collab is not None:
+        union = union.unionByName(collab.select("item_idx", "other_idx", F.col("sim").alias("a_sim")), allowMissingColumns=True)
+    else:
+        union = union.withColumn("a_sim", F.lit(None).cast("float"))
+    merged = union.groupBy("item_idx", "other_idx").agg(F.max("c_sim").alias("c_sim"), F.max("a_sim").alias("a_sim"))
+    per_item = Window.partitionBy("item_idx")
+    b_i = evidence.select("item_idx", F.col("b").alias("b_i"))
+    b_j = evidence.select(F.col("item_idx").alias("other_idx"), F.col("b").alias("b_j"))
+    df = merged.join(b_i, "item_idx", "left").join(b_j, "other_idx", "left")
+    beta = F.lit(rc.similar_collab_weight) * F.least(F.coalesce("b_i", F.lit(0.0)), F.coalesce("b_j", F.lit(0.0)))
+    c = F.coalesce(F.col("c_sim"), F.min("c_sim").over(per_item), F.lit(0.0))
+    a = F.coalesce(F.col("a_sim"), F.min("a_sim").over(per_item), F.lit(0.0))
+    source = (
+        F.when(F.col("c_sim").isNotNull() & F.col("a_sim").isNotNull(), "both")
+        .when(F.col("a_sim").isNotNull(), "co_interaction")
+        .otherwise("content")
+    )
+    scored = df.select("item_idx", "other_idx", ((F.lit(1.0) - beta) * c + beta * a).cast("double").alias("score"),
+                       source.alias("source"))
+    order = Window.partitionBy("item_idx").orderBy(F.col("score").desc(), F.col("other_idx"))
+    return scored.withColumn("rank", F.row_number().over(order).cast("int")).filter(F.col("rank") <= rc.similar_top_m)
