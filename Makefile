@@ -8,10 +8,14 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(VENV)/bin/python)
 export HOROVOD_GLOO_IFACE := lo
 export TF_CPP_MIN_LOG_LEVEL := 1
 
-.PHONY: setup test test-all demo bench clean
+.PHONY: setup reader-env test test-all demo bench clean
 
 setup:
 	@bash scripts/setup.sh
+
+# .venv-reader: the Spark-free environment of hybridrec.reader (deltalake + pandas; also run by setup)
+reader-env:
+	@bash scripts/reader_env.sh
 
 test: setup
 	$(PY) -m pytest

@@ -7,6 +7,7 @@
 #      .venv/delta-jars and listed in the venv's spark-defaults.conf, so runs need no network
 #   4. loopback-only networking for Spark started from this venv (spark-env.sh)
 #   5. checks: `horovodrun --check-build` and `hybridrec check` (Spark + Delta round trip)
+#   6. (every run, own stamp) .venv-reader, the Spark-free reader environment: scripts/reader_env.sh
 #   0. (every run, before the stamp: a system library outside .venv) native BLAS/LAPACK for Spark's
 #      ALS: OpenBLAS from apt when root and missing, else a warning that ALS falls back to Java BLAS
 # A stamp keyed by the inputs of this script makes a second run a no-op (besides the BLAS check).
@@ -49,6 +50,7 @@ key=$(cat constraints.txt requirements.txt setup.py scripts/setup.sh scripts/del
 stamp=$VENV/.setup-$key
 if [[ -f $stamp ]]; then
   echo "setup: up to date (.venv matches constraints.txt; delete .venv to rebuild)"
+  PYTHON=$PYTHON bash scripts/reader_env.sh
   exit 0
 fi
 
@@ -156,4 +158,8 @@ grep -E '^(pyspark|horovod|delta)' "$VENV/hybridrec-check.log"
 
 rm -f "$VENV"/.setup-*
 touch "$stamp"
+
+# 6. the reader's own small environment (idempotent, with its own stamp)
+step "Spark-free reader environment (.venv-reader)"
+PYTHON=$PYTHON bash scripts/reader_env.sh
 step "done"

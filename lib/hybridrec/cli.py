@@ -3,10 +3,15 @@
     hybridrec check [--config conf/local.yaml]   verify the installed stack (Spark, Delta, Horovod)
     hybridrec demo-data [--config ...] [--set demo.n_products=500]
                                                  write the seeded demo catalog and simulated interactions
+    hybridrec recs --user U [--date D] [--config ...]
+                                                 a user's recommendations of the latest (or given) night
+    hybridrec similar --product P [--date D] [--config ...]
+                                                 a product's similar items of the latest (or given) night
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 import tempfile
 from typing import Sequence
@@ -47,6 +52,45 @@ def check_stack(config_path: str | None, overrides: Sequence[str]) -> list[str]:
     return lines
 
 
+RECS_COLUMNS = ("rank", "product_id", "title", "score", "source", "category", "reason")
+SIMILAR_COLUMNS = ("rank", "similar_product_id", "similar_title", "score", "source")
+
+
+def print_lookup(
+    command: str, key: str, run_date: dt.date | None, config_path: str | None, overrides: Sequence[str]
+) -> int:
+    """``hybridrec recs`` / ``similar``: print one user's or product's list; 1 when it has none."""
+    from hybridrec import lookup, tables
+    from hybridrec.reader import format_table
+    from hybridrec.spark import build_spark
+
+    cfg = load_config(config_path, [*overrides, "spark.ui_enabled=false"])
+    spark = build_spark(cfg.spark)
+    if command == "recs":
+        spec, what, columns = tables.RECOMMENDATIONS, f"user {key!r}", RECS_COLUMNS
+        fetch = lookup.user_recommendations
+    else:
+        spec, what, columns = tables.SIMILAR_ITEMS, f"product {key!r}", SIMILAR_COLUMNS
+        fetch = lookup.similar_products
+    night = lookup.resolve_night(spark, cfg, spec, run_date)
+    rows = fetch(spark, cfg, key, night)
+    if rows.empty:
+        print(f"hybridrec: {what} has no list in {spec.logical_name} on {night}", file=sys.stderr)
+        return 1
+    if command == "similar" and rows["title"].notna().any():
+        what += f" ({rows['title'].iloc[0]})"
+    print(f"{spec.logical_name} for {what}, night {night}:")
+    print(format_table(rows, columns))
+    return 0
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (expected YYYY-MM-DD)") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hybridrec", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -56,6 +100,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_demo = sub.add_parser("demo-data", help="write the seeded demo catalog and simulated interactions")
     p_demo.add_argument("--config", default=None)
     p_demo.add_argument("--set", dest="overrides", action="append", default=[])
+    for name, flag, help_ in (
+        ("recs", "--user", "print a user's recommendations of the latest (or given) night"),
+        ("similar", "--product", "print a product's similar items of the latest (or given) night"),
+    ):
+        p_look = sub.add_parser(name, help=help_)
+        p_look.add_argument(flag, dest="key", required=True)
+        p_look.add_argument("--date", type=_date, default=None, help="run_date YYYY-MM-DD (default: latest)")
+        p_look.add_argument("--config", default=None)
+        p_look.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args(argv)
     try:
         if args.command == "check":
@@ -66,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             cfg = load_config(args.config, args.overrides)
             write_demo_data(cfg, progress=lambda line: print(line, flush=True))
+        elif args.command in ("recs", "similar"):
+            return print_lookup(args.command, args.key, args.date, args.config, args.overrides)
     except ConfigError as exc:
         print(f"hybridrec: config error: {exc}", file=sys.stderr)
         return 2
