@@ -139,8 +139,12 @@ def _train(spec: TrainSpec, hvd: Any) -> dict[str, Any]:
     tf.config.threading.set_intra_op_parallelism_threads(spec.threads_per_proc)
     tf.config.threading.set_inter_op_parallelism_threads(max(2, spec.threads_per_proc))
     rank, size = hvd.rank(), hvd.size()
-    tf.keras.utils.set_random_seed(spec.seed)
     ckpt_dir = Path(spec.checkpoint_dir)
+    # A resumed run continues the random streams instead of replaying epoch 1's batch order and
+    # dropout masks (measured in bench/results/train_resume.json).
+    start_epoch = (read_state(ckpt_dir) or {}).get("epoch", 0)
+    stream = spec.seed + 1000 * start_epoch
+    tf.keras.utils.set_random_seed(stream)
     if rank == 0:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         for stale in ckpt_dir.glob("failure-rank*.txt"):
@@ -150,7 +154,7 @@ def _train(spec: TrainSpec, hvd: Any) -> dict[str, Any]:
     train_ds = make_dataset(
         spec.model, ShardSpec(spec.urls["train"], rank, size, spec.row_groups.get("train")),
         spec.image_size, spec.max_len, spec.batch_size, training=True,
-        shuffle_buffer=spec.shuffle_buffer, seed=spec.seed + rank,
+        shuffle_buffer=spec.shuffle_buffer, seed=stream + rank,
     )
     val_rows = spec.labelled_rows.get("val", 0)
     val_ds = None
