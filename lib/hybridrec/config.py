@@ -544,6 +544,7 @@ class RecommendConfig:
     keep_nights: int = 14           # older run_date partitions are deleted after a successful night
     vacuum: bool = True             # VACUUM after the delete, with the table's retention (>= 7 days)
     vacuum_retain_hours: float = 168.0
+    vacuum_every_days: float = 7.0  # VACUUM when the table's last one is this old (it lists every file)
     max_future_days: int = 1        # --run-date may be at most this many days after today (UTC)
     purchase_events: list[str] = field(default_factory=lambda: ["purchase"])  # removed from lists
 

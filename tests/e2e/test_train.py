@@ -13,52 +13,27 @@ One module-scoped catalog (demo data → ingest → preprocess through the real 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from hybridrec.catalog.demo_data import write_demo_data
+from tiny_catalog import IMAGE_DIM, TEXT_DIM, ingest_and_preprocess, write_tiny_config
 from hybridrec.config import load_config
 from hybridrec.errors import HybridrecError
 from hybridrec.job import run_job
 from hybridrec.models.training import FAULT_ENV, current_version, train
 from hybridrec.tables import PRODUCT_EMBEDDINGS, PRODUCTS, RUNS, delta_table, read_table, table_ref
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "jobs"))
-import ingest as ingest_job  # noqa: E402
-import preprocess as preprocess_job  # noqa: E402
-import train as train_job  # noqa: E402
-
-IMAGE_DIM, TEXT_DIM = 16, 12
+import train as train_job  # noqa: E402  (jobs/ is on sys.path through tiny_catalog)
 
 
 @pytest.fixture(scope="module")
 def catalog(spark, tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("train_e2e")
-    local = yaml.safe_load((REPO_ROOT / "conf" / "local.yaml").read_text(encoding="utf-8"))
-    local["spark"].update({"master": "local[2]", "shuffle_partitions": 4, "ui_enabled": False})
-    local["paths"] = {k: k for k in local["paths"]}
-    local["catalog"].update({"path": "raw/catalog/products.csv", "image_root": "raw/catalog/images"})
-    local["interactions"]["path"] = "raw/interactions/interactions.csv"
-    local["demo"].update({"n_products": 240, "n_categories": 4, "n_users": 60, "image_size": 32})
-    local["features"].update({"image_size": 32, "min_examples_per_class": 5})
-    local["train"].update({
-        "num_proc": 2, "threads_per_proc": 1, "epochs": 2, "batch_size": 16, "max_steps_per_epoch": 3,
-        "early_stopping_patience": 0, "image_embedding_dim": IMAGE_DIM, "text_embedding_dim": TEXT_DIM,
-        "token_embedding_dim": 8, "lstm_units": 8, "fusion_epochs": 2, "inference_batch_size": 64,
-        "start_timeout": 300,
-    })
-    conf = tmp / "tiny.yaml"
-    conf.write_text(yaml.safe_dump(local), encoding="utf-8")
-    write_demo_data(load_config(conf))
-    assert run_job("ingest", ingest_job.main, ["--config", str(conf)], ingest_job.job_parser()) == 0
-    assert run_job("preprocess", preprocess_job.main, ["--config", str(conf)], preprocess_job.job_parser()) == 0
+    conf = write_tiny_config(tmp_path_factory.mktemp("train_e2e"))
+    ingest_and_preprocess(conf)
     return conf
 
 

@@ -12,7 +12,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from hybridrec.config import RecommendConfig
-from hybridrec.hybrid.history import verb
+from hybridrec.hybrid.history import own_reason, verb
 
 SOURCES = ("als", "content", "blend", "popular")
 _TITLE_CHARS = 60
@@ -88,7 +88,8 @@ def explain(candidates: DataFrame, products: DataFrame, history: DataFrame) -> D
         .otherwise(F.col("title")).alias("_title"),
     )
     verbs = history.select(
-        "user_id", F.col("product_id").alias("reason_product_id"), verb(F.col("event")).alias("_verb")
+        "user_id", F.col("product_id").alias("reason_product_id"), verb(F.col("event")).alias("_verb"),
+        own_reason(F.col("event")).alias("_own"),
     )
     cats = products.select("product_id", F.col("category").alias("_category"))
     df = candidates.join(titles, "reason_product_id", "left").join(
@@ -96,7 +97,7 @@ def explain(candidates: DataFrame, products: DataFrame, history: DataFrame) -> D
     ).join(cats, "product_id", "left")
     similar = F.concat(F.lit("similar to "), F.coalesce(F.col("_title"), F.col("reason_product_id")), F.lit(" you "),
                        F.coalesce(F.col("_verb"), F.lit("viewed")))
-    same = F.concat(F.lit("you "), F.coalesce(F.col("_verb"), F.lit("viewed")), F.lit(" this"))
+    same = F.coalesce(F.col("_own"), F.lit("you viewed this"))
     content_reason = F.when(F.col("reason_product_id") == F.col("product_id"), same).otherwise(similar)
     reason = (
         F.when(F.col("reason_product_id").isNotNull() & F.col("cold_item"), F.concat(F.lit("new: "), similar))
@@ -105,7 +106,7 @@ def explain(candidates: DataFrame, products: DataFrame, history: DataFrame) -> D
         .when(F.col("cold_item"), F.lit("new arrival"))
         .otherwise(F.lit("liked by shoppers with similar taste"))
     )
-    return df.withColumn("reason", reason).drop("_title", "_verb", "_category", "cold_item")
+    return df.withColumn("reason", reason).drop("_title", "_verb", "_own", "_category", "cold_item")
 
 
 def cap_and_rank(

@@ -3,8 +3,12 @@ start of the night, so a product listed today can be recommended (and get simila
 
 Only products of bronze.products missing from gold.product_embeddings for the current model
 version are embedded (distributed inference with the same pandas UDFs as training), and the rows
-are appended in one Delta commit: a re-run finds nothing missing and appends nothing. A product
-without preprocessed features (preprocess not run since it was listed) is counted, not invented.
+are appended in one Delta commit: a re-run finds nothing missing and appends nothing.
+
+Features are made here from bronze.products with the *model version's* vocabulary and image size
+(copied next to the models at training), not read from the features folder: a preprocess run
+after training rebuilds the vocabulary, and its token ids would mean nothing to the trained LSTM.
+A photo that fails to decode leaves the product text-only (counted).
 """
 from __future__ import annotations
 
@@ -18,11 +22,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from hybridrec.config import Config
-from hybridrec.errors import MissingInputError
+from hybridrec.errors import HybridrecError, MissingInputError
 from hybridrec.models import embeddings as emb
 from hybridrec.models.product_embeddings import _FINAL_OUT, arrow_batch_rows, finaliser
 from hybridrec.runs import utcnow
-from hybridrec.tables import PRODUCT_EMBEDDINGS, features_path, read_table, table_exists, table_ref, write_table
+from hybridrec.features import images as img
+from hybridrec.features import text as txt
+from hybridrec.tables import PRODUCT_EMBEDDINGS, read_table, table_exists, table_ref, write_table
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +39,21 @@ class Freshness:
     seconds: float = 0.0
 
 
-def model_files(cfg: Config, version: str) -> tuple[dict[str, str], str | None, list[str], dict[str, int]]:
-    """The exported models of ``version``: (model dirs, fusion dir or None, class names, dims)."""
+@dataclass
+class ModelFiles:
+    """What inference with one trained version needs, all from ``<paths.models>/<version>/``."""
+
+    dirs: dict[str, str]
+    fusion: str | None
+    classes: list[str]
+    dims: dict[str, int]
+    vocab: list[str]
+    max_len: int
+    image_size: int
+
+
+def model_files(cfg: Config, version: str) -> ModelFiles:
+    """The exported models of ``version`` with their vocabulary, dimensions and image size."""
     root = Path(cfg.paths.models) / version
     metrics_path = root / "metrics.json"
     if not metrics_path.is_file():
@@ -46,7 +65,11 @@ def model_files(cfg: Config, version: str) -> tuple[dict[str, str], str | None, 
     dims = {"image": int(tc["image_embedding_dim"]) if "image" in dirs else 0,
             "text": int(tc["text_embedding_dim"]) if "text" in dirs else 0}
     fusion = str(root / "fusion") if (root / "fusion" / "saved_model.pb").is_file() else None
-    return dirs, fusion, classes, dims
+    vocab = json.loads((root / "vocab.json").read_text(encoding="utf-8"))
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    shape = (manifest.get("images", {}).get("feature") or {}).get("shape") or [cfg.features.image_size]
+    return ModelFiles(dirs=dirs, fusion=fusion, classes=classes, dims=dims, vocab=list(vocab["tokens"]),
+                      max_len=int(vocab["max_len"]), image_size=int(shape[0]))
 
 
 def missing_products(products: DataFrame, embeddings: DataFrame, version: str) -> DataFrame:
@@ -67,32 +90,36 @@ def embed_new_products(spark: SparkSession, cfg: Config, version: str, products:
     result.counts["new_products_missing"] = n_missing
     if n_missing == 0:
         missing.unpersist()
-        result.counts.update(new_products_embedded=0, new_products_without_features=0)
+        result.counts.update(new_products_embedded=0, new_products_with_image=0)
         return result
-    dirs, fusion, classes, dims = model_files(cfg, version)
-    text = spark.read.parquet(features_path(cfg, "text")).join(missing, "product_id", "left_semi")
+    mf = model_files(cfg, version)
+    new = products.join(missing, "product_id", "left_semi").select(
+        "product_id", "title", "description", "image_path",
+        F.lit("new").alias("split"), F.lit(-1).cast("int").alias("label"))
     with arrow_batch_rows(spark, cfg.train.inference_batch_size):
-        if "text" in dirs:
-            staged = emb.embed_text(text, dirs["text"])
+        text = txt.encode_text(txt.add_tokens(new), mf.vocab, mf.max_len)
+        if "text" in mf.dirs:
+            staged = emb.embed_text(text, mf.dirs["text"])
         else:
             staged = text.select("product_id", *[F.lit(None).cast(t).alias(c) for c, t in
                                                  (("text_emb", "array<float>"), ("text_label", "int"), ("text_prob", "double"))])
-        if "image" in dirs:
-            images = spark.read.parquet(features_path(cfg, "images")).join(missing, "product_id", "left_semi")
-            staged = staged.join(emb.embed_images(images, dirs["image"], cfg.features.image_size), "product_id", "left")
+        if "image" in mf.dirs:
+            photos = img.decode_images(new.filter(F.col("image_path").isNotNull()).select("product_id", "image_path"),
+                                       mf.image_size).filter(F.col("image").isNotNull())
+            staged = staged.join(emb.embed_images(photos, mf.dirs["image"], mf.image_size), "product_id", "left")
         else:
             staged = staged.select("*", *[F.lit(None).cast(t).alias(c) for c, t in
                                           (("image_emb", "array<float>"), ("image_label", "int"), ("image_prob", "double"))])
-        final = staged.mapInPandas(finaliser(version, classes, dims["image"], dims["text"], fusion), _FINAL_OUT)
+        final = staged.mapInPandas(finaliser(version, mf.classes, mf.dims["image"], mf.dims["text"], mf.fusion), _FINAL_OUT)
         final = final.withColumn("created_at", F.lit(utcnow()).cast("timestamp")).persist()
         embedded = final.count()
+        with_image = final.filter(F.col("image_emb").isNotNull()).count()
         write_table(final.select(*PRODUCT_EMBEDDINGS.schema.names), ref, mode="append")
     final.unpersist()
     missing.unpersist()
     result.counts["new_products_embedded"] = embedded
-    result.counts["new_products_without_features"] = n_missing - embedded
-    if n_missing - embedded:
-        log.warning("%d new products have no features yet (run jobs/preprocess.py before the night): "
-                    "they get no content vector tonight", n_missing - embedded)
+    result.counts["new_products_with_image"] = with_image
+    if embedded != n_missing:  # pragma: no cover - every product has a title
+        raise HybridrecError(f"embedded {embedded} of {n_missing} new products: rows were lost")
     result.seconds = time.perf_counter() - started
     return result

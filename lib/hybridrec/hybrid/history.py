@@ -17,6 +17,8 @@ from hybridrec.collab.confidence import utc_timestamp
 # The verb a reason uses for the strongest event of a (user, product) pair.
 VERBS = {"purchase": "bought", "cart": "added to your cart", "view": "viewed"}
 DEFAULT_VERB = "interacted with"
+# The reason when the candidate is itself in the user's history (viewed, not bought).
+OWN = {"cart": "still in your cart", "view": "you viewed this"}
 
 
 def decayed_weight(reference: dt.datetime, half_life_days: float | None) -> F.Column:
@@ -77,3 +79,8 @@ def verb(event: F.Column) -> F.Column:
     for name, text in VERBS.items():
         expr = F.when(event == name, F.lit(text)).otherwise(expr)
     return expr
+
+
+def own_reason(event: F.Column) -> F.Column:
+    """The reason text for recommending a product the user already interacted with."""
+    return F.when(event == "cart", F.lit(OWN["cart"])).otherwise(F.lit(OWN["view"]))

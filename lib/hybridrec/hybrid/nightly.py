@@ -130,7 +130,10 @@ def _replace_night(df: DataFrame, cfg: Config, spec: TableSpec, run_date: dt.dat
 
 def retention(spark: SparkSession, cfg: Config, run_date: dt.date) -> dict[str, int]:
     """Delete nights older than ``keep_nights`` (one commit per table), then VACUUM with the
-    table's retention (never below Delta's 7-day minimum, so running readers keep their files)."""
+    table's retention (never below Delta's 7-day minimum, so running readers keep their files)
+    when the table's last VACUUM is ``vacuum_every_days`` old or more: a VACUUM lists every file
+    of the table, which costs more than a night's delete, and files only become removable a week
+    after they were replaced anyway."""
     rc = cfg.recommend
     oldest = run_date - dt.timedelta(days=rc.keep_nights - 1)
     counts: dict[str, int] = {}
@@ -138,12 +141,28 @@ def retention(spark: SparkSession, cfg: Config, run_date: dt.date) -> dict[str, 
         ref = table_ref(cfg, spec)
         table = read_table(spark, ref)
         old = table.filter(F.col("run_date") < F.lit(oldest)).select("run_date").distinct().count()
+        handle = delta_table(spark, ref)
         if old:
-            delta_table(spark, ref).delete(F.col("run_date") < F.lit(oldest))
+            handle.delete(F.col("run_date") < F.lit(oldest))
         counts[f"{spec.name}_nights_deleted"] = old
-        if rc.vacuum:
-            delta_table(spark, ref).vacuum(rc.vacuum_retain_hours)
+        if rc.vacuum and _vacuum_due(handle, rc.vacuum_every_days):
+            handle.vacuum(rc.vacuum_retain_hours)
+            counts[f"{spec.name}_vacuumed"] = 1
+        else:
+            counts[f"{spec.name}_vacuumed"] = 0
     return counts
+
+
+def _vacuum_due(handle: Any, every_days: float) -> bool:
+    """True when the last VACUUM (or, without one, the oldest commit looked at) is at least
+    ``every_days`` old, by the table's own history."""
+    hist = handle.history(200)
+    row = hist.agg(
+        F.max(F.when(F.col("operation").startswith("VACUUM"), F.col("timestamp"))).alias("vacuum"),
+        F.min("timestamp").alias("oldest"),
+    ).first()
+    since = row["vacuum"] or row["oldest"]
+    return since is not None and (utcnow() - since) >= dt.timedelta(days=every_days)
 
 
 def run_nightly(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str = "adhoc") -> NightResult:
@@ -162,7 +181,7 @@ def run_nightly(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str
     stage_dir = Path(cfg.paths.checkpoints) / "nightly" / run_date.isoformat()
     shutil.rmtree(stage_dir, ignore_errors=True)
     stage_dir.mkdir(parents=True, exist_ok=True)
-    products = products_all.select("product_id", "title", "category").persist()
+    products = products_all.select("product_id", "title", "description", "category", "image_path").persist()
 
     def fresh() -> str:
         if not rc.embed_new_products:
@@ -170,7 +189,7 @@ def run_nightly(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str
         f = embed_new_products(spark, cfg, version, products)
         counts.update(f.counts)
         return (f"{f.counts['new_products_embedded']} new products embedded with models {version} "
-                f"({f.counts['new_products_missing']} missing, {f.counts['new_products_without_features']} without features)")
+                f"({f.counts['new_products_with_image']} with a photo)")
 
     progress("freshness", fresh)
 
@@ -351,8 +370,10 @@ def run_nightly(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str
 
     def keep() -> str:
         counts.update(retention(spark, cfg, run_date))
-        return (f"kept {rc.keep_nights} nights; deleted {counts['recommendations_nights_deleted']} old night(s)"
-                + (f", vacuumed files older than {rc.vacuum_retain_hours:.0f} h" if rc.vacuum else ""))
+        vacuumed = counts["recommendations_vacuumed"] + counts["similar_items_vacuumed"]
+        return (f"kept {rc.keep_nights} nights; deleted {counts['recommendations_nights_deleted']} old night(s); "
+                + (f"vacuumed {vacuumed} table(s) (files older than {rc.vacuum_retain_hours:.0f} h)" if vacuumed
+                   else f"no VACUUM due (every {rc.vacuum_every_days:g} days)"))
 
     progress("retention", keep)
 

@@ -37,11 +37,9 @@ def category_popular(pop: DataFrame, per_category: int) -> DataFrame:
 
 def overall_popular(pop: DataFrame, n: int) -> DataFrame:
     """The ``n`` most popular products overall with ``pop_norm`` (a small table: n rows)."""
-    order = Window.orderBy(F.col("pop").desc(), F.col("product_id"))
     top = pop.orderBy(F.col("pop").desc(), F.col("product_id")).limit(n)
-    return top.withColumn("pop_rank", F.row_number().over(order)).withColumn(
-        "pop_norm", F.col("pop") / F.max("pop").over(Window.partitionBy())
-    )
+    peak = top.agg(F.max("pop").alias("_peak"))
+    return top.crossJoin(peak).withColumn("pop_norm", F.col("pop") / F.col("_peak")).drop("_peak")
 
 
 def user_categories(history: DataFrame, products: DataFrame) -> DataFrame:
