@@ -1,6 +1,7 @@
 # hybridrec: `make demo` and `make test` are all a new user needs; both run `make setup` first.
 SHELL := /bin/bash
 VENV := .venv
+PROFILE ?= full
 PY := $(VENV)/bin/python
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(VENV)/bin/python)
@@ -24,7 +25,7 @@ test-all: setup
 	$(PY) -m pytest -m ""
 
 demo: setup
-	bash scripts/demo.sh
+	PROFILE=$(PROFILE) bash scripts/demo.sh
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

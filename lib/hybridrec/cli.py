@@ -84,6 +84,32 @@ def print_lookup(
     return 0
 
 
+def print_examples(run_date: dt.date | None, config_path: str | None, overrides: Sequence[str]) -> int:
+    """``hybridrec examples``: where the tables are, and a few lists of one night with reasons."""
+    from hybridrec import lookup, tables
+    from hybridrec.reader import format_table
+    from hybridrec.spark import build_spark
+
+    cfg = load_config(config_path, [*overrides, "spark.ui_enabled=false"])
+    spark = build_spark(cfg.spark)
+    night = lookup.resolve_night(spark, cfg, tables.RECOMMENDATIONS, run_date)
+    for spec in (tables.RECOMMENDATIONS, tables.SIMILAR_ITEMS, tables.PRODUCT_EMBEDDINGS, tables.RUNS):
+        print(f"{spec.logical_name:<24} {tables.table_ref(cfg, spec)}")
+    keys = lookup.example_keys(spark, cfg, night)
+    for label, key in (("a user with history", keys.get("warm_user")), ("a user with almost none", keys.get("cold_user"))):
+        if key:
+            rows = lookup.user_recommendations(spark, cfg, key, night)
+            print(f"\n{tables.RECOMMENDATIONS.logical_name}, night {night}, {label} ({key}):")
+            print(format_table(rows.head(8), RECS_COLUMNS))
+    if "cold_product" in keys:
+        rows = lookup.similar_products(spark, cfg, keys["cold_product"], night)
+        title = rows["title"].iloc[0] if len(rows) else ""
+        print(f"\n{tables.SIMILAR_ITEMS.logical_name}, night {night}, a product nobody has bought or viewed yet "
+              f"({keys['cold_product']}: {title}):")
+        print(format_table(rows.head(5), SIMILAR_COLUMNS))
+    return 0
+
+
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -109,6 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         p_look.add_argument("--date", type=_date, default=None, help="run_date YYYY-MM-DD (default: latest)")
         p_look.add_argument("--config", default=None)
         p_look.add_argument("--set", dest="overrides", action="append", default=[])
+    p_ex = sub.add_parser("examples", help="where the tables are and a few lists of one night (the demo's last step)")
+    p_ex.add_argument("--date", type=_date, default=None, help="run_date YYYY-MM-DD (default: latest)")
+    p_ex.add_argument("--config", default=None)
+    p_ex.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args(argv)
     try:
         if args.command == "check":
@@ -121,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_demo_data(cfg, progress=lambda line: print(line, flush=True))
         elif args.command in ("recs", "similar"):
             return print_lookup(args.command, args.key, args.date, args.config, args.overrides)
+        elif args.command == "examples":
+            return print_examples(args.date, args.config, args.overrides)
     except ConfigError as exc:
         print(f"hybridrec: config error: {exc}", file=sys.stderr)
         return 2

@@ -525,8 +525,9 @@ class RecommendConfig:
 
     top_n: int = 20
     max_per_category: int = 4       # items of one category in a user's list; null category = no cap
-    content_candidates: int = 100   # nearest products to the user's content profile
-    cold_candidates: int = 50       # cold products scored through the content -> ALS-factor regression
+    als_candidates: int = 50        # best ALS candidates per user taken into the blend (<= als.top_k)
+    content_candidates: int = 50    # nearest products to the user's content profile
+    cold_candidates: int = 20       # cold products scored through the content -> ALS-factor regression
     history_items: int = 20         # the user's most weighted items that form the content profile
     user_shrinkage: float = 5.0
     item_shrinkage: float = 10.0
@@ -549,7 +550,7 @@ class RecommendConfig:
     purchase_events: list[str] = field(default_factory=lambda: ["purchase"])  # removed from lists
 
     def __post_init__(self) -> None:
-        for key in ("top_n", "max_per_category", "content_candidates", "cold_candidates",
+        for key in ("top_n", "max_per_category", "als_candidates", "content_candidates", "cold_candidates",
                     "history_items", "popular_per_category", "similar_top_m", "user_block",
                     "content_item_block", "keep_nights"):
             if getattr(self, key) < 1:

@@ -115,3 +115,21 @@ def similar_products(
     rows = _with_titles(spark, cfg, rows, "similar_product_id", "similar_title")
     rows = _with_titles(spark, cfg, rows, "product_id", "title")
     return rows.select(*columns).orderBy("rank").toPandas()
+
+
+def example_keys(spark: SparkSession, cfg: Config, night: dt.date) -> dict[str, str]:
+    """A few ids worth showing from one night (for the demo): ``warm_user`` (a list with blended
+    items), ``cold_user`` (a popular-only list) and ``cold_product`` (a new product that made a list)."""
+    recs = tables.read_table(spark, tables.table_ref(cfg, tables.RECOMMENDATIONS)).filter(F.col("run_date") == F.lit(night))
+    keys: dict[str, str] = {}
+    warm = recs.filter(F.col("source") == "blend").agg(F.min("user_id")).first()[0]
+    if warm:
+        keys["warm_user"] = warm
+    per_user = recs.groupBy("user_id").agg(F.min(F.col("source") == "popular").alias("only_popular"))
+    cold = per_user.filter("only_popular").agg(F.min("user_id")).first()[0]
+    if cold:
+        keys["cold_user"] = cold
+    new = recs.filter(F.col("reason").startswith("new")).agg(F.min("product_id")).first()[0]
+    if new:
+        keys["cold_product"] = new
+    return keys

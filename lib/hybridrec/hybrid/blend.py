@@ -75,13 +75,15 @@ def blend_candidates(
         source.alias("source"),
         F.when(has_content, F.col("reason_product_id")).alias("reason_product_id"),
         (~warm).alias("cold_item"),
+        F.lit(None).cast("string").alias("reason"),
     )
 
 
 def explain(candidates: DataFrame, products: DataFrame, history: DataFrame) -> DataFrame:
-    """Add ``reason`` text to blended candidates (needs product titles/categories and the user's
-    history for the verb): "similar to <title> you viewed", "you viewed this", "new in <category>",
-    "liked by shoppers with similar taste"."""
+    """Fill the null ``reason`` of blended rows (rows that carry one, e.g. popular, keep it) from
+    product titles/categories and the user's history (for the verb): "similar to <title> you
+    viewed", "you viewed this", "new in <category>", "liked by shoppers with similar taste".
+    Run it on the final top-N rows: it joins titles and history per row."""
     titles = products.select(
         F.col("product_id").alias("reason_product_id"),
         F.when(F.length("title") > _TITLE_CHARS, F.concat(F.substring("title", 1, _TITLE_CHARS - 1), F.lit("…")))
@@ -106,7 +108,8 @@ def explain(candidates: DataFrame, products: DataFrame, history: DataFrame) -> D
         .when(F.col("cold_item"), F.lit("new arrival"))
         .otherwise(F.lit("liked by shoppers with similar taste"))
     )
-    return df.withColumn("reason", reason).drop("_title", "_verb", "_own", "_category", "cold_item")
+    return df.withColumn("reason", F.coalesce(F.col("reason"), reason)).drop(
+        "_title", "_verb", "_own", "_category", "cold_item")
 
 
 def cap_and_rank(

@@ -290,12 +290,11 @@ def run_nightly(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str
             item_index.select(F.col("item_idx").alias("reason_item_idx"), F.col("product_id").alias("reason_product_id")),
             "reason_item_idx")
         cold_c = ids(spark.read.parquet(str(stage_dir / "cold")))
-        als_c = als_cands.join(warm_users.select("user_id"), "user_id", "left_semi").join(
+        als_c = als_cands.filter(F.col("rank") <= rc.als_candidates).join(warm_users.select("user_id"), "user_id", "left_semi").join(
             products.select("product_id"), "product_id", "left_semi").select("user_id", "product_id", F.col("score").alias("als_score"))
         blended = B.blend_candidates(als_c, content_c, cold_c, warm_users, item_stats, rc)
-        explained = B.explain(blended, products, history)
         purchased = history.filter(F.col("purchased")).select("user_id", "product_id")
-        ranked = _stage(B.cap_and_rank(explained, purchased, products, rc.top_n, rc.max_per_category), stage_dir, "ranked")
+        ranked = _stage(B.cap_and_rank(blended, purchased, products, rc.top_n, rc.max_per_category), stage_dir, "ranked")
         # Top up short lists (cold users have none) with popular products.
         sizes = ranked.groupBy("user_id").agg(F.count(F.lit(1)).alias("_n"))
         short = user_stats.select("user_id").join(sizes, "user_id", "left").filter(F.coalesce("_n", F.lit(0)) < rc.top_n).select("user_id")
@@ -304,9 +303,9 @@ def run_nightly(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str
         fill = P.popular_fill(short, P.user_categories(history, products), P.category_popular(pop, rc.popular_per_category),
                               P.overall_popular(pop, rc.top_n + rc.popular_per_category))
         keep = ranked.join(short, "user_id", "left_anti")
-        redo = ranked.join(short, "user_id", "left_semi").drop("rank", "category").unionByName(fill, allowMissingColumns=True)
+        redo = ranked.join(short, "user_id", "left_semi").drop("rank", "category").unionByName(fill)
         topped = B.cap_and_rank(redo, purchased, products, rc.top_n, rc.max_per_category)
-        final = keep.unionByName(topped)
+        final = B.explain(keep.unionByName(topped), products, history)
         stamp = utcnow()
         out = final.select(
             F.lit(run_date).cast("date").alias("run_date"), "user_id", "rank", "product_id",

@@ -62,7 +62,7 @@ def popular_fill(
     popular overall. Scores sit below every blended score (blended ones are in [0, 1]): touched
     categories in (-1, -0.5], overall in (-2, -1.5], so a list is topped up, never reordered.
 
-    Columns: user_id, product_id, score, source ('popular'), reason.
+    Columns: user_id, product_id, score, reason, source ('popular'), reason_product_id, cold_item.
     """
     share = touched.join(users, "user_id", "left_semi").withColumn(
         "cat_share", F.col("cat_weight") / F.max("cat_weight").over(Window.partitionBy("user_id"))
@@ -76,4 +76,6 @@ def popular_fill(
         "user_id", "product_id", (F.lit(-2.0) + 0.5 * F.col("pop_norm")).alias("score"),
         F.lit("popular right now").alias("reason"),
     )
-    return in_category.unionByName(everywhere).withColumn("source", F.lit("popular"))
+    return in_category.unionByName(everywhere).select(
+        "*", F.lit("popular").alias("source"), F.lit(None).cast("string").alias("reason_product_id"),
+        F.lit(False).alias("cold_item"))
