@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -33,6 +34,11 @@ def tracking_uri(cfg: Config) -> str:
     return (Path(models) / "mlruns").resolve().as_uri()
 
 
+def mlflow_key(name: str) -> str:
+    """A metric/param name MLflow accepts (alphanumerics, ``_ - . : /`` and spaces)."""
+    return re.sub(r"[^0-9A-Za-z_\-. :/]", "_", name.replace("@", "_at_"))
+
+
 def log_fit(
     cfg: Config,
     run_name: str,
@@ -44,7 +50,8 @@ def log_fit(
     """Log one run; return its id, or None (with a warning) when logging failed.
 
     ``artifacts`` maps artifact file names (``tuning.json``) to JSON-serialisable data. Metric
-    names may hold ``@`` (``ndcg@10``): MLflow allows it. Non-finite metrics are left out.
+    names are made MLflow-safe (``ndcg@10`` → ``ndcg_at_10``: MLflow 3 refuses ``@``). Non-finite
+    metrics are left out.
     """
     uri = tracking_uri(cfg)
     try:
@@ -63,11 +70,11 @@ def log_fit(
         client.log_batch(
             run.info.run_id,
             metrics=[
-                Metric(key=k, value=float(v), timestamp=now, step=0)
+                Metric(key=mlflow_key(k), value=float(v), timestamp=now, step=0)
                 for k, v in metrics.items()
                 if isinstance(v, (int, float)) and math.isfinite(float(v))
             ],
-            params=[Param(key=k, value=str(v)) for k, v in params.items()],
+            params=[Param(key=mlflow_key(k), value=str(v)) for k, v in params.items()],
         )
         for name, data in artifacts.items():
             client.log_dict(run.info.run_id, data, name)
