@@ -34,6 +34,7 @@ from hybridrec.hybrid import blend as B
 from hybridrec.hybrid import cold as C
 from hybridrec.hybrid import content as CT
 from hybridrec.hybrid import history as H
+from hybridrec.hybrid import lists as L
 from hybridrec.hybrid import popular as P
 from hybridrec.hybrid import similar as S
 from hybridrec.hybrid.freshness import embed_new_products
@@ -293,19 +294,10 @@ def run_nightly(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str
         als_c = als_cands.filter(F.col("rank") <= rc.als_candidates).join(warm_users.select("user_id"), "user_id", "left_semi").join(
             products.select("product_id"), "product_id", "left_semi").select("user_id", "product_id", F.col("score").alias("als_score"))
         blended = B.blend_candidates(als_c, content_c, cold_c, warm_users, item_stats, rc)
-        purchased = history.filter(F.col("purchased")).select("user_id", "product_id")
-        ranked = _stage(B.cap_and_rank(blended, purchased, products, rc.top_n, rc.max_per_category), stage_dir, "ranked")
-        # Top up short lists (cold users have none) with popular products.
-        sizes = ranked.groupBy("user_id").agg(F.count(F.lit(1)).alias("_n"))
-        short = user_stats.select("user_id").join(sizes, "user_id", "left").filter(F.coalesce("_n", F.lit(0)) < rc.top_n).select("user_id")
-        short = _stage(short, stage_dir, "short")
         pop = P.popularity(usable(flagged), cutoff, rc.popular_days, products).persist()
-        fill = P.popular_fill(short, P.user_categories(history, products), P.category_popular(pop, rc.popular_per_category),
-                              P.overall_popular(pop, rc.top_n + rc.popular_per_category))
-        keep = ranked.join(short, "user_id", "left_anti")
-        redo = ranked.join(short, "user_id", "left_semi").drop("rank", "category").unionByName(fill)
-        topped = B.cap_and_rank(redo, purchased, products, rc.top_n, rc.max_per_category)
-        final = B.explain(keep.unionByName(topped), products, history)
+        lists = L.final_lists(blended, history, user_stats, products, pop, rc,
+                              stage=lambda df, name: _stage(df, stage_dir, name))
+        final, short = lists.final, lists.short
         stamp = utcnow()
         out = final.select(
             F.lit(run_date).cast("date").alias("run_date"), "user_id", "rank", "product_id",

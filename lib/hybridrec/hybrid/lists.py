@@ -1,0 +1,53 @@
+"""From blended candidates to each user's final list: filter, cap and rank, top up the users whose
+list is short (cold users have none) with popular products, and explain every row.
+
+Kept apart from the job (``nightly``) so the scale benchmark and tests run exactly this sequence.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from hybridrec.config import RecommendConfig
+from hybridrec.hybrid import blend as B
+from hybridrec.hybrid import popular as P
+
+Stage = Callable[[DataFrame, str], DataFrame]
+
+
+@dataclass
+class Lists:
+    final: DataFrame   # user_id, product_id, rank, score, source, reason, reason_product_id, category
+    short: DataFrame   # user_id of the users that were topped up
+
+
+def final_lists(
+    blended: DataFrame,
+    history: DataFrame,
+    user_stats: DataFrame,
+    products: DataFrame,
+    pop: DataFrame,
+    rc: RecommendConfig,
+    stage: Stage = lambda df, name: df,
+) -> Lists:
+    """``blended``: ``blend.blend_candidates`` rows; ``history``: ``history.user_item_history``
+    rows (with ``purchased``, ``weight``, ``event``); ``user_stats``: every active user;
+    ``products``: (product_id, title, category); ``pop``: ``popular.popularity``. ``stage``
+    materialises an intermediate result (the job writes it to Parquet) and returns it re-read."""
+    purchased = history.filter(F.col("purchased")).select("user_id", "product_id")
+    ranked = stage(B.cap_and_rank(blended, purchased, products, rc.top_n, rc.max_per_category), "ranked")
+    sizes = ranked.groupBy("user_id").agg(F.count(F.lit(1)).alias("_n"))
+    short = stage(
+        user_stats.select("user_id").join(sizes, "user_id", "left")
+        .filter(F.coalesce("_n", F.lit(0)) < rc.top_n).select("user_id"),
+        "short",
+    )
+    fill = P.popular_fill(short, P.user_categories(history, products), P.category_popular(pop, rc.popular_per_category),
+                          P.overall_popular(pop, rc.top_n + rc.popular_per_category))
+    keep = ranked.join(short, "user_id", "left_anti")
+    redo = ranked.join(short, "user_id", "left_semi").drop("rank", "category").unionByName(fill)
+    topped = B.cap_and_rank(redo, purchased, products, rc.top_n, rc.max_per_category)
+    return Lists(final=B.explain(keep.unionByName(topped), products, history), short=short)
