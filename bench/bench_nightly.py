@@ -1,0 +1,1061 @@
+"""Benchmark: the nightly job's hybrid scoring (content, cold, recommendations stages) at 10k, 100k
+and 1M simulated users on one catalog, with the peak memory of the driver's processes.
+
+    SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON=$PWD/.venv/bin/python .venv/bin/python bench/bench_nightly.py \
+        [--users 10000,100000,1000000] [--driver-memory 12g] [--scoring-limit-minutes 30] \
+        [--set recommend.als_candidates=20 --variant fewer_candidates --append]
+
+Writes ``bench/results/nightly.json`` (inputs, machine, load, figures, ratios) and prints a summary.
+
+Inputs are synthetic Spark DataFrames (no ingest, no ALS fit, no TensorFlow), the same catalog for
+every size (seeded):
+
+- 40,000 products in 30 categories (ids, titles, descriptions), each with a unit 256-d float32
+  "fused" vector: the category's centroid + a sub-cluster + noise, normalised.
+- Warm products: the first 75 % (30,000). Users' events (view 80 % / cart 14 % / purchase 6 %,
+  uniform over the 56 days before the run date) pick a category (60 % the user's favourite, else
+  uniform) and a product in it with Zipf popularity (P(rank r) ~ 1/r over 1,000 products per
+  category); every 10th user has a single event (a cold user: popular list only), the others
+  2 + Exp(18) draws, about 16 distinct products per user. Warm products that no draw reached get
+  one view from a hashed (non-cold) user, so every size has the same 30,000 warm / 10,000 cold
+  products (at 10k users that adds ~0.5 events per user).
+- ALS-like factors of rank 64: item factors for the warm products = vector x a random 256x64
+  matrix + noise (the content -> factor regression has signal); user factors = the item-factor
+  centroid of the user's favourite category + noise, for every active user.
+- ALS candidates: ``als.top_k`` (100) per active user, generated, not computed: 100 distinct warm
+  products, 40 % in the user's favourite category, the others spread over the other categories,
+  scores falling with rank; written as Parquet partitioned by run_date like gold.als_candidates.
+
+The history, user/item counts, flagged events, item index and vectors are built with the nightly
+job's own code (``flag_interactions``, ``user_item_history``, ``top_history``, ``_dense_index``) and
+persisted as the job persists them, outside the timed stages ("setup"). The timed stages mirror
+``hybridrec/hybrid/nightly.py``'s ``content``, ``cold`` and ``recommendations`` closures with the
+library's functions: content candidates staged to Parquet inside ``arrow_batch_rows(spark, 1)``;
+the factor regression and cold candidates; blend, ``lists.final_lists`` (cap and rank, popular
+top-up, explain) with its intermediate results staged to Parquet, the night's Delta write and the
+counts the job prints. ``NIGHTLY_MIRRORED`` is the git blob hash of the nightly.py mirrored: a run
+against a different file says so in the notes. Recommendation settings: ``RecommendConfig()``'s
+at run time (conf/local.yaml has no recommend section) plus ``--set`` overrides; ALS settings:
+conf/local.yaml's.
+
+From ``--content-sample-from`` users on (default 1M) the content stage scores only 1 user block in
+``--content-sample-every`` (10) with the same code (the exact kNN over every product costs the same
+per block whatever the number of users: 4,096 users x 40,000 products x 256 dimensions); its
+time is projected to all blocks (marked ``projected``), and the next stages get generated content
+candidates (``content_candidates`` per warm user, reasons from the user's profile) staged where
+the content stage stages its own. A size whose timed stages pass ``--scoring-limit-minutes`` has
+its running Spark jobs cancelled: the stages and steps that finished are kept.
+
+Each size runs in its own process (a fresh JVM: peak memory is per size). A background thread
+samples every 0.25 s the RSS of the driver's Python process, of the Spark JVM and of the JVM's
+Python workers (pyspark.daemon and its forks; at a new peak also their PSS, which counts shared
+pages once), plus the JVM heap in use. Local mode has no separate executors: the tasks run in the
+driver JVM and its Python workers, which is what "executor memory" means here. Spark's event log
+gives per stage / step task metrics (executor CPU, GC, shuffle and spill bytes).
+
+The machine is shared: each stage records its CPU seconds (driver Python + JVM + workers), the
+effective cores, the whole machine's busy cores and the 1-minute load average before and after.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import math
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "lib"))
+
+import numpy as np  # noqa: E402
+
+from hybridrec.config import Config, config_from_dict, load_config, to_dict  # noqa: E402
+
+log = logging.getLogger("bench.nightly")
+RESULTS = REPO_ROOT / "bench" / "results" / "nightly.json"
+NIGHTLY = REPO_ROOT / "lib" / "hybridrec" / "hybrid" / "nightly.py"
+# git hash-object of the nightly.py whose content / cold / recommendations stages are mirrored below.
+NIGHTLY_MIRRORED = "d579f75b316f244049393840760f2ead7f8c186e"
+RUN_DATE = dt.date(2026, 1, 1)
+CUTOFF = dt.datetime.combine(RUN_DATE, dt.time())
+DAYS = 56
+N_PRODUCTS = 40_000
+N_CATEGORIES = 30
+N_WARM = 30_000            # products 0..29,999 are warm: product p is in category p % 30, rank p // 30
+DIM = 256
+RANK = 64
+COLD_USER_EVERY = 10       # users u with u % 10 == 9 have one event (cold users)
+MEAN_DRAWS = 20.0          # mean event draws of the other users (2 + Exp(18)): ~16 distinct products
+FAVOURITE_SHARE = 0.6
+EVENTS = (("purchase", 0.06, 5.0), ("cart", 0.14, 3.0), ("view", 0.80, 1.0))
+STAGES = ("content", "cold", "recommendations")
+PLANS: dict[str, dict[str, int]] = {}  # physical plan operator counts per stage (worker process)
+MIB = 1024 ** 2
+
+
+# ---- measurement -------------------------------------------------------------------------------
+
+def _proc_cpu_seconds(proc: Any) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
+class MemorySampler(threading.Thread):
+    """Peak RSS of the driver Python process, the JVM and the JVM's Python workers, per stage."""
+
+    def __init__(self, spark: Any, jvm_pid: int, interval: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        import psutil
+
+        self.psutil = psutil
+        self.me = psutil.Process()
+        self.jvm = psutil.Process(jvm_pid)
+        self.runtime = spark.sparkContext._jvm.java.lang.Runtime.getRuntime()  # noqa: SLF001
+        self.interval = interval
+        self.stage = "setup"
+        self.peaks: dict[str, dict[str, float]] = {}
+        self.details: dict[str, list[dict[str, Any]]] = {}
+        self.other_children_seen = 0
+        self._cpu: dict[int, float] = {}
+        self._lock = threading.Lock()
+        self._halt = threading.Event()
+
+    def _python_children(self) -> list[Any]:
+        """The JVM's Python workers (pyspark.daemon and its forks). Other children are left out:
+        without the native Hadoop library the local file system runs chmod & co. through
+        jspawnhelper, and such a child, sampled between spawn and exec, shows the JVM's own RSS."""
+        kids = []
+        for child in self.jvm.children(recursive=True):
+            try:
+                if child.name().startswith("python"):
+                    kids.append(child)
+                else:
+                    self.other_children_seen += 1
+            except self.psutil.Error:
+                pass
+        return kids
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds of this process, the JVM and every Python worker seen so far: a worker's
+        last reading stays counted after it exits (Spark ends idle workers)."""
+        procs = [self.me, self.jvm]
+        try:
+            procs += self._python_children()
+        except self.psutil.Error:
+            pass
+        with self._lock:
+            for proc in procs:
+                try:
+                    self._cpu[proc.pid] = _proc_cpu_seconds(proc)
+                except self.psutil.Error:
+                    pass
+            return sum(self._cpu.values())
+
+    def _sample(self) -> dict[str, float]:
+        drv = self.me.memory_info().rss
+        jvm = self.jvm.memory_info().rss
+        workers, n = 0, 0
+        kids = self._python_children()
+        for child in kids:
+            try:
+                workers += child.memory_info().rss
+                n += 1
+                with self._lock:
+                    self._cpu[child.pid] = _proc_cpu_seconds(child)
+            except self.psutil.Error:
+                pass
+        return {"driver_python": drv / MIB, "jvm": jvm / MIB, "python_workers": workers / MIB,
+                "total": (drv + jvm + workers) / MIB, "python_worker_processes": n}
+
+    def _workers_detail(self) -> list[dict[str, Any]]:
+        """Each Python worker's RSS, PSS (shared pages divided among the processes sharing them)
+        and USS (its own pages), read from smaps: only when the workers' RSS reaches a new peak."""
+        out = []
+        for child in self._python_children():
+            try:
+                full = child.memory_full_info()
+                out.append({"pid_role": "daemon" if child.ppid() == self.jvm.pid else "worker",
+                            "rss": round(full.rss / MIB, 1), "pss": round(full.pss / MIB, 1),
+                            "uss": round(full.uss / MIB, 1)})
+            except self.psutil.Error:
+                pass
+        return out
+
+    def run(self) -> None:
+        tick = 0
+        while not self._halt.is_set():
+            try:
+                s = self._sample()
+                if tick % 4 == 0:  # the heap through py4j once a second
+                    s["jvm_heap_used"] = (self.runtime.totalMemory() - self.runtime.freeMemory()) / MIB
+                    s["jvm_heap_committed"] = self.runtime.totalMemory() / MIB
+            except Exception:  # noqa: BLE001 - the JVM going away at the end
+                break
+            peak = self.peaks.setdefault(self.stage, {})
+            if s["python_workers"] > peak.get("python_workers", 0.0) + 64:
+                detail = self._workers_detail()
+                self.details[self.stage] = detail
+                s["python_workers_pss"] = sum(x["pss"] for x in detail)
+            for k, v in s.items():
+                peak[k] = max(peak.get(k, 0.0), v)
+            avail = self.psutil.virtual_memory().available / MIB
+            peak["system_available_min"] = min(peak.get("system_available_min", avail), avail)
+            tick += 1
+            self._halt.wait(self.interval)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)
+
+    def peak(self, stage: str) -> dict[str, float]:
+        return {k: (int(v) if k == "python_worker_processes" else round(v, 1))
+                for k, v in self.peaks.get(stage, {}).items()}
+
+
+def timed(fn: Callable[[], Any], sampler: "MemorySampler") -> tuple[Any, dict[str, float]]:
+    """Wall and CPU seconds of ``fn``, the load around it, and the whole machine's CPU time split
+    (busy in others' processes, iowait) over the same interval."""
+    import psutil
+
+    sys0 = psutil.cpu_times()
+    load0, cpu0, t0 = os.getloadavg()[0], sampler.cpu_seconds(), time.perf_counter()
+    out = fn()
+    seconds = time.perf_counter() - t0
+    cpu = sampler.cpu_seconds() - cpu0
+    sys1 = psutil.cpu_times()
+    busy = sum(getattr(sys1, f) - getattr(sys0, f) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
+    return out, {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 1),
+                 "effective_cores": round(cpu / seconds, 2) if seconds else 0.0,
+                 "machine_busy_cores": round(busy / seconds, 2) if seconds else 0.0,
+                 "others_cpu_seconds": round(max(0.0, busy - cpu), 1),
+                 "iowait_cores": round((sys1.iowait - sys0.iowait) / seconds, 2) if seconds else 0.0,
+                 "load_1m_before": round(load0, 2), "load_1m_after": round(os.getloadavg()[0], 2)}
+
+
+def machine() -> dict[str, Any]:
+    import pandas
+    import psutil
+    import pyspark
+    import scipy
+
+    mem = psutil.virtual_memory().total / 1024 ** 3
+    return {"cores": os.cpu_count(), "memory_gib": round(mem, 1), "platform": platform.platform(),
+            "python": platform.python_version(), "pyspark": pyspark.__version__, "numpy": np.__version__,
+            "scipy": scipy.__version__, "pandas": pandas.__version__, "psutil": psutil.__version__,
+            "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS")}
+
+
+def nightly_hash() -> str | None:
+    try:
+        return subprocess.run(["git", "hash-object", str(NIGHTLY)], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+# ---- config and inputs -------------------------------------------------------------------------
+
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """``recommend.key=value`` overrides (values parsed as YAML) → {key: value}."""
+    import yaml
+
+    out = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        section, _, name = key.strip().partition(".")
+        if section != "recommend" or not name:
+            raise SystemExit(f"--set takes recommend.<key>=<value>, got {item!r}")
+        out[name] = yaml.safe_load(value)
+    return out
+
+
+def bench_config(work: Path, driver_memory: str, overrides: dict[str, Any] | None = None) -> Config:
+    """local[2] with the ALS settings of conf/local.yaml, RecommendConfig's defaults (plus
+    ``overrides``), paths under work."""
+    local = to_dict(load_config(REPO_ROOT / "conf" / "local.yaml"))
+    local["recommend"].update(overrides or {})
+    return config_from_dict({
+        "spark": {"master": "local[2]", "driver_memory": driver_memory, "ui_enabled": False,
+                  "shuffle_partitions": local["spark"]["shuffle_partitions"], "app_name": "bench-nightly",
+                  "conf": {"spark.local.dir": str(work / "spark-local"), "spark.eventLog.enabled": "true",
+                           "spark.eventLog.dir": str(work / "events"), "spark.eventLog.compress": "false"}},
+        "paths": {k: str(work / k) for k in ("warehouse", "models", "checkpoints", "features", "raw", "report")},
+        "als": local["als"],
+        "recommend": local["recommend"],
+    })
+
+
+def catalog(seed: int) -> dict[str, np.ndarray]:
+    """Products, categories, titles, unit vectors and warm item factors (the same for every size)."""
+    rng = np.random.default_rng(seed)
+    p = np.arange(N_PRODUCTS)
+    cat = p % N_CATEGORIES
+    centroids = rng.standard_normal((N_CATEGORIES, DIM)).astype(np.float32)
+    subs = rng.standard_normal((N_CATEGORIES * 8, DIM)).astype(np.float32)
+    vec = centroids[cat] + 0.8 * subs[cat * 8 + (p // N_CATEGORIES) % 8] + 1.0 * rng.standard_normal((N_PRODUCTS, DIM)).astype(np.float32)
+    vec /= np.linalg.norm(vec, axis=1, keepdims=True)
+    words = np.array(["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), rng.integers(3, 10))) for _ in range(800)])
+    n_words = rng.integers(3, 13, N_PRODUCTS)
+    titles = [" ".join(rng.choice(words, k)).capitalize() for k in n_words]
+    weights = (0.1 * rng.standard_normal((DIM, RANK))).astype(np.float32)
+    factors = vec[:N_WARM] @ weights * 4.0 + 0.05 * rng.standard_normal((N_WARM, RANK)).astype(np.float32)
+    cat_factors = np.stack([factors[cat[:N_WARM] == c].mean(axis=0) for c in range(N_CATEGORIES)])
+    return {"cat": cat, "vec": vec.astype(np.float32), "titles": np.array(titles), "factors": factors.astype(np.float32),
+            "cat_factors": cat_factors.astype(np.float32)}
+
+
+def _pid(col: Any) -> Any:
+    from pyspark.sql import functions as F
+
+    return F.format_string("p%06d", col)
+
+
+def _uid(col: Any) -> Any:
+    from pyspark.sql import functions as F
+
+    return F.format_string("u%07d", col)
+
+
+def _not_cold(u: Any) -> Any:
+    """A user index moved off the cold users (u % 10 == 9) to the user before."""
+    from pyspark.sql import functions as F
+
+    return F.when(F.pmod(u, F.lit(COLD_USER_EVERY)) == COLD_USER_EVERY - 1, u - 1).otherwise(u)
+
+
+def make_inputs(spark: Any, cfg: Config, n_users: int, seed: int, folder: Path) -> dict[str, Any]:
+    """The DataFrames the nightly stages read, built, written where the job reads tables, and
+    persisted where the job persists them (see the module docstring)."""
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    from hybridrec.collab.confidence import flag_interactions, usable
+    from hybridrec.hybrid import history as H
+    from hybridrec.hybrid.nightly import _dense_index
+
+    rc = cfg.recommend
+    c = catalog(seed)
+    parts = max(2, min(64, n_users // 20_000))
+    p = np.arange(N_PRODUCTS)
+    cat_names = np.array([f"category_{k:02d}" for k in range(N_CATEGORIES)])
+    prod_pd = pd.DataFrame({
+        "product_id": [f"p{i:06d}" for i in p], "title": c["titles"],
+        "description": [f"{t}. Synthetic product of {cat_names[k]}." for t, k in zip(c["titles"], c["cat"])],
+        "category": cat_names[c["cat"]], "image_path": [f"images/p{i:06d}.jpg" for i in p],
+    })
+    spark.createDataFrame(prod_pd).write.mode("overwrite").parquet(str(folder / "products"))
+    emb_pd = pd.DataFrame({"product_id": prod_pd["product_id"], "fused_emb": list(c["vec"]),
+                           "model_version": "bench"})
+    spark.createDataFrame(emb_pd, "product_id string, fused_emb array<float>, model_version string") \
+        .write.mode("overwrite").parquet(str(folder / "embeddings"))
+    items_pd = pd.DataFrame({"run_date": RUN_DATE, "product_id": prod_pd["product_id"][:N_WARM],
+                             "factors": list(c["factors"]), "model_version": "als-bench"})
+    spark.createDataFrame(items_pd, "run_date date, product_id string, factors array<float>, model_version string") \
+        .write.mode("overwrite").partitionBy("run_date").parquet(str(folder / "als_item_factors"))
+
+    # Users and their events, in Spark (deterministic: fixed partitions, seeded rand).
+    users = spark.range(0, n_users, 1, parts).select(
+        F.col("id").cast("int").alias("u"),
+        F.pmod(F.xxhash64("id", F.lit(seed)), F.lit(N_CATEGORIES)).cast("int").alias("fav"),
+        F.when(F.pmod(F.col("id"), F.lit(COLD_USER_EVERY)) == COLD_USER_EVERY - 1, F.lit(1))
+        .otherwise(F.lit(2) + F.floor(-F.log(F.lit(1.0) - F.rand(seed + 2)) * (MEAN_DRAWS - 2))).cast("int").alias("n"),
+    )
+    draws = users.select("u", "fav", F.explode(F.sequence(F.lit(1), F.col("n"))).alias("j"))
+    cat = F.when(F.rand(seed + 3) < FAVOURITE_SHARE, F.col("fav")).otherwise(F.floor(F.rand(seed + 4) * N_CATEGORIES))
+    rank = F.least(F.lit(N_WARM // N_CATEGORIES - 1),
+                   F.floor(F.exp(F.rand(seed + 5) * float(np.log(N_WARM // N_CATEGORIES)))) - 1)
+    x = F.rand(seed + 6)
+    event = F.when(x < EVENTS[0][1], "purchase").when(x < EVENTS[0][1] + EVENTS[1][1], "cart").otherwise("view")
+    cutoff_s = int(CUTOFF.replace(tzinfo=dt.timezone.utc).timestamp())
+    ts = F.timestamp_seconds(F.floor(F.lit(cutoff_s) - F.rand(seed + 7) * (DAYS * 86400) - 1))
+    events = draws.select(_uid("u").alias("user_id"), _pid(rank * N_CATEGORIES + cat).alias("product_id"),
+                          ts.alias("ts"), event.alias("event"))
+    weight = F.create_map(*[v for e, _, w in EVENTS for v in (F.lit(e), F.lit(w))])
+    events = events.withColumn("weight", F.element_at(weight, F.col("event")))
+    events.write.mode("overwrite").parquet(str(folder / "events_draws"))
+    drawn = spark.read.parquet(str(folder / "events_draws"))
+    missing = (spark.range(0, N_WARM, 1, 1).select(_pid("id").alias("product_id"), F.col("id"))
+               .join(drawn.select("product_id").distinct(), "product_id", "left_anti"))
+    cover = missing.select(
+        _uid(_not_cold(F.pmod(F.xxhash64("id", F.lit(seed)), F.lit(n_users)))).alias("user_id"), "product_id",
+        F.timestamp_seconds(F.floor(F.lit(cutoff_s) - F.rand(seed + 8) * (DAYS * 86400) - 1)).alias("ts"),
+        F.lit("view").alias("event"), F.lit(1.0).alias("weight"))
+    drawn.unionByName(cover).write.mode("overwrite").parquet(str(folder / "interactions"))
+    interactions = spark.read.parquet(str(folder / "interactions"))
+
+    # User factors for every active user; ALS candidates (als.top_k per user) for every active user.
+    cat_f = c["cat_factors"]
+
+    def user_factors(batches):
+        for pdf in batches:
+            if pdf.empty:
+                continue
+            rng = np.random.default_rng(seed * 1_000_003 + int(pdf["u"].iloc[0]))
+            f = 1.5 * cat_f[pdf["fav"].to_numpy()] + 0.1 * rng.standard_normal((len(pdf), RANK)).astype(np.float32)
+            yield pd.DataFrame({"run_date": RUN_DATE, "user_id": [f"u{u:07d}" for u in pdf["u"]],
+                                "factors": list(f.astype(np.float32)), "model_version": "als-bench"})
+
+    active = users.select("u", "fav")
+    active.mapInPandas(user_factors, "run_date date, user_id string, factors array<float>, model_version string") \
+        .write.mode("overwrite").partitionBy("run_date").parquet(str(folder / "als_user_factors"))
+    spark.range(0, n_users, 1, parts).select(_uid("id").alias("user_id"), F.col("id").cast("int").alias("user_idx")) \
+        .write.mode("overwrite").parquet(str(folder / "als_user_ids"))
+    k = cfg.als.top_k
+    per_cat = N_WARM // N_CATEGORIES
+    base = F.pmod(F.xxhash64("u", F.lit(seed + 9)), F.lit(per_cat))
+    # 40 % in the favourite category, the rest spread over the others (hashed per user and slot).
+    slot = F.pmod(F.col("rank"), F.lit(10))
+    other = F.pmod(F.col("fav") + 1 + F.pmod(F.xxhash64("u", "slot", F.lit(seed + 10)), F.lit(N_CATEGORIES - 1)),
+                   F.lit(N_CATEGORIES))
+    cand_cat = F.when(F.col("slot") < 4, F.col("fav")).otherwise(other)
+    # r distinct over ranks (7 is coprime to 1,000): 100 distinct products per user.
+    cand_rank = F.pmod(base + F.col("rank") * 7, F.lit(per_cat))
+    (active.select("u", "fav", F.explode(F.sequence(F.lit(1), F.lit(k))).alias("rank"))
+     .withColumn("slot", slot)
+     .select(F.lit(RUN_DATE).alias("run_date"), _uid("u").alias("user_id"), F.col("rank").cast("int").alias("rank"),
+             _pid(cand_rank * N_CATEGORIES + cand_cat).alias("product_id"),
+             (F.lit(1.2) * F.exp(-F.col("rank") / 60.0) + F.rand(seed + 12) * 0.005).cast("float").alias("score"),
+             F.lit("als-bench").alias("model_version"))
+     .write.mode("overwrite").partitionBy("run_date").parquet(str(folder / "als_candidates")))
+
+    # What the job reads and persists before its content stage (nightly.py, same calls).
+    products_all = spark.read.parquet(str(folder / "products"))
+    products = products_all.select("product_id", "title", "description", "category", "image_path").persist()
+
+    def night(name: str):
+        return spark.read.parquet(str(folder / name)).filter(F.col("run_date") == F.lit(RUN_DATE))
+
+    als_users, als_items, als_cands = night("als_user_factors"), night("als_item_factors"), night("als_candidates")
+    user_index = spark.read.parquet(str(folder / "als_user_ids")).select("user_id", "user_idx")
+    flagged = flag_interactions(interactions, CUTOFF, cfg.als.event_weights, products).persist()
+    history = H.user_item_history(usable(flagged), CUTOFF, cfg.als.half_life_days, rc.purchase_events)
+    history = H.top_history(history, 10**9).persist()
+    user_stats = H.user_counts(history).persist()
+    item_stats = H.item_counts(history).persist()
+    emb_rows = spark.read.parquet(str(folder / "embeddings")).filter(F.col("model_version") == "bench")
+    vectors = emb_rows.join(products.select("product_id"), "product_id", "left_semi").select("product_id", F.col("fused_emb").alias("vec"))
+    item_index = _dense_index(vectors, "product_id", "item_idx").persist()
+    vec_idx = vectors.join(item_index, "product_id").select("item_idx", "vec").persist()
+    counts: dict[str, Any] = {
+        "events": flagged.count(),
+        "history_pairs": history.count(),
+        "purchased_pairs": history.filter(F.col("purchased")).count(),
+        "active_users": user_stats.count(),
+        "warm_items": item_stats.count(),
+        "cold_users": user_stats.filter(F.col("n_items") <= rc.cold_user_max_items).count(),
+        "products": products.count(),
+        "products_with_vector": item_index.count(),
+        "als_candidates_table_rows": als_cands.count(),
+    }
+    vec_idx.count()
+    stats = user_stats.agg(F.mean("n_items"), F.expr("percentile_approx(n_items, array(0.5, 0.9, 0.99))"), F.max("n_items")).first()
+    counts["mean_distinct_products_per_user"] = round(float(stats[0]), 2)
+    counts["distinct_products_per_user_p50_p90_p99"] = [int(v) for v in stats[1]]
+    counts["max_distinct_products_per_user"] = int(stats[2])
+    top_item = item_stats.agg(F.max("n_users")).first()[0]
+    counts["users_of_most_popular_product"] = int(top_item)
+    return {"products": products, "flagged": flagged, "history": history, "user_stats": user_stats,
+            "item_stats": item_stats, "item_index": item_index, "vec_idx": vec_idx, "user_index": user_index,
+            "als_users": als_users, "als_items": als_items, "als_cands": als_cands, "counts": counts}
+
+
+def plan_ops(df: Any) -> dict[str, int]:
+    """Operator counts of a DataFrame's physical plan as AQE starts it (before it runs): shuffles,
+    sorts, windows, joins. Persisted inputs count as one InMemoryTableScan (their own plan ran before)."""
+    names = {"Exchange": "shuffles", "BroadcastExchange": "broadcasts", "Sort": "sorts", "Window": "windows",
+             "SortMergeJoin": "sort_merge_joins", "BroadcastHashJoin": "broadcast_hash_joins",
+             "BroadcastNestedLoopJoin": "nested_loop_joins", "CartesianProduct": "cartesian_products",
+             "MapInPandas": "python_udfs", "InMemoryTableScan": "cached_scans", "FileScan": "file_scans",
+             "HashAggregate": "hash_aggregates", "SortAggregate": "sort_aggregates",
+             "ObjectHashAggregate": "object_hash_aggregates"}
+    counts: dict[str, int] = {}
+    root = df._jdf.queryExecution().executedPlan()  # noqa: SLF001
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        name = node.nodeName()
+        if name == "AdaptiveSparkPlan":
+            stack.append(node.executedPlan())
+            continue
+        key = names.get(name) or ("file_scans" if name.startswith("Scan ") else None)
+        if key:
+            counts[key] = counts.get(key, 0) + 1
+        if name == "InMemoryTableScan":
+            continue
+        children = node.children()
+        stack.extend(children.apply(i) for i in range(children.size()))
+    if os.environ.get("BENCH_NIGHTLY_PLANS"):  # debugging: the plans as text
+        folder = Path(os.environ["BENCH_NIGHTLY_PLANS"])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{len(list(folder.iterdir())):02d}.txt").write_text(root.toString(), encoding="utf-8")
+    return dict(sorted(counts.items()))
+
+
+# ---- the stages (mirror of nightly.py's content / cold / recommendations closures) -------------
+
+def stage_content(spark: Any, cfg: Config, d: dict[str, Any], stage_dir: Path, counts: dict[str, Any],
+                  sample_every: int = 1) -> str:
+    from pyspark.sql import functions as F
+
+    from hybridrec.hybrid import content as CT
+    from hybridrec.hybrid.nightly import _stage
+    from hybridrec.models.product_embeddings import arrow_batch_rows
+
+    rc = cfg.recommend
+    history, user_index, item_index, vec_idx = d["history"], d["user_index"], d["item_index"], d["vec_idx"]
+    warm_users = d["user_stats"].filter(F.col("n_items") > rc.cold_user_max_items)
+    n_items = int(counts["products_with_vector"])
+    rows = (
+        history.join(warm_users.select("user_id"), "user_id", "left_semi")
+        .withColumn("in_profile", F.col("h_rank") <= rc.history_items)
+        .filter(F.col("in_profile") | F.col("purchased"))
+        .join(user_index, "user_id").join(item_index, "product_id")
+        .select("user_idx", "item_idx", "weight", "in_profile", "purchased")
+    )
+    n_users = int(counts["active_users"])
+    n_blocks = max(1, math.ceil(n_users / rc.user_block))
+    counts["content_user_blocks"] = n_blocks
+    name = "content"
+    if sample_every > 1:
+        # The user blocks b with b % sample_every == 0 only (content_candidates assigns the same
+        # blocks to these rows: its block count comes from n_users, not from the rows).
+        rows = rows.filter(F.pmod(F.pmod(F.xxhash64("user_idx"), F.lit(n_blocks)), F.lit(sample_every)) == 0)
+        counts["content_user_blocks_sampled"] = len(range(0, n_blocks, sample_every))
+        name = "content_sampled"
+    cands = CT.content_candidates(rows, vec_idx, rc.content_candidates, n_users, n_items, rc.user_block,
+                                  rc.content_item_block)
+    PLANS["content"] = plan_ops(cands)
+    with arrow_batch_rows(spark, 1):
+        staged = _stage(cands, stage_dir, name)
+    counts[f"{name}_candidates"] = staged.count()
+    return (f"{counts[f'{name}_candidates']} content candidates (top {rc.content_candidates} of {n_items} products "
+            f"per user" + (f", {counts['content_user_blocks_sampled']} of {n_blocks} user blocks)" if sample_every > 1 else ")"))
+
+
+def synthetic_content(spark: Any, cfg: Config, d: dict[str, Any], stage_dir: Path, seed: int) -> int:
+    """Content candidates for every warm user, generated (not scored), staged where the content
+    stage stages its own: ``content_candidates`` per user, 60 % in the user's favourite category,
+    the reason one of the user's profile items. For the sizes whose content stage is sampled."""
+    from pyspark.sql import functions as F
+
+    rc = cfg.recommend
+    per_cat = N_PRODUCTS // N_CATEGORIES
+    warm = (d["user_stats"].filter(F.col("n_items") > rc.cold_user_max_items).join(d["user_index"], "user_id")
+            .select("user_id", "user_idx", F.least(F.col("n_items"), F.lit(rc.history_items)).alias("h")))
+    profile = (d["history"].filter(F.col("h_rank") <= rc.history_items).join(d["item_index"], "product_id")
+               .select("user_id", "h_rank", F.col("item_idx").alias("reason_item_idx")))
+    fav = F.pmod(F.xxhash64(F.col("user_idx").cast("long"), F.lit(seed)), F.lit(N_CATEGORIES))
+    rows = warm.select("user_id", "user_idx", "h", fav.alias("fav"),
+                       F.explode(F.sequence(F.lit(1), F.lit(rc.content_candidates))).alias("j"))
+    other = F.pmod(F.col("fav") + 1 + F.pmod(F.xxhash64("user_idx", "j", F.lit(seed + 20)), F.lit(N_CATEGORIES - 1)),
+                   F.lit(N_CATEGORIES))
+    cat = F.when(F.pmod(F.col("j"), F.lit(5)) < 3, F.col("fav")).otherwise(other)
+    r = F.pmod(F.xxhash64("user_idx", F.lit(seed + 21)) + F.col("j") * 11, F.lit(per_cat))  # distinct: 11 is coprime to 1,333
+    cands = (rows.withColumn("h_rank", (F.lit(1) + F.pmod(F.col("j"), F.col("h"))).cast("int"))
+             .join(profile, ["user_id", "h_rank"])
+             .select("user_idx", (r * N_CATEGORIES + cat).cast("int").alias("item_idx"),
+                     (F.lit(0.95) - F.col("j") * 0.004).cast("float").alias("content_score"), "reason_item_idx"))
+    cands.write.mode("overwrite").parquet(str(stage_dir / "content"))
+    return spark.read.parquet(str(stage_dir / "content")).count()
+
+
+def stage_cold(spark: Any, cfg: Config, d: dict[str, Any], stage_dir: Path, counts: dict[str, Any],
+               metrics: dict[str, float]) -> str:
+    from pyspark.sql import functions as F
+
+    from hybridrec.hybrid import cold as C
+    from hybridrec.hybrid.nightly import _stage
+
+    rc = cfg.recommend
+    als_items, als_users, item_index, vec_idx = d["als_items"], d["als_users"], d["item_index"], d["vec_idx"]
+    item_stats, user_index = d["item_stats"], d["user_index"]
+    warm_users = d["user_stats"].filter(F.col("n_items") > rc.cold_user_max_items)
+    warm_vec = als_items.join(item_index, "product_id").join(vec_idx, "item_idx").select("vec", "factors")
+    model = C.fit_factor_regression(warm_vec, rc.regression_l2)
+    metrics["cold_regression_r2"] = round(model.r2, 4)
+    cold_vec = vec_idx.join(item_index, "item_idx").join(item_stats, "product_id", "left_anti").select("item_idx", "vec")
+    n_cold = cold_vec.count()
+    counts["cold_items"] = n_cold
+    uf = als_users.join(warm_users.select("user_id"), "user_id", "left_semi").join(user_index, "user_id").select(
+        F.col("user_idx").alias("id"), F.col("factors").alias("features"))
+    cands = C.cold_candidates(uf, C.predicted_factors(cold_vec, model), rc.cold_candidates,
+                              (int(counts["active_users"]), n_cold), cfg.als.topk_user_block, cfg.als.topk_item_block)
+    PLANS["cold"] = plan_ops(cands)
+    staged = _stage(cands, stage_dir, "cold")
+    counts["cold_candidates"] = staged.count()
+    return (f"{counts['cold_candidates']} cold-item candidates over {n_cold} cold products "
+            f"(content->ALS regression R2 {model.r2:.3f} on {model.rows} warm products)")
+
+
+def stage_recommend(spark: Any, cfg: Config, d: dict[str, Any], stage_dir: Path, counts: dict[str, Any],
+                    steps: dict[str, float]) -> str:
+    from pyspark.sql import functions as F
+
+    from hybridrec.collab.confidence import usable
+    from hybridrec.hybrid import blend as B
+    from hybridrec.hybrid import lists as L
+    from hybridrec.hybrid import popular as P
+    from hybridrec.hybrid.nightly import _replace_night, _stage
+    from hybridrec.runs import utcnow
+    from hybridrec.tables import RECOMMENDATIONS
+
+    rc = cfg.recommend
+    run_date, cutoff, version, als_version, run_id = RUN_DATE, CUTOFF, "bench", "als-bench", "bench"
+    user_index, item_index, products, history = d["user_index"], d["item_index"], d["products"], d["history"]
+    user_stats, item_stats, flagged, als_cands = d["user_stats"], d["item_stats"], d["flagged"], d["als_cands"]
+    warm_users = user_stats.filter(F.col("n_items") > rc.cold_user_max_items)
+    t = [time.perf_counter()]
+    sc = spark.sparkContext
+    # Steps (the job groups of the Spark jobs, for the event-log figures): each ends where the job
+    # stages an intermediate result.
+    following = {"blend_cap_rank": "short_lists", "short_lists": "topup_explain_stage",
+                 "topup_explain_stage": "delta_write", "delta_write": "counts"}
+    sc.setJobGroup("recommendations/blend_cap_rank", "bench")
+
+    def step(name: str) -> None:
+        t.append(time.perf_counter())
+        steps[name] = round(t[-1] - t[-2], 2)
+        if name in following:
+            sc.setJobGroup(f"recommendations/{following[name]}", "bench")
+
+    def staged(df, name: str):
+        PLANS[f"recommendations_{name}"] = plan_ops(df)
+        out = _stage(df, stage_dir, name)
+        step({"ranked": "blend_cap_rank", "short": "short_lists"}[name])
+        return out
+
+    def ids(df):
+        return df.join(user_index, "user_idx").join(item_index, "item_idx")
+
+    content_c = ids(spark.read.parquet(str(stage_dir / "content"))).join(
+        item_index.select(F.col("item_idx").alias("reason_item_idx"), F.col("product_id").alias("reason_product_id")),
+        "reason_item_idx")
+    cold_c = ids(spark.read.parquet(str(stage_dir / "cold")))
+    als_c = als_cands.filter(F.col("rank") <= rc.als_candidates).join(warm_users.select("user_id"), "user_id", "left_semi").join(
+        products.select("product_id"), "product_id", "left_semi").select("user_id", "product_id", F.col("score").alias("als_score"))
+    blended = B.blend_candidates(als_c, content_c, cold_c, warm_users, item_stats, rc)
+    pop = P.popularity(usable(flagged), cutoff, rc.popular_days, products).persist()
+    lists = L.final_lists(blended, history, user_stats, products, pop, rc, stage=staged)
+    final, short = lists.final, lists.short
+    stamp = utcnow()
+    out = final.select(
+        F.lit(run_date).cast("date").alias("run_date"), "user_id", "rank", "product_id",
+        F.round("score", 6).cast("double").alias("score"), "source", "reason", "reason_product_id", "category",
+        F.when(F.col("source") != "popular", F.lit(als_version)).alias("als_model_version"),
+        F.lit(version).alias("content_model_version"), F.lit(run_id).alias("run_id"),
+        F.lit(stamp).cast("timestamp").alias("created_at"),
+    )
+    PLANS["recommendations_recommendations"] = plan_ops(out)
+    out = _stage(out, stage_dir, "recommendations")
+    pop.unpersist()
+    step("topup_explain_stage")
+    written = _replace_night(out, cfg, RECOMMENDATIONS, run_date)
+    step("delta_write")
+    agg = out.agg(F.countDistinct("user_id").alias("users"),
+                  *[F.sum((F.col("source") == s).cast("long")).alias(s) for s in B.SOURCES]).collect()[0]
+    counts["recommendations"] = written
+    counts["users_with_recommendations"] = int(agg["users"])
+    counts["users_short"] = int(short.count())
+    for s in B.SOURCES:
+        counts[f"recommendations_{s}"] = int(agg[s] or 0)
+    full = out.groupBy("user_id").count().filter(F.col("count") == rc.top_n).count()
+    counts["users_with_full_list"] = int(full)
+    counts["users_without_recommendations"] = counts["active_users"] - counts["users_with_recommendations"]
+    step("counts")
+    return (f"{written} rows for {agg['users']} of {counts['active_users']} active users ({full} full lists of "
+            f"{rc.top_n}); sources " + ", ".join(f"{s} {counts[f'recommendations_{s}']}" for s in B.SOURCES))
+
+
+def event_log_summary(folder: Path) -> dict[str, dict[str, float]]:
+    """Task metrics from Spark's event log, summed per job group (bench stage / recommendations step)."""
+    # Spark 4 writes a folder eventlog_v2_<app>/ of rolled files events_<n>_<app>.
+    def order(f: Path) -> tuple[int, str]:
+        parts = f.name.split("_")
+        return (int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0, f.name)
+
+    files = sorted((f for f in folder.rglob("events_*") if f.is_file()), key=order) if folder.is_dir() else []
+    group_of_stage: dict[int, str] = {}
+    out: dict[str, dict[str, float]] = {}
+    def lines():
+        for f in files:
+            with f.open(encoding="utf-8") as fh:
+                yield from fh
+
+    for line in lines():
+        ev = json.loads(line)
+        kind = ev.get("Event")
+        if kind == "SparkListenerJobStart":
+            group = (ev.get("Properties") or {}).get("spark.jobGroup.id") or "setup"
+            for sid in ev.get("Stage IDs", []):
+                group_of_stage[sid] = group
+            out.setdefault(group, {}).setdefault("jobs", 0)
+            out[group]["jobs"] += 1
+        elif kind == "SparkListenerTaskEnd":
+            m = ev.get("Task Metrics") or {}
+            g = out.setdefault(group_of_stage.get(ev.get("Stage ID"), "setup"), {})
+            sr, sw = m.get("Shuffle Read Metrics") or {}, m.get("Shuffle Write Metrics") or {}
+            add = {
+                "tasks": 1,
+                "executor_run_s": m.get("Executor Run Time", 0) / 1e3,
+                "executor_cpu_s": m.get("Executor CPU Time", 0) / 1e9,
+                "jvm_gc_s": m.get("JVM GC Time", 0) / 1e3,
+                "shuffle_write_mib": sw.get("Shuffle Bytes Written", 0) / MIB,
+                "shuffle_write_records": sw.get("Shuffle Records Written", 0),
+                "shuffle_read_mib": (sr.get("Local Bytes Read", 0) + sr.get("Remote Bytes Read", 0)) / MIB,
+                "memory_spilled_mib": m.get("Memory Bytes Spilled", 0) / MIB,
+                "disk_spilled_mib": m.get("Disk Bytes Spilled", 0) / MIB,
+            }
+            for k, v in add.items():
+                g[k] = g.get(k, 0) + v
+            g["max_task_peak_execution_mib"] = max(g.get("max_task_peak_execution_mib", 0),
+                                                   m.get("Peak Execution Memory", 0) / MIB)
+    return {grp: {k: (round(v, 1) if isinstance(v, float) else v) for k, v in vals.items()}
+            for grp, vals in out.items()}
+
+
+def worker(n_users: int, work: Path, out: Path, seed: int, driver_memory: str, sample_every: int,
+           scoring_limit_s: float, overrides: dict[str, Any]) -> None:
+    from hybridrec.spark import build_spark
+
+    cfg = bench_config(work, driver_memory, overrides)
+    (work / "events").mkdir(parents=True, exist_ok=True)
+    spark = build_spark(cfg.spark)
+    jvm = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())  # noqa: SLF001
+    sampler = MemorySampler(spark, jvm)
+    sampler.start()
+    res: dict[str, Any] = {"users": n_users, "recommend_overrides": overrides, "stages": {}, "status": "setup"}
+
+    def save() -> None:
+        out.write_text(json.dumps(res, indent=1), encoding="utf-8")
+
+    save()
+    stage_dir = work / "stage"
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    d, figures = timed(lambda: make_inputs(spark, cfg, n_users, seed, work / "inputs"), sampler)
+    res["counts"] = d.pop("counts")
+    res["setup"] = {**figures, "peak_memory_mib": sampler.peak("setup"),
+                    "python_workers_at_peak": sampler.details.get("setup", [])}
+    print(f"[bench {n_users} setup] {res['counts']} ({figures['seconds']}s)", flush=True)
+    metrics: dict[str, float] = {}
+    steps: dict[str, float] = {}
+    calls = {
+        "content": lambda: stage_content(spark, cfg, d, stage_dir, res["counts"], sample_every),
+        "cold": lambda: stage_cold(spark, cfg, d, stage_dir, res["counts"], metrics),
+        "recommendations": lambda: stage_recommend(spark, cfg, d, stage_dir, res["counts"], steps),
+    }
+    sc = spark.sparkContext
+    started = time.perf_counter()
+    limit_hit = threading.Event()
+
+    def stop_scoring() -> None:  # the scoring limit: cancel the running Spark jobs, keep what finished
+        limit_hit.set()
+        sc.cancelAllJobs()
+
+    watchdog = threading.Timer(scoring_limit_s, stop_scoring)
+    watchdog.daemon = True
+    watchdog.start()
+    res["scoring_limit_seconds"] = scoring_limit_s
+    for name in STAGES:
+        res["status"] = f"running {name}"
+        save()
+        sampler.stage = name
+        sc.setJobGroup(name, "bench")
+        t0 = time.perf_counter()
+        try:
+            line, figures = timed(calls[name], sampler)
+        except Exception as exc:  # noqa: BLE001 - a cancelled (limit) or failed stage: keep the figures so far
+            res["stages"][name] = {"seconds_until_stopped": round(time.perf_counter() - t0, 1),
+                                   "peak_memory_mib": sampler.peak(name), "finished": False}
+            if name == "recommendations":
+                res["stages"][name]["steps_seconds"] = dict(steps)
+                order = ("blend_cap_rank", "short_lists", "topup_explain_stage", "delta_write", "counts")
+                res["stages"][name]["stopped_in_step"] = next((x for x in order if x not in steps), None)
+            why = (f"scoring limit of {scoring_limit_s / 60:g} min reached" if limit_hit.is_set()
+                   else f"failed: {type(exc).__name__}: {str(exc)[:500]}")
+            res["status"] = f"stopped in {name}: {why}"
+            print(f"[bench {n_users} {name}] {res['status']}", flush=True)
+            break
+        res["stages"][name] = {**figures, "peak_memory_mib": sampler.peak(name),
+                               "python_workers_at_peak": sampler.details.get(name, [])}
+        if name == "content" and sample_every > 1:
+            c = res["counts"]
+            scale = c["content_user_blocks"] / c["content_user_blocks_sampled"]
+            res["stages"][name].update({
+                "sampled": f"{c['content_user_blocks_sampled']} of {c['content_user_blocks']} user blocks (1 in {sample_every})",
+                "measured_seconds": figures["seconds"], "measured_cpu_seconds": figures["cpu_seconds"],
+                "seconds": round(figures["seconds"] * scale, 1), "cpu_seconds": round(figures["cpu_seconds"] * scale, 1),
+                "projected": True})
+            sampler.stage = "synthetic_content"
+            sc.setJobGroup("synthetic_content", "bench")
+            n, fig = timed(lambda: synthetic_content(spark, cfg, d, stage_dir, seed), sampler)
+            res["counts"]["content_candidates"] = n
+            res["synthetic_content_setup"] = {**fig, "rows": n}
+            print(f"[bench {n_users} content] {n} synthetic content candidates staged for the next stages "
+                  f"({fig['seconds']}s, not timed)", flush=True)
+        if name == "recommendations":
+            res["stages"][name]["steps_seconds"] = dict(steps)
+        print(f"[bench {n_users} {name}] {line} ({figures['seconds']}s, {figures['cpu_seconds']} CPU s, "
+              f"load {figures['load_1m_before']}->{figures['load_1m_after']})", flush=True)
+        save()
+    else:
+        res["status"] = "done"
+    watchdog.cancel()
+    res["scoring_wall_seconds"] = round(time.perf_counter() - started, 1)
+    sampler.stage = "end"
+    res["metrics"] = metrics
+    res["plans"] = PLANS
+    res["spark_conf"] = {k: spark.conf.get(k) for k in ("spark.sql.shuffle.partitions", "spark.driver.memory",
+                                                         "spark.sql.adaptive.enabled", "spark.sql.autoBroadcastJoinThreshold")}
+    sampler.stop()
+    res["memory_samples_with_non_python_jvm_children"] = sampler.other_children_seen
+    save()
+    spark.stop()
+    res["spark_task_metrics"] = event_log_summary(work / "events")
+    save()
+
+
+def run_size(n_users: int, seed: int, driver_memory: str, limit_s: float, sample_every: int,
+             scoring_limit_s: float, sets: list[str]) -> dict[str, Any]:
+    """One size in a fresh process (fresh JVM); partial figures survive a timeout or a failure."""
+    work = Path(tempfile.mkdtemp(prefix=f"bench_nightly_{n_users}_"))
+    out = work / "result.json"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(n_users), "--work", str(work),
+           "--seed", str(seed), "--driver-memory", driver_memory, "--content-sample-every", str(sample_every),
+           "--scoring-limit-minutes", str(scoring_limit_s / 60)] + [a for x in sets for a in ("--set", x)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    status = None
+    try:
+        proc.wait(timeout=limit_s)
+    except subprocess.TimeoutExpired:
+        status = f"stopped after {limit_s / 60:.0f} minutes (limit)"
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    res = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {"users": n_users, "stages": {}}
+    res["process_wall_seconds"] = round(time.perf_counter() - t0, 1)
+    if status:
+        res["status"] = f"{res.get('status', '')}; {status}"
+    elif proc.returncode != 0 and res.get("status") != "done":
+        res["status"] = f"{res.get('status', '')}; failed with exit code {proc.returncode}"
+    shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
+# ---- summary -----------------------------------------------------------------------------------
+
+def scaling(sizes: list[dict[str, Any]]) -> dict[str, Any]:
+    done = [s for s in sizes if s.get("status") == "done" and not s.get("variant")]
+    if not done:
+        return {}
+    base = done[0]
+    out: dict[str, Any] = {"baseline_users": base["users"], "per_user_time_vs_baseline": {}, "growth_exponent": {}}
+    for s in done:
+        ratios = {}
+        for name in (*STAGES, "total"):
+            sec = s["total_scoring_seconds"] if name == "total" else s["stages"][name]["seconds"]
+            b = base["total_scoring_seconds"] if name == "total" else base["stages"][name]["seconds"]
+            ratios[name] = round((sec / s["users"]) / (b / base["users"]), 3)
+        cpu = sum(s["stages"][n]["cpu_seconds"] for n in STAGES)
+        cpu_b = sum(base["stages"][n]["cpu_seconds"] for n in STAGES)
+        ratios["total_cpu"] = round((cpu / s["users"]) / (cpu_b / base["users"]), 3)
+        out["per_user_time_vs_baseline"][str(s["users"])] = ratios
+    for a, b in zip(done, done[1:]):
+        key = f"{a['users']}->{b['users']}"
+        exps = {}
+        for name in (*STAGES, "total"):
+            ta = a["total_scoring_seconds"] if name == "total" else a["stages"][name]["seconds"]
+            tb = b["total_scoring_seconds"] if name == "total" else b["stages"][name]["seconds"]
+            exps[name] = round(float(np.log(tb / ta) / np.log(b["users"] / a["users"])), 3)
+        out["growth_exponent"][key] = exps
+    out["growth_exponent_note"] = "log(t2/t1) / log(users2/users1): 1 = linear, below 1 = fixed costs amortised"
+    return out
+
+
+def print_summary(results: dict[str, Any]) -> None:
+    m = results["machine"]
+    print(f"\nNightly scoring benchmark: Spark {m['pyspark']} local[2], {m['cores']} cores, {m['memory_gib']} GiB; "
+          f"shared machine: {results['machine_shared']} (load {results['load_1m_range']})")
+    print(f"{'users':>9} {'variant':>10} {'content s':>10} {'cold s':>8} {'recs s':>8} {'total s':>8} {'CPU s':>7} "
+          f"{'ms/user':>8} {'x/user':>7} {'xCPU/user':>9} | peak RSS MiB: {'py':>5} {'JVM':>6} {'workers':>7} {'sum':>6}")
+    sc = results.get("scaling", {}).get("per_user_time_vs_baseline", {})
+
+    def cell(st: dict[str, Any], width: int) -> str:
+        if not st:
+            return f"{'-':>{width}}"
+        if "seconds" in st:
+            return f"{str(st['seconds']) + ('*' if st.get('projected') else ''):>{width}}"
+        return f"{'>' + str(st.get('seconds_until_stopped')):>{width}}"
+
+    for s in results["sizes"]:
+        st = s.get("stages", {})
+        cells = " ".join(cell(st.get(n, {}), w) for n, w in zip(STAGES, (10, 8, 8)))
+        head = f"{s['users']:>9} {(s.get('variant') or 'default'):>10} {cells}"
+        if s.get("status") != "done":
+            print(f"{head}   {s.get('status')}")
+            continue
+        peak = s["peak_memory_mib"]
+        r = sc.get(str(s["users"]), {}) if not s.get("variant") else {}
+        print(f"{head} {s['total_scoring_seconds']:>8} {s['total_scoring_cpu_seconds']:>7.0f} "
+              f"{1000 * s['total_scoring_seconds'] / s['users']:>8.2f} {r.get('total', '-'):>7} {r.get('total_cpu', '-'):>9} | "
+              f"{'':>13} {peak['driver_python']:>5.0f} {peak['jvm']:>6.0f} {peak['python_workers']:>7.0f} {peak['total']:>6.0f}")
+    print("  * projected from a sample of the content user blocks (see inputs.content_sample_every_blocks)")
+    for key, e in results.get("scaling", {}).get("growth_exponent", {}).items():
+        print(f"  growth exponent {key}: " + ", ".join(f"{k} {v}" for k, v in e.items()))
+    for users, r in sc.items():
+        print(f"  per-user time vs {results['scaling']['baseline_users']} users, {users}: {r}")
+    for s in results["sizes"]:
+        if "recommendations" in s.get("stages", {}):
+            print(f"  {s['users']} users ({s.get('variant') or 'default'}), recommendations steps (s): "
+                  f"{s['stages']['recommendations'].get('steps_seconds')}")
+
+
+def _loads(node: Any) -> list[float]:
+    if isinstance(node, dict):
+        own = [node[k] for k in ("load_1m_before", "load_1m_after") if k in node]
+        return own + [v for x in node.values() for v in _loads(x)]
+    if isinstance(node, list):
+        return [v for x in node for v in _loads(x)]
+    return []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", default="10000,100000,1000000", help="simulated users per run, comma-separated")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--driver-memory", default="12g")
+    parser.add_argument("--scoring-limit-minutes", type=float, default=30.0,
+                        help="wall-clock limit of one size's timed stages: past it the running Spark jobs are "
+                             "cancelled and the figures so far kept")
+    parser.add_argument("--limit-minutes", type=float, default=75.0,
+                        help="wall-clock limit of one size's process (setup included); killed past it")
+    parser.add_argument("--content-sample-from", type=int, default=1_000_000,
+                        help="from this many users on, the content stage scores 1 in --content-sample-every "
+                             "user blocks (its time is projected to all blocks; the next stages get generated "
+                             "content candidates for every user)")
+    parser.add_argument("--content-sample-every", type=int, default=10)
+    parser.add_argument("--set", action="append", default=[], dest="sets", metavar="recommend.KEY=VALUE",
+                        help="a recommendation setting for this invocation's sizes (a variant, e.g. fewer candidates)")
+    parser.add_argument("--variant", help="label of this invocation's sizes when --set is used")
+    parser.add_argument("--append", action="store_true",
+                        help="add this invocation's sizes to the existing results file instead of replacing it")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--note", action="append", default=[], help="a line for the results' notes")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    if args.worker:
+        worker(args.worker, args.work, args.work / "result.json", args.seed, args.driver_memory,
+               args.content_sample_every, args.scoring_limit_minutes * 60, parse_sets(args.sets))
+        return 0
+
+    overrides = parse_sets(args.sets)
+    cfg = bench_config(Path(tempfile.gettempdir()) / "bench_nightly", args.driver_memory)
+    mirrored = nightly_hash()
+    rc = to_dict(cfg)["recommend"]
+    results: dict[str, Any] = {
+        "benchmark": "nightly",
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "machine_shared": None,
+        "load_before": [round(x, 2) for x in os.getloadavg()],
+        "inputs": {
+            "seed": args.seed, "products": N_PRODUCTS, "categories": N_CATEGORIES, "vector_dim": DIM,
+            "warm_products": N_WARM, "cold_products": N_PRODUCTS - N_WARM, "als_rank": RANK,
+            "als_candidates_per_user_in_table": cfg.als.top_k,
+            "users": "see sizes; 10 % cold (one event), the others ~2 + Exp(18) event draws, "
+                     f"{FAVOURITE_SHARE:.0%} in a favourite category, Zipf(1) popularity within a category",
+            "events": {e: share for e, share, _ in EVENTS}, "event_days": DAYS, "run_date": RUN_DATE.isoformat(),
+            "recommend": {k: rc[k] for k in ("top_n", "max_per_category", "als_candidates", "content_candidates",
+                                             "cold_candidates", "history_items", "popular_per_category",
+                                             "cold_user_max_items", "user_block", "content_item_block") if k in rc},
+            "als": {"topk_user_block": cfg.als.topk_user_block, "topk_item_block": cfg.als.topk_item_block},
+            "spark": {"master": cfg.spark.master, "driver_memory": cfg.spark.driver_memory,
+                      "shuffle_partitions": cfg.spark.shuffle_partitions},
+            "nightly_py_mirrored": NIGHTLY_MIRRORED,
+            "nightly_py_at_run": mirrored,
+            "limit_minutes_per_size": args.limit_minutes,
+            "scoring_limit_minutes": args.scoring_limit_minutes,
+            "content_sampled_from_users": args.content_sample_from,
+            "content_sample_every_blocks": args.content_sample_every,
+        },
+        "notes": [
+            "Timed: the nightly job's content, cold and recommendations stages, mirrored from nightly.py with the "
+            "library's functions (see bench/bench_nightly.py's docstring); total_scoring_seconds is their sum. "
+            "Setup (building and persisting the synthetic inputs, the history the job builds before these "
+            "stages) is reported apart and not in the total. ALS itself, freshness, similar_items and "
+            "retention are not run.",
+            "Memory: peak RSS sampled every 0.25 s of the driver Python process, the Spark JVM and the "
+            "JVM's Python workers (their sum is the peak of the sum, not the sum of peaks). Spark runs "
+            "in local mode: there are no separate executor processes, the tasks run in the driver JVM "
+            "(executor memory = the JVM's) and its Python workers. JVM RSS follows the committed heap, "
+            "which the JVM grows towards -Xmx (spark.driver.memory) before collecting: jvm_heap_used "
+            "(sampled once a second) is the better sign of what the heap needed.",
+            "Each size runs in a fresh process and JVM; the machine is shared with other work: CPU "
+            "seconds, effective cores and load averages are recorded per stage.",
+            *args.note,
+        ],
+        "sizes": [],
+    }
+    if mirrored and mirrored != NIGHTLY_MIRRORED:
+        results["notes"].append(f"nightly.py changed since the stages were mirrored (blob {mirrored} vs "
+                                f"{NIGHTLY_MIRRORED}): compare the stages with the current file.")
+    if args.append and args.out.is_file():
+        previous = json.loads(args.out.read_text(encoding="utf-8"))
+        results["sizes"] = previous.get("sizes", [])
+        results["notes"] = previous.get("notes", results["notes"]) + [n for n in args.note if n not in previous.get("notes", [])]
+        results["load_before"] = previous.get("load_before", results["load_before"])
+        results["created_at"] = previous.get("created_at", results["created_at"])
+        results["appended_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    for n in [int(x) for x in args.users.split(",") if x]:
+        log.info("%d users: fresh process", n)
+        every = args.content_sample_every if n >= args.content_sample_from else 1
+        res = run_size(n, args.seed, args.driver_memory, args.limit_minutes * 60, every,
+                       args.scoring_limit_minutes * 60, args.sets)
+        res["variant"] = (args.variant or "overrides") if overrides else None
+        if res.get("status") == "done":
+            res["total_scoring_seconds"] = round(sum(res["stages"][s]["seconds"] for s in STAGES), 2)
+            res["total_includes_projected_content"] = bool(res["stages"]["content"].get("projected"))
+            res["total_scoring_cpu_seconds"] = round(sum(res["stages"][s]["cpu_seconds"] for s in STAGES), 1)
+            res["peak_memory_mib"] = {k: max(res["stages"][s]["peak_memory_mib"].get(k, 0) for s in STAGES)
+                                      for k in ("driver_python", "jvm", "python_workers", "total",
+                                                "jvm_heap_used", "jvm_heap_committed")}
+        results["sizes"].append(res)
+        results["scaling"] = scaling(results["sizes"])
+        _write(results, args.out)
+    loads = _loads(results["sizes"]) + results["load_before"][:1]
+    results["machine_shared"] = bool(loads and max(loads) > 1.25 * (os.cpu_count() or 1))
+    results["load_1m_range"] = [min(loads), max(loads)] if loads else None
+    results["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    _write(results, args.out)
+    print_summary(results)
+    print(f"\nwritten {args.out.relative_to(REPO_ROOT) if args.out.is_relative_to(REPO_ROOT) else args.out}")
+    return 0
+
+
+def _write(results: dict[str, Any], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
