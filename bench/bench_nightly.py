@@ -27,7 +27,7 @@ every size (seeded):
   scores falling with rank; written as Parquet partitioned by run_date like gold.als_candidates.
 
 The history, user/item counts, flagged events, item index and vectors are built with the nightly
-job's own code (``flag_interactions``, ``user_item_history``, ``top_history``, ``_dense_index``) and
+job's own code (``flag_interactions``, ``user_item_history``, ``top_history``, ``dense_index``) and
 persisted as the job persists them, outside the timed stages ("setup"). The timed stages mirror
 ``hybridrec/hybrid/nightly.py``'s ``content``, ``cold`` and ``recommendations`` closures with the
 library's functions: content candidates staged to Parquet inside ``arrow_batch_rows(spark, 1)``;
@@ -345,7 +345,7 @@ def make_inputs(spark: Any, cfg: Config, n_users: int, seed: int, folder: Path) 
 
     from hybridrec.collab.confidence import flag_interactions, usable
     from hybridrec.hybrid import history as H
-    from hybridrec.hybrid.nightly import _dense_index
+    from hybridrec.hybrid.scoring import dense_index as _dense_index
 
     rc = cfg.recommend
     c = catalog(seed)
@@ -507,12 +507,18 @@ def plan_ops(df: Any) -> dict[str, int]:
 
 # ---- the stages (mirror of nightly.py's content / cold / recommendations closures) -------------
 
+def _stage(df: Any, folder: Path, name: str) -> Any:
+    """The job's Parquet staging (``scoring.parquet_stage``) into ``folder``."""
+    from hybridrec.hybrid.scoring import parquet_stage
+
+    return parquet_stage(folder)(df, name)
+
+
 def stage_content(spark: Any, cfg: Config, d: dict[str, Any], stage_dir: Path, counts: dict[str, Any],
                   sample_every: int = 1) -> str:
     from pyspark.sql import functions as F
 
     from hybridrec.hybrid import content as CT
-    from hybridrec.hybrid.nightly import _stage
     from hybridrec.models.product_embeddings import arrow_batch_rows
 
     rc = cfg.recommend
@@ -578,7 +584,6 @@ def stage_cold(spark: Any, cfg: Config, d: dict[str, Any], stage_dir: Path, coun
     from pyspark.sql import functions as F
 
     from hybridrec.hybrid import cold as C
-    from hybridrec.hybrid.nightly import _stage
 
     rc = cfg.recommend
     als_items, als_users, item_index, vec_idx = d["als_items"], d["als_users"], d["item_index"], d["vec_idx"]
@@ -609,7 +614,7 @@ def stage_recommend(spark: Any, cfg: Config, d: dict[str, Any], stage_dir: Path,
     from hybridrec.hybrid import blend as B
     from hybridrec.hybrid import lists as L
     from hybridrec.hybrid import popular as P
-    from hybridrec.hybrid.nightly import _replace_night, _stage
+    from hybridrec.hybrid.nightly import _replace_night
     from hybridrec.runs import utcnow
     from hybridrec.tables import RECOMMENDATIONS
 
@@ -886,13 +891,47 @@ def scaling(sizes: list[dict[str, Any]]) -> dict[str, Any]:
             exps[name] = round(float(np.log(tb / ta) / np.log(b["users"] / a["users"])), 3)
         out["growth_exponent"][key] = exps
     out["growth_exponent_note"] = "log(t2/t1) / log(users2/users1): 1 = linear, below 1 = fixed costs amortised"
+    # Where a step grows faster than the users: the recommendations steps and their Spark task
+    # figures (event log) between consecutive sizes, as (figure ratio) / (users ratio).
+    steps: dict[str, Any] = {}
+    for a, b in zip(done, done[1:]):
+        k = b["users"] / a["users"]
+        sa, sb = a["stages"]["recommendations"]["steps_seconds"], b["stages"]["recommendations"]["steps_seconds"]
+        row: dict[str, Any] = {"time_per_user_ratio": {n: round(sb[n] / sa[n] / k, 2) for n in sa if n in sb and sa[n]}}
+        ma, mb = a.get("spark_task_metrics", {}), b.get("spark_task_metrics", {})
+        for fig in ("executor_cpu_s", "shuffle_write_records", "memory_spilled_mib", "disk_spilled_mib"):
+            row[f"{fig}_per_user_ratio"] = {
+                g.split("/", 1)[1]: (round(mb[g][fig] / ma[g][fig] / k, 2) if ma[g].get(fig) else
+                                     ("from 0 to " + str(mb[g][fig]) if mb[g].get(fig) else 0))
+                for g in ma if g.startswith("recommendations/") and g in mb}
+        steps[f"{a['users']}->{b['users']}"] = row
+    out["recommendations_steps"] = steps
+    # Content: the exact kNN costs the same per user block (user_block users x every product).
+    out["content_seconds_per_user_block"] = {
+        str(s["users"]): round(s["stages"]["content"].get("measured_seconds", s["stages"]["content"]["seconds"])
+                               / s["counts"].get("content_user_blocks_sampled", s["counts"]["content_user_blocks"]), 2)
+        for s in sizes if s.get("stages", {}).get("content", {}).get("seconds") and s.get("counts", {}).get("content_user_blocks")
+        and (not s.get("variant") or s["variant"] == "content_unsampled")}
     return out
+
+
+def machine_sharing(results: dict[str, Any]) -> None:
+    """Whether others used the CPU during the timed stages: their CPU seconds (the machine's busy
+    time minus this benchmark's processes) against the benchmark's own."""
+    stages = [st for s in results["sizes"] for st in s.get("stages", {}).values() if "others_cpu_seconds" in st]
+    ours = sum(st.get("measured_cpu_seconds", st["cpu_seconds"]) for st in stages)
+    others = sum(st["others_cpu_seconds"] for st in stages)
+    loads = _loads(results["sizes"]) + results["load_before"][:1]
+    results["others_cpu_share"] = round(others / ours, 3) if ours else None
+    results["machine_shared"] = bool(ours and others / ours > 0.1)
+    results["load_1m_range"] = [min(loads), max(loads)] if loads else None
 
 
 def print_summary(results: dict[str, Any]) -> None:
     m = results["machine"]
     print(f"\nNightly scoring benchmark: Spark {m['pyspark']} local[2], {m['cores']} cores, {m['memory_gib']} GiB; "
-          f"shared machine: {results['machine_shared']} (load {results['load_1m_range']})")
+          f"shared machine: {results['machine_shared']} (others' CPU {results.get('others_cpu_share')} of ours, "
+          f"load {results['load_1m_range']})")
     print(f"{'users':>9} {'variant':>10} {'content s':>10} {'cold s':>8} {'recs s':>8} {'total s':>8} {'CPU s':>7} "
           f"{'ms/user':>8} {'x/user':>7} {'xCPU/user':>9} | peak RSS MiB: {'py':>5} {'JVM':>6} {'workers':>7} {'sum':>6}")
     sc = results.get("scaling", {}).get("per_user_time_vs_baseline", {})
@@ -958,6 +997,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="add this invocation's sizes to the existing results file instead of replacing it")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--note", action="append", default=[], help="a line for the results' notes")
+    parser.add_argument("--summarize-only", action="store_true",
+                        help="recompute the derived figures (scaling, sharing) of the results file, add --note "
+                             "lines, print the summary; runs nothing")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -968,6 +1010,14 @@ def main(argv: list[str] | None = None) -> int:
                args.content_sample_every, args.scoring_limit_minutes * 60, parse_sets(args.sets))
         return 0
 
+    if args.summarize_only:
+        results = json.loads(args.out.read_text(encoding="utf-8"))
+        results["notes"] += [n for n in args.note if n not in results["notes"]]
+        results["scaling"] = scaling(results["sizes"])
+        machine_sharing(results)
+        _write(results, args.out)
+        print_summary(results)
+        return 0
     overrides = parse_sets(args.sets)
     cfg = bench_config(Path(tempfile.gettempdir()) / "bench_nightly", args.driver_memory)
     mirrored = nightly_hash()
@@ -1042,9 +1092,7 @@ def main(argv: list[str] | None = None) -> int:
         results["sizes"].append(res)
         results["scaling"] = scaling(results["sizes"])
         _write(results, args.out)
-    loads = _loads(results["sizes"]) + results["load_before"][:1]
-    results["machine_shared"] = bool(loads and max(loads) > 1.25 * (os.cpu_count() or 1))
-    results["load_1m_range"] = [min(loads), max(loads)] if loads else None
+    machine_sharing(results)
     results["load_after"] = [round(x, 2) for x in os.getloadavg()]
     _write(results, args.out)
     print_summary(results)

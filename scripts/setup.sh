@@ -10,6 +10,8 @@
 #   6. (every run, own stamp) .venv-reader, the Spark-free reader environment: scripts/reader_env.sh
 #   0. (every run, before the stamp: a system library outside .venv) native BLAS/LAPACK for Spark's
 #      ALS: OpenBLAS from apt when root and missing, else a warning that ALS falls back to Java BLAS
+#      and headless Chromium for the evaluation report's browser test and screenshot: Debian's chromium
+#      when root and missing, else a warning that the test is skipped
 # A stamp keyed by the inputs of this script makes a second run a no-op (besides the BLAS check).
 set -euo pipefail
 
@@ -43,6 +45,22 @@ if ! has_native_blas; then
   else
     echo "setup: warning: no system libblas.so.3/liblapack.so.3, so Spark's ALS will use Java BLAS (slower);" \
       "for native OpenBLAS run as root: apt-get install libopenblas0-pthread" >&2
+  fi
+fi
+
+# 0b. headless Chromium (Debian's package) for tests/e2e/test_report_browser.py and the screenshot of
+#     report/: the evaluation renders its report in it (hybridrec.evaluation.browser).
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null && ! command -v google-chrome >/dev/null; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    step "installing Chromium (Debian package chromium) to render the evaluation report headless"
+    chromium_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
+    if ! apt_out=$( { chromium_install || { apt-get update -q && chromium_install; }; } 2>&1); then
+      tail -n 20 <<<"$apt_out" >&2
+      echo "setup: warning: could not install chromium; the report's browser test will be skipped (no browser)" >&2
+    fi
+  else
+    echo "setup: warning: no Chromium on the PATH and not root, so the report's browser test will be skipped" \
+      "and the report gets no screenshot; to have them: apt-get install chromium" >&2
   fi
 fi
 

@@ -18,7 +18,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -529,8 +529,10 @@ class RecommendConfig:
     content_candidates: int = 50    # nearest products to the user's content profile
     cold_candidates: int = 20       # cold products scored through the content -> ALS-factor regression
     history_items: int = 20         # the user's most weighted items that form the content profile
-    user_shrinkage: float = 5.0
-    item_shrinkage: float = 10.0
+    # Chosen by the offline evaluation (README "Evaluation"): on the simulator content similarity
+    # predicts little that ALS has not, so warm pairs lean on ALS as soon as there is any data.
+    user_shrinkage: float = 0.1
+    item_shrinkage: float = 0.1
     cold_item_weight: float = 0.5
     regression_l2: float = 1.0      # ridge penalty of the content -> ALS-factor regression
     cold_user_max_items: int = 1    # users with at most this many distinct items get popular lists
@@ -571,6 +573,43 @@ class RecommendConfig:
 
 
 @dataclass
+class EvaluateConfig:
+    """Offline evaluation (``jobs/evaluate.py``, ``hybridrec.evaluation``): a temporal split.
+
+    The systems see the events before ``cutoff`` and are judged on what users did in the
+    ``test_days`` after it; ``cutoff: null`` = ``test_days`` before the day after the last event.
+    """
+
+    cutoff: str | None = None       # YYYY-MM-DD (00:00 UTC); null = derived from the data
+    test_days: float = 14.0
+    k: int = 10                     # metrics at K (Recall@K, NDCG@K, MAP@K)
+    few_interactions: int = 3       # the "few interactions" segment: users with at most this many events
+    bootstrap_replicates: int = 200  # Poisson bootstrap over users for the confidence intervals
+    confidence: float = 0.95
+    seed: int = 42
+    gallery_users: int = 4          # report gallery: users with their history and recommendations
+    gallery_cold_products: int = 4  # report gallery: cold products with their similar items
+    screenshot: bool = True         # render the report in headless Chromium (when installed)
+
+    def __post_init__(self) -> None:
+        if self.cutoff is not None:
+            try:
+                date.fromisoformat(str(self.cutoff))
+            except ValueError as exc:
+                raise ConfigError(f"evaluate.cutoff must be a date like 2025-12-18 or null, got {self.cutoff!r}") from exc
+        if not self.test_days > 0:
+            raise ConfigError(f"evaluate.test_days must be > 0, got {self.test_days}")
+        for key in ("k", "bootstrap_replicates"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"evaluate.{key} must be at least 1, got {getattr(self, key)}")
+        for key in ("few_interactions", "gallery_users", "gallery_cold_products"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"evaluate.{key} must be >= 0, got {getattr(self, key)}")
+        if not 0.5 <= self.confidence < 1.0:
+            raise ConfigError(f"evaluate.confidence must be within [0.5, 1), got {self.confidence}")
+
+
+@dataclass
 class Config:
     """The whole configuration of a hybridrec run."""
 
@@ -584,6 +623,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     als: AlsConfig = field(default_factory=AlsConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     # Where this config came from (the file), for messages; not a YAML key.
     source: str = field(default="<defaults>", metadata={"internal": True})
 
@@ -606,7 +646,7 @@ def load_config(
         raise ConfigError(f"config file {cfg_path} not found: {hint}")
     try:
         raw = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. 2025-13-01, a date-like non-date
         raise ConfigError(f"config file {cfg_path} is not valid YAML: {exc}") from exc
     if raw is None:
         raw = {}
@@ -645,7 +685,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         raise ConfigError(f"override {item!r} has an empty part in its key {key!r}")
     try:
         parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date-like value that is no date
         raise ConfigError(f"override {item!r}: value is not valid YAML: {exc}") from exc
     return parts, parsed
 
@@ -736,6 +776,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if tp is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, date):  # YAML reads an unquoted 2025-12-18 as a date
+            return value.isoformat()
         raise ConfigError(f"{key} must be a string, got {_describe(value)}")
     raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover - schema bug
 

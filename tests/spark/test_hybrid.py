@@ -33,17 +33,21 @@ def test_blend_weight_follows_the_data_behind_user_and_item(spark) -> None:
     als = spark.createDataFrame([("u", "a", 2.0), ("u", "b", 1.0)], "user_id string, product_id string, als_score double")
     content = spark.createDataFrame([("u", "a", 0.2, "h"), ("u", "b", 0.9, "h"), ("u", "c", 0.5, "h")],
                                     "user_id string, product_id string, content_score double, reason_product_id string")
-    cold = spark.createDataFrame([("u", "c", 0.7)], "user_id string, product_id string, cold_score double")
+    # Cold scores are predicted ALS scores: on the user's ALS scale (2.0 best, 1.0 worst) 1.5 is 0.5,
+    # 0.5 below the worst clips to 0.
+    cold = spark.createDataFrame([("u", "c", 1.5), ("u", "d", 0.5)], "user_id string, product_id string, cold_score double")
     users = spark.createDataFrame([("u", 5)], "user_id string, n_items long")
     items = spark.createDataFrame([("a", 10), ("b", 30)], "product_id string, n_users long")
     out = {r.product_id: r for r in B.blend_candidates(als, content, cold, users, items, rc).collect()}
     a_u = 5 / 10
-    # a: ALS best (1.0), content worst (0.0); b: ALS 0.0, content 1.0; c: cold, content 3/7, cold 1.0
+    # a: ALS best (1.0), content worst (0.0); b: ALS 0.0, content 1.0; c: cold 0.5, content 3/7;
+    # d: cold 0 (below every ALS candidate), no content
     w_a, w_b, w_c = a_u * 10 / 20, a_u * 30 / 40, a_u * 0.5
     assert out["a"].score == pytest.approx(w_a * 1.0)
     assert out["b"].score == pytest.approx((1 - w_b) * 1.0)
-    assert out["c"].score == pytest.approx(w_c * 1.0 + (1 - w_c) * (0.5 - 0.2) / 0.7)
-    assert {k: v.source for k, v in out.items()} == {"a": "blend", "b": "blend", "c": "blend"}
+    assert out["c"].score == pytest.approx(w_c * 0.5 + (1 - w_c) * (0.5 - 0.2) / 0.7)
+    assert out["d"].score == pytest.approx(0.0)
+    assert {k: v.source for k, v in out.items()} == {"a": "blend", "b": "blend", "c": "blend", "d": "als"}
     more = spark.createDataFrame([("u", 500)], "user_id string, n_items long")
     heavy = {r.product_id: r.score for r in B.blend_candidates(als, content, cold, more, items, rc).collect()}
     assert heavy["a"] > out["a"].score  # more user data → more weight on ALS

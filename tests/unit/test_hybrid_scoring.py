@@ -75,3 +75,27 @@ def test_factor_regression_recovers_a_linear_map() -> None:
     w = np.linalg.solve(xtx + 1e-6 * np.eye(7), np.hstack([x, np.ones((500, 1))]).T @ y)
     model = FactorRegression(weights=w.astype(np.float32), rows=500, r2=1.0)
     np.testing.assert_allclose(model.predict(x[:5]), y[:5], atol=1e-3)
+
+
+def _pairs_row(users: np.ndarray, u: np.ndarray, items: np.ndarray, v: np.ndarray) -> "pd.DataFrame":
+    import pandas as pd
+
+    return pd.DataFrame({"u_ids": [users], "u_vecs": [u.ravel()], "i_ids": [items], "i_vecs": [v.ravel()]})
+
+
+@pytest.mark.parametrize("k", [3, 12])  # 12 > the 10 items: every other item, self dropped
+def test_item_neighbours_never_include_the_item_itself(k: int) -> None:
+    from hybridrec.collab.topk import _score_pairs
+
+    rng = np.random.default_rng(3)
+    v = _unit(rng.normal(size=(10, 4)))
+    ids = np.arange(20, 30, dtype=np.int32)
+    rows = _pairs_row(ids[2:7], v[2:7], ids, v)  # a user block of 5 of the 10 items
+    out = next(_score_pairs(k, rank_final=True, exclude_self=True)(iter([rows])))
+    sims = v @ v.T
+    for i in range(2, 7):
+        got = out[out.user_idx == ids[i]].sort_values("rank")
+        order = [j for j in np.argsort(-sims[i], kind="stable") if j != i][: min(k, 9)]
+        assert list(got.item_idx) == list(ids[order])
+        assert list(got["rank"]) == list(range(1, len(order) + 1))
+        np.testing.assert_allclose(got.score.to_numpy(), sims[i, order], rtol=1e-5)

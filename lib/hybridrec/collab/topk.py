@@ -67,8 +67,12 @@ def _blocks(factors: DataFrame, block_size: int, prefix: str, n: int | None) -> 
     return blocks, n_blocks
 
 
-def _score_pairs(k: int, rank_final: bool):
-    """The pandas UDF body: each input row is one (user block, item block) pair."""
+def _score_pairs(k: int, rank_final: bool, exclude_self: bool = False):
+    """The pandas UDF body: each input row is one (user block, item block) pair.
+
+    ``exclude_self``: users and items are the same objects (item-item neighbours); an id never
+    scores itself.
+    """
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for pdf in batches:
@@ -85,6 +89,8 @@ def _score_pairs(k: int, rank_final: bool):
                 kk = min(k, len(items))
                 for a in range(0, len(users), _USER_CHUNK):
                     s = u[a : a + _USER_CHUNK] @ v.T
+                    if exclude_self:
+                        _mask_self(s, users[a : a + _USER_CHUNK], items)
                     if kk < len(items):
                         top = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
                     else:
@@ -94,7 +100,7 @@ def _score_pairs(k: int, rank_final: bool):
                     top = np.take_along_axis(top, order, axis=1)
                     top_scores = np.take_along_axis(top_scores, order, axis=1)
                     rows = s.shape[0]
-                    yield pd.DataFrame(
+                    out = pd.DataFrame(
                         {
                             "user_idx": np.repeat(users[a : a + rows], kk),
                             "item_idx": items[top].ravel(),
@@ -104,8 +110,17 @@ def _score_pairs(k: int, rank_final: bool):
                             else np.zeros(rows * kk, dtype=np.int32),
                         }
                     )
+                    # A masked self sorts last, so dropping it keeps the ranks 1..n.
+                    yield out[np.isfinite(out["score"].to_numpy())] if exclude_self else out
 
     return score
+
+
+def _mask_self(scores: np.ndarray, users: np.ndarray, items: np.ndarray) -> None:
+    """Set ``scores[r, c]`` to -inf where ``users[r] == items[c]`` (``items`` sorted ascending)."""
+    pos = np.minimum(np.searchsorted(items, users), len(items) - 1)
+    rows = np.nonzero(items[pos] == users)[0]
+    scores[rows, pos[rows]] = -np.inf
 
 
 def blocked(
@@ -115,12 +130,15 @@ def blocked(
     user_block: int = 4096,
     item_block: int = 32768,
     sizes: tuple[int, int] | None = None,
+    exclude_self: bool = False,
 ) -> DataFrame:
     """Top-K by a cross join of factor blocks scored with numpy (see the module docstring).
 
     ``user_factors`` / ``item_factors``: ``(id int, features array<float>)`` as in
     ``ALSModel.userFactors`` / ``itemFactors`` (restrict ``user_factors`` to score fewer users).
     ``sizes``: (users, items) upper bounds when known, to size the blocks without counting.
+    ``exclude_self``: both sides hold the same ids (item neighbours): an id is never its own
+    neighbour (masked before the top-K, so each id still gets ``k``).
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -131,7 +149,7 @@ def blocked(
     parallel = max(1, spark.sparkContext.defaultParallelism)
     pairs = u_blocks.crossJoin(i_blocks).repartition(min(n_pairs, 4 * parallel))
     scored = pairs.select("u_ids", "u_vecs", "i_ids", "i_vecs").mapInPandas(
-        _score_pairs(k, rank_final=n_i == 1), TOPK_SCHEMA
+        _score_pairs(k, rank_final=n_i == 1, exclude_self=exclude_self), TOPK_SCHEMA
     )
     if n_i == 1:
         return scored

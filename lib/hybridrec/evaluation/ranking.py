@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from typing import Collection, Hashable, Iterable, Sequence
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -180,9 +180,16 @@ def ranking_metrics(
     return out
 
 
-def _sql_means(rows: DataFrame, k: int) -> dict[str, float]:
-    """The definitions of the module docstring as SQL array expressions, averaged in one pass."""
-    rec, rel = F.col("_rec"), F.col("_rel")
+def ranking_columns(rec: Column, rel: Column, k: int) -> dict[str, Column]:
+    """Per-user Precision/Recall/NDCG/AP at ``k`` as column expressions (keys of ``METRICS``).
+
+    The definitions of the module docstring as SQL array expressions, so that a caller can keep one
+    value per user (``evaluation.per_user``) or average them (``ranking_metrics``) from one source.
+    ``rec``: the ranked list already cut to ``k`` (array, not null: coalesce to an empty array);
+    ``rel``: the relevant items without repeats (``array_distinct``), of the same element type.
+    A user with no relevant item scores 0, as in the plain-Python functions.
+    """
+    _check_k(k)
     n_rel = F.size(rel)
     hit = lambda x: F.array_contains(rel, x)  # noqa: E731 - reads as the docstring's hit_i
     hits = F.aggregate(F.transform(rec, lambda x: F.when(hit(x), 1).otherwise(0)), F.lit(0), lambda a, h: a + h)
@@ -204,11 +211,19 @@ def _sql_means(rows: DataFrame, k: int) -> dict[str, float]:
     )
     ap = F.aggregate(precisions, F.lit(0.0), lambda a, p: a + p) / ideal_n
     has_rel = n_rel > 0
+    return {
+        "precision": hits / F.lit(k),
+        "recall": F.when(has_rel, hits / n_rel).otherwise(0.0),
+        "ndcg": F.when(has_rel, dcg / idcg).otherwise(0.0),
+        "map": F.when(has_rel, ap).otherwise(0.0),
+    }
+
+
+def _sql_means(rows: DataFrame, k: int) -> dict[str, float]:
+    """``ranking_columns`` averaged over the users in one pass."""
+    columns = ranking_columns(F.col("_rec"), F.col("_rel"), k)
     row = rows.agg(
-        F.avg(hits / F.lit(k)).alias("precision"),
-        F.avg(F.when(has_rel, hits / n_rel).otherwise(0.0)).alias("recall"),
-        F.avg(F.when(has_rel, dcg / idcg).otherwise(0.0)).alias("ndcg"),
-        F.avg(F.when(has_rel, ap).otherwise(0.0)).alias("map"),
+        *(F.avg(columns[m]).alias(m) for m in METRICS),
         F.count(F.lit(1)).alias("users"),
     ).first()
     out = {metric_name(m, k): float(row[m] or 0.0) for m in METRICS}

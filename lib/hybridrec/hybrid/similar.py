@@ -36,14 +36,13 @@ def unit_rows(factors: DataFrame) -> DataFrame:
 
 
 def nearest(vectors: DataFrame, k: int, n: int, user_block: int, item_block: int) -> DataFrame:
-    """(item_idx, other_idx, sim): each item's ``k`` nearest other items by dot product."""
-    top = blocked(vectors, vectors, k + 1, user_block, item_block, (n, n))
-    top = top.filter(F.col("user_idx") != F.col("item_idx"))
-    order = Window.partitionBy("user_idx").orderBy(F.col("score").desc(), F.col("item_idx"))
-    return (
-        top.withColumn("_r", F.row_number().over(order)).filter(F.col("_r") <= k)
-        .select(F.col("user_idx").alias("item_idx"), F.col("item_idx").alias("other_idx"), F.col("score").alias("sim"))
-    )
+    """(item_idx, other_idx, sim): each item's ``k`` nearest other items by dot product.
+
+    With ``item_block >= n`` every product sits in one block: the UDF ranks the final lists and
+    no window runs (``topk.blocked``).
+    """
+    top = blocked(vectors, vectors, k, user_block, item_block, (n, n), exclude_self=True)
+    return top.select(F.col("user_idx").alias("item_idx"), F.col("item_idx").alias("other_idx"), F.col("score").alias("sim"))
 
 
 def similar_items(
@@ -66,7 +65,7 @@ def similar_items(
     per_item = Window.partitionBy("item_idx")
     b_i = evidence.select("item_idx", F.col("b").alias("b_i"))
     b_j = evidence.select(F.col("item_idx").alias("other_idx"), F.col("b").alias("b_j"))
-    df = merged.join(b_i, "item_idx", "left").join(b_j, "other_idx", "left")
+    df = merged.join(F.broadcast(b_i), "item_idx", "left").join(F.broadcast(b_j), "other_idx", "left")
     beta = F.lit(rc.similar_collab_weight) * F.least(F.coalesce("b_i", F.lit(0.0)), F.coalesce("b_j", F.lit(0.0)))
     c = F.coalesce(F.col("c_sim"), F.min("c_sim").over(per_item), F.lit(0.0))
     a = F.coalesce(F.col("a_sim"), F.min("a_sim").over(per_item), F.lit(0.0))

@@ -1,0 +1,109 @@
+"""The systems compared offline, all scored by the nightly job's own code on one temporal split.
+
+A backtest fits ALS on the events before the cutoff (in memory: no table, model or MLflow run is
+written), then runs ``hybrid.scoring.score_users`` and ``hybrid_lists`` exactly as a night at
+the cutoff would. From the same candidates it takes four top-K lists per judged user:
+
+- ``popularity``: the most popular products of the last ``recommend.popular_days`` before the
+  cutoff (the nightly popularity), the same list for everybody
+- ``als``: ALS alone (its top ``als.top_k`` candidates; users without factors get none)
+- ``content``: the content profile's nearest products alone (every user with a history)
+- ``hybrid``: the nightly lists (blend, cold items, popular top-up for cold users)
+
+Every list goes through the same filter as the nightly lists (purchased products removed, at most
+``recommend.max_per_category`` per category, ties by product id), so the comparison isolates the
+scoring.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from hybridrec.collab.als import AlsResult, fit_als
+from hybridrec.config import Config
+from hybridrec.evaluation.protocol import Split
+from hybridrec.hybrid import blend as B
+from hybridrec.hybrid import popular as P
+from hybridrec.hybrid.scoring import NightInputs, NightScores, Progress, Stage, hybrid_lists, score_users
+
+SYSTEMS = ("popularity", "als", "content", "hybrid")
+
+
+@dataclass
+class Backtest:
+    """The lists of every system for the judged users, and what made them."""
+
+    lists: DataFrame     # system, user_id, rank, product_id (rank <= evaluate.k)
+    hybrid: DataFrame    # the hybrid lists with score, source, reason (judged users, rank <= evaluate.k)
+    inputs: NightInputs
+    scores: NightScores
+    als_version: str
+
+
+def backtest(
+    spark: SparkSession,
+    cfg: Config,
+    split: Split,
+    interactions: DataFrame,
+    vectors: DataFrame,
+    content_version: str,
+    stage: Stage,
+    progress: Progress,
+) -> Backtest:
+    """Fit ALS at ``split.cutoff`` and build every system's top-K lists (see the module docstring)."""
+    rc, k = cfg.recommend, cfg.evaluate.k
+    products = split.products.select("product_id", "title", "description", "category", "image_path")
+    # The nightly fit's settings, without its own holdout evaluation (this is the evaluation).
+    fit_cfg = dataclasses.replace(cfg, als=dataclasses.replace(cfg.als, evaluate=False))
+    fits: list[AlsResult] = []
+
+    def als() -> str:
+        fit = fit_als(spark, fit_cfg, interactions, split.cutoff, products=products)
+        fits.append(fit)
+        return (f"ALS fitted on {fit.counts.get('pairs', 0)} user-product pairs before {split.cutoff:%Y-%m-%d} "
+                f"(in memory; rank {fit.params.rank})")
+
+    progress("als", als)
+    fit = fits[0]
+    inputs = NightInputs(
+        products=products, interactions=interactions, vectors=vectors,
+        als_users=fit.user_factors, als_items=fit.item_factors,
+        als_candidates=fit.candidates, user_index=fit.user_ids.select("user_id", "user_idx"),
+        content_version=content_version, als_version=fit.model_version,
+    )
+    scores = score_users(spark, cfg, inputs, split.cutoff, stage, progress, content_users="all")
+    judged = split.users.select("user_id")
+    purchased = scores.history.filter(F.col("purchased")).select("user_id", "product_id")
+    out: dict[str, DataFrame] = {}
+
+    def lists() -> str:
+        def capped(cands: DataFrame) -> DataFrame:
+            return B.cap_and_rank(cands.join(judged, "user_id", "left_semi"), purchased, products, k, rc.max_per_category)
+
+        hybrid = hybrid_lists(scores, inputs, cfg, split.cutoff, stage).final
+        hybrid = stage(hybrid.join(judged, "user_id", "left_semi").filter(F.col("rank") <= k), "hybrid")
+        pop = P.overall_popular(P.popularity(scores.usable_events, split.cutoff, rc.popular_days, products),
+                                k + rc.popular_per_category)
+        systems = {
+            "popularity": capped(judged.crossJoin(F.broadcast(pop.select("product_id", F.col("pop").alias("score"))))),
+            "als": capped(inputs.als_candidates.select("user_id", "product_id", "score")),
+            "content": capped(scores.content.select("user_id", "product_id", F.col("content_score").alias("score"))),
+            "hybrid": hybrid,
+        }
+        union = None
+        for name in SYSTEMS:
+            part = systems[name].select(F.lit(name).alias("system"), "user_id", "rank", "product_id")
+            union = part if union is None else union.unionByName(part)
+        out["lists"] = stage(union, "lists")
+        out["hybrid"] = hybrid
+        n = {r["system"]: int(r["n"]) for r in out["lists"].groupBy("system").agg(
+            F.countDistinct("user_id").alias("n")).collect()}
+        return "top-{} lists for {} judged users: {}".format(
+            k, split.counts["judged_users"], ", ".join(f"{s} {n.get(s, 0)} users" for s in SYSTEMS))
+
+    progress("lists", lists)
+    return Backtest(lists=out["lists"], hybrid=out["hybrid"], inputs=inputs, scores=scores,
+                    als_version=fit.model_version)

@@ -1,0 +1,270 @@
+"""The scoring half of a night, as transforms: inputs as DataFrames in, candidates and lists out.
+
+Why apart from the job (``nightly``): the nightly job reads its inputs from the tables and the
+night's ALS fit, and writes the results; the offline evaluation (``hybridrec.evaluation``) runs
+exactly the same scoring on a past cutoff with an in-memory ALS fit and writes nothing; the scale
+benchmark feeds synthetic inputs. All three call ``score_users`` → ``hybrid_lists`` and
+``similar_products``, so what is measured and evaluated is what runs at night.
+
+Stages (each reports through ``progress`` with one line and its time):
+
+- history: per (user, product) decayed weights, purchases; distinct items per user, users per item
+- content: the nearest products to each user's content profile (``content.content_candidates``)
+- cold: content → ALS-factor regression fitted on warm products, cold products scored with the
+  users' ALS factors (``cold``)
+then ``hybrid_lists`` blends ALS, content and cold candidates, filters, caps, ranks, tops up short
+lists with popular products and explains every row (``lists.final_lists``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from hybridrec.collab.confidence import count_reasons, flag_interactions, usable
+from hybridrec.config import Config
+from hybridrec.errors import MissingInputError
+from hybridrec.hybrid import blend as B
+from hybridrec.hybrid import cold as C
+from hybridrec.hybrid import content as CT
+from hybridrec.hybrid import history as H
+from hybridrec.hybrid import lists as L
+from hybridrec.hybrid import popular as P
+from hybridrec.hybrid import similar as S
+from hybridrec.models.product_embeddings import arrow_batch_rows
+
+
+@dataclass
+class NightInputs:
+    """What a night scores, as DataFrames (the job reads them from tables; evaluation fits ALS).
+
+    ``products``: product_id, title, description, category, image_path (the current catalog);
+    ``interactions``: bronze.interactions rows; ``vectors``: (product_id, vec) fused content
+    vectors of ``content_version``; ``als_users`` (user_id, factors), ``als_items`` (product_id,
+    factors), ``als_candidates`` (user_id, product_id, score, rank) and ``user_index`` (user_id,
+    user_idx): the ALS fit of the night, ``als_version`` its model version.
+    """
+
+    products: DataFrame
+    interactions: DataFrame
+    vectors: DataFrame
+    als_users: DataFrame
+    als_items: DataFrame
+    als_candidates: DataFrame
+    user_index: DataFrame
+    content_version: str
+    als_version: str | None
+
+
+class Progress:
+    """Runs a stage, records its seconds and prints ``[<job> <stage>] <line> (<s>s)``."""
+
+    def __init__(self, seconds: dict[str, float], job: str = "recommend", quiet: bool = False) -> None:
+        self.seconds = seconds
+        self.job = job
+        self.quiet = quiet
+
+    def __call__(self, stage: str, fn: Callable[[], str]) -> None:
+        t0 = time.perf_counter()
+        line = fn()
+        took = time.perf_counter() - t0
+        self.seconds[stage] = round(took, 2)
+        if not self.quiet:
+            print(f"[{self.job} {stage}] {line} ({took:.1f}s)", flush=True)
+
+
+@dataclass
+class NightScores:
+    """The night's users, products and candidate sources (persisted; ``release`` frees them).
+
+    Candidates are keyed by ids: ``als`` (user_id, product_id, als_score), ``content`` (user_id,
+    product_id, content_score, reason_product_id), ``cold`` (user_id, product_id, cold_score).
+    """
+
+    history: DataFrame       # user_item_history rows with h_rank
+    user_stats: DataFrame    # user_id, n_items: every active user
+    item_stats: DataFrame    # product_id, n_users: every warm product
+    warm_users: DataFrame    # user_stats of the users past cold_user_max_items
+    usable_events: DataFrame  # the usable events before the cutoff (flagged)
+    item_index: DataFrame    # product_id, item_idx: the products with a vector
+    vec_idx: DataFrame       # item_idx, vec
+    als: DataFrame
+    content: DataFrame
+    cold: DataFrame
+    n_items: int
+    counts: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    _cached: list[DataFrame] = field(default_factory=list, repr=False)
+
+    def release(self) -> None:
+        for frame in self._cached:
+            frame.unpersist()
+        self._cached.clear()
+
+
+Stage = Callable[[DataFrame, str], DataFrame]
+
+
+def parquet_stage(folder: Path) -> Stage:
+    """Materialise a DataFrame as Parquet under ``folder`` and return it re-read (cuts lineage,
+    and a re-run overwrites it)."""
+
+    def stage(df: DataFrame, name: str) -> DataFrame:
+        path = str(folder / name)
+        df.write.mode("overwrite").parquet(path)
+        return df.sparkSession.read.parquet(path)
+
+    return stage
+
+
+def dense_index(ids: DataFrame, col: str, idx: str) -> DataFrame:
+    """``col`` → 0..n-1 in ``col`` order (so int ties break like the string ids), as a DataFrame."""
+    spark = ids.sparkSession
+    rdd = ids.select(col).distinct().orderBy(col).rdd.zipWithIndex().map(lambda r: (r[0][0], int(r[1])))
+    return spark.createDataFrame(rdd, f"{col} string, {idx} int")
+
+
+def score_users(
+    spark: SparkSession,
+    cfg: Config,
+    inputs: NightInputs,
+    cutoff: dt.datetime,
+    stage: Stage,
+    progress: Progress,
+    content_users: str = "warm",
+) -> NightScores:
+    """History, content and cold-item candidates of every active user before ``cutoff``.
+
+    ``content_users``: ``warm`` (the users the blend uses content for: past
+    ``cold_user_max_items``) or ``all`` (evaluation scores a content-only system for everybody).
+    """
+    rc = cfg.recommend
+    counts: dict[str, int] = {}
+    metrics: dict[str, float] = {}
+    products = inputs.products
+    flagged = flag_interactions(inputs.interactions, cutoff, cfg.als.event_weights, products).persist()
+    events = usable(flagged)
+    history = H.user_item_history(events, cutoff, cfg.als.half_life_days, rc.purchase_events)
+    history = H.top_history(history, 10**9).persist()  # h_rank on every pair
+    user_stats = H.user_counts(history).persist()
+    item_stats = H.item_counts(history).persist()
+    cached = [flagged, history, user_stats, item_stats]
+
+    def hist() -> str:
+        reasons = count_reasons(flagged)
+        counts.update({f"events_{k}": v for k, v in reasons.items()})
+        counts["active_users"] = user_stats.count()
+        counts["warm_items"] = item_stats.count()
+        counts["cold_users"] = user_stats.filter(F.col("n_items") <= rc.cold_user_max_items).count()
+        return (f"{reasons['used']} events of {reasons['read']} before {cutoff:%Y-%m-%d}: {counts['active_users']} active "
+                f"users ({counts['cold_users']} cold), {counts['warm_items']} warm products")
+
+    progress("history", hist)
+
+    vectors = inputs.vectors.join(products.select("product_id"), "product_id", "left_semi")
+    item_index = dense_index(vectors, "product_id", "item_idx").persist()
+    vec_idx = vectors.join(item_index, "product_id").select("item_idx", "vec").persist()
+    cached += [item_index, vec_idx]
+    n_items = item_index.count()
+    counts["products"] = products.count()
+    counts["products_with_vector"] = n_items
+    if n_items == 0:
+        raise MissingInputError(f"gold.product_embeddings has no rows of model version {inputs.content_version} "
+                                "for current products: run jobs/train.py")
+    warm_users = user_stats.filter(F.col("n_items") > rc.cold_user_max_items)
+    scored_users = warm_users if content_users == "warm" else user_stats
+    user_index = inputs.user_index
+    frames: dict[str, DataFrame] = {}
+
+    def content() -> str:
+        rows = (
+            history.join(scored_users.select("user_id"), "user_id", "left_semi")
+            .withColumn("in_profile", F.col("h_rank") <= rc.history_items)
+            .filter(F.col("in_profile") | F.col("purchased"))
+            .join(user_index, "user_id").join(item_index, "product_id")
+            .select("user_idx", "item_idx", "weight", "in_profile", "purchased")
+        )
+        cands = CT.content_candidates(rows, vec_idx, rc.content_candidates, int(counts["active_users"]), n_items,
+                                      rc.user_block, rc.content_item_block)
+        with arrow_batch_rows(spark, 1):
+            frames["content"] = stage(cands, "content")
+        counts["content_candidates"] = frames["content"].count()
+        return f"{counts['content_candidates']} content candidates (top {rc.content_candidates} of {n_items} products per user)"
+
+    progress("content", content)
+
+    def cold() -> str:
+        warm_vec = inputs.als_items.join(item_index, "product_id").join(vec_idx, "item_idx").select("vec", "factors")
+        model = C.fit_factor_regression(warm_vec, rc.regression_l2)
+        metrics["cold_regression_r2"] = model.r2
+        cold_vec = vec_idx.join(item_index, "item_idx").join(item_stats, "product_id", "left_anti").select("item_idx", "vec")
+        n_cold = cold_vec.count()
+        counts["cold_items"] = n_cold
+        if n_cold == 0:
+            frames["cold"] = stage(spark.createDataFrame([], "user_idx int, item_idx int, cold_score float"), "cold")
+            return f"no cold products (regression R2 {model.r2:.3f} on {model.rows} warm products)"
+        uf = inputs.als_users.join(warm_users.select("user_id"), "user_id", "left_semi").join(user_index, "user_id").select(
+            F.col("user_idx").alias("id"), F.col("factors").alias("features"))
+        cands = C.cold_candidates(uf, C.predicted_factors(cold_vec, model), rc.cold_candidates,
+                                  (int(counts["active_users"]), n_cold), cfg.als.topk_user_block, cfg.als.topk_item_block)
+        frames["cold"] = stage(cands, "cold")
+        counts["cold_candidates"] = frames["cold"].count()
+        return (f"{counts['cold_candidates']} cold-item candidates over {n_cold} cold products "
+                f"(content→ALS regression R2 {model.r2:.3f} on {model.rows} warm products)")
+
+    progress("cold", cold)
+
+    def ids(df: DataFrame) -> DataFrame:
+        return df.join(user_index, "user_idx").join(item_index, "item_idx")
+
+    content_c = ids(frames["content"]).join(
+        item_index.select(F.col("item_idx").alias("reason_item_idx"), F.col("product_id").alias("reason_product_id")),
+        "reason_item_idx").select("user_id", "product_id", "content_score", "reason_product_id")
+    cold_c = ids(frames["cold"]).select("user_id", "product_id", "cold_score")
+    als_c = (inputs.als_candidates.filter(F.col("rank") <= rc.als_candidates)
+             .join(products.select("product_id"), "product_id", "left_semi")
+             .select("user_id", "product_id", F.col("score").alias("als_score")))
+    return NightScores(
+        history=history, user_stats=user_stats, item_stats=item_stats, warm_users=warm_users,
+        usable_events=events, item_index=item_index, vec_idx=vec_idx, als=als_c, content=content_c,
+        cold=cold_c, n_items=n_items, counts=counts, metrics=metrics, _cached=cached,
+    )
+
+
+def hybrid_lists(scores: NightScores, inputs: NightInputs, cfg: Config, cutoff: dt.datetime, stage: Stage) -> L.Lists:
+    """Every active user's final list: the blend of ALS (warm users), content and cold-item
+    candidates, then ``lists.final_lists`` (filter, cap, rank, popular top-up, reasons)."""
+    rc = cfg.recommend
+    warm = scores.warm_users.select("user_id")
+    blended = B.blend_candidates(scores.als.join(warm, "user_id", "left_semi"), scores.content, scores.cold,
+                                 scores.warm_users, scores.item_stats, rc)
+    pop = P.popularity(scores.usable_events, cutoff, rc.popular_days, inputs.products).persist()
+    scores._cached.append(pop)
+    return L.final_lists(blended, scores.history, scores.user_stats, inputs.products, pop, rc, stage=stage)
+
+
+def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> tuple[DataFrame, bool]:
+    """(product_id, rank, similar_product_id, score, source) for every product with a vector, and
+    whether co-interaction (ALS item factors) took part (``similar.similar_items``)."""
+    rc = cfg.recommend
+    item_index, n_items = scores.item_index, scores.n_items
+    content_nn = S.nearest(scores.vec_idx.select(F.col("item_idx").alias("id"), F.col("vec").alias("features")),
+                           rc.similar_top_m, n_items, cfg.als.topk_user_block, rc.content_item_block)
+    warm_f = inputs.als_items.join(item_index, "product_id").select(F.col("item_idx").alias("id"), "factors")
+    n_warm = warm_f.count()
+    collab_nn = None
+    if n_warm > 1:
+        collab_nn = S.nearest(S.unit_rows(warm_f.withColumnRenamed("factors", "features")), rc.similar_top_m,
+                              n_warm, cfg.als.topk_user_block, rc.content_item_block)
+    evidence = scores.item_stats.join(item_index, "product_id").select(
+        "item_idx", (F.col("n_users") / (F.col("n_users") + F.lit(rc.item_shrinkage))).alias("b"))
+    sims = S.similar_items(content_nn, collab_nn, evidence, rc)
+    named = sims.join(F.broadcast(item_index), "item_idx").join(F.broadcast(
+        item_index.select(F.col("item_idx").alias("other_idx"), F.col("product_id").alias("similar_product_id"))),
+        "other_idx")
+    return named.select("product_id", "rank", "similar_product_id", "score", "source"), collab_nn is not None
