@@ -24,7 +24,7 @@ case $PROFILE in
     fi
     # Training for a demo: photos at 32 px instead of 64 and 5 epochs instead of 20 (a 64 px epoch of
     # the CNN takes ~2.5 min on 2 cores); the model quality figures in the README use 64 px, 20 epochs.
-    PREP_SET=(--set features.image_size=32)
+    PREP_SET=(--set features.image_size=32)  # every stage from preprocess on: the features say 32 px
     TRAIN_SET=(--set train.epochs=5 --set train.early_stopping_patience=3)
     ;;
   quick)
@@ -48,11 +48,11 @@ stage() {
 stage demo-data hybridrec demo-data --config "$DEMO_CONFIG" "$@"
 stage ingest spark-submit jobs/ingest.py --config "$DEMO_CONFIG" "$@"
 stage preprocess spark-submit jobs/preprocess.py --config "$DEMO_CONFIG" "${PREP_SET[@]}" "$@"
-stage train spark-submit jobs/train.py --config "$DEMO_CONFIG" "${TRAIN_SET[@]}" "$@"
+stage train spark-submit jobs/train.py --config "$DEMO_CONFIG" "${PREP_SET[@]}" "${TRAIN_SET[@]}" "$@"
 # The nightly ALS evaluation (a second fit on a holdout) is left to the evaluation step.
-stage recommend spark-submit jobs/recommend.py --config "$DEMO_CONFIG" --run-date "$RUN_DATE" --set als.evaluate=false "$@"
+stage recommend spark-submit jobs/recommend.py --config "$DEMO_CONFIG" --run-date "$RUN_DATE" --set als.evaluate=false "${PREP_SET[@]}" "$@"
 # The offline evaluation: a backtest 14 days before the data's end -> report/.../index.html
-stage evaluate spark-submit jobs/evaluate.py --config "$DEMO_CONFIG" "$@"
+stage evaluate spark-submit jobs/evaluate.py --config "$DEMO_CONFIG" "${PREP_SET[@]}" "$@"
 stage examples hybridrec examples --config "$DEMO_CONFIG" "$@"
 
 echo "demo: finished in $(( $(date +%s) - t0 ))s"
