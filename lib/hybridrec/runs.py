@@ -6,6 +6,7 @@ what each night did without reading logs.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from pyspark.sql import SparkSession
@@ -45,8 +46,35 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
+# user:password@ in a URL (MLflow, JDBC, s3a://KEY:SECRET@bucket), and secret-bearing query
+# parameters (SAS signatures, tokens). The user name stays: it helps debugging and is not a secret.
+# The password may hold unescaped "/" (AWS secret keys often do), so it runs up to the "@".
+_URL_PASSWORD = re.compile(r"(?P<keep>\b[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:)[^\s@]+@")
+_SECRET_PARAM = re.compile(
+    r"(?i)(?P<keep>[?&;](?:password|passwd|pwd|token|access_token|secret|client_secret|api_?key"
+    r"|sig|signature|x-amz-signature|x-amz-credential)=)[^&\s;#'\"]+"
+)
+_DATABRICKS_TOKEN = re.compile(r"\bdapi[0-9a-f]{32}(?:-\d+)?\b")
+REDACTED = "***"
+
+
+def redact(text: str | None) -> str | None:
+    """``text`` with credentials replaced by ``***``: passwords in URLs, secret query parameters and
+    Databricks tokens.
+
+    Run records and log lines quote paths and URIs from the config and from errors (a Hadoop
+    "Wrong FS: s3a://KEY:SECRET@bucket/..." names the whole URI); they are read by more people than
+    the config is, so what they quote is redacted first.
+    """
+    if not text:
+        return text
+    text = _URL_PASSWORD.sub(lambda m: m["keep"] + REDACTED + "@", text)
+    text = _SECRET_PARAM.sub(lambda m: m["keep"] + REDACTED, text)
+    return _DATABRICKS_TOKEN.sub("dapi" + REDACTED, text)
+
+
 def record_run(spark: SparkSession, cfg: Config, run: RunRecord) -> None:
-    """Append the run's row to ``gold.runs``."""
+    """Append the run's row to ``gold.runs`` (the message redacted: it often quotes an error)."""
     row = (
         run.run_id,
         run.job,
@@ -57,6 +85,6 @@ def record_run(spark: SparkSession, cfg: Config, run: RunRecord) -> None:
         run.duration_s,
         {k: int(v) for k, v in run.counts.items()},
         {k: float(v) for k, v in run.metrics.items()},
-        run.message,
+        redact(run.message),
     )
     write_table(spark.createDataFrame([row], RUNS.schema), table_ref(cfg, RUNS), mode="append")

@@ -25,6 +25,7 @@ from pyspark.sql import types as T
 
 from hybridrec.config import CatalogColumns, CatalogConfig, InteractionsConfig
 from hybridrec.errors import HybridrecError, MissingInputError
+from hybridrec.runs import redact
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,9 @@ def read_source(
         source_file_column(F.col("_metadata.file_path")).alias(SOURCE_FILE),
     )
     files = tuple(sorted(normalise_source_file(f) for f in df.inputFiles()))
-    log.info("%s: %s %s (%d file(s)), columns %s", key, file_format, path, len(files), list(columns))
+    log.info(
+        "%s: %s %s (%d file(s)), columns %s", key, file_format, redact(path), len(files), list(columns)
+    )
     return RawInput(df=df, columns=columns, files=files)
 
 
@@ -172,9 +175,9 @@ def _read_csv(
     if column_names is not None:
         if len(column_names) != len(probed):
             raise InputSchemaError(
-                f"{key}.column_names names {len(column_names)} columns but the first line of {path} "
-                f"has {len(probed)} (separator {separator!r}): fix {key}.column_names or "
-                f"{key}.separator"
+                f"{key}.column_names names {len(column_names)} columns but the first line of "
+                f"{redact(path)} has {len(probed)} (separator {separator!r}): fix "
+                f"{key}.column_names or {key}.separator"
             )
         probed = list(column_names)
     schema = T.StructType(
@@ -185,13 +188,16 @@ def _read_csv(
 
 
 def require_input(spark: SparkSession, path: str, key: str) -> None:
-    """Raise ``MissingInputError`` naming the config key when ``path`` does not exist."""
+    """Raise ``MissingInputError`` naming the config key when ``path`` does not exist.
+
+    Messages quote paths through ``runs.redact``: a URI may carry credentials (``s3a://KEY:SECRET@``).
+    """
     jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop's FileSystem knows every scheme Spark reads
     hpath = jvm.org.apache.hadoop.fs.Path(path)
     fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # noqa: SLF001
     if not fs.exists(hpath):
         raise MissingInputError(
-            f"{key}: {path} does not exist: point {key} at the file or folder to ingest "
+            f"{key}: {redact(path)} does not exist: point {key} at the file or folder to ingest "
             f"(in the config file or with --set {key}=PATH)"
         )
 
@@ -202,7 +208,7 @@ def require_columns(raw: RawInput, mapped: dict[str, str | None], path: str) -> 
     for key, column in mapped.items():
         if column is not None and column not in present:
             raise InputSchemaError(
-                f"{key} is {column!r} but {path} has no such column (columns: "
+                f"{key} is {column!r} but {redact(path)} has no such column (columns: "
                 f"{', '.join(raw.columns) or 'none'}): fix {key} in the config, or the file's "
                 "header/separator options"
             )

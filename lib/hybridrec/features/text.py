@@ -2,8 +2,9 @@
 
 Normalisation (``normalize_text``), in this order:
 1. HTML comments and tags removed (a tag must start with a letter, ``/`` or ``!`` so that
-   "size < 5 cm" survives), then HTML entities decoded (``&amp;`` → ``&``, ``&nbsp;`` → no-break
-   space), then tags removed once more (catalog feeds often escape their markup: ``&lt;b&gt;``);
+   "size < 5 cm" survives; a comment that is never closed runs to the end of the text, as in
+   HTML), then HTML entities decoded (``&amp;`` → ``&``, ``&nbsp;`` → no-break space), then tags
+   removed once more (catalog feeds often escape their markup: ``&lt;b&gt;``);
 2. Unicode NFKC: compatibility forms folded (full-width ``Ａ１`` → ``A1``, ligature ``ﬁ`` → ``fi``,
    no-break space → space) and accents composed, so the same word always has one spelling;
 3. lower case; 4. every run of white space → one space, trimmed.
@@ -40,7 +41,10 @@ PAD_TOKEN = "<pad>"
 UNK_TOKEN = "<unk>"
 RESERVED = (PAD_TOKEN, UNK_TOKEN)
 
-_COMMENT_OR_TAG = re.compile(r"<!--.*?-->|<\s*[/!]?\s*[A-Za-z][^<>]*>", re.DOTALL)
+# Linear time on any input (descriptions can be 100 kB of someone's markup): an unclosed comment
+# runs to the end of the text, as in HTML, instead of being searched for again from every later
+# "<!--" (quadratic); possessive quantifiers keep "<" + many spaces from backtracking.
+_COMMENT_OR_TAG = re.compile(r"<!--(?:.*?-->|.*)|<\s*+(?:[/!]\s*+)?[A-Za-z][^<>]*+>", re.DOTALL)
 _SPACES = re.compile(r"\s+")
 _TOKEN = re.compile(r"[^\W\d_]+|\d+")
 
