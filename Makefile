@@ -24,6 +24,11 @@ test: setup
 test-all: setup
 	$(PY) -m pytest -m ""
 
+# The Databricks bundle (databricks.yml, resources/, conf/databricks.yaml) checked without a workspace
+.PHONY: bundle-check
+bundle-check: setup
+	$(PY) -m hybridrec.bundle_check
+
 demo: setup
 	PROFILE=$(PROFILE) bash scripts/demo.sh
 

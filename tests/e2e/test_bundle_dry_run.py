@@ -1,0 +1,132 @@
+"""A dry run of the bundle's nightly job on this machine: every task's exact command line from
+resources/hybridrec_nightly.yml (the script's ``__main__`` with that argv, in this process on the
+tests' SparkSession, as a Databricks task finds its session running), in the Jobs service's order.
+
+The bundle is resolved for the dev target with local values for its variables (what
+``databricks bundle deploy --var ...`` would set: no catalog, a local schema name, output folders
+under a temporary directory) and the run is planned for 2026-01-01 with the job parameter
+``train_from_weekday=1`` (the "train tonight" override), so ingest, preprocess, train, recommend
+and evaluate all run. The only change to a command line is ``--config``: the tiny local config in
+place of conf/databricks.yaml. Each script then gets the bundle's ``--set`` overrides and
+``--run-date`` exactly as written, so the test also shows that those overrides send every output
+where the bundle says (models, features, reports, the table schema prefix).
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import runpy
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tiny_catalog import REPO_ROOT, write_tiny_config
+from hybridrec.bundle_check import PlannedTask, load_bundle, plan_run, resolve_target
+from hybridrec.catalog.demo_data import write_demo_data
+from hybridrec.config import load_config
+
+pytestmark = pytest.mark.e2e
+JOB = "hybridrec_nightly"
+NIGHT = "2026-01-01"  # the tiny catalog's simulated window ends here
+START = dt.datetime(2026, 1, 1, 2, 0, tzinfo=dt.timezone.utc)  # a Thursday: training only when forced
+ORDER = ["ingest", "preprocess", "train", "recommend", "evaluate"]
+DATABRICKS_CONFIG = str(REPO_ROOT / "conf" / "databricks.yaml")
+
+
+@dataclass
+class Outcome:
+    task: PlannedTask
+    returncode: int | None  # None: not run (script missing, or an upstream task failed)
+    output: str
+    seconds: float = 0.0
+
+
+@pytest.fixture(scope="module")
+def dry_run(spark, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Outcome]]:
+    tmp = tmp_path_factory.mktemp("bundle_dry_run")
+    conf = write_tiny_config(
+        tmp,
+        # the text model only: one Horovod run instead of two (tests/e2e/test_nightly.py trains both)
+        train={"epochs": 1, "max_steps_per_epoch": 2, "models": ["text"]},
+        als={"rank": 8, "max_iter": 3, "evaluate": False, "top_k": 20},
+        recommend={"top_n": 5, "similar_top_m": 5, "als_candidates": 20, "content_candidates": 20,
+                   "cold_candidates": 5, "vacuum": False},
+        evaluate={"bootstrap_replicates": 20, "gallery_users": 1, "gallery_cold_products": 1, "screenshot": False},
+    )
+    write_demo_data(load_config(conf))
+    local = {"catalog": "null", "schema": "local", "work_dir": str(tmp / "work"),
+             "models_dir": str(tmp / "models"), "report_dir": str(tmp / "reports"), "experiment_dir": "dry-run"}
+    target = resolve_target(load_bundle(REPO_ROOT), "dev", local)
+    plan, _ = plan_run(target, JOB, START, {"train_from_weekday": "1"})
+    outcomes: dict[str, Outcome] = {}
+    failed = False
+    for task in plan:
+        argv = list(task.argv)
+        i = argv.index("--config") + 1
+        assert argv[i] == DATABRICKS_CONFIG, f"{task.key} reads {argv[i]}, not conf/databricks.yaml"
+        argv[i] = str(conf)
+        task = PlannedTask(task.key, task.script, argv)
+        if failed or not task.script.is_file():
+            outcomes[task.key] = Outcome(task, None, "not run: upstream failed" if failed else "script missing")
+            continue
+        began = time.monotonic()
+        code, output = _run_script(task.script, argv)
+        outcomes[task.key] = Outcome(task, code, output, time.monotonic() - began)
+        failed = code != 0
+        print(f"bundle dry run: {task.key} exit {code} in {outcomes[task.key].seconds:.0f}s", flush=True)
+    return tmp, outcomes
+
+
+def _run_script(script: Path, argv: list[str]) -> tuple[int, str]:
+    """``python script argv...`` in this process: the script's own ``__main__`` block, on the tests'
+    shared SparkSession (a Databricks task also finds its session running), exit code and output."""
+    out = io.StringIO()
+    saved = sys.argv
+    sys.argv = [str(script), *argv]
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            runpy.run_path(str(script), run_name="__main__")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception:  # noqa: BLE001 - a bug in the job: keep its traceback as the output
+        out.write(traceback.format_exc())
+        code = 1
+    finally:
+        sys.argv = saved
+    return code, out.getvalue()
+
+
+def test_the_plan_runs_the_whole_night_with_the_bundles_parameters(dry_run) -> None:
+    _, outcomes = dry_run
+    assert list(outcomes) == ORDER
+    for key in ("recommend", "evaluate"):
+        assert outcomes[key].task.argv[-2:] == ["--run-date", NIGHT]
+    assert "train.num_proc=1" in outcomes["train"].task.argv   # dev: one GPU worker, one process
+    assert all("tables.schema_prefix=local_" in o.task.argv for o in outcomes.values())
+
+
+@pytest.mark.parametrize("key", ORDER)
+def test_each_task_succeeds_from_its_bundle_command_line(dry_run, key: str) -> None:
+    _, outcomes = dry_run
+    outcome = outcomes[key]
+    if key == "evaluate" and outcome.output == "script missing":
+        pytest.skip("jobs/evaluate.py is not written yet (evaluation issue)")
+    command = " ".join([outcome.task.script.name, *outcome.task.argv])
+    assert outcome.returncode == 0, f"{command}\n{outcome.output[-4000:]}"
+
+
+def test_the_outputs_land_where_the_bundle_points_them(dry_run) -> None:
+    tmp, outcomes = dry_run
+    if any(outcomes[k].returncode != 0 for k in ("ingest", "preprocess", "train", "recommend")):
+        pytest.fail("an upstream task failed (see test_each_task_succeeds_from_its_bundle_command_line)")
+    assert (tmp / "work" / "features" / "manifest.json").is_file()          # paths.features
+    assert (tmp / "models" / "current.json").is_file()                      # paths.models
+    for table in ("bronze/products", "gold/recommendations", "gold/similar_items", "gold/runs"):
+        assert (tmp / "warehouse" / f"local_{table}" / "_delta_log").is_dir(), table   # tables.schema_prefix
+    assert f"recommend: night {NIGHT}:" in outcomes["recommend"].output
