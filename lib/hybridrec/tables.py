@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from hybridrec.config import Config
+from hybridrec.errors import MissingInputError
 
 LAYERS = ("bronze", "quarantine", "gold")
 
@@ -394,6 +395,15 @@ def read_table_snapshot(spark: SparkSession, ref: TableRef) -> tuple[DataFrame, 
     if ref.qualified_name:
         return spark.sql(f"SELECT * FROM {ref.qualified_name} VERSION AS OF {version}"), version
     return spark.read.format("delta").option("versionAsOf", version).load(ref.path), version
+
+
+def require_table(spark: SparkSession, cfg: Config, spec: TableSpec, job: str) -> DataFrame:
+    """``spec``'s table pinned to its current version; ``MissingInputError`` naming ``job`` (the job
+    that writes it) when it does not exist yet."""
+    ref = table_ref(cfg, spec)
+    if not table_exists(spark, ref):
+        raise MissingInputError(f"{spec.logical_name} not found at {ref}: run {job} first")
+    return read_table_snapshot(spark, ref)[0]
 
 
 def write_table(

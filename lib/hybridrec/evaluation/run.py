@@ -22,7 +22,6 @@ from pyspark.sql import functions as F
 
 from hybridrec.collab.topk import blocked
 from hybridrec.config import Config
-from hybridrec.errors import MissingInputError
 from hybridrec.evaluation import report as R
 from hybridrec.evaluation.bootstrap import bootstrap_ci, paired_difference_ci
 from hybridrec.evaluation.per_user import coverage, per_user_metrics
@@ -30,7 +29,7 @@ from hybridrec.evaluation.protocol import SEGMENTS, Split, default_cutoff, tempo
 from hybridrec.evaluation.systems import SYSTEMS, Backtest, backtest
 from hybridrec.hybrid.scoring import Progress, parquet_stage
 from hybridrec.models.training import current_version
-from hybridrec.tables import INTERACTIONS, PRODUCT_EMBEDDINGS, PRODUCTS, read_table_snapshot, table_exists, table_ref
+from hybridrec.tables import INTERACTIONS, PRODUCT_EMBEDDINGS, PRODUCTS, require_table
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +53,6 @@ class EvaluationResult:
     headline: str = ""
 
 
-def _require(spark: SparkSession, cfg: Config, spec: Any, job: str) -> DataFrame:
-    ref = table_ref(cfg, spec)
-    if not table_exists(spark, ref):
-        raise MissingInputError(f"{spec.logical_name} not found at {ref}: run {job} first")
-    return read_table_snapshot(spark, ref)[0]
-
-
 def evaluation_cutoff(cfg: Config, interactions: DataFrame) -> dt.datetime:
     """``evaluate.cutoff`` at 00:00 UTC, or ``test_days`` before the day after the last event."""
     if cfg.evaluate.cutoff:
@@ -70,9 +62,9 @@ def evaluation_cutoff(cfg: Config, interactions: DataFrame) -> dt.datetime:
 
 def run_evaluation(spark: SparkSession, cfg: Config) -> EvaluationResult:
     ev = cfg.evaluate
-    products = _require(spark, cfg, PRODUCTS, "jobs/ingest.py")
-    interactions = _require(spark, cfg, INTERACTIONS, "jobs/ingest.py")
-    embeddings = _require(spark, cfg, PRODUCT_EMBEDDINGS, "jobs/train.py")
+    products = require_table(spark, cfg, PRODUCTS, "jobs/ingest.py")
+    interactions = require_table(spark, cfg, INTERACTIONS, "jobs/ingest.py")
+    embeddings = require_table(spark, cfg, PRODUCT_EMBEDDINGS, "jobs/train.py")
     version = current_version(cfg)
     cutoff = evaluation_cutoff(cfg, interactions)
     result = EvaluationResult(cutoff=cutoff, report=Path(cfg.paths.report))

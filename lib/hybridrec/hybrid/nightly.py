@@ -37,7 +37,7 @@ from hybridrec.models.training import current_version
 from hybridrec.runs import utcnow
 from hybridrec.tables import (
     ALS_CANDIDATES, ALS_ITEM_FACTORS, ALS_USER_FACTORS, ALS_USER_IDS, INTERACTIONS, PRODUCT_EMBEDDINGS,
-    PRODUCTS, RECOMMENDATIONS, SIMILAR_ITEMS, TableSpec, delta_table, read_table, read_table_snapshot,
+    PRODUCTS, RECOMMENDATIONS, SIMILAR_ITEMS, TableSpec, delta_table, read_table, require_table,
     table_exists, table_ref, write_table,
 )
 
@@ -66,13 +66,6 @@ def check_run_date(run_date: dt.date, max_future_days: int, today: dt.date | Non
             f"--run-date {run_date} is more than {max_future_days} day(s) after today ({today}): "
             "a night in the future has no events yet; check the scheduler's date parameter"
         )
-
-
-def _require(spark: SparkSession, cfg: Config, spec: TableSpec, job: str) -> DataFrame:
-    ref = table_ref(cfg, spec)
-    if not table_exists(spark, ref):
-        raise MissingInputError(f"{spec.logical_name} not found at {ref}: run {job} first")
-    return read_table_snapshot(spark, ref)[0]
 
 
 def _killer(jvm_pid: int) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
@@ -163,9 +156,9 @@ def run_nightly(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str
     rc = cfg.recommend
     check_run_date(run_date, rc.max_future_days)
     cutoff = dt.datetime.combine(run_date, dt.time())
-    products_all = _require(spark, cfg, PRODUCTS, "jobs/ingest.py")
-    interactions = _require(spark, cfg, INTERACTIONS, "jobs/ingest.py")
-    _require(spark, cfg, PRODUCT_EMBEDDINGS, "jobs/train.py")
+    products_all = require_table(spark, cfg, PRODUCTS, "jobs/ingest.py")
+    interactions = require_table(spark, cfg, INTERACTIONS, "jobs/ingest.py")
+    require_table(spark, cfg, PRODUCT_EMBEDDINGS, "jobs/train.py")
     version = current_version(cfg)
     result = NightResult(run_date=run_date, content_version=version, als_version=None)
     counts, seconds = result.counts, result.seconds

@@ -64,18 +64,16 @@ class NightInputs:
 class Progress:
     """Runs a stage, records its seconds and prints ``[<job> <stage>] <line> (<s>s)``."""
 
-    def __init__(self, seconds: dict[str, float], job: str = "recommend", quiet: bool = False) -> None:
+    def __init__(self, seconds: dict[str, float], job: str = "recommend") -> None:
         self.seconds = seconds
         self.job = job
-        self.quiet = quiet
 
     def __call__(self, stage: str, fn: Callable[[], str]) -> None:
         t0 = time.perf_counter()
         line = fn()
         took = time.perf_counter() - t0
         self.seconds[stage] = round(took, 2)
-        if not self.quiet:
-            print(f"[{self.job} {stage}] {line} ({took:.1f}s)", flush=True)
+        print(f"[{self.job} {stage}] {line} ({took:.1f}s)", flush=True)
 
 
 @dataclass
