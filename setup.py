@@ -1,8 +1,12 @@
 """Package ``hybridrec`` from lib/ with the ``hybridrec`` console script.
 
-Exact versions live in constraints.txt (``make setup`` installs under it); the ranges here are what
-the code needs. Horovod is built from source against the installed TensorFlow by ``make setup``
-and is therefore not listed: pip would try to compile it without the right build flags.
+Exact versions live in constraints.txt (``make setup`` installs under it). ``install_requires`` lists
+only what a Spark runtime does not bring: the wheel is also installed on Databricks clusters (the
+bundle's ``libraries: whl``), whose ML runtime provides Spark, Delta, TensorFlow, Horovod, pandas,
+numpy, pyarrow and Petastorm; pip must not replace those there (a pyspark wheel would shadow the
+cluster's Spark). Locally ``make setup`` installs them pinned (requirements.txt), or use the
+``spark`` and ``cpu`` extras. Horovod is built from source against the installed TensorFlow by
+``make setup`` and is therefore not listed: pip would try to compile it without the right flags.
 """
 from pathlib import Path
 
@@ -21,21 +25,18 @@ setup(
     package_dir={"": "lib"},
     packages=find_packages("lib"),
     install_requires=[
-        "pyspark>=4.0,<4.1",
-        "delta-spark>=4.0,<4.1",
-        "petastorm>=0.13,<0.14",
-        "pyarrow>=14,<15",
-        "pandas>=2.2,<3",
-        "numpy>=1.26,<2",
-        "pillow>=10",
+        # lower bounds the Databricks ML runtime of the bundle (15.4 LTS ML) already satisfies
         "pyyaml>=6",
-        "cloudpickle",
-        "psutil",
-        "h5py",
-        "fsspec",
+        "pillow>=9",
+        "numpy>=1.23,<2",
+        "pandas>=1.5",
+        "pyarrow>=14",
         "packaging",
     ],
     extras_require={
+        # A plain Python environment (what `make setup` pins): Spark, Delta and Petastorm.
+        "spark": ["pyspark>=4.0,<4.1", "delta-spark>=4.0,<4.1", "petastorm>=0.12,<0.14",
+                  "cloudpickle", "psutil", "h5py", "fsspec"],
         # tensorflow-cpu locally; GPU clusters (Databricks ML runtime) bring their own TensorFlow.
         "cpu": ["tensorflow-cpu>=2.15,<2.16"],
         "test": ["pytest>=8", "chispa>=0.10"],

@@ -7,6 +7,7 @@ Re-running on the same files changes nothing; counts (read = accepted + quaranti
 """
 from __future__ import annotations
 
+import argparse
 import sys
 
 from hybridrec.catalog.ingest import ingest
@@ -17,5 +18,9 @@ def main(ctx: JobContext) -> None:
     ingest(ctx.spark, ctx.cfg, run_id=ctx.run_id, now=ctx.run.started_at, counts=ctx.run.counts)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    return job_parser(__doc__)
+
+
 if __name__ == "__main__":
-    sys.exit(run_job("ingest", main, parser=job_parser(__doc__)))
+    sys.exit(run_job("ingest", main, parser=build_parser()))

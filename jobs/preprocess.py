@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import sys
 
 from hybridrec.features.preprocess import preprocess
@@ -16,5 +17,9 @@ def main(ctx: JobContext) -> None:
     ctx.run.counts.update(result.counts)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    return job_parser(__doc__)
+
+
 if __name__ == "__main__":
-    sys.exit(run_job("preprocess", main, parser=job_parser(__doc__)))
+    sys.exit(run_job("preprocess", main, parser=build_parser()))

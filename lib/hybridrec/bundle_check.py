@@ -7,17 +7,22 @@ paths relative to the file that names them), then checks every job of every targ
 
 - the job against the official ``databricks-bundles`` models (``Job.from_dict`` rejects unknown
   fields and wrong types), every task key unique, every ``depends_on`` a real task, no cycle;
-- every script path and every job cluster exists, every script installs the bundle's wheel;
+- every script and notebook path and every job cluster exists (a notebook source starts with the
+  notebook header), every such task installs the bundle's wheel, and
+  the wheel requires nothing the cluster's runtime provides (pip would replace the runtime's Spark);
 - every ``{{...}}`` dynamic value reference is one the Jobs service knows, the schedule a valid
   Quartz cron in a real time zone, development targets paused and production ones scheduled,
   run as an identity, with permissions;
 - retries with back-off, timeouts, failure notifications and ``max_concurrent_runs: 1``;
 - Horovod processes = GPUs on the training cluster;
 - the parameters each script receives are accepted by its own argument parser (``build_parser()``)
-  and by the config loader (``--config`` + ``--set`` overrides).
+  and by the config loader (``--config`` + ``--set`` overrides); a notebook task's ``args`` (a JSON
+  list) by the common job parser; a condition reads task values only from notebook tasks (only
+  notebooks can set them).
 
 ``plan_run`` follows a job's DAG the way the Jobs service does (condition tasks, outcomes,
-Excluded tasks) and returns each script task's exact command line: the end-to-end test runs them.
+Excluded tasks, task values) and returns each script and notebook task's exact arguments: the
+end-to-end test runs them.
 
     python -m hybridrec.bundle_check [--root .] [--target dev] [--var name=value ...]
 """
@@ -30,6 +35,7 @@ import datetime as dt
 import hashlib
 import importlib.util
 import io
+import json
 import re
 import sys
 from dataclasses import dataclass, field
@@ -49,6 +55,10 @@ PLACEHOLDER_USER = "someone@example.com"
 SAMPLE_START = dt.datetime(2026, 1, 4, 2, 0, tzinfo=dt.timezone.utc)
 # The Jobs service retries after at least this long; shorter is a retry storm, not a back-off.
 MIN_RETRY_INTERVAL_MS = 60_000
+# A notebook task gets the common job arguments (hybridrec.job.job_parser) as a JSON list in this
+# parameter; a source file is deployed as a notebook only with this first line.
+NOTEBOOK_ARGS = "args"
+NOTEBOOK_HEADER = "# Databricks notebook source"
 
 _REF = re.compile(r"\$\{([A-Za-z_][\w.\-\[\]]*)\}")
 _DYNAMIC = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -108,11 +118,13 @@ class Target:
 
 @dataclass(frozen=True)
 class PlannedTask:
-    """A script task of a planned run: its key, the local script and its exact parameters."""
+    """A script or notebook task of a planned run: its key, the local file and its exact arguments
+    (a notebook's: its ``args`` parameter)."""
 
     key: str
     script: Path
     argv: list[str]
+    notebook: bool = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,6 +321,8 @@ def check_bundle(root: str | Path = ".", targets: Sequence[str] | None = None,
         if (artifact or {}).get("type") == "whl" and not any((folder / f).is_file() for f in ("setup.py", "pyproject.toml")):
             problems.append(Problem(f"artifacts.{name}", f"{_relative(folder, bundle.root)} has no setup.py or "
                                     "pyproject.toml to build the wheel from: fix its path"))
+        elif (artifact or {}).get("type") == "whl" and (folder / "setup.py").is_file():
+            problems += [Problem(f"artifacts.{name}", m) for m in wheel_requirement_problems(folder / "setup.py")]
     notes: list[str] = []
     names = list(targets or (bundle.config.get("targets") or {}))
     if not names:
@@ -324,6 +338,39 @@ def check_bundle(root: str | Path = ".", targets: Sequence[str] | None = None,
     return problems, notes
 
 
+# What a Databricks (ML) runtime provides: a wheel requiring one of these makes pip install a second
+# copy over the runtime's (a pyspark wheel shadows the cluster's Spark and its Delta jars).
+RUNTIME_PROVIDED = ("pyspark", "delta-spark", "tensorflow", "tensorflow-cpu", "tensorflow-gpu", "horovod",
+                    "petastorm", "mlflow", "mlflow-skinny", "databricks-connect")
+
+
+def install_requires(setup_py: Path) -> list[str]:
+    """The literal ``install_requires`` list of ``setup(...)`` in ``setup_py`` (read, not run)."""
+    import ast
+
+    tree = ast.parse(setup_py.read_text(encoding="utf-8"), filename=str(setup_py))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "setup":
+            for kw in node.keywords:
+                if kw.arg == "install_requires":
+                    try:
+                        return [str(r) for r in ast.literal_eval(kw.value)]
+                    except ValueError:
+                        raise BundleError(f"{setup_py.name}: install_requires must be a literal list") from None
+    return []
+
+
+def wheel_requirement_problems(setup_py: Path) -> list[str]:
+    """Requirements of the bundle's wheel that the cluster's runtime already provides."""
+    problems = []
+    for req in install_requires(setup_py):
+        name = re.split(r"[\s<>=!~;\[]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
+        if name in RUNTIME_PROVIDED:
+            problems.append(f"{setup_py.name} install_requires {req!r}: the cluster's runtime provides {name}, "
+                            "and installing the wheel would replace it; move it to an extra (spark, cpu)")
+    return problems
+
+
 def bundle_files(bundle: Bundle) -> list[Path]:
     """The bundle's YAML files and every config file a task passes with ``--config``."""
     files = list(bundle.files)
@@ -334,7 +381,11 @@ def bundle_files(bundle: Bundle) -> list[Path]:
             continue
         for job in target.jobs.values():
             for task in job.get("tasks") or []:
-                params = (task.get("spark_python_task") or {}).get("parameters") or []
+                try:
+                    params = (task.get("spark_python_task") or {}).get("parameters") or (
+                        notebook_args(task) if task.get("notebook_task") else [])
+                except BundleError:
+                    params = []
                 for flag, value in zip(params, params[1:]):
                     path = Path(target.to_local(str(value)))
                     if flag == "--config" and path.is_file() and path not in files:
@@ -566,8 +617,13 @@ def _check_dynamic_refs(job: dict[str, Any]) -> list[str]:
              "job.trigger.file_arrival.location", "task.name", "task.run_id", "task.execution_count",
              "task.notebook_path", "workspace.id", "workspace.url"}
     problems = []
+    by_key = {str(t.get("task_key")): t for t in job.get("tasks") or []}
     for ref in sorted(set(_dynamic_refs(job))):
         parts = ref.split(".")
+        if parts[0] == "tasks" and len(parts) >= 4 and parts[2] == "values" and parts[1] in by_key \
+                and "notebook_task" not in by_key[parts[1]]:
+            problems.append(f"{{{{{ref}}}}}: task {parts[1]} is not a notebook task, and only notebooks can set "
+                            "task values (dbutils.jobs.taskValues.set): the condition would never see it")
         ok = (ref in fixed
               or (parts[:2] == ["job", "parameters"] and len(parts) == 3 and parts[2] in params)
               or (parts[:2] in (["job", "start_time"], ["job", "trigger"]) and parts[-1] in _START_TIME_ARGS)
@@ -588,6 +644,30 @@ def _script_path(target: Target, job_key: str, python_file: str) -> Path:
     return (target.bundle.origins.get(job_key, target.bundle.root / BUNDLE_FILE).parent / local).resolve()
 
 
+def _task_file(task: dict[str, Any]) -> tuple[str, str] | None:
+    """(kind, path as written) of a script or notebook task; None for other tasks."""
+    if task.get("spark_python_task"):
+        return "python_file", str(task["spark_python_task"].get("python_file") or "")
+    if task.get("notebook_task"):
+        return "notebook_path", str(task["notebook_task"].get("notebook_path") or "")
+    return None
+
+
+def notebook_args(task: dict[str, Any]) -> list[str]:
+    """The job arguments a notebook task passes in its ``args`` parameter (a JSON list)."""
+    raw = ((task.get("notebook_task") or {}).get("base_parameters") or {}).get(NOTEBOOK_ARGS)
+    if raw is None:
+        raise BundleError(f"notebook task {task.get('task_key')} has no base_parameters.{NOTEBOOK_ARGS}: pass the "
+                          "job arguments (--config, --set ...) as a JSON list")
+    try:
+        argv = json.loads(str(raw))
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"notebook task {task.get('task_key')}: base_parameters.{NOTEBOOK_ARGS} is not JSON ({exc})") from None
+    if not isinstance(argv, list):
+        raise BundleError(f"notebook task {task.get('task_key')}: base_parameters.{NOTEBOOK_ARGS} must be a JSON list")
+    return [str(a) for a in argv]
+
+
 def _check_scripts(target: Target, job_key: str, job: dict[str, Any]) -> list[str]:
     problems = []
     root = target.bundle.root
@@ -596,28 +676,42 @@ def _check_scripts(target: Target, job_key: str, job: dict[str, Any]) -> list[st
     origin_dir = target.bundle.origins.get(job_key, root / BUNDLE_FILE).parent
     params_by_task = {}
     for task in job.get("tasks") or []:
-        spt = task.get("spark_python_task")
-        if not spt:
-            continue
+        found = _task_file(task)
+        if not found or not found[1]:
+            continue  # not a script or notebook task, or the model check names the missing field
+        field_name, written = found
         key = task.get("task_key")
-        if not spt.get("python_file"):
-            continue  # the model check names the missing field
-        script = _script_path(target, job_key, str(spt["python_file"]))
+        script = _script_path(target, job_key, written)
         wheels = [lib["whl"] for lib in task.get("libraries") or [] if isinstance(lib, dict) and lib.get("whl")]
         if not any((origin_dir / str(w)).resolve().parent in wheel_dirs for w in wheels):
             problems.append(f"task {key} does not install the bundle's wheel: add libraries: [whl: <artifact path>/dist/*.whl]")
         if not script.is_file():
-            problems.append(f"task {key}: python_file {spt.get('python_file')} does not exist "
+            problems.append(f"task {key}: {field_name} {written} does not exist "
                             f"(looked for {_relative(script, root)}): fix the path, relative to "
                             f"{_relative(origin_dir, root) or '.'}/")
             continue
         try:
             script.relative_to(root)
         except ValueError:
-            problems.append(f"task {key}: python_file {script} is outside the bundle, so it is not deployed")
+            problems.append(f"task {key}: {field_name} {script} is outside the bundle, so it is not deployed")
+            continue
+        if field_name == "notebook_path":
+            if not script.read_text(encoding="utf-8").startswith(NOTEBOOK_HEADER):
+                problems.append(f"task {key}: {written} does not start with {NOTEBOOK_HEADER!r}, so it is "
+                                "deployed as a file, not a notebook")
+            try:
+                raw = notebook_args(task)
+            except BundleError as exc:
+                problems.append(str(exc))
+                continue
+            argv = [target.to_local(_DYNAMIC.sub(lambda m: _sample(job, m.group(1)), a)) for a in raw]
+            params_by_task[key] = argv
+            from hybridrec.job import job_parser
+
+            problems += [f"task {key}: {m}" for m in parameter_problems(job_parser(), script.name, argv)]
             continue
         argv = [target.to_local(_DYNAMIC.sub(lambda m: _sample(job, m.group(1)), str(a)))
-                for a in spt.get("parameters") or []]
+                for a in task["spark_python_task"].get("parameters") or []]
         params_by_task[key] = argv
         problems += [f"task {key}: {m}" for m in check_parameters(script, argv)]
     problems += _check_common_overrides(params_by_task)
@@ -637,18 +731,13 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def load_parser(script: Path) -> argparse.ArgumentParser:
-    """The argument parser of a job script: its ``build_parser()``, else the common ``job_parser``.
-
-    ingest.py and preprocess.py take only the common arguments and build ``job_parser(__doc__)``
-    inline, which is what the fallback reproduces.
-    """
+    """The argument parser of a job script: every script in jobs/ defines ``build_parser()``."""
     module = _import_script(script)
     builder: Callable[[], argparse.ArgumentParser] | None = getattr(module, "build_parser", None)
-    if builder is not None:
-        return builder()
-    from hybridrec.job import job_parser
-
-    return job_parser(module.__doc__)
+    if builder is None:
+        raise BundleError(f"{script.name} defines no build_parser(): add one returning the parser its "
+                          "__main__ block uses, so that its parameters can be checked")
+    return builder()
 
 
 _SCRIPTS: dict[tuple[str, str], ModuleType] = {}
@@ -669,23 +758,28 @@ def _import_script(script: Path) -> ModuleType:
 
 def check_parameters(script: Path, argv: Sequence[str]) -> list[str]:
     """Problems of ``argv`` for ``script``: its parser must accept it and its config must load."""
-    from hybridrec.config import ConfigError, load_config
-
     try:
         parser = load_parser(script)
     except Exception as exc:  # noqa: BLE001 - any import failure is the finding
         return [f"cannot import {script.name} to get its parser: {type(exc).__name__}: {exc}"]
-    parser.prog = script.name
+    return parameter_problems(parser, script.name, argv)
+
+
+def parameter_problems(parser: argparse.ArgumentParser, name: str, argv: Sequence[str]) -> list[str]:
+    """Problems of ``argv`` for ``parser`` (the program ``name``): parsed, and its config loads."""
+    from hybridrec.config import ConfigError, load_config
+
+    parser.prog = name
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
             args = parser.parse_args(list(argv))
     except SystemExit:
         message = err.getvalue().strip().splitlines()
-        return [f"{script.name} rejects its parameters: {message[-1] if message else 'argparse exited'}"]
+        return [f"{name} rejects its parameters: {message[-1] if message else 'argparse exited'}"]
     config = getattr(args, "config", None)
     if config is None:
-        return [f"{script.name} gets no --config: it would look for conf/local.yaml on the cluster"]
+        return [f"{name} gets no --config: it would look for conf/local.yaml on the cluster"]
     try:
         load_config(config, getattr(args, "overrides", []))
     except ConfigError as exc:
@@ -779,14 +873,17 @@ def check_secrets(files: Sequence[Path], root: Path | None = None) -> list[Probl
 
 
 def plan_run(target: Target, job_key: str, start: dt.datetime,
-             parameters: Mapping[str, str] | None = None) -> tuple[list[PlannedTask], dict[str, str]]:
-    """The script tasks a run started at ``start`` executes, in order, with their exact argv.
+             parameters: Mapping[str, str] | None = None,
+             task_values: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[list[PlannedTask], dict[str, str]]:
+    """The script and notebook tasks a run started at ``start`` executes, in order, with their exact argv.
 
     Follows the Jobs service's rules with every script succeeding: a condition task's outcome
     gates the tasks that depend on it, a task whose dependencies are all Excluded is Excluded, an
     Excluded dependency counts as succeeded. ``parameters`` override job parameter defaults (like
-    ``databricks bundle run --params``). Returns the plan and each task's state (run, excluded,
-    true, false).
+    ``databricks bundle run --params``); ``task_values`` are what the notebook tasks set
+    (``{"catalog_check": {"retrain": 1}}``, see ``hybridrec.catalog.retrain``), read by condition tasks through
+    ``{{tasks.<key>.values.<name>}}``; a condition reading a value nobody set is an error. Returns
+    the plan and each task's state (run, excluded, true, false).
     """
     job = target.jobs[job_key]
     defaults = {str(p["name"]): str(p.get("default", "")) for p in job.get("parameters") or []}
@@ -794,6 +891,8 @@ def plan_run(target: Target, job_key: str, start: dt.datetime,
     if unknown:
         raise BundleError(f"job {job_key} has no parameter {sorted(unknown)[0]!r}; parameters: {', '.join(defaults)}")
     values = dynamic_values(start, {**defaults, **(parameters or {})})
+    for key, named in (task_values or {}).items():
+        values.update({f"tasks.{key}.values.{name}": str(v) for name, v in named.items()})
     tasks = {t["task_key"]: t for t in job.get("tasks") or []}
     state: dict[str, str] = {}
     plan: list[PlannedTask] = []
@@ -819,14 +918,21 @@ def plan_run(target: Target, job_key: str, start: dt.datetime,
                 state[key] = "excluded"
             elif "condition_task" in task:
                 cond = task["condition_task"]
-                state[key] = "true" if _compare(fill(str(cond["left"])), str(cond["op"]), fill(str(cond["right"]))) else "false"
+                left, right = fill(str(cond["left"])), fill(str(cond["right"]))
+                unset = _DYNAMIC.search(left + right)
+                if unset:
+                    raise BundleError(f"condition {key} reads {unset.group(0)}, which no task value or parameter "
+                                      "gives: pass task_values (what the upstream task sets)")
+                state[key] = "true" if _compare(left, str(cond["op"]), right) else "false"
             else:
                 state[key] = "run"
-                spt = task.get("spark_python_task")
-                if spt:
-                    script = _script_path(target, job_key, str(spt["python_file"]))
-                    argv = [target.to_local(fill(str(a))) for a in spt.get("parameters") or []]
-                    plan.append(PlannedTask(key=key, script=script, argv=argv))
+                found = _task_file(task)
+                if found:
+                    script = _script_path(target, job_key, found[1])
+                    notebook = found[0] == "notebook_path"
+                    raw = notebook_args(task) if notebook else task["spark_python_task"].get("parameters") or []
+                    argv = [target.to_local(fill(str(a))) for a in raw]
+                    plan.append(PlannedTask(key=key, script=script, argv=argv, notebook=notebook))
     return plan, state
 
 

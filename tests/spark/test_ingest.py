@@ -4,9 +4,11 @@ real fashion catalog through conf/fashion.yaml."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import importlib.util
 import io
+import json
 import os
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from pyspark.sql import types as T
 from conftest import REPO_ROOT, TEST_SPARK, make_config
 from hybridrec.catalog import reasons as R
 from hybridrec.catalog.ingest import ingest
+from hybridrec.catalog.retrain import catalog_change
 from hybridrec.config import Config, load_config
 from hybridrec.errors import MissingInputError
 from hybridrec.job import run_job
@@ -489,3 +492,29 @@ def test_fashion_slice_through_conf_fashion_yaml(spark, fashion_dir: Path, tmp_p
         "baseColour": "Pink", "season": "Summer", "usage": "Sports", "year": "2011",
     }
     assert not list(tmp_path.rglob("*.jpg"))  # photos read in place, never copied
+
+
+def test_catalog_change_compares_the_catalogs_classes_with_the_current_models(spark, ingested, tmp_path) -> None:
+    cfg, *_ = ingested
+    models = tmp_path / "models"
+    cfg = dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, min_examples_per_class=1),
+                              paths=dataclasses.replace(cfg.paths, models=str(models)))
+    first = catalog_change(spark, cfg)
+    assert first.model_version is None and first.retrain
+    assert first.task_values() == {"retrain": 1, "new_classes": 0}
+    assert set(first.catalog_classes) == {"shirts", "shoes"}   # the accepted rows' categories
+
+    def publish(version: str, classes: list[str]) -> None:
+        (models / version).mkdir(parents=True, exist_ok=True)
+        (models / version / "labels.json").write_text(json.dumps({"classes": classes}), encoding="utf-8")
+        (models / "current.json").write_text(json.dumps({"version": version, "path": version}), encoding="utf-8")
+
+    publish("v1", ["shirts"])
+    change = catalog_change(spark, cfg)
+    assert change.model_version == "v1" and change.new_classes == ("shoes",) and change.retrain
+    assert change.task_values() == {"retrain": 1, "new_classes": 1}
+    publish("v2", ["shirts", "shoes", "socks"])   # a class the catalog lost is no reason to train
+    assert catalog_change(spark, cfg).task_values() == {"retrain": 0, "new_classes": 0}
+    (models / "v2" / "labels.json").unlink()
+    with pytest.raises(MissingInputError, match="v2 has no labels.json"):
+        catalog_change(spark, cfg)

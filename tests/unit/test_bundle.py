@@ -8,48 +8,27 @@ checker must fail on purpose-broken copies with a message naming the problem.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 import shutil
-import warnings
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
 from hybridrec.bundle_check import (
-    BundleError, Target, check_bundle, check_parameters, check_secrets, load_bundle, load_parser, main, plan_run,
+    BundleError, Target, check_bundle, check_parameters, check_secrets, load_bundle, load_parser, main,
+    parameter_problems, plan_run,
     quartz_cron_problem, resolve_target,
 )
 from hybridrec.config import load_config
+from hybridrec.job import job_parser
 from hybridrec.tables import RECOMMENDATIONS, table_ref
 
 REPO = Path(__file__).resolve().parents[2]
 JOB = "hybridrec_nightly"
-TASKS = {"ingest", "train_due", "preprocess", "train", "recommend", "evaluate"}
+TASKS = {"ingest", "train_due", "catalog_check", "catalog_changed", "preprocess", "train", "recommend", "evaluate"}
 THURSDAY = dt.datetime(2026, 1, 1, 2, 0, tzinfo=dt.timezone.utc)
 SUNDAY = dt.datetime(2026, 1, 4, 2, 0, tzinfo=dt.timezone.utc)
-# jobs/evaluate.py is written in parallel (the evaluation issue); until it exists and imports, the
-# problems of its task are the only ones tolerated, and test_evaluate_script_is_ready says so.
-EVALUATE = REPO / "jobs" / "evaluate.py"
-
-
-@functools.lru_cache(maxsize=1)
-def _evaluate_state() -> str | None:
-    """None when jobs/evaluate.py exists and imports, else what is missing."""
-    if not EVALUATE.exists():
-        return "jobs/evaluate.py is not written yet"
-    try:
-        load_parser(EVALUATE)
-    except Exception as exc:  # noqa: BLE001 - any import failure means "not ready"
-        return f"jobs/evaluate.py does not import yet ({type(exc).__name__}: {exc})"
-    return None
-
-
-def _pending(problem: object) -> bool:
-    return _evaluate_state() is not None and "evaluate.py" in str(problem)
-
-
 @pytest.fixture(scope="module")
 def bundle():
     return load_bundle(REPO)
@@ -67,18 +46,10 @@ def prod(bundle) -> Target:
 
 def test_the_bundle_passes_every_check() -> None:
     problems, notes = check_bundle(REPO)
-    real = [str(p) for p in problems if not _pending(p)]
-    assert real == []
-    if len(real) < len(problems):
-        warnings.warn(f"{_evaluate_state()}: the evaluate task is not checked", stacklevel=1)
+    assert [str(p) for p in problems] == []
     # prod's identity is looked up, its alert address and webhook come from --var at deploy time
     assert any("service_principal" in n and "looked up" in n for n in notes)
     assert any("failure_webhook_id" in n for n in notes)
-
-
-def test_evaluate_script_is_ready() -> None:
-    if _evaluate_state() is not None:
-        pytest.skip(f"{_evaluate_state()} (evaluation issue); the bundle already runs it")
 
 
 def test_every_target_resolves_to_the_intended_job(dev: Target, prod: Target) -> None:
@@ -110,28 +81,42 @@ def _params(target: Target, task_key: str) -> list[str]:
     return [str(p) for p in task["spark_python_task"]["parameters"]]
 
 
-def test_training_runs_on_the_training_weekday_and_when_forced(dev: Target) -> None:
-    plan, state = plan_run(dev, JOB, THURSDAY)
-    assert [p.key for p in plan] == ["ingest", "recommend", "evaluate"]
-    assert state["train_due"] == "false" and state["preprocess"] == state["train"] == "excluded"
-    plan, state = plan_run(dev, JOB, SUNDAY)
-    assert [p.key for p in plan] == ["ingest", "preprocess", "train", "recommend", "evaluate"]
-    plan, _ = plan_run(dev, JOB, THURSDAY, {"train_from_weekday": "1"})  # run now after a catalog change
-    assert [p.key for p in plan] == ["ingest", "preprocess", "train", "recommend", "evaluate"]
-    plan, _ = plan_run(dev, JOB, SUNDAY, {"train_from_weekday": "8"})   # never tonight
+UNCHANGED = {"catalog_check": {"retrain": 0, "new_classes": 0}}
+CHANGED = {"catalog_check": {"retrain": 1, "new_classes": 3}}
+
+
+def test_training_runs_on_the_training_weekday_on_a_catalog_change_and_when_forced(dev: Target) -> None:
+    everything = ["ingest", "catalog_check", "preprocess", "train", "recommend", "evaluate"]
+    plan, state = plan_run(dev, JOB, THURSDAY, task_values=UNCHANGED)
+    assert [p.key for p in plan] == ["ingest", "catalog_check", "recommend", "evaluate"]
+    assert state["train_due"] == state["catalog_changed"] == "false"
+    assert state["preprocess"] == state["train"] == "excluded"
+    plan, state = plan_run(dev, JOB, SUNDAY, task_values=UNCHANGED)
+    assert [p.key for p in plan] == everything and state["catalog_changed"] == "false"
+    plan, state = plan_run(dev, JOB, THURSDAY, task_values=CHANGED)       # a new category: train tonight
+    assert [p.key for p in plan] == everything and state["train_due"] == "false"
+    plan, _ = plan_run(dev, JOB, SUNDAY, task_values=CHANGED)             # both: still one training
+    assert [p.key for p in plan] == everything
+    plan, _ = plan_run(dev, JOB, THURSDAY, {"train_from_weekday": "1"}, UNCHANGED)  # forced
+    assert [p.key for p in plan] == everything
+    plan, _ = plan_run(dev, JOB, SUNDAY, {"train_from_weekday": "8"}, UNCHANGED)   # only on a change
     assert "train" not in [p.key for p in plan]
     with pytest.raises(BundleError, match="no parameter 'train_weekday'"):
-        plan_run(dev, JOB, SUNDAY, {"train_weekday": "1"})
+        plan_run(dev, JOB, SUNDAY, {"train_weekday": "1"}, UNCHANGED)
+    with pytest.raises(BundleError, match=r"catalog_changed reads \{\{tasks.catalog_check.values.retrain\}\}"):
+        plan_run(dev, JOB, THURSDAY)                                      # the notebook's value is missing
 
 
 def test_each_script_gets_parameters_its_parser_and_the_config_accept(prod: Target) -> None:
-    plan, _ = plan_run(prod, JOB, SUNDAY, {"run_date": "2026-01-03"})
+    plan, _ = plan_run(prod, JOB, SUNDAY, {"run_date": "2026-01-03"}, UNCHANGED)
     for task in plan:
-        if _pending(task.script):
+        assert task.argv[:2] == ["--config", str(REPO / "conf" / "databricks.yaml")]
+        if task.notebook:   # the common job arguments, as a JSON list in its args parameter
+            assert task.script == REPO / "notebooks" / "catalog_changed.py"
+            assert parameter_problems(job_parser(), task.script.name, task.argv) == []
             continue
         assert task.script.is_file() and task.script.parent == REPO / "jobs"
         assert check_parameters(task.script, task.argv) == [], task.key
-        assert task.argv[:2] == ["--config", str(REPO / "conf" / "databricks.yaml")]
     by_key = {t.key: t.argv for t in plan}
     assert by_key["recommend"][-2:] == ["--run-date", "2026-01-03"]   # the job parameter, backfill-able
     assert "train.num_proc=2" in by_key["train"]                       # Horovod processes = GPUs
@@ -224,6 +209,16 @@ BROKEN: dict[str, tuple[Edit, str]] = {
     "two runs at once": (_replace(RES, "max_concurrent_runs: 1", "max_concurrent_runs: 2"), "max_concurrent_runs must be 1"),
     "dev schedule running": (_replace("databricks.yml", "schedule_pause_status: PAUSED", "schedule_pause_status: UNPAUSED"),
                              "development target must keep the schedule PAUSED"),
+    "wheel requiring the runtime's Spark": (_replace("setup.py", '"pyyaml>=6",', '"pyyaml>=6", "pyspark>=4.0",'),
+                                            "the cluster's runtime provides pyspark"),
+    "task value from a script task": (_replace(RES, "{{tasks.catalog_check.values.retrain}}", "{{tasks.ingest.values.retrain}}"),
+                                      "only notebooks can set task values"),
+    "notebook args the parser rejects": (_replace(RES, '"--set", "tables.catalog=', '"--sett", "tables.catalog='),
+                                         "catalog_changed.py rejects its parameters"),
+    "notebook args not JSON": (_replace(RES, '"als.mlflow_experiment=${var.experiment_dir}/als"]', '"als.mlflow_experiment=${var.experiment_dir}/als"'),
+                               "base_parameters.args is not JSON"),
+    "notebook without its header": (_replace("notebooks/catalog_changed.py", "# Databricks notebook source\n", ""),
+                                    "is deployed as a file, not a notebook"),
     "a token in the config": (_replace("conf/databricks.yaml", "  ui_enabled: true\n",
                                        "  ui_enabled: true\n  conf: {spark.databricks.token: dapi0123456789abcdef0123456789abcdef}\n"),
                               "personal access token"),
@@ -232,13 +227,13 @@ BROKEN: dict[str, tuple[Edit, str]] = {
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[str]]:
-    """A copy of the bundle (YAML, conf, job scripts) and the problems it has before any edit."""
+    """A copy of the bundle (YAML, conf, job scripts, setup.py), checked clean before any edit."""
     root = tmp_path_factory.mktemp("bundle")
-    for rel in ("databricks.yml", "resources", "conf", "jobs", "setup.py"):
+    for rel in ("databricks.yml", "resources", "conf", "jobs", "notebooks", "setup.py"):
         src = REPO / rel
         (shutil.copytree if src.is_dir() else shutil.copy)(src, root / rel)
     problems, _ = check_bundle(root, ["dev"])
-    assert all(_pending(p) for p in problems), problems
+    assert problems == [], problems
     return root, {str(p) for p in problems}
 
 
@@ -258,10 +253,7 @@ def test_the_command_line_reports_ok_or_the_problems(pristine, tmp_path: Path, c
     source, before = pristine
     code = main(["--root", str(source), "--target", "dev"])
     out = capsys.readouterr()
-    if before:   # only while jobs/evaluate.py is missing
-        assert code == 1 and "evaluate.py" in out.err
-    else:
-        assert code == 0 and f"job {JOB} (6 tasks): ok" in out.out
+    assert not before and code == 0 and f"job {JOB} (8 tasks): ok" in out.out
     broken = tmp_path / "broken"
     shutil.copytree(source, broken)
     BROKEN["wrong script path"][0](broken)
@@ -269,3 +261,11 @@ def test_the_command_line_reports_ok_or_the_problems(pristine, tmp_path: Path, c
     assert "python_file ../jobs/trian.py does not exist" in capsys.readouterr().err
     assert main(["--root", str(tmp_path)]) == 1
     assert "databricks.yml not found" in capsys.readouterr().err
+
+
+def test_a_job_script_without_build_parser_is_named(tmp_path: Path) -> None:
+    script = tmp_path / "nightly_extra.py"
+    script.write_text('"""A job that builds its parser inline."""\nimport sys\n', encoding="utf-8")
+    with pytest.raises(BundleError, match="nightly_extra.py defines no build_parser"):
+        load_parser(script)
+    assert "defines no build_parser" in "\n".join(check_parameters(script, ["--config", "conf/local.yaml"]))
