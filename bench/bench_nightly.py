@@ -1,8 +1,8 @@
-"""Benchmark: the nightly job's hybrid scoring (content, cold, recommendations stages) at 10k, 100k
-and 1M simulated users on one catalog, with the peak memory of the driver's processes.
+"""Benchmark: the nightly job's hybrid scoring (history, content, cold, recommendations stages) at
+10k, 100k and 1M simulated users on one catalog, with the peak memory of the driver's processes.
 
     SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON=$PWD/.venv/bin/python .venv/bin/python bench/bench_nightly.py \
-        [--users 10000,100000,1000000] [--driver-memory 12g] [--scoring-limit-minutes 30] \
+        [--users 10000,100000,1000000] [--driver-memory 12g] [--scoring-limit-minutes 60] \
         [--set recommend.als_candidates=20 --variant fewer_candidates --append]
 
 Writes ``bench/results/nightly.json`` (inputs, machine, load, figures, ratios) and prints a summary.
@@ -26,32 +26,23 @@ every size (seeded):
   products, 40 % in the user's favourite category, the others spread over the other categories,
   scores falling with rank; written as Parquet partitioned by run_date like gold.als_candidates.
 
-The history, user/item counts, flagged events, item index and vectors are built with the nightly
-job's own code (``flag_interactions``, ``user_item_history``, ``top_history``, ``dense_index``) and
-persisted as the job persists them, outside the timed stages ("setup"). The timed stages mirror
-``hybridrec/hybrid/nightly.py``'s ``content``, ``cold`` and ``recommendations`` closures with the
-library's functions: content candidates staged to Parquet inside ``arrow_batch_rows(spark, 1)``;
-the factor regression and cold candidates; blend, ``lists.final_lists`` (cap and rank, popular
-top-up, explain) with its intermediate results staged to Parquet, the night's Delta write and the
-counts the job prints. ``NIGHTLY_MIRRORED`` is the git blob hash of the nightly.py mirrored: a run
-against a different file says so in the notes. Recommendation settings: ``RecommendConfig()``'s
-at run time (conf/local.yaml has no recommend section) plus ``--set`` overrides; ALS settings:
-conf/local.yaml's.
-
-From ``--content-sample-from`` users on (default 1M) the content stage scores only 1 user block in
-``--content-sample-every`` (10) with the same code (the exact kNN over every product costs the same
-per block whatever the number of users: 4,096 users x 40,000 products x 256 dimensions); its
-time is projected to all blocks (marked ``projected``), and the next stages get generated content
-candidates (``content_candidates`` per warm user, reasons from the user's profile) staged where
-the content stage stages its own. A size whose timed stages pass ``--scoring-limit-minutes`` has
-its running Spark jobs cancelled: the stages and steps that finished are kept.
+These become the ``NightInputs`` the nightly job reads from its tables, and the timed stages are
+the job's own code, not a copy: ``hybrid.scoring.score_users`` (its history, content and cold
+stages, reported through its ``Progress`` hook) and ``hybrid.nightly.write_recommendations`` (blend,
+cap and rank, popular top-up, reasons, the night's Delta write and its counts), with the job's
+Parquet staging (``scoring.parquet_stage``). Every user block of the content stage is scored (exact
+kNN over every product vector). Recommendation settings: ``RecommendConfig()``'s at run time
+(conf/local.yaml has no recommend section) plus ``--set`` overrides; ALS settings: conf/local.yaml's.
+A size whose timed stages pass ``--scoring-limit-minutes`` has its running Spark jobs cancelled:
+the stages that finished are kept.
 
 Each size runs in its own process (a fresh JVM: peak memory is per size). A background thread
 samples every 0.25 s the RSS of the driver's Python process, of the Spark JVM and of the JVM's
 Python workers (pyspark.daemon and its forks; at a new peak also their PSS, which counts shared
 pages once), plus the JVM heap in use. Local mode has no separate executors: the tasks run in the
 driver JVM and its Python workers, which is what "executor memory" means here. Spark's event log
-gives per stage / step task metrics (executor CPU, GC, shuffle and spill bytes).
+gives per stage / step task metrics (executor CPU, GC, shuffle and spill bytes); a step is the work
+between two Parquet stagings of a stage.
 
 The machine is shared: each stage records its CPU seconds (driver Python + JVM + workers), the
 effective cores, the whole machine's busy cores and the 1-minute load average before and after.
@@ -87,9 +78,6 @@ from hybridrec.config import Config, config_from_dict, load_config, to_dict  # n
 
 log = logging.getLogger("bench.nightly")
 RESULTS = REPO_ROOT / "bench" / "results" / "nightly.json"
-NIGHTLY = REPO_ROOT / "lib" / "hybridrec" / "hybrid" / "nightly.py"
-# git hash-object of the nightly.py whose content / cold / recommendations stages are mirrored below.
-NIGHTLY_MIRRORED = "d579f75b316f244049393840760f2ead7f8c186e"
 RUN_DATE = dt.date(2026, 1, 1)
 CUTOFF = dt.datetime.combine(RUN_DATE, dt.time())
 DAYS = 56
@@ -102,7 +90,7 @@ COLD_USER_EVERY = 10       # users u with u % 10 == 9 have one event (cold users
 MEAN_DRAWS = 20.0          # mean event draws of the other users (2 + Exp(18)): ~16 distinct products
 FAVOURITE_SHARE = 0.6
 EVENTS = (("purchase", 0.06, 5.0), ("cart", 0.14, 3.0), ("view", 0.80, 1.0))
-STAGES = ("content", "cold", "recommendations")
+STAGES = ("history", "content", "cold", "recommendations")
 PLANS: dict[str, dict[str, int]] = {}  # physical plan operator counts per stage (worker process)
 MIB = 1024 ** 2
 
@@ -259,14 +247,6 @@ def machine() -> dict[str, Any]:
             "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS")}
 
 
-def nightly_hash() -> str | None:
-    try:
-        return subprocess.run(["git", "hash-object", str(NIGHTLY)], capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 # ---- config and inputs -------------------------------------------------------------------------
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
@@ -337,17 +317,14 @@ def _not_cold(u: Any) -> Any:
     return F.when(F.pmod(u, F.lit(COLD_USER_EVERY)) == COLD_USER_EVERY - 1, u - 1).otherwise(u)
 
 
-def make_inputs(spark: Any, cfg: Config, n_users: int, seed: int, folder: Path) -> dict[str, Any]:
-    """The DataFrames the nightly stages read, built, written where the job reads tables, and
-    persisted where the job persists them (see the module docstring)."""
+def make_inputs(spark: Any, cfg: Config, n_users: int, seed: int, folder: Path) -> tuple[Any, dict[str, Any]]:
+    """The night's ``NightInputs`` (written as Parquet under ``folder`` and read back, as the job
+    reads its tables; the products persisted as the job persists them) and the inputs' counts."""
     import pandas as pd
     from pyspark.sql import functions as F
 
-    from hybridrec.collab.confidence import flag_interactions, usable
-    from hybridrec.hybrid import history as H
-    from hybridrec.hybrid.scoring import dense_index as _dense_index
+    from hybridrec.hybrid.scoring import NightInputs
 
-    rc = cfg.recommend
     c = catalog(seed)
     parts = max(2, min(64, n_users // 20_000))
     p = np.arange(N_PRODUCTS)
@@ -432,45 +409,40 @@ def make_inputs(spark: Any, cfg: Config, n_users: int, seed: int, folder: Path) 
              F.lit("als-bench").alias("model_version"))
      .write.mode("overwrite").partitionBy("run_date").parquet(str(folder / "als_candidates")))
 
-    # What the job reads and persists before its content stage (nightly.py, same calls).
-    products_all = spark.read.parquet(str(folder / "products"))
-    products = products_all.select("product_id", "title", "description", "category", "image_path").persist()
+    # What run_nightly hands to score_users (nightly.read_inputs, from Parquet instead of the tables).
+    products = spark.read.parquet(str(folder / "products")).select(
+        "product_id", "title", "description", "category", "image_path").persist()
 
-    def night(name: str):
+    def night(name: str) -> Any:
         return spark.read.parquet(str(folder / name)).filter(F.col("run_date") == F.lit(RUN_DATE))
 
-    als_users, als_items, als_cands = night("als_user_factors"), night("als_item_factors"), night("als_candidates")
-    user_index = spark.read.parquet(str(folder / "als_user_ids")).select("user_id", "user_idx")
-    flagged = flag_interactions(interactions, CUTOFF, cfg.als.event_weights, products).persist()
-    history = H.user_item_history(usable(flagged), CUTOFF, cfg.als.half_life_days, rc.purchase_events)
-    history = H.top_history(history, 10**9).persist()
-    user_stats = H.user_counts(history).persist()
-    item_stats = H.item_counts(history).persist()
-    emb_rows = spark.read.parquet(str(folder / "embeddings")).filter(F.col("model_version") == "bench")
-    vectors = emb_rows.join(products.select("product_id"), "product_id", "left_semi").select("product_id", F.col("fused_emb").alias("vec"))
-    item_index = _dense_index(vectors, "product_id", "item_idx").persist()
-    vec_idx = vectors.join(item_index, "product_id").select("item_idx", "vec").persist()
-    counts: dict[str, Any] = {
-        "events": flagged.count(),
-        "history_pairs": history.count(),
-        "purchased_pairs": history.filter(F.col("purchased")).count(),
-        "active_users": user_stats.count(),
-        "warm_items": item_stats.count(),
-        "cold_users": user_stats.filter(F.col("n_items") <= rc.cold_user_max_items).count(),
-        "products": products.count(),
-        "products_with_vector": item_index.count(),
-        "als_candidates_table_rows": als_cands.count(),
-    }
-    vec_idx.count()
-    stats = user_stats.agg(F.mean("n_items"), F.expr("percentile_approx(n_items, array(0.5, 0.9, 0.99))"), F.max("n_items")).first()
-    counts["mean_distinct_products_per_user"] = round(float(stats[0]), 2)
-    counts["distinct_products_per_user_p50_p90_p99"] = [int(v) for v in stats[1]]
-    counts["max_distinct_products_per_user"] = int(stats[2])
-    top_item = item_stats.agg(F.max("n_users")).first()[0]
-    counts["users_of_most_popular_product"] = int(top_item)
-    return {"products": products, "flagged": flagged, "history": history, "user_stats": user_stats,
-            "item_stats": item_stats, "item_index": item_index, "vec_idx": vec_idx, "user_index": user_index,
-            "als_users": als_users, "als_items": als_items, "als_cands": als_cands, "counts": counts}
+    inputs = NightInputs(
+        products=products, interactions=interactions,
+        vectors=spark.read.parquet(str(folder / "embeddings")).filter(F.col("model_version") == "bench")
+        .select("product_id", F.col("fused_emb").alias("vec")),
+        als_users=night("als_user_factors").select("user_id", "factors"),
+        als_items=night("als_item_factors").select("product_id", "factors"),
+        als_candidates=night("als_candidates").select("user_id", "product_id", "score", "rank"),
+        user_index=spark.read.parquet(str(folder / "als_user_ids")).select("user_id", "user_idx"),
+        content_version="bench", als_version="als-bench",
+    )
+    counts: dict[str, Any] = {"events": interactions.count(), "products": products.count(),
+                              "als_candidates_table_rows": inputs.als_candidates.count()}
+    return inputs, counts
+
+
+def describe_users(scores: Any) -> dict[str, Any]:
+    """How the simulated users look once scored (from the persisted history statistics; not timed)."""
+    from pyspark.sql import functions as F
+
+    stats = scores.user_stats.agg(F.mean("n_items"), F.expr("percentile_approx(n_items, array(0.5, 0.9, 0.99))"),
+                                  F.max("n_items")).first()
+    return {"history_pairs": scores.history.count(),
+            "purchased_pairs": scores.history.filter(F.col("purchased")).count(),
+            "mean_distinct_products_per_user": round(float(stats[0]), 2),
+            "distinct_products_per_user_p50_p90_p99": [int(v) for v in stats[1]],
+            "max_distinct_products_per_user": int(stats[2]),
+            "users_of_most_popular_product": int(scores.item_stats.agg(F.max("n_users")).first()[0])}
 
 
 def plan_ops(df: Any) -> dict[str, int]:
@@ -505,184 +477,73 @@ def plan_ops(df: Any) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-# ---- the stages (mirror of nightly.py's content / cold / recommendations closures) -------------
+# ---- the timed stages: the nightly job's own code, observed ---------------------------------------
 
-def _stage(df: Any, folder: Path, name: str) -> Any:
-    """The job's Parquet staging (``scoring.parquet_stage``) into ``folder``."""
-    from hybridrec.hybrid.scoring import parquet_stage
+class StageObserver:
+    """What the benchmark hooks into the job's code: a ``scoring.Progress`` (each stage timed with
+    its CPU, load and memory) and a ``scoring.Stage`` (the job's Parquet staging, with each staged
+    result's physical plan and the seconds since the previous staging: the stage's steps).
 
-    return parquet_stage(folder)(df, name)
+    Spark job groups follow the steps (``<stage>/<step>``) for the event-log figures.
+    """
 
+    def __init__(self, spark: Any, sampler: "MemorySampler", folder: Path, res: dict[str, Any],
+                 save: Callable[[], None]) -> None:
+        from hybridrec.hybrid.scoring import parquet_stage
 
-def stage_content(spark: Any, cfg: Config, d: dict[str, Any], stage_dir: Path, counts: dict[str, Any],
-                  sample_every: int = 1) -> str:
-    from pyspark.sql import functions as F
+        self.sc = spark.sparkContext
+        self.sampler = sampler
+        self.staging = parquet_stage(folder)
+        self.res = res
+        self.save = save
+        self.current: str | None = None
+        self.started = 0.0
+        self.steps: dict[str, dict[str, float]] = {}
+        self._mark = 0.0
 
-    from hybridrec.hybrid import content as CT
-    from hybridrec.models.product_embeddings import arrow_batch_rows
+    def progress(self, name: str, fn: Callable[[], str]) -> None:
+        """``Progress.__call__``'s contract: run ``fn``, print one line with its time."""
+        self.current, self.started = name, time.perf_counter()
+        self.steps[name] = {}
+        self._mark = self.started
+        self.sampler.stage = name
+        self.sc.setJobGroup(f"{name}/start", "bench")
+        self.res["status"] = f"running {name}"
+        self.save()
+        line, figures = timed(fn, self.sampler)
+        if self.steps[name]:
+            self.steps[name]["after_last_staging"] = round(time.perf_counter() - self._mark, 2)
+        self.res["stages"][name] = {**figures, "peak_memory_mib": self.sampler.peak(name),
+                                    "python_workers_at_peak": self.sampler.details.get(name, []),
+                                    "steps_seconds": self.steps[name]}
+        print(f"[bench {self.res['users']} {name}] {line} ({figures['seconds']}s, {figures['cpu_seconds']} CPU s, "
+              f"load {figures['load_1m_before']}->{figures['load_1m_after']})", flush=True)
+        self.current = None
+        self.save()
 
-    rc = cfg.recommend
-    history, user_index, item_index, vec_idx = d["history"], d["user_index"], d["item_index"], d["vec_idx"]
-    warm_users = d["user_stats"].filter(F.col("n_items") > rc.cold_user_max_items)
-    n_items = int(counts["products_with_vector"])
-    rows = (
-        history.join(warm_users.select("user_id"), "user_id", "left_semi")
-        .withColumn("in_profile", F.col("h_rank") <= rc.history_items)
-        .filter(F.col("in_profile") | F.col("purchased"))
-        .join(user_index, "user_id").join(item_index, "product_id")
-        .select("user_idx", "item_idx", "weight", "in_profile", "purchased")
-    )
-    n_users = int(counts["active_users"])
-    n_blocks = max(1, math.ceil(n_users / rc.user_block))
-    counts["content_user_blocks"] = n_blocks
-    name = "content"
-    if sample_every > 1:
-        # The user blocks b with b % sample_every == 0 only (content_candidates assigns the same
-        # blocks to these rows: its block count comes from n_users, not from the rows).
-        rows = rows.filter(F.pmod(F.pmod(F.xxhash64("user_idx"), F.lit(n_blocks)), F.lit(sample_every)) == 0)
-        counts["content_user_blocks_sampled"] = len(range(0, n_blocks, sample_every))
-        name = "content_sampled"
-    cands = CT.content_candidates(rows, vec_idx, rc.content_candidates, n_users, n_items, rc.user_block,
-                                  rc.content_item_block)
-    PLANS["content"] = plan_ops(cands)
-    with arrow_batch_rows(spark, 1):
-        staged = _stage(cands, stage_dir, name)
-    counts[f"{name}_candidates"] = staged.count()
-    return (f"{counts[f'{name}_candidates']} content candidates (top {rc.content_candidates} of {n_items} products "
-            f"per user" + (f", {counts['content_user_blocks_sampled']} of {n_blocks} user blocks)" if sample_every > 1 else ")"))
+    def hook(self) -> Any:
+        """A ``scoring.Progress`` whose stages this observer runs (score_users calls it per stage)."""
+        from hybridrec.hybrid.scoring import Progress
 
+        observer = self
 
-def synthetic_content(spark: Any, cfg: Config, d: dict[str, Any], stage_dir: Path, seed: int) -> int:
-    """Content candidates for every warm user, generated (not scored), staged where the content
-    stage stages its own: ``content_candidates`` per user, 60 % in the user's favourite category,
-    the reason one of the user's profile items. For the sizes whose content stage is sampled."""
-    from pyspark.sql import functions as F
+        class Hook(Progress):
+            def __call__(self, stage: str, fn: Callable[[], str]) -> None:
+                observer.progress(stage, fn)
+                self.seconds[stage] = observer.res["stages"][stage]["seconds"]
 
-    rc = cfg.recommend
-    per_cat = N_PRODUCTS // N_CATEGORIES
-    warm = (d["user_stats"].filter(F.col("n_items") > rc.cold_user_max_items).join(d["user_index"], "user_id")
-            .select("user_id", "user_idx", F.least(F.col("n_items"), F.lit(rc.history_items)).alias("h")))
-    profile = (d["history"].filter(F.col("h_rank") <= rc.history_items).join(d["item_index"], "product_id")
-               .select("user_id", "h_rank", F.col("item_idx").alias("reason_item_idx")))
-    fav = F.pmod(F.xxhash64(F.col("user_idx").cast("long"), F.lit(seed)), F.lit(N_CATEGORIES))
-    rows = warm.select("user_id", "user_idx", "h", fav.alias("fav"),
-                       F.explode(F.sequence(F.lit(1), F.lit(rc.content_candidates))).alias("j"))
-    other = F.pmod(F.col("fav") + 1 + F.pmod(F.xxhash64("user_idx", "j", F.lit(seed + 20)), F.lit(N_CATEGORIES - 1)),
-                   F.lit(N_CATEGORIES))
-    cat = F.when(F.pmod(F.col("j"), F.lit(5)) < 3, F.col("fav")).otherwise(other)
-    r = F.pmod(F.xxhash64("user_idx", F.lit(seed + 21)) + F.col("j") * 11, F.lit(per_cat))  # distinct: 11 is coprime to 1,333
-    cands = (rows.withColumn("h_rank", (F.lit(1) + F.pmod(F.col("j"), F.col("h"))).cast("int"))
-             .join(profile, ["user_id", "h_rank"])
-             .select("user_idx", (r * N_CATEGORIES + cat).cast("int").alias("item_idx"),
-                     (F.lit(0.95) - F.col("j") * 0.004).cast("float").alias("content_score"), "reason_item_idx"))
-    cands.write.mode("overwrite").parquet(str(stage_dir / "content"))
-    return spark.read.parquet(str(stage_dir / "content")).count()
+        return Hook({}, job=f"bench {self.res['users']}")
 
-
-def stage_cold(spark: Any, cfg: Config, d: dict[str, Any], stage_dir: Path, counts: dict[str, Any],
-               metrics: dict[str, float]) -> str:
-    from pyspark.sql import functions as F
-
-    from hybridrec.hybrid import cold as C
-
-    rc = cfg.recommend
-    als_items, als_users, item_index, vec_idx = d["als_items"], d["als_users"], d["item_index"], d["vec_idx"]
-    item_stats, user_index = d["item_stats"], d["user_index"]
-    warm_users = d["user_stats"].filter(F.col("n_items") > rc.cold_user_max_items)
-    warm_vec = als_items.join(item_index, "product_id").join(vec_idx, "item_idx").select("vec", "factors")
-    model = C.fit_factor_regression(warm_vec, rc.regression_l2)
-    metrics["cold_regression_r2"] = round(model.r2, 4)
-    cold_vec = vec_idx.join(item_index, "item_idx").join(item_stats, "product_id", "left_anti").select("item_idx", "vec")
-    n_cold = cold_vec.count()
-    counts["cold_items"] = n_cold
-    uf = als_users.join(warm_users.select("user_id"), "user_id", "left_semi").join(user_index, "user_id").select(
-        F.col("user_idx").alias("id"), F.col("factors").alias("features"))
-    cands = C.cold_candidates(uf, C.predicted_factors(cold_vec, model), rc.cold_candidates,
-                              (int(counts["active_users"]), n_cold), cfg.als.topk_user_block, cfg.als.topk_item_block)
-    PLANS["cold"] = plan_ops(cands)
-    staged = _stage(cands, stage_dir, "cold")
-    counts["cold_candidates"] = staged.count()
-    return (f"{counts['cold_candidates']} cold-item candidates over {n_cold} cold products "
-            f"(content->ALS regression R2 {model.r2:.3f} on {model.rows} warm products)")
-
-
-def stage_recommend(spark: Any, cfg: Config, d: dict[str, Any], stage_dir: Path, counts: dict[str, Any],
-                    steps: dict[str, float]) -> str:
-    from pyspark.sql import functions as F
-
-    from hybridrec.collab.confidence import usable
-    from hybridrec.hybrid import blend as B
-    from hybridrec.hybrid import lists as L
-    from hybridrec.hybrid import popular as P
-    from hybridrec.hybrid.nightly import _replace_night
-    from hybridrec.runs import utcnow
-    from hybridrec.tables import RECOMMENDATIONS
-
-    rc = cfg.recommend
-    run_date, cutoff, version, als_version, run_id = RUN_DATE, CUTOFF, "bench", "als-bench", "bench"
-    user_index, item_index, products, history = d["user_index"], d["item_index"], d["products"], d["history"]
-    user_stats, item_stats, flagged, als_cands = d["user_stats"], d["item_stats"], d["flagged"], d["als_cands"]
-    warm_users = user_stats.filter(F.col("n_items") > rc.cold_user_max_items)
-    t = [time.perf_counter()]
-    sc = spark.sparkContext
-    # Steps (the job groups of the Spark jobs, for the event-log figures): each ends where the job
-    # stages an intermediate result.
-    following = {"blend_cap_rank": "short_lists", "short_lists": "topup_explain_stage",
-                 "topup_explain_stage": "delta_write", "delta_write": "counts"}
-    sc.setJobGroup("recommendations/blend_cap_rank", "bench")
-
-    def step(name: str) -> None:
-        t.append(time.perf_counter())
-        steps[name] = round(t[-1] - t[-2], 2)
-        if name in following:
-            sc.setJobGroup(f"recommendations/{following[name]}", "bench")
-
-    def staged(df, name: str):
-        PLANS[f"recommendations_{name}"] = plan_ops(df)
-        out = _stage(df, stage_dir, name)
-        step({"ranked": "blend_cap_rank", "short": "short_lists"}[name])
+    def stage(self, df: Any, name: str) -> Any:
+        """``Stage``'s contract: materialise ``df`` as Parquet and return it re-read."""
+        PLANS[f"{self.current}_{name}"] = plan_ops(df)
+        out = self.staging(df, name)
+        now = time.perf_counter()
+        if self.current:
+            self.steps[self.current][name] = round(now - self._mark, 2)
+            self.sc.setJobGroup(f"{self.current}/after_{name}", "bench")
+        self._mark = now
         return out
-
-    def ids(df):
-        return df.join(user_index, "user_idx").join(item_index, "item_idx")
-
-    content_c = ids(spark.read.parquet(str(stage_dir / "content"))).join(
-        item_index.select(F.col("item_idx").alias("reason_item_idx"), F.col("product_id").alias("reason_product_id")),
-        "reason_item_idx")
-    cold_c = ids(spark.read.parquet(str(stage_dir / "cold")))
-    als_c = als_cands.filter(F.col("rank") <= rc.als_candidates).join(warm_users.select("user_id"), "user_id", "left_semi").join(
-        products.select("product_id"), "product_id", "left_semi").select("user_id", "product_id", F.col("score").alias("als_score"))
-    blended = B.blend_candidates(als_c, content_c, cold_c, warm_users, item_stats, rc)
-    pop = P.popularity(usable(flagged), cutoff, rc.popular_days, products).persist()
-    lists = L.final_lists(blended, history, user_stats, products, pop, rc, stage=staged)
-    final, short = lists.final, lists.short
-    stamp = utcnow()
-    out = final.select(
-        F.lit(run_date).cast("date").alias("run_date"), "user_id", "rank", "product_id",
-        F.round("score", 6).cast("double").alias("score"), "source", "reason", "reason_product_id", "category",
-        F.when(F.col("source") != "popular", F.lit(als_version)).alias("als_model_version"),
-        F.lit(version).alias("content_model_version"), F.lit(run_id).alias("run_id"),
-        F.lit(stamp).cast("timestamp").alias("created_at"),
-    )
-    PLANS["recommendations_recommendations"] = plan_ops(out)
-    out = _stage(out, stage_dir, "recommendations")
-    pop.unpersist()
-    step("topup_explain_stage")
-    written = _replace_night(out, cfg, RECOMMENDATIONS, run_date)
-    step("delta_write")
-    agg = out.agg(F.countDistinct("user_id").alias("users"),
-                  *[F.sum((F.col("source") == s).cast("long")).alias(s) for s in B.SOURCES]).collect()[0]
-    counts["recommendations"] = written
-    counts["users_with_recommendations"] = int(agg["users"])
-    counts["users_short"] = int(short.count())
-    for s in B.SOURCES:
-        counts[f"recommendations_{s}"] = int(agg[s] or 0)
-    full = out.groupBy("user_id").count().filter(F.col("count") == rc.top_n).count()
-    counts["users_with_full_list"] = int(full)
-    counts["users_without_recommendations"] = counts["active_users"] - counts["users_with_recommendations"]
-    step("counts")
-    return (f"{written} rows for {agg['users']} of {counts['active_users']} active users ({full} full lists of "
-            f"{rc.top_n}); sources " + ", ".join(f"{s} {counts[f'recommendations_{s}']}" for s in B.SOURCES))
 
 
 def event_log_summary(folder: Path) -> dict[str, dict[str, float]]:
@@ -732,8 +593,10 @@ def event_log_summary(folder: Path) -> dict[str, dict[str, float]]:
             for grp, vals in out.items()}
 
 
-def worker(n_users: int, work: Path, out: Path, seed: int, driver_memory: str, sample_every: int,
-           scoring_limit_s: float, overrides: dict[str, Any]) -> None:
+def worker(n_users: int, work: Path, out: Path, seed: int, driver_memory: str, scoring_limit_s: float,
+           overrides: dict[str, Any]) -> None:
+    from hybridrec.hybrid.nightly import write_recommendations
+    from hybridrec.hybrid.scoring import score_users
     from hybridrec.spark import build_spark
 
     cfg = bench_config(work, driver_memory, overrides)
@@ -750,18 +613,12 @@ def worker(n_users: int, work: Path, out: Path, seed: int, driver_memory: str, s
     save()
     stage_dir = work / "stage"
     stage_dir.mkdir(parents=True, exist_ok=True)
-    d, figures = timed(lambda: make_inputs(spark, cfg, n_users, seed, work / "inputs"), sampler)
-    res["counts"] = d.pop("counts")
+    (inputs, counts), figures = timed(lambda: make_inputs(spark, cfg, n_users, seed, work / "inputs"), sampler)
+    res["counts"] = counts
     res["setup"] = {**figures, "peak_memory_mib": sampler.peak("setup"),
                     "python_workers_at_peak": sampler.details.get("setup", [])}
-    print(f"[bench {n_users} setup] {res['counts']} ({figures['seconds']}s)", flush=True)
-    metrics: dict[str, float] = {}
-    steps: dict[str, float] = {}
-    calls = {
-        "content": lambda: stage_content(spark, cfg, d, stage_dir, res["counts"], sample_every),
-        "cold": lambda: stage_cold(spark, cfg, d, stage_dir, res["counts"], metrics),
-        "recommendations": lambda: stage_recommend(spark, cfg, d, stage_dir, res["counts"], steps),
-    }
+    print(f"[bench {n_users} setup] {counts} ({figures['seconds']}s)", flush=True)
+    observer = StageObserver(spark, sampler, stage_dir, res, save)
     sc = spark.sparkContext
     started = time.perf_counter()
     limit_hit = threading.Event()
@@ -774,54 +631,30 @@ def worker(n_users: int, work: Path, out: Path, seed: int, driver_memory: str, s
     watchdog.daemon = True
     watchdog.start()
     res["scoring_limit_seconds"] = scoring_limit_s
-    for name in STAGES:
-        res["status"] = f"running {name}"
-        save()
-        sampler.stage = name
-        sc.setJobGroup(name, "bench")
-        t0 = time.perf_counter()
-        try:
-            line, figures = timed(calls[name], sampler)
-        except Exception as exc:  # noqa: BLE001 - a cancelled (limit) or failed stage: keep the figures so far
-            res["stages"][name] = {"seconds_until_stopped": round(time.perf_counter() - t0, 1),
-                                   "peak_memory_mib": sampler.peak(name), "finished": False}
-            if name == "recommendations":
-                res["stages"][name]["steps_seconds"] = dict(steps)
-                order = ("blend_cap_rank", "short_lists", "topup_explain_stage", "delta_write", "counts")
-                res["stages"][name]["stopped_in_step"] = next((x for x in order if x not in steps), None)
-            why = (f"scoring limit of {scoring_limit_s / 60:g} min reached" if limit_hit.is_set()
-                   else f"failed: {type(exc).__name__}: {str(exc)[:500]}")
-            res["status"] = f"stopped in {name}: {why}"
-            print(f"[bench {n_users} {name}] {res['status']}", flush=True)
-            break
-        res["stages"][name] = {**figures, "peak_memory_mib": sampler.peak(name),
-                               "python_workers_at_peak": sampler.details.get(name, [])}
-        if name == "content" and sample_every > 1:
-            c = res["counts"]
-            scale = c["content_user_blocks"] / c["content_user_blocks_sampled"]
-            res["stages"][name].update({
-                "sampled": f"{c['content_user_blocks_sampled']} of {c['content_user_blocks']} user blocks (1 in {sample_every})",
-                "measured_seconds": figures["seconds"], "measured_cpu_seconds": figures["cpu_seconds"],
-                "seconds": round(figures["seconds"] * scale, 1), "cpu_seconds": round(figures["cpu_seconds"] * scale, 1),
-                "projected": True})
-            sampler.stage = "synthetic_content"
-            sc.setJobGroup("synthetic_content", "bench")
-            n, fig = timed(lambda: synthetic_content(spark, cfg, d, stage_dir, seed), sampler)
-            res["counts"]["content_candidates"] = n
-            res["synthetic_content_setup"] = {**fig, "rows": n}
-            print(f"[bench {n_users} content] {n} synthetic content candidates staged for the next stages "
-                  f"({fig['seconds']}s, not timed)", flush=True)
-        if name == "recommendations":
-            res["stages"][name]["steps_seconds"] = dict(steps)
-        print(f"[bench {n_users} {name}] {line} ({figures['seconds']}s, {figures['cpu_seconds']} CPU s, "
-              f"load {figures['load_1m_before']}->{figures['load_1m_after']})", flush=True)
-        save()
-    else:
+    scores = None
+    try:
+        # score_users calls its progress hook once per stage (history, content, cold)
+        scores = score_users(spark, cfg, inputs, CUTOFF, observer.stage, observer.hook())
+        res["counts"].update(scores.counts)
+        res["counts"]["content_user_blocks"] = math.ceil(scores.counts["active_users"] / cfg.recommend.user_block)
+        observer.progress("recommendations", lambda: write_recommendations(
+            spark, cfg, scores, inputs, RUN_DATE, observer.stage, "bench", res["counts"]))
         res["status"] = "done"
+    except Exception as exc:  # noqa: BLE001 - a cancelled (limit) or failed stage: keep the figures so far
+        name = observer.current or "setup"
+        res["stages"][name] = {"seconds_until_stopped": round(time.perf_counter() - observer.started, 1),
+                               "peak_memory_mib": sampler.peak(name), "finished": False,
+                               "steps_seconds": observer.steps.get(name, {})}
+        why = (f"scoring limit of {scoring_limit_s / 60:g} min reached" if limit_hit.is_set()
+               else f"failed: {type(exc).__name__}: {str(exc)[:500]}")
+        res["status"] = f"stopped in {name}: {why}"
+        print(f"[bench {n_users} {name}] {res['status']}", flush=True)
     watchdog.cancel()
     res["scoring_wall_seconds"] = round(time.perf_counter() - started, 1)
     sampler.stage = "end"
-    res["metrics"] = metrics
+    if scores is not None and res["status"] == "done":
+        res["counts"].update(describe_users(scores))
+    res["metrics"] = scores.metrics if scores is not None else {}
     res["plans"] = PLANS
     res["spark_conf"] = {k: spark.conf.get(k) for k in ("spark.sql.shuffle.partitions", "spark.driver.memory",
                                                          "spark.sql.adaptive.enabled", "spark.sql.autoBroadcastJoinThreshold")}
@@ -833,14 +666,13 @@ def worker(n_users: int, work: Path, out: Path, seed: int, driver_memory: str, s
     save()
 
 
-def run_size(n_users: int, seed: int, driver_memory: str, limit_s: float, sample_every: int,
-             scoring_limit_s: float, sets: list[str]) -> dict[str, Any]:
+def run_size(n_users: int, seed: int, driver_memory: str, limit_s: float, scoring_limit_s: float,
+             sets: list[str]) -> dict[str, Any]:
     """One size in a fresh process (fresh JVM); partial figures survive a timeout or a failure."""
     work = Path(tempfile.mkdtemp(prefix=f"bench_nightly_{n_users}_"))
     out = work / "result.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(n_users), "--work", str(work),
-           "--seed", str(seed), "--driver-memory", driver_memory, "--content-sample-every", str(sample_every),
-           "--scoring-limit-minutes", str(scoring_limit_s / 60)] + [a for x in sets for a in ("--set", x)]
+           "--seed", str(seed), "--driver-memory", driver_memory, "--scoring-limit-minutes", str(scoring_limit_s / 60)] + [a for x in sets for a in ("--set", x)]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, start_new_session=True)
     status = None
@@ -891,27 +723,28 @@ def scaling(sizes: list[dict[str, Any]]) -> dict[str, Any]:
             exps[name] = round(float(np.log(tb / ta) / np.log(b["users"] / a["users"])), 3)
         out["growth_exponent"][key] = exps
     out["growth_exponent_note"] = "log(t2/t1) / log(users2/users1): 1 = linear, below 1 = fixed costs amortised"
-    # Where a step grows faster than the users: the recommendations steps and their Spark task
-    # figures (event log) between consecutive sizes, as (figure ratio) / (users ratio).
+    # Where a step grows faster than the users: each stage's steps (work between two stagings) and
+    # their Spark task figures (event log) between consecutive sizes, as (figure ratio) / (users ratio).
     steps: dict[str, Any] = {}
     for a, b in zip(done, done[1:]):
         k = b["users"] / a["users"]
-        sa, sb = a["stages"]["recommendations"]["steps_seconds"], b["stages"]["recommendations"]["steps_seconds"]
-        row: dict[str, Any] = {"time_per_user_ratio": {n: round(sb[n] / sa[n] / k, 2) for n in sa if n in sb and sa[n]}}
+        row: dict[str, Any] = {}
+        for name in STAGES:
+            sa, sb = a["stages"][name].get("steps_seconds", {}), b["stages"][name].get("steps_seconds", {})
+            if sa:
+                row[f"{name}_time_per_user_ratio"] = {n: round(sb[n] / sa[n] / k, 2) for n in sa if n in sb and sa[n]}
         ma, mb = a.get("spark_task_metrics", {}), b.get("spark_task_metrics", {})
         for fig in ("executor_cpu_s", "shuffle_write_records", "memory_spilled_mib", "disk_spilled_mib"):
             row[f"{fig}_per_user_ratio"] = {
-                g.split("/", 1)[1]: (round(mb[g][fig] / ma[g][fig] / k, 2) if ma[g].get(fig) else
-                                     ("from 0 to " + str(mb[g][fig]) if mb[g].get(fig) else 0))
-                for g in ma if g.startswith("recommendations/") and g in mb}
+                g: (round(mb[g][fig] / ma[g][fig] / k, 2) if ma[g].get(fig) else
+                    ("from 0 to " + str(mb[g][fig]) if mb[g].get(fig) else 0))
+                for g in ma if "/" in g and g in mb}
         steps[f"{a['users']}->{b['users']}"] = row
-    out["recommendations_steps"] = steps
+    out["steps"] = steps
     # Content: the exact kNN costs the same per user block (user_block users x every product).
     out["content_seconds_per_user_block"] = {
-        str(s["users"]): round(s["stages"]["content"].get("measured_seconds", s["stages"]["content"]["seconds"])
-                               / s["counts"].get("content_user_blocks_sampled", s["counts"]["content_user_blocks"]), 2)
-        for s in sizes if s.get("stages", {}).get("content", {}).get("seconds") and s.get("counts", {}).get("content_user_blocks")
-        and (not s.get("variant") or s["variant"] == "content_unsampled")}
+        str(s["users"]): round(s["stages"]["content"]["seconds"] / s["counts"]["content_user_blocks"], 2)
+        for s in done if s.get("counts", {}).get("content_user_blocks")}
     return out
 
 
@@ -919,7 +752,7 @@ def machine_sharing(results: dict[str, Any]) -> None:
     """Whether others used the CPU during the timed stages: their CPU seconds (the machine's busy
     time minus this benchmark's processes) against the benchmark's own."""
     stages = [st for s in results["sizes"] for st in s.get("stages", {}).values() if "others_cpu_seconds" in st]
-    ours = sum(st.get("measured_cpu_seconds", st["cpu_seconds"]) for st in stages)
+    ours = sum(st["cpu_seconds"] for st in stages)
     others = sum(st["others_cpu_seconds"] for st in stages)
     loads = _loads(results["sizes"]) + results["load_before"][:1]
     results["others_cpu_share"] = round(others / ours, 3) if ours else None
@@ -932,7 +765,7 @@ def print_summary(results: dict[str, Any]) -> None:
     print(f"\nNightly scoring benchmark: Spark {m['pyspark']} local[2], {m['cores']} cores, {m['memory_gib']} GiB; "
           f"shared machine: {results['machine_shared']} (others' CPU {results.get('others_cpu_share')} of ours, "
           f"load {results['load_1m_range']})")
-    print(f"{'users':>9} {'variant':>10} {'content s':>10} {'cold s':>8} {'recs s':>8} {'total s':>8} {'CPU s':>7} "
+    print(f"{'users':>9} {'variant':>10} {'history s':>9} {'content s':>10} {'cold s':>8} {'recs s':>8} {'total s':>8} {'CPU s':>7} "
           f"{'ms/user':>8} {'x/user':>7} {'xCPU/user':>9} | peak RSS MiB: {'py':>5} {'JVM':>6} {'workers':>7} {'sum':>6}")
     sc = results.get("scaling", {}).get("per_user_time_vs_baseline", {})
 
@@ -940,12 +773,12 @@ def print_summary(results: dict[str, Any]) -> None:
         if not st:
             return f"{'-':>{width}}"
         if "seconds" in st:
-            return f"{str(st['seconds']) + ('*' if st.get('projected') else ''):>{width}}"
+            return f"{st['seconds']:>{width}}"
         return f"{'>' + str(st.get('seconds_until_stopped')):>{width}}"
 
     for s in results["sizes"]:
         st = s.get("stages", {})
-        cells = " ".join(cell(st.get(n, {}), w) for n, w in zip(STAGES, (10, 8, 8)))
+        cells = " ".join(cell(st.get(n, {}), w) for n, w in zip(STAGES, (9, 10, 8, 8)))
         head = f"{s['users']:>9} {(s.get('variant') or 'default'):>10} {cells}"
         if s.get("status") != "done":
             print(f"{head}   {s.get('status')}")
@@ -955,15 +788,14 @@ def print_summary(results: dict[str, Any]) -> None:
         print(f"{head} {s['total_scoring_seconds']:>8} {s['total_scoring_cpu_seconds']:>7.0f} "
               f"{1000 * s['total_scoring_seconds'] / s['users']:>8.2f} {r.get('total', '-'):>7} {r.get('total_cpu', '-'):>9} | "
               f"{'':>13} {peak['driver_python']:>5.0f} {peak['jvm']:>6.0f} {peak['python_workers']:>7.0f} {peak['total']:>6.0f}")
-    print("  * projected from a sample of the content user blocks (see inputs.content_sample_every_blocks)")
     for key, e in results.get("scaling", {}).get("growth_exponent", {}).items():
         print(f"  growth exponent {key}: " + ", ".join(f"{k} {v}" for k, v in e.items()))
     for users, r in sc.items():
         print(f"  per-user time vs {results['scaling']['baseline_users']} users, {users}: {r}")
     for s in results["sizes"]:
-        if "recommendations" in s.get("stages", {}):
-            print(f"  {s['users']} users ({s.get('variant') or 'default'}), recommendations steps (s): "
-                  f"{s['stages']['recommendations'].get('steps_seconds')}")
+        for name, st in s.get("stages", {}).items():
+            if st.get("steps_seconds"):
+                print(f"  {s['users']} users ({s.get('variant') or 'default'}), {name} steps (s): {st['steps_seconds']}")
 
 
 def _loads(node: Any) -> list[float]:
@@ -980,16 +812,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", default="10000,100000,1000000", help="simulated users per run, comma-separated")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--driver-memory", default="12g")
-    parser.add_argument("--scoring-limit-minutes", type=float, default=30.0,
+    parser.add_argument("--scoring-limit-minutes", type=float, default=60.0,
                         help="wall-clock limit of one size's timed stages: past it the running Spark jobs are "
                              "cancelled and the figures so far kept")
-    parser.add_argument("--limit-minutes", type=float, default=75.0,
+    parser.add_argument("--limit-minutes", type=float, default=90.0,
                         help="wall-clock limit of one size's process (setup included); killed past it")
-    parser.add_argument("--content-sample-from", type=int, default=1_000_000,
-                        help="from this many users on, the content stage scores 1 in --content-sample-every "
-                             "user blocks (its time is projected to all blocks; the next stages get generated "
-                             "content candidates for every user)")
-    parser.add_argument("--content-sample-every", type=int, default=10)
     parser.add_argument("--set", action="append", default=[], dest="sets", metavar="recommend.KEY=VALUE",
                         help="a recommendation setting for this invocation's sizes (a variant, e.g. fewer candidates)")
     parser.add_argument("--variant", help="label of this invocation's sizes when --set is used")
@@ -1007,7 +834,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("py4j").setLevel(logging.WARNING)
     if args.worker:
         worker(args.worker, args.work, args.work / "result.json", args.seed, args.driver_memory,
-               args.content_sample_every, args.scoring_limit_minutes * 60, parse_sets(args.sets))
+               args.scoring_limit_minutes * 60, parse_sets(args.sets))
         return 0
 
     if args.summarize_only:
@@ -1020,7 +847,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     overrides = parse_sets(args.sets)
     cfg = bench_config(Path(tempfile.gettempdir()) / "bench_nightly", args.driver_memory)
-    mirrored = nightly_hash()
     rc = to_dict(cfg)["recommend"]
     results: dict[str, Any] = {
         "benchmark": "nightly",
@@ -1041,19 +867,16 @@ def main(argv: list[str] | None = None) -> int:
             "als": {"topk_user_block": cfg.als.topk_user_block, "topk_item_block": cfg.als.topk_item_block},
             "spark": {"master": cfg.spark.master, "driver_memory": cfg.spark.driver_memory,
                       "shuffle_partitions": cfg.spark.shuffle_partitions},
-            "nightly_py_mirrored": NIGHTLY_MIRRORED,
-            "nightly_py_at_run": mirrored,
+            "code": "hybrid.scoring.score_users + hybrid.nightly.write_recommendations (the job's own functions)",
             "limit_minutes_per_size": args.limit_minutes,
             "scoring_limit_minutes": args.scoring_limit_minutes,
-            "content_sampled_from_users": args.content_sample_from,
-            "content_sample_every_blocks": args.content_sample_every,
         },
         "notes": [
-            "Timed: the nightly job's content, cold and recommendations stages, mirrored from nightly.py with the "
-            "library's functions (see bench/bench_nightly.py's docstring); total_scoring_seconds is their sum. "
-            "Setup (building and persisting the synthetic inputs, the history the job builds before these "
-            "stages) is reported apart and not in the total. ALS itself, freshness, similar_items and "
-            "retention are not run.",
+            "Timed: the nightly job's history, content, cold and recommendations stages, run by the job's own "
+            "functions (hybrid.scoring.score_users, hybrid.nightly.write_recommendations) on synthetic inputs; "
+            "total_scoring_seconds is their sum (the recommendations stage includes the night's Delta write). "
+            "Setup (building the synthetic inputs) is reported apart. ALS itself, freshness, similar_items "
+            "and retention are not run. Every user block of the content stage is scored (nothing projected).",
             "Memory: peak RSS sampled every 0.25 s of the driver Python process, the Spark JVM and the "
             "JVM's Python workers (their sum is the peak of the sum, not the sum of peaks). Spark runs "
             "in local mode: there are no separate executor processes, the tasks run in the driver JVM "
@@ -1066,9 +889,6 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "sizes": [],
     }
-    if mirrored and mirrored != NIGHTLY_MIRRORED:
-        results["notes"].append(f"nightly.py changed since the stages were mirrored (blob {mirrored} vs "
-                                f"{NIGHTLY_MIRRORED}): compare the stages with the current file.")
     if args.append and args.out.is_file():
         previous = json.loads(args.out.read_text(encoding="utf-8"))
         results["sizes"] = previous.get("sizes", [])
@@ -1078,13 +898,11 @@ def main(argv: list[str] | None = None) -> int:
         results["appended_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     for n in [int(x) for x in args.users.split(",") if x]:
         log.info("%d users: fresh process", n)
-        every = args.content_sample_every if n >= args.content_sample_from else 1
-        res = run_size(n, args.seed, args.driver_memory, args.limit_minutes * 60, every,
+        res = run_size(n, args.seed, args.driver_memory, args.limit_minutes * 60,
                        args.scoring_limit_minutes * 60, args.sets)
         res["variant"] = (args.variant or "overrides") if overrides else None
         if res.get("status") == "done":
             res["total_scoring_seconds"] = round(sum(res["stages"][s]["seconds"] for s in STAGES), 2)
-            res["total_includes_projected_content"] = bool(res["stages"]["content"].get("projected"))
             res["total_scoring_cpu_seconds"] = round(sum(res["stages"][s]["cpu_seconds"] for s in STAGES), 1)
             res["peak_memory_mib"] = {k: max(res["stages"][s]["peak_memory_mib"].get(k, 0) for s in STAGES)
                                       for k in ("driver_python", "jvm", "python_workers", "total",

@@ -31,7 +31,7 @@ from hybridrec.errors import HybridrecError, MissingInputError
 from hybridrec.hybrid import blend as B
 from hybridrec.hybrid.freshness import embed_new_products
 from hybridrec.hybrid.scoring import (
-    NightInputs, Progress, hybrid_lists, parquet_stage, score_users, similar_products,
+    NightInputs, NightScores, Progress, Stage, hybrid_lists, parquet_stage, score_users, similar_products,
 )
 from hybridrec.models.training import current_version
 from hybridrec.runs import utcnow
@@ -199,34 +199,7 @@ def run_nightly(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str
     stamp = [F.lit(run_date).cast("date").alias("run_date")]
 
     def recommend() -> str:
-        lists = hybrid_lists(scores, inputs, cfg, cutoff, stage)
-        final, short = lists.final, lists.short
-        out = final.select(
-            *stamp, "user_id", "rank", "product_id",
-            F.round("score", 6).cast("double").alias("score"), "source", "reason", "reason_product_id", "category",
-            F.when(F.col("source") != "popular", F.lit(result.als_version)).alias("als_model_version"),
-            F.lit(version).alias("content_model_version"), F.lit(run_id).alias("run_id"),
-            F.lit(utcnow()).cast("timestamp").alias("created_at"),
-        )
-        out = stage(out, "recommendations")
-        if os.environ.get(FAULT_ENV) == "kill_during_write":
-            pid = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
-            out = out.mapInPandas(_killer(pid), out.schema)
-        written = _replace_night(out, cfg, RECOMMENDATIONS, run_date)
-        per_user = out.groupBy("user_id").agg(F.count(F.lit(1)).alias("n"))
-        agg = out.agg(*[F.sum((F.col("source") == s).cast("long")).alias(s) for s in B.SOURCES]).collect()[0]
-        sizes = per_user.agg(F.count(F.lit(1)).alias("users"),
-                             F.sum((F.col("n") == rc.top_n).cast("long")).alias("full")).collect()[0]
-        counts["recommendations"] = written
-        counts["users_with_recommendations"] = int(sizes["users"])
-        counts["users_short"] = int(short.count())
-        for s in B.SOURCES:
-            counts[f"recommendations_{s}"] = int(agg[s] or 0)
-        counts["users_with_full_list"] = int(sizes["full"] or 0)
-        counts["users_without_recommendations"] = counts["active_users"] - counts["users_with_recommendations"]
-        return (f"{written} rows for {sizes['users']} of {counts['active_users']} active users "
-                f"({counts['users_with_full_list']} full lists of {rc.top_n}); sources " +
-                ", ".join(f"{s} {counts[f'recommendations_{s}']}" for s in B.SOURCES))
+        return write_recommendations(spark, cfg, scores, inputs, run_date, stage, run_id, counts)
 
     progress("recommendations", recommend)
 
@@ -267,6 +240,42 @@ def run_nightly(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str
                     counts["users_without_recommendations"])
     _write_summary(stage_dir, result)
     return result
+
+
+def write_recommendations(spark: SparkSession, cfg: Config, scores: NightScores, inputs: NightInputs,
+                          run_date: dt.date, stage: Stage, run_id: str, counts: dict[str, int]) -> str:
+    """The night's lists (``hybrid_lists``) written to gold.recommendations (partition ``run_date``
+    replaced), with their counts added to ``counts``; returns the progress line."""
+    rc = cfg.recommend
+    cutoff = dt.datetime.combine(run_date, dt.time())
+    lists = hybrid_lists(scores, inputs, cfg, cutoff, stage)
+    final, short = lists.final, lists.short
+    out = final.select(
+        F.lit(run_date).cast("date").alias("run_date"), "user_id", "rank", "product_id",
+        F.round("score", 6).cast("double").alias("score"), "source", "reason", "reason_product_id", "category",
+        F.when(F.col("source") != "popular", F.lit(inputs.als_version)).alias("als_model_version"),
+        F.lit(inputs.content_version).alias("content_model_version"), F.lit(run_id).alias("run_id"),
+        F.lit(utcnow()).cast("timestamp").alias("created_at"),
+    )
+    out = stage(out, "recommendations")
+    if os.environ.get(FAULT_ENV) == "kill_during_write":
+        pid = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
+        out = out.mapInPandas(_killer(pid), out.schema)
+    written = _replace_night(out, cfg, RECOMMENDATIONS, run_date)
+    per_user = out.groupBy("user_id").agg(F.count(F.lit(1)).alias("n"))
+    agg = out.agg(*[F.sum((F.col("source") == s).cast("long")).alias(s) for s in B.SOURCES]).collect()[0]
+    sizes = per_user.agg(F.count(F.lit(1)).alias("users"),
+                         F.sum((F.col("n") == rc.top_n).cast("long")).alias("full")).collect()[0]
+    counts["recommendations"] = written
+    counts["users_with_recommendations"] = int(sizes["users"])
+    counts["users_short"] = int(short.count())
+    for s in B.SOURCES:
+        counts[f"recommendations_{s}"] = int(agg[s] or 0)
+    counts["users_with_full_list"] = int(sizes["full"] or 0)
+    counts["users_without_recommendations"] = counts["active_users"] - counts["users_with_recommendations"]
+    return (f"{written} rows for {sizes['users']} of {counts['active_users']} active users "
+            f"({counts['users_with_full_list']} full lists of {rc.top_n}); sources " +
+            ", ".join(f"{s} {counts[f'recommendations_{s}']}" for s in B.SOURCES))
 
 
 def _write_summary(folder: Path, result: NightResult) -> None:
