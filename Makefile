@@ -24,6 +24,11 @@ test: setup
 test-all: setup
 	$(PY) -m pytest -m ""
 
+# Opt-in: jobs killed with SIGKILL at seeded points, readers during writes, standalone-cluster runs
+.PHONY: test-cluster
+test-cluster: setup
+	$(PY) -m pytest -m cluster
+
 # The Databricks bundle (databricks.yml, resources/, conf/databricks.yaml) checked without a workspace
 .PHONY: bundle-check
 bundle-check: setup
