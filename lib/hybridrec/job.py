@@ -24,7 +24,7 @@ from pyspark.sql import SparkSession
 
 from hybridrec.config import Config, ConfigError, load_config
 from hybridrec.errors import HybridrecError
-from hybridrec.runs import RunRecord, record_run, utcnow
+from hybridrec.runs import RunRecord, record_run, redact, utcnow
 from hybridrec.spark import build_spark
 
 log = logging.getLogger("hybridrec.job")
@@ -109,7 +109,7 @@ def run_job(
     try:
         main(JobContext(cfg=cfg, spark=spark, args=args, run=run))
     except HybridrecError as exc:
-        log.error("%s", exc)
+        log.error("%s", redact(str(exc)))
         run.finish("failed", str(exc))
         record_run(spark, cfg, run)
         return 1

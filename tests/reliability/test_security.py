@@ -8,6 +8,7 @@ and a call spelt over two lines is.
 from __future__ import annotations
 
 import ast
+import logging
 import re
 from pathlib import Path
 
@@ -254,7 +255,7 @@ def test_credentials_in_the_config_reach_neither_logs_nor_gold_runs(runs) -> Non
 
 
 @pytest.mark.spark
-def test_a_failed_run_quoting_a_credential_uri_is_recorded_redacted(spark, tmp_path: Path) -> None:
+def test_a_failed_run_quoting_a_credential_uri_is_recorded_redacted(spark, tmp_path: Path, caplog) -> None:
     """A job that fails with a message quoting a URI with a password (a storage error naming the
     path, say) leaves the failure in gold.runs without the password."""
     from hybridrec.errors import MissingInputError
@@ -270,7 +271,22 @@ def test_a_failed_run_quoting_a_credential_uri_is_recorded_redacted(spark, tmp_p
     def main(ctx) -> None:
         raise MissingInputError(f"catalog.path: {SECRET_URI}/catalog.csv does not exist")
 
-    assert run_job("ingest", main, ["--config", str(conf)]) == 1
+    with caplog.at_level(logging.ERROR, logger="hybridrec.job"):
+        assert run_job("ingest", main, ["--config", str(conf)]) == 1
+    assert "alice:***@mlflow.example.com" in caplog.text and SECRET not in caplog.text
     row = read_table(spark, table_ref(load_config(conf), RUNS)).first()
     assert row["status"] == "failed" and "alice:***@mlflow.example.com" in row["message"]
     assert SECRET not in row["message"]
+
+
+def test_a_failed_mlflow_log_does_not_quote_the_password(caplog, monkeypatch) -> None:
+    """Training logs to MLflow at the configured URI; when that fails, the warning names the URI
+    (what on-call needs) without its credentials."""
+    from hybridrec.models.tracking import log_run
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")   # fail at once, not after back-off
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    uri = "http://alice:" + SECRET + "@127.0.0.1:9/"   # nothing listens on the discard port
+    with caplog.at_level(logging.WARNING, logger="hybridrec.models.tracking"):
+        assert log_run(uri, "exp", "run", {}, {}, {}, [], {}) is None
+    assert "alice:***@127.0.0.1" in caplog.text and SECRET not in caplog.text

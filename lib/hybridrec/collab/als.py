@@ -64,6 +64,7 @@ from hybridrec.collab.topk import top_k
 from hybridrec.collab.tuning import Trial, tune
 from hybridrec.config import Config, to_dict
 from hybridrec.errors import MissingInputError
+from hybridrec.runs import redact
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class AlsResult:
             "fit_seconds": round(self.fit_seconds, 2),
             "tuning": [t.as_dict() for t in self.trials],
             "linear_algebra": self.linear_algebra,
-            "config": to_dict(cfg)["als"],
+            "config": {k: (redact(v) if isinstance(v, str) else v) for k, v in to_dict(cfg)["als"].items()},
         }
 
     def release(self) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from hybridrec.config import Config
+from hybridrec.runs import redact
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +80,10 @@ def log_fit(
         for name, data in artifacts.items():
             client.log_dict(run.info.run_id, data, name)
         client.set_terminated(run.info.run_id)
-        log.info("logged ALS run %s to MLflow %s (experiment %s)", run.info.run_id, uri,
+        log.info("logged ALS run %s to MLflow %s (experiment %s)", run.info.run_id, redact(uri),
                  cfg.als.mlflow_experiment)
         return str(run.info.run_id)
     except Exception as exc:  # noqa: BLE001 - tracking must never fail the fit
         log.warning("could not log the ALS fit to MLflow at %s: %s: %s (the model is saved)",
-                    uri, type(exc).__name__, exc)
+                    redact(uri), type(exc).__name__, redact(str(exc)))
         return None

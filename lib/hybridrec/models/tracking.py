@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+from hybridrec.runs import redact
+
 log = logging.getLogger(__name__)
 
 
@@ -55,5 +57,6 @@ def log_run(
                     mlflow.log_artifact(path)
             return str(run.info.run_id)
     except Exception as exc:  # noqa: BLE001 - tracking must never lose the trained model
-        log.warning("MLflow logging to %s failed (the model and metrics.json are saved): %s", uri, exc)
+        log.warning("MLflow logging to %s failed (the model and metrics.json are saved): %s",
+                    redact(uri), redact(str(exc)))
         return None
