@@ -83,6 +83,14 @@ class TablesConfig:
     # Prefix for the layer schemas: bronze, quarantine, gold (``<schema_prefix>bronze``).
     schema_prefix: str = ""
 
+    def __post_init__(self) -> None:
+        # Both end up in SQL identifiers and folder names: plain identifier characters only, so a
+        # value can neither change a statement nor leave the warehouse folder.
+        if self.catalog is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(self.catalog)):
+            raise ConfigError(f"tables.catalog must be an identifier (letters, digits, _), got {self.catalog!r}")
+        if not re.fullmatch(r"[A-Za-z0-9_]*", str(self.schema_prefix)):
+            raise ConfigError(f"tables.schema_prefix may hold only letters, digits and _, got {self.schema_prefix!r}")
+
 
 @dataclass
 class CatalogColumns:
