@@ -28,6 +28,7 @@ from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from cluster_fixture import cluster  # noqa: F401 - the module-scoped cluster fixture
 from standalone import (
     Cluster, Submission, free_port_run, read_events, run_job_on_cluster, start_job, SUBMIT_TIMEOUT_S,
 )
