@@ -3,7 +3,7 @@
 New products need no training: the nightly job embeds them with the current models
 (``recommend.embed_new_products``). A new *category* does: once it has
 ``features.min_examples_per_class`` products it becomes a class of the next label map, and the
-current classifiers (and the embeddings they learnt to separate) know nothing of it. So ingest
+current classifiers (and the embeddings they learnt to separate) know nothing of it. So the check
 compares the classes the catalog would give today (the same rule preprocess applies,
 ``features.labels.build_label_map``) with the classes of the current model version; the
 Databricks job trains when they differ or when there is no model yet, besides its weekly training.
@@ -19,7 +19,6 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import Any
 
 from pyspark.sql import SparkSession
@@ -29,7 +28,7 @@ from hybridrec.errors import MissingInputError
 from hybridrec.features.labels import build_label_map, catalog_counts
 from hybridrec.job import job_parser
 from hybridrec.models.training import current_version
-from hybridrec.tables import PRODUCTS, read_table, table_ref
+from hybridrec.tables import PRODUCTS, require_table
 
 log = logging.getLogger(__name__)
 ARGS_WIDGET = "args"  # the notebook task's parameter: the common job arguments as a JSON list
@@ -48,7 +47,7 @@ class CatalogChange:
         return self.model_version is None or bool(self.new_classes)
 
     def task_values(self) -> dict[str, int]:
-        """What the ingest task publishes for the job's ``catalog_changed`` condition."""
+        """What the catalog_check task sets for the job's ``catalog_changed`` condition."""
         return {"retrain": int(self.retrain), "new_classes": len(self.new_classes)}
 
     def describe(self) -> str:
@@ -70,14 +69,16 @@ def model_classes(cfg: Config, version: str) -> set[str]:
 
 def catalog_change(spark: SparkSession, cfg: Config) -> CatalogChange:
     """Compare bronze.products' classes (preprocess's rule) with the current model's."""
-    products = read_table(spark, table_ref(cfg, PRODUCTS)).select("category", "image_path")
+    products = require_table(spark, cfg, PRODUCTS, "jobs/ingest.py").select("category", "image_path")
     classes = tuple(build_label_map(catalog_counts(products), cfg.features.min_examples_per_class).classes)
     try:
         version: str | None = current_version(cfg)
     except MissingInputError:
         version = None
-    known = model_classes(cfg, version) if version is not None else set()
-    new = tuple(c for c in classes if c not in known) if version is not None else ()
+    new: tuple[str, ...] = ()
+    if version is not None:
+        known = model_classes(cfg, version)
+        new = tuple(c for c in classes if c not in known)
     change = CatalogChange(version, classes, new)
     log.info("catalog change: %s", change.describe())
     return change
