@@ -22,14 +22,15 @@ case $PROFILE in
     if [[ -z ${DEMO_CONFIG:-} ]]; then
       if [[ -f ../shared/data/fashion/styles.csv ]]; then DEMO_CONFIG=conf/fashion.yaml; else DEMO_CONFIG=conf/local.yaml; fi
     fi
-    # Training for a demo: photos at 32 px instead of 64 and 5 epochs instead of 20 (a 64 px epoch of
-    # the CNN takes ~2.5 min on 2 cores); the model quality figures in the README use 64 px, 20 epochs.
+    # Training for a demo: photos at 32 px instead of 64 and 3 epochs instead of 20 (a 64 px epoch of
+    # the CNN takes ~2.5 min on 2 cores, a 32 px one ~45 s); the model quality figures in the README
+    # use 64 px, 20 epochs.
     PREP_SET=(--set features.image_size=32)  # every stage from preprocess on: the features say 32 px
-    TRAIN_SET=(--set train.epochs=5 --set train.early_stopping_patience=3)
+    TRAIN_SET=(--set train.epochs=3)
     ;;
   quick)
     DEMO_CONFIG=${DEMO_CONFIG:-conf/local.yaml}
-    PREP_SET=()
+    PREP_SET=(--set features.image_size=32)
     TRAIN_SET=(--set train.epochs=2 --set train.max_steps_per_epoch=15 --set train.fusion_epochs=5)
     ;;
   *) echo "demo: PROFILE must be full or quick, got $PROFILE" >&2; exit 2 ;;

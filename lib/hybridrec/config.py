@@ -49,6 +49,9 @@ class SparkConfig:
     local_ip: str | None = "127.0.0.1"
     driver_memory: str = "4g"
     shuffle_partitions: int = 8
+    # Tasks Delta uses to rebuild a table's state from its log (Delta's own default is 50, sized for
+    # clusters: on 2 cores those tasks dominate small tables' reads and commits). null = Delta's.
+    delta_snapshot_partitions: int | None = 2
     # Check at start-up that the Delta Lake classes load (off where the platform provides Delta).
     require_delta: bool = True
     ui_enabled: bool = True

@@ -47,6 +47,8 @@ def spark_settings(cfg: SparkConfig, launched_by_spark_submit: bool) -> dict[str
     if not launched_by_spark_submit:
         settings["spark.master"] = cfg.master
         settings["spark.driver.memory"] = cfg.driver_memory
+    if cfg.delta_snapshot_partitions is not None:
+        settings["spark.databricks.delta.snapshotPartitions"] = str(cfg.delta_snapshot_partitions)
     if cfg.local_ip:
         settings["spark.driver.host"] = cfg.local_ip
         settings["spark.driver.bindAddress"] = cfg.local_ip

@@ -25,3 +25,10 @@ def test_cluster_config_binds_nowhere_special_and_passes_extra_conf() -> None:
     s = spark_settings(cfg, launched_by_spark_submit=True)
     assert "spark.driver.host" not in s
     assert s["spark.sql.adaptive.enabled"] == "false"
+
+
+def test_delta_snapshot_partitions_small_locally_and_left_to_the_platform_when_null() -> None:
+    assert spark_settings(SparkConfig(), launched_by_spark_submit=True)[
+        "spark.databricks.delta.snapshotPartitions"] == "2"
+    s = spark_settings(SparkConfig(delta_snapshot_partitions=None), launched_by_spark_submit=True)
+    assert "spark.databricks.delta.snapshotPartitions" not in s

@@ -69,11 +69,13 @@ def temporal_split(cfg: Config, products: DataFrame, interactions: DataFrame, cu
     catalog = products.filter(F.col("listed_at").isNull() | (F.col("listed_at") < utc_timestamp(end)))
     window = interactions.filter((F.col("ts") >= utc_timestamp(cutoff)) & (F.col("ts") < utc_timestamp(end)))
     # The same rules as the nightly job for what counts (known product, known event, weight > 0).
-    before = usable(flag_interactions(interactions, cutoff, cfg.als.event_weights, catalog))
-    after = usable(flag_interactions(window, end, cfg.als.event_weights, catalog))
+    # The flagged events are cached once: every count below would otherwise re-read and re-flag them.
+    before = (usable(flag_interactions(interactions, cutoff, cfg.als.event_weights, catalog))
+              .select("user_id", "product_id", "event").persist())
+    after = usable(flag_interactions(window, end, cfg.als.event_weights, catalog)).select("user_id", "product_id").persist()
     n_events = before.groupBy("user_id").agg(F.count(F.lit(1)).alias("n_events"))
     bought = before.filter(F.col("event").isin(list(cfg.recommend.purchase_events))).select("user_id", "product_id").distinct()
-    warm_items = before.select("product_id").distinct()
+    warm_items = before.select("product_id").distinct().persist()
     pairs = (after.select("user_id", "product_id").distinct()
              .join(bought, ["user_id", "product_id"], "left_anti"))
     judged = pairs.join(n_events, "user_id", "inner")
@@ -98,6 +100,8 @@ def temporal_split(cfg: Config, products: DataFrame, interactions: DataFrame, cu
     counts["test_users_new"] = counts["test_users"] - counts["judged_users"]
     per_segment = relevant.groupBy("segment").agg(
         F.countDistinct("user_id").alias("users"), F.count(F.lit(1)).alias("pairs")).collect()
+    before.unpersist()  # relevant, users and warm_items are materialised by now
+    after.unpersist()
     for row in per_segment:
         counts[f"{row['segment']}_users"] = int(row["users"])
         counts[f"{row['segment']}_relevant_pairs"] = int(row["pairs"])
