@@ -3,7 +3,7 @@
 # demo data → ingest → preprocess → train → recommend (the nightly job) → evaluate → examples.
 # Uses the real fashion catalog (../shared/data/fashion, read in place) when it is there, else a
 # generated catalog; interactions come from the seeded simulator (a simulation, see README).
-#   make demo                  full profile: fashion catalog, 20,000 simulated users, short training
+#   make demo                  full profile: fashion catalog, 10,000 simulated users, short training
 #   make demo PROFILE=quick    a few minutes: generated catalog (2,000 products, 1,000 users), tiny training
 # Extra arguments go to every stage (e.g. `bash scripts/demo.sh --set spark.driver_memory=8g`).
 set -euo pipefail
