@@ -72,9 +72,13 @@ VOLATILE: dict[str, tuple[str, ...]] = {
     "gold.product_embeddings": ("created_at",),
 }
 
-# Small everything: one text model trained for a few steps, a rank-8 ALS, short lists.
+# Small everything: one text model trained for a few steps, a rank-8 ALS, short lists. Training runs
+# 40 two-step epochs without early stopping: after the first epoch (~15 s: graph building) each takes
+# ~0.15 s, so the kill after "epoch 1" has a window of seconds to land mid-training (with 6 epochs,
+# early stopping after epoch 6, the run sometimes finished before the kill arrived).
 SECTIONS: dict[str, dict] = {
-    "train": {"models": ["text"], "epochs": 6, "max_steps_per_epoch": 2, "fusion_epochs": 1},
+    "train": {"models": ["text"], "epochs": 40, "early_stopping_patience": 0, "max_steps_per_epoch": 2,
+              "fusion_epochs": 1},
     "als": {"rank": 8, "max_iter": 4, "evaluate": False, "top_k": 30},
     "recommend": {"top_n": 10, "max_per_category": 4, "similar_top_m": 5, "content_candidates": 30,
                   "cold_candidates": 10, "vacuum": False},
@@ -220,17 +224,31 @@ def _build_pipeline(base: Path) -> Pipeline:
 
 @dataclass(frozen=True)
 class Phase:
-    """A point of a job's run the harness can see: an output line matching ``line`` (a regex), or
-    a new commit of the Delta table ``commit_of`` (a logical name such as ``bronze.products``)."""
+    """A point of a job's run the harness can see: an output line matching ``line`` (a regex), a new
+    commit of the Delta table ``commit_of`` (a logical name such as ``bronze.products``), or a
+    training checkpoint of ``checkpoint_epoch`` or later (``state.json`` of a model under the
+    config's checkpoints folder). Lines the Horovod ranks print reach the job's output through
+    Horovod's relay, seconds late on the tiny pipeline, so training is watched through its files."""
 
     name: str
     line: str | None = None
     commit_of: str | None = None
+    checkpoint_epoch: int | None = None
     max_delay_s: float = 1.0
 
     def __post_init__(self) -> None:
-        if (self.line is None) == (self.commit_of is None):
-            raise ValueError(f"phase {self.name}: give exactly one of line, commit_of")
+        given = [x for x in (self.line, self.commit_of, self.checkpoint_epoch) if x is not None]
+        if len(given) != 1:
+            raise ValueError(f"phase {self.name}: give exactly one of line, commit_of, checkpoint_epoch")
+
+
+def checkpoint_epoch(checkpoints: Path) -> int:
+    """The highest epoch any model's checkpoint state under ``checkpoints`` records (0: none yet)."""
+    best = 0
+    for state in checkpoints.glob("*/*/state.json"):
+        with suppress(OSError, ValueError):  # written while we read it: the next poll sees it whole
+            best = max(best, int(json.loads(state.read_text(encoding="utf-8")).get("epoch", 0)))
+    return best
 
 
 @dataclass(frozen=True)
@@ -303,15 +321,25 @@ def run_and_kill(cmd: Sequence[str], conf: Path, plan: KillPlan, timeout_s: floa
     """
     phase = plan.phase
     root = conf.parent
-    commits = table_dir(load_config(conf), TABLES[phase.commit_of]) if phase.commit_of else None
+    cfg = load_config(conf)
+    commits = table_dir(cfg, TABLES[phase.commit_of]) if phase.commit_of else None
     committed = latest_commit(commits) if commits else -1
+    checkpoints = Path(cfg.paths.checkpoints)
+
+    def reached_phase() -> bool:
+        if phase.line:
+            return out.search(phase.line)
+        if phase.checkpoint_epoch is not None:
+            return checkpoint_epoch(checkpoints) >= phase.checkpoint_epoch
+        return latest_commit(commits) > committed
+
     proc = subprocess.Popen(list(cmd), cwd=root, env=job_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, bufsize=1, start_new_session=True)
     out = _Lines(proc.stdout)
     started = time.monotonic()
     killed: list[int] = []
     try:
-        while not (out.search(phase.line) if phase.line else latest_commit(commits) > committed):
+        while not reached_phase():
             _still_running(proc, out, plan, "before reaching its kill phase")
             if time.monotonic() - started > timeout_s:
                 raise AssertionError(f"{plan.describe()}: phase not reached in {timeout_s:.0f}s\n{out.text()[-3000:]}")

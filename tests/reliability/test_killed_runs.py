@@ -75,7 +75,7 @@ PHASES: dict[str, tuple[Phase, ...]] = {
         Phase("photos decoding", line=r"decoding \d+ photos", max_delay_s=1.0),
     ),
     "train": (
-        Phase("text model: epoch 1 checkpointed", line=r"\[train text\] epoch 1/", max_delay_s=0.2),
+        Phase("text model: epoch 1 checkpointed", checkpoint_epoch=1, max_delay_s=0.2),
         Phase("text model exported, embeddings running", line=r"\[train text\] test accuracy", max_delay_s=1.0),
     ),
     "recommend": (
