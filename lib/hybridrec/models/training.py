@@ -37,6 +37,7 @@ from hybridrec.errors import HybridrecError, MissingInputError
 from hybridrec.features.labels import UNLABELED
 from hybridrec.models.data import IMAGE, TEXT, split_urls
 from hybridrec.models.product_embeddings import build_product_embeddings
+from hybridrec.models.progress import EpochProgress
 from hybridrec.models.tracking import log_run, tracking_uri
 from hybridrec.models.worker import TrainSpec, read_state, train_worker
 from hybridrec.tables import FEATURE_SETS, features_path
@@ -185,11 +186,12 @@ def run_horovod(spec: TrainSpec, num_proc: int, tc: TrainConfig) -> list[dict[st
     log.info("training the %s model on %d Horovod process(es) x %d thread(s), from %s",
              spec.model, num_proc, spec.threads_per_proc, where)
     try:
-        results = horovod.spark.run(
-            train_worker, args=(spec,), num_proc=num_proc, use_gloo=True,
-            nics=set(tc.nics) if tc.nics else None, start_timeout=tc.start_timeout, env=env,
-            stdout=_Flushing(sys.stdout), stderr=_Flushing(sys.stderr), verbose=0,
-        )
+        with EpochProgress(spec.checkpoint_dir):  # rank 0's epoch lines, live (its stdout comes late)
+            results = horovod.spark.run(
+                train_worker, args=(spec,), num_proc=num_proc, use_gloo=True,
+                nics=set(tc.nics) if tc.nics else None, start_timeout=tc.start_timeout, env=env,
+                stdout=_Flushing(sys.stdout), stderr=_Flushing(sys.stderr), verbose=0,
+            )
     except Exception as exc:  # noqa: BLE001 - re-raised with the rank and the cause
         raise HybridrecError(_failure_message(spec, num_proc, exc)) from exc
     return sorted(results, key=lambda r: r["rank"])

@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from hybridrec.models.data import IMAGE, TEXT, ShardSpec, make_dataset, predict_shard
+from hybridrec.models.data import IMAGE, ShardSpec, make_dataset, predict_shard
+from hybridrec.models.progress import PROGRESS_FILE
 
 STATE_FILE = "state.json"
 BEST_WEIGHTS = "best.weights.h5"
@@ -110,6 +111,14 @@ def read_state(checkpoint_dir: str | Path) -> dict[str, Any] | None:
     """The state rank 0 wrote after its last finished epoch, or None before the first."""
     path = Path(checkpoint_dir) / STATE_FILE
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def append_progress(checkpoint_dir: str | Path, line: str) -> None:
+    """Rank 0's epoch line, appended to ``progress.log`` beside the checkpoint for the driver to print
+    (``training.EpochProgress``): Horovod relays a rank's stdout to the driver in 64 KiB blocks, so a
+    line printed here would only show when the model's whole run ends."""
+    with (Path(checkpoint_dir) / PROGRESS_FILE).open("a", encoding="utf-8") as f:
+        f.write(line.replace("\n", " ") + "\n")
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -259,13 +268,12 @@ def _epoch_end_class() -> type:
                 _write_json(ckpt_dir / STATE_FILE, st)
                 val = (f" val_loss {logs['val_loss']:.4f} val_acc {logs.get('val_accuracy', float('nan')):.4f}"
                        if "val_loss" in logs else "")
-                print(
+                append_progress(ckpt_dir, (
                     f"[train {self.spec.model}] epoch {epoch + 1}/{self.spec.epochs}: loss "
                     f"{logs.get('loss', float('nan')):.4f} acc {logs.get('accuracy', float('nan')):.4f}{val} "
                     f"lr {lr:.5f} | {samples / seconds:,.0f} samples/s on {size} process(es), {seconds:.1f}s"
-                    + (" | best so far" if improved else f" | no improvement ({st['wait']})"),
-                    flush=True,
-                )
+                    + (" | best so far" if improved else f" | no improvement ({st['wait']})")
+                ))
             fault = self.spec.fault
             if fault and fault.get("after_epoch") == epoch + 1:
                 # Rank 0's checkpoint is written before anyone dies; then one rank exits without
