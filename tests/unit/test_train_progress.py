@@ -44,3 +44,14 @@ def test_a_cleared_folder_is_read_from_the_top(tmp_path: Path) -> None:
     assert watcher.poll() == 0
     append_progress(tmp_path, "[train text] epoch 1/1: fresh start")
     assert watcher.poll() == 1 and out.getvalue() == "[train text] epoch 1/1: fresh start\n"
+
+
+def test_append_progress_keeps_earlier_lines_and_never_raises(tmp_path: Path, capsys) -> None:
+    append_progress(tmp_path, "[train text] epoch 1/2: a")
+    append_progress(tmp_path, "[train text] epoch 2/2: b\nwith a newline")
+    assert (tmp_path / PROGRESS_FILE).read_text(encoding="utf-8").splitlines() == [
+        "[train text] epoch 1/2: a", "[train text] epoch 2/2: b with a newline"]
+    assert not list(tmp_path.glob("*.tmp"))
+    missing = tmp_path / "no-such-folder"
+    append_progress(missing, "[train text] epoch 1/1: c")  # cannot write: printed instead
+    assert "[train text] epoch 1/1: c (progress.log not written" in capsys.readouterr().out

@@ -114,11 +114,22 @@ def read_state(checkpoint_dir: str | Path) -> dict[str, Any] | None:
 
 
 def append_progress(checkpoint_dir: str | Path, line: str) -> None:
-    """Rank 0's epoch line, appended to ``progress.log`` beside the checkpoint for the driver to print
-    (``training.EpochProgress``): Horovod relays a rank's stdout to the driver in 64 KiB blocks, so a
-    line printed here would only show when the model's whole run ends."""
-    with (Path(checkpoint_dir) / PROGRESS_FILE).open("a", encoding="utf-8") as f:
-        f.write(line.replace("\n", " ") + "\n")
+    """Rank 0's epoch line, added to ``progress.log`` beside the checkpoint for the driver to print
+    (``progress.EpochProgress``): Horovod relays a rank's stdout to the driver in 64 KiB blocks, so a
+    line printed here would only show when the model's whole run ends.
+
+    The file is rewritten whole and renamed into place, like ``state.json``, not opened for append:
+    Databricks volumes do not support appending to a file. A failure to write it never stops
+    training: the line then goes to stdout (late, but not lost)."""
+    path = Path(checkpoint_dir) / PROGRESS_FILE
+    text = line.replace("\n", " ") + "\n"
+    try:
+        old = path.read_text(encoding="utf-8") if path.is_file() else ""
+        tmp = path.with_name(PROGRESS_FILE + ".tmp")
+        tmp.write_text(old + text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        print(f"{text.rstrip()} (progress.log not written: {exc})", flush=True)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
