@@ -54,6 +54,7 @@ from tiny_catalog import write_tiny_config  # noqa: E402  (also puts jobs/ on sy
 from hybridrec.catalog.demo_data import write_demo_data  # noqa: E402
 from hybridrec.config import Config, load_config  # noqa: E402
 from hybridrec.job import run_job  # noqa: E402
+from hybridrec.models.worker import read_state  # noqa: E402
 from hybridrec.tables import TABLES, TableSpec, table_exists, table_ref  # noqa: E402
 
 NIGHT = "2026-01-01"  # the demo window ends here
@@ -245,9 +246,10 @@ class Phase:
 def checkpoint_epoch(checkpoints: Path) -> int:
     """The highest epoch any model's checkpoint state under ``checkpoints`` records (0: none yet)."""
     best = 0
-    for state in checkpoints.glob("*/*/state.json"):
-        with suppress(OSError, ValueError):  # written while we read it: the next poll sees it whole
-            best = max(best, int(json.loads(state.read_text(encoding="utf-8")).get("epoch", 0)))
+    for model_dir in checkpoints.glob("*/*"):
+        with suppress(OSError):  # a folder cleared while we look: the next poll sees what is there
+            state = read_state(model_dir)
+            best = max(best, int(state["epoch"])) if state else best
     return best
 
 

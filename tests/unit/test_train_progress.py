@@ -5,8 +5,7 @@ import io
 import time
 from pathlib import Path
 
-from hybridrec.models.progress import PROGRESS_FILE, EpochProgress
-from hybridrec.models.worker import append_progress
+from hybridrec.models.progress import PROGRESS_FILE, EpochProgress, append_progress
 
 
 def test_prints_whole_new_lines_only_and_skips_an_earlier_runs_lines(tmp_path: Path) -> None:

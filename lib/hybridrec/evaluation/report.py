@@ -17,7 +17,6 @@ import html
 import io
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import pandas as pd
 
 from hybridrec.evaluation import plots
+from hybridrec.files import write_text_atomic
 
 THUMB_PX = 96
 INDEX = "index.html"
@@ -488,12 +488,6 @@ def report_json(data: ReportData) -> dict[str, Any]:
     })
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_report(out_dir: Path, data: ReportData, thumb_px: int = THUMB_PX) -> Path:
     """Write ``out_dir/index.html`` and ``out_dir/metrics.json``; returns the HTML path.
 
@@ -502,6 +496,6 @@ def write_report(out_dir: Path, data: ReportData, thumb_px: int = THUMB_PX) -> P
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     index = out_dir / INDEX
-    _write_atomic(out_dir / METRICS_JSON, json.dumps(report_json(data), indent=1, allow_nan=False))
-    _write_atomic(index, render_html(data, thumb_px))
+    write_text_atomic(out_dir / METRICS_JSON, json.dumps(report_json(data), indent=1, allow_nan=False))
+    write_text_atomic(index, render_html(data, thumb_px))
     return index

@@ -3,7 +3,7 @@
 ``horovod.spark.run`` relays each rank's stdout to the driver through a socket that the driver reads
 in 64 KiB blocks, so a rank's ``print`` reaches the job's output only when that model's run ends.
 Rank 0 therefore appends its epoch lines to ``progress.log`` beside its checkpoint
-(``worker.append_progress``), and the driver prints each whole new line within about a second.
+(``append_progress``), and the driver prints each whole new line within about a second.
 """
 from __future__ import annotations
 
@@ -13,7 +13,23 @@ from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
+from hybridrec.files import write_text_atomic
+
 PROGRESS_FILE = "progress.log"
+
+
+def append_progress(checkpoint_dir: str | Path, line: str) -> None:
+    """Rank 0's epoch line, added to ``progress.log`` beside the checkpoint for ``EpochProgress`` to
+    print. The file is rewritten whole and renamed into place (``write_text_atomic``), not opened for
+    append: Databricks volumes do not support appending to a file. A failure to write it never stops
+    training: the line then goes to stdout (late, but not lost)."""
+    path = Path(checkpoint_dir) / PROGRESS_FILE
+    text = line.replace("\n", " ") + "\n"
+    try:
+        old = path.read_text(encoding="utf-8") if path.is_file() else ""
+        write_text_atomic(path, old + text)
+    except OSError as exc:
+        print(f"{text.rstrip()} (progress.log not written: {exc})", flush=True)
 
 
 class EpochProgress:

@@ -35,6 +35,7 @@ from pyspark.sql import functions as F
 from hybridrec.config import Config, TrainConfig
 from hybridrec.errors import HybridrecError, MissingInputError
 from hybridrec.features.labels import UNLABELED
+from hybridrec.files import write_text_atomic
 from hybridrec.models.data import IMAGE, TEXT, split_urls
 from hybridrec.models.product_embeddings import build_product_embeddings
 from hybridrec.models.progress import EpochProgress
@@ -355,9 +356,7 @@ def flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=1, default=str))
 
 
 def current_version(cfg: Config) -> str:

@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from hybridrec.models.data import IMAGE, ShardSpec, make_dataset, predict_shard
-from hybridrec.models.progress import PROGRESS_FILE
+from hybridrec.files import write_text_atomic
+from hybridrec.models.progress import append_progress
 
 STATE_FILE = "state.json"
 BEST_WEIGHTS = "best.weights.h5"
@@ -113,29 +114,8 @@ def read_state(checkpoint_dir: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def append_progress(checkpoint_dir: str | Path, line: str) -> None:
-    """Rank 0's epoch line, added to ``progress.log`` beside the checkpoint for the driver to print
-    (``progress.EpochProgress``): Horovod relays a rank's stdout to the driver in 64 KiB blocks, so a
-    line printed here would only show when the model's whole run ends.
-
-    The file is rewritten whole and renamed into place, like ``state.json``, not opened for append:
-    Databricks volumes do not support appending to a file. A failure to write it never stops
-    training: the line then goes to stdout (late, but not lost)."""
-    path = Path(checkpoint_dir) / PROGRESS_FILE
-    text = line.replace("\n", " ") + "\n"
-    try:
-        old = path.read_text(encoding="utf-8") if path.is_file() else ""
-        tmp = path.with_name(PROGRESS_FILE + ".tmp")
-        tmp.write_text(old + text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        print(f"{text.rstrip()} (progress.log not written: {exc})", flush=True)
-
-
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(tmp, path)  # a reader never sees half a state file
+    write_text_atomic(path, json.dumps(data, indent=1))  # a reader never sees half a state file
 
 
 def train_worker(spec: TrainSpec) -> dict[str, Any]:
