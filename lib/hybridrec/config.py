@@ -318,6 +318,9 @@ class DemoConfig:
             )
 
 
+LABEL_SOURCES = ("category", "title_keyword")
+
+
 @dataclass
 class FeaturesConfig:
     """Preprocessing of images and text into Parquet features for Petastorm."""
@@ -328,6 +331,10 @@ class FeaturesConfig:
     vocab_max_size: int = 20000
     # Classes with fewer training examples than this are not used as labels (kept for embeddings).
     min_examples_per_class: int = 50
+    # Where the classifiers' labels come from (hybridrec.features.labels): ``category`` = the
+    # catalog's category column; ``title_keyword`` = a keyword derived from each title (the last
+    # title token that is not a modifier), for catalogs without categories (e.g. Online Retail).
+    label_source: str = "category"
     # Fractions of the stable hash split by product id; test gets the rest.
     train_fraction: float = 0.8
     val_fraction: float = 0.1
@@ -337,6 +344,7 @@ class FeaturesConfig:
 
     def __post_init__(self) -> None:
         """Reject values that would only fail (or silently mislead) deep inside the Spark job."""
+        _one_of("features.label_source", self.label_source, LABEL_SOURCES)
         positive = {
             "image_size": self.image_size,
             "max_len": self.max_len,

@@ -61,7 +61,15 @@ from hybridrec.config import Config, FeaturesConfig
 from hybridrec.errors import MissingInputError
 from hybridrec.features import images as img
 from hybridrec.features import text as txt
-from hybridrec.features.labels import UNLABELED, LabelMap, add_labels, build_label_map, catalog_counts
+from hybridrec.features.labels import (
+    UNLABELED,
+    LabelMap,
+    add_labels,
+    build_label_map,
+    catalog_counts,
+    check_label_source,
+    with_label_names,
+)
 from hybridrec.features.split import SPLITS, add_split
 from hybridrec.tables import PRODUCTS, TableRef, read_table_snapshot, table_exists, table_ref
 
@@ -124,6 +132,7 @@ def partitions_for(rows: int, rows_per_group: int, parallelism: int) -> int:
 def preprocess(spark: SparkSession, cfg: Config, run_id: str | None = None) -> PreprocessResult:
     """Read bronze.products at its current Delta version, write the features, swap them in place."""
     fc = cfg.features
+    check_label_source(cfg)
     ref = table_ref(cfg, PRODUCTS)
     if not table_exists(spark, ref):
         raise MissingInputError(
@@ -138,15 +147,15 @@ def preprocess(spark: SparkSession, cfg: Config, run_id: str | None = None) -> P
     parallelism = spark.sparkContext.defaultParallelism
     persisted: list[DataFrame] = []
     try:
-        products = prepare_products(raw, fc)
-        counts_by_category = catalog_counts(products)
+        products, label_column = with_label_names(prepare_products(raw, fc), fc.label_source)
+        counts_by_category = catalog_counts(products, label_column)
         n_products = sum(counts_by_category.values())
         n_photos = sum(n for (_, photo), n in counts_by_category.items() if photo)
         log.info("%d products, %d with a photo", n_products, n_photos)
-        label_map = build_label_map(counts_by_category, fc.min_examples_per_class)
-        log.info("%d classes with >= %d examples (%s)", len(label_map.classes),
-                 fc.min_examples_per_class, label_map.counted_on)
-        labelled = add_labels(products, label_map)
+        label_map = build_label_map(counts_by_category, fc.min_examples_per_class, fc.label_source)
+        log.info("%d classes with >= %d examples (%s; label source %s)", len(label_map.classes),
+                 fc.min_examples_per_class, label_map.counted_on, fc.label_source)
+        labelled = add_labels(products, label_map, label_column)
 
         # Text: every product.
         tokenized = txt.add_tokens(
@@ -333,7 +342,8 @@ def _describe(
                     "val if u < train_fraction + val_fraction, else test",
             "train_fraction": fc.train_fraction, "val_fraction": fc.val_fraction,
         },
-        "labels": {"path": LABELS, "column": "label", "num_classes": len(label_map.classes),
+        "labels": {"path": LABELS, "column": "label", "source": label_map.source,
+                   "num_classes": len(label_map.classes),
                    "unlabeled": UNLABELED, "train_on": "label >= 0", "counted_on": label_map.counted_on,
                    "min_examples_per_class": fc.min_examples_per_class},
         "images": image_section,
