@@ -212,6 +212,9 @@ class InteractionsConfig:
     )
     # With a rating column: ratings below this are quarantined (below_min_rating), not weighted.
     min_rating: float = 0.0
+    # True when these interactions come from the simulator (hybridrec demo-data), false when they
+    # record real behaviour: the evaluation report states which, so its figures are read rightly.
+    simulated: bool = False
 
     def __post_init__(self) -> None:
         """Reject mappings the reader cannot turn into (user, product, ts, event, weight)."""

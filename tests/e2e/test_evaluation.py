@@ -42,7 +42,7 @@ def evaluated(spark, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("evaluation")
     cfg = build_eval_catalog(spark, write_eval_config(tmp, seed=SEED))
     result = run_evaluation(spark, cfg)
-    report = json.loads((Path(cfg.paths.report) / "metrics.json").read_text(encoding="utf-8"))
+    report = json.loads((result.report.parent / "metrics.json").read_text(encoding="utf-8"))
     return cfg, result, report
 
 
@@ -62,7 +62,10 @@ def test_every_system_and_segment_is_scored_with_intervals(evaluated) -> None:
     assert c["split_judged_users"] == int(head[(head.segment == "all_users") & (head.metric == "recall")]["n_users"].iloc[0])
     assert c["split_cold_items_users"] > 20, "the simulator's late products give a cold-item segment"
     assert result.cutoff == dt.datetime(2025, 12, 18)  # 14 days before the simulated window's end
-    assert (Path(cfg.paths.report) / "index.html").stat().st_size > 10_000
+    # One report per cutoff: <paths.report>/<cutoff>/, stating that these interactions are simulated.
+    assert result.report == Path(cfg.paths.report) / "2025-12-18" / "index.html"
+    assert result.report.stat().st_size > 10_000
+    assert report["protocol"]["simulated"] is True and "simulated" in report["protocol"]["data"]
 
 
 def _paired(report: dict, a: str, b: str, segment: str, metric: str = "recall") -> dict:

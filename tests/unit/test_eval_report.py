@@ -56,7 +56,7 @@ def sample_data(tmp: Path) -> ReportData:
     return ReportData(
         title="hybridrec offline evaluation",
         protocol=Protocol(cutoff="2025-12-25", k=10, description="Temporal split: last 7 days held out.",
-                          simulated="Interactions come from the seeded simulator.",
+                          data="Interactions come from the seeded simulator.", simulated=True,
                           windows={"train": "until 2025-12-25", "test": "2025-12-25 .. 2026-01-01"},
                           counts={"test users": 1000, "catalog": 2000}, replicates=200, level=0.95),
         headline=headline,

@@ -82,14 +82,48 @@ class ClassificationResult:
     note: str = ""
 
 
+SIMULATED_STATEMENT = (
+    "The interactions are simulated (hybridrec.catalog.simulator, seeded): users with category and "
+    "attribute preferences, Zipf popularity, sessions, a view → cart → purchase funnel and late-listed "
+    "products. The catalog, titles, categories and photos are real; no person's behaviour is in these figures."
+)
+
+
+def data_statement(simulated: bool, interactions_path: str | None) -> str:
+    """What the report says the interactions are, from ``interactions.simulated``.
+
+    Why a setting and not a guess: a simulated log and a real one look alike to every job, and a
+    reader must not take simulated figures for measured behaviour, nor real ones for a simulation.
+    The real case names the file (its folder and name only: no machine path in a shared report).
+    """
+    if simulated:
+        return SIMULATED_STATEMENT
+    source = "/".join(Path(interactions_path).parts[-2:]) if interactions_path else "the ingested log"
+    return (
+        f"The interactions are real, recorded behaviour ({source}, ingested as is), not simulated: "
+        "the figures measure what these users actually did after the cutoff."
+    )
+
+
+def report_dir(root: str | Path, cutoff: str) -> Path:
+    """``<paths.report>/<cutoff YYYY-MM-DD>/``: one report per catalog (paths.report) and cutoff,
+    so evaluating another cutoff keeps the earlier report beside it instead of overwriting it."""
+    return Path(root) / cutoff
+
+
 @dataclass
 class Protocol:
-    """How the numbers were made: cutoff, windows, counts, and what is simulated."""
+    """How the numbers were made: cutoff, windows, counts, and what the data is.
+
+    ``data`` is the statement about the interactions (``data_statement``); ``simulated`` says
+    whether they are simulated (None: not stated).
+    """
 
     cutoff: str
     k: int
     description: str = ""
-    simulated: str = ""
+    data: str = ""
+    simulated: bool | None = None
     windows: dict[str, str] = field(default_factory=dict)
     counts: dict[str, float] = field(default_factory=dict)
     replicates: int | None = None
@@ -373,8 +407,9 @@ def _protocol_html(p: Protocol) -> str:
     out = f"<table>{table}</table>"
     if p.description:
         out += f"<p>{_e(p.description)}</p>"
-    if p.simulated:
-        out += f"<p><strong>What is simulated.</strong> {_e(p.simulated)}</p>"
+    if p.data:
+        heading = "What is simulated." if p.simulated else "The data."
+        out += f"<p><strong>{heading}</strong> {_e(p.data)}</p>"
     if counts:
         out += f"<h3>Counts</h3><table>{counts}</table>"
     return out

@@ -1,5 +1,6 @@
 """The evaluate job: backtest every system on a temporal split, score it per segment with
-bootstrap intervals, and write ``<paths.report>/index.html`` + ``metrics.json``.
+bootstrap intervals, and write ``<paths.report>/<cutoff>/index.html`` + ``metrics.json`` (one
+report per catalog and cutoff; the data statement comes from ``interactions.simulated``).
 
 Steps (one progress line each): split → als → history / content / cold (the nightly's scoring at
 the cutoff) → lists → metrics (per user, per segment; Poisson bootstrap over users; paired
@@ -36,11 +37,6 @@ log = logging.getLogger(__name__)
 RANKING = ("recall", "ndcg", "ap", "precision")
 BEYOND = ("n_categories", "novelty")
 COMPARISONS = (("hybrid", "als"), ("als", "popularity"), ("hybrid", "content"))
-SIMULATED = (
-    "The interactions are simulated (hybridrec.catalog.simulator, seeded): users with category and "
-    "attribute preferences, Zipf popularity, sessions, a view → cart → purchase funnel and late-listed "
-    "products. The catalog, titles, categories and photos are real; no person's behaviour is in these figures."
-)
 
 
 @dataclass
@@ -67,7 +63,8 @@ def run_evaluation(spark: SparkSession, cfg: Config) -> EvaluationResult:
     embeddings = require_table(spark, cfg, PRODUCT_EMBEDDINGS, "jobs/train.py")
     version = current_version(cfg)
     cutoff = evaluation_cutoff(cfg, interactions)
-    result = EvaluationResult(cutoff=cutoff, report=Path(cfg.paths.report))
+    out_dir = R.report_dir(cfg.paths.report, cutoff.date().isoformat())
+    result = EvaluationResult(cutoff=cutoff, report=out_dir / R.INDEX)
     progress = Progress(result.seconds, job="evaluate")
     stage_dir = Path(cfg.paths.checkpoints) / "evaluate" / cutoff.date().isoformat()
     shutil.rmtree(stage_dir, ignore_errors=True)
@@ -129,7 +126,9 @@ def run_evaluation(spark: SparkSession, cfg: Config) -> EvaluationResult:
     data = R.ReportData(
         title="hybridrec offline evaluation",
         protocol=R.Protocol(
-            cutoff=cutoff.date().isoformat(), k=ev.k, simulated=SIMULATED,
+            cutoff=cutoff.date().isoformat(), k=ev.k,
+            data=R.data_statement(cfg.interactions.simulated, cfg.interactions.path),
+            simulated=cfg.interactions.simulated,
             description=protocol_text(cfg, split),
             windows={"train": f"events before {cutoff:%Y-%m-%d} 00:00 UTC",
                      "test": f"[{cutoff:%Y-%m-%d}, {split.end:%Y-%m-%d}) UTC"},
@@ -144,13 +143,12 @@ def run_evaluation(spark: SparkSession, cfg: Config) -> EvaluationResult:
     )
 
     def write() -> str:
-        out = R.write_report(Path(cfg.paths.report), data)
+        out = R.write_report(out_dir, data)
         note = screenshot(cfg, out)
         return f"{out} and metrics.json written; {note}"
 
     progress("report", write)
     bt.scores.release()
-    result.report = Path(cfg.paths.report) / R.INDEX
     result.headline = R.format_headline(headline, ["recall", "ndcg", "ap"])
     for row in headline:
         if row.metric in ("recall", "ndcg", "ap"):
