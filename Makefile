@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PROFILE ?= full
+CATALOG ?=
 PY := $(VENV)/bin/python
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYSPARK_PYTHON := $(abspath $(VENV)/bin/python)
@@ -34,8 +35,9 @@ test-cluster: setup
 bundle-check: setup
 	$(PY) -m hybridrec.bundle_check
 
+# make demo CATALOG=retail: the chain on real purchases (Online Retail, conf/retail.yaml)
 demo: setup
-	PROFILE=$(PROFILE) bash scripts/demo.sh
+	PROFILE=$(PROFILE) CATALOG=$(CATALOG) bash scripts/demo.sh
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -5,6 +5,8 @@
 # generated catalog; interactions come from the seeded simulator (a simulation, see README).
 #   make demo                  full profile: fashion catalog, 10,000 simulated users, short training
 #   make demo PROFILE=quick    a few minutes: generated catalog (2,000 products, 1,000 users), tiny training
+#   make demo CATALOG=retail   real behaviour: Online Retail (../shared/data/online-retail, read in
+#                              place; conf/retail.yaml), no demo data stage, text model only
 # Extra arguments go to every stage (e.g. `bash scripts/demo.sh --set spark.driver_memory=8g`).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,9 +17,33 @@ export SPARK_LOCAL_IP=127.0.0.1 TF_CPP_MIN_LOG_LEVEL=2 HOROVOD_GLOO_IFACE=lo
 export PYSPARK_PYTHON="$ROOT/.venv/bin/python" PYSPARK_DRIVER_PYTHON="$ROOT/.venv/bin/python"
 
 PROFILE=${PROFILE:-full}
+CATALOG=${CATALOG:-}
+DEMO_DATA=1
+if [[ -n $CATALOG ]]; then
+  case $CATALOG in
+    retail)
+      if [[ ! -f ../shared/data/online-retail/interactions.csv.gz ]]; then
+        echo "demo: CATALOG=retail needs ../shared/data/online-retail (products.csv, interactions.csv.gz) beside the repository" >&2
+        exit 2
+      fi
+      # Real interactions: nothing to simulate. The log ends 2011-10-31: the night after it.
+      DEMO_CONFIG=${DEMO_CONFIG:-conf/retail.yaml}
+      DEMO_DATA=0
+      RUN_DATE=${RUN_DATE:-2011-11-01}
+      ;;
+    *) echo "demo: CATALOG must be retail (or unset for the simulated demo), got $CATALOG" >&2; exit 2 ;;
+  esac
+fi
 # The simulated window ends on demo.reference_date (2026-01-01): the night after it.
 RUN_DATE=${RUN_DATE:-2026-01-01}
+# CATALOG=retail trains like the full profile, on text only: no photos, so no image size to set;
+# 3 epochs instead of 20 so the demo stays short.
+if [[ $CATALOG == retail ]]; then PROFILE=retail; fi
 case $PROFILE in
+  retail)
+    PREP_SET=()
+    TRAIN_SET=(--set train.epochs=3)
+    ;;
   full)
     if [[ -z ${DEMO_CONFIG:-} ]]; then
       if [[ -f ../shared/data/fashion/styles.csv ]]; then DEMO_CONFIG=conf/fashion.yaml; else DEMO_CONFIG=conf/local.yaml; fi
@@ -46,17 +72,22 @@ stage() {
   echo "demo: [$name] done in $(( $(date +%s) - s ))s"
 }
 
-stage demo-data hybridrec demo-data --config "$DEMO_CONFIG" "$@"
+if (( DEMO_DATA )); then
+  stage demo-data hybridrec demo-data --config "$DEMO_CONFIG" "$@"
+fi
 stage ingest spark-submit jobs/ingest.py --config "$DEMO_CONFIG" "$@"
-stage preprocess spark-submit jobs/preprocess.py --config "$DEMO_CONFIG" "${PREP_SET[@]}" "$@"
-stage train spark-submit jobs/train.py --config "$DEMO_CONFIG" "${PREP_SET[@]}" "${TRAIN_SET[@]}" "$@"
+stage preprocess spark-submit jobs/preprocess.py --config "$DEMO_CONFIG" ${PREP_SET[@]+"${PREP_SET[@]}"} "$@"
+stage train spark-submit jobs/train.py --config "$DEMO_CONFIG" ${PREP_SET[@]+"${PREP_SET[@]}"} "${TRAIN_SET[@]}" "$@"
 # The nightly ALS evaluation (a second fit on a holdout) is left to the evaluation step.
-stage recommend spark-submit jobs/recommend.py --config "$DEMO_CONFIG" --run-date "$RUN_DATE" --set als.evaluate=false "${PREP_SET[@]}" "$@"
-# The offline evaluation: a backtest 14 days before the data's end -> report/.../index.html
-stage evaluate spark-submit jobs/evaluate.py --config "$DEMO_CONFIG" "${PREP_SET[@]}" "$@"
+stage recommend spark-submit jobs/recommend.py --config "$DEMO_CONFIG" --run-date "$RUN_DATE" --set als.evaluate=false ${PREP_SET[@]+"${PREP_SET[@]}"} "$@"
+# The offline evaluation: a backtest 14 days before the data's end (or evaluate.cutoff)
+# -> <paths.report>/<cutoff>/index.html
+stage evaluate spark-submit jobs/evaluate.py --config "$DEMO_CONFIG" ${PREP_SET[@]+"${PREP_SET[@]}"} "$@"
 stage examples hybridrec examples --config "$DEMO_CONFIG" "$@"
 
 echo "demo: finished in $(( $(date +%s) - t0 ))s"
 REPORT=$(python -c "import sys; from hybridrec.config import load_config; print(load_config(sys.argv[1]).paths.report)" "$DEMO_CONFIG")
-echo "demo: evaluation report: $REPORT/index.html (metrics.json beside it)"
+# One report per cutoff (<paths.report>/<YYYY-MM-DD>/): the one the evaluate stage just wrote is the newest.
+REPORT_INDEX=$(ls -t "$REPORT"/*/index.html 2>/dev/null | head -n 1 || true)
+echo "demo: evaluation report: ${REPORT_INDEX:-$REPORT/<cutoff>/index.html} (metrics.json beside it)"
 echo "demo: read a list with: hybridrec recs --config $DEMO_CONFIG --user <user_id>"
