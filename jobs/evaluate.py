@@ -1,6 +1,6 @@
 """The evaluate job: how popularity, ALS, content and the hybrid would have done on a temporal
 split, per segment (all users, few interactions, warm items, cold items), with bootstrap intervals;
-writes <paths.report>/index.html (self-contained) and metrics.json and prints the headline table.
+writes <paths.report>/<cutoff>/index.html (self-contained) and metrics.json and prints the headline table.
 
     spark-submit jobs/evaluate.py --config conf/local.yaml
     spark-submit jobs/evaluate.py --config conf/local.yaml --set evaluate.cutoff=2025-12-18
