@@ -54,12 +54,14 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "lib"))
 sys.path.insert(0, str(REPO_ROOT / "tests" / "e2e"))  # eval_catalog, the evaluation test's setup
+sys.path.insert(0, str(REPO_ROOT / "bench"))  # peer_io when imported from elsewhere (tests)
+
+from peer_io import export_split, json_safe, parse_fit_summary, read_recs, recs_as_candidates  # noqa: E402,F401
+from peer_scoring import evaluation_backtest, evaluation_seconds, peer_lists, score_lists, train_users_items  # noqa: E402
 
 RESULTS = REPO_ROOT / "bench" / "results" / "lightfm.json"
 BENCH_PY = REPO_ROOT / ".venv-bench" / "bin" / "python"
@@ -67,53 +69,12 @@ FIT_SCRIPT = REPO_ROOT / "bench" / "lightfm_fit.py"
 ENV_SCRIPT = REPO_ROOT / "bench" / "lightfm_env.sh"
 LIGHTFM = "lightfm"
 HEADLINE_METRICS = ("recall", "ndcg", "ap")
-RANKING = ("recall", "ndcg", "ap", "precision")
-BEYOND = ("n_categories", "novelty")
 # The evaluation's comparisons, then LightFM's.
 COMPARISONS = (("hybrid", "als"), ("als", "popularity"), ("hybrid", "content"),
                ("hybrid", LIGHTFM), (LIGHTFM, "als"), (LIGHTFM, "popularity"))
-RECS_COLUMNS = ("user_id", "rank", "product_id", "score")
 
 
-# ---- the LightFM boundary (pure: pandas and Parquet, no Spark) ------------------------------------
-
-def _need(df: pd.DataFrame, columns: Sequence[str], name: str) -> None:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{name} lacks column(s) {', '.join(missing)}; it has {', '.join(map(str, df.columns))}")
-
-
-def export_split(folder: Path, train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame) -> dict[str, int]:
-    """Write the split folder ``bench/lightfm_fit.py`` reads (its docstring is the contract).
-
-    ``train``: user_id, product_id, weight; ``items``: product_id, category, vec (list of floats or
-    None); ``users``: user_id. Ids are written as strings, weights as doubles, vectors as
-    list<float32>. Returns the row counts written.
-    """
-    _need(train, ("user_id", "product_id", "weight"), "train")
-    _need(items, ("product_id", "category", "vec"), "items")
-    _need(users, ("user_id",), "users")
-    folder.mkdir(parents=True, exist_ok=True)
-    vec = [None if v is None or (isinstance(v, float) and np.isnan(v)) else np.asarray(v, np.float32)
-           for v in items["vec"]]
-    tables = {
-        "train.parquet": pa.table({
-            "user_id": pa.array(train["user_id"].astype(str), pa.string()),
-            "product_id": pa.array(train["product_id"].astype(str), pa.string()),
-            "weight": pa.array(train["weight"].astype(float), pa.float64()),
-        }),
-        "item_features.parquet": pa.table({
-            "product_id": pa.array(items["product_id"].astype(str), pa.string()),
-            "category": pa.array([None if pd.isna(c) else str(c) for c in items["category"]], pa.string()),
-            "vec": pa.array(vec, pa.list_(pa.float32())),
-        }),
-        "users.parquet": pa.table({"user_id": pa.array(users["user_id"].astype(str), pa.string())}),
-    }
-    for name, table in tables.items():
-        pq.write_table(table, folder / name)
-    return {"train_pairs": len(train), "items": len(items), "items_with_vec": sum(v is not None for v in vec),
-            "users": len(users)}
-
+# ---- the LightFM boundary (pure; the split folder and lists: bench/peer_io.py) --------------------
 
 def lightfm_command(python: Path, split: Path, out: Path, params: dict[str, Any]) -> list[str]:
     """The ``lightfm_fit.py`` command line for ``params`` (its option names without dashes)."""
@@ -121,41 +82,6 @@ def lightfm_command(python: Path, split: Path, out: Path, params: dict[str, Any]
     for key, value in params.items():
         cmd += [f"--{key.replace('_', '-')}", str(value)]
     return cmd
-
-
-def parse_fit_summary(stdout: str) -> dict[str, Any]:
-    """The JSON summary ``lightfm_fit.py`` prints on its last line."""
-    lines = [line for line in stdout.splitlines() if line.strip()]
-    if not lines:
-        raise ValueError("lightfm_fit.py printed nothing: expected its JSON summary on the last line")
-    try:
-        summary = json.loads(lines[-1])
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"lightfm_fit.py's last line is not its JSON summary: {lines[-1][:200]!r}") from exc
-    if not isinstance(summary, dict) or "seconds" not in summary or "counts" not in summary:
-        raise ValueError(f"lightfm_fit.py's summary lacks seconds/counts: {lines[-1][:200]!r}")
-    return summary
-
-
-def read_recs(path: Path) -> pd.DataFrame:
-    """``recs.parquet`` checked: the four columns, ranks 1.. per user without gaps, no product twice."""
-    recs = pq.read_table(path).to_pandas()
-    _need(recs, RECS_COLUMNS, str(path))
-    recs = recs[list(RECS_COLUMNS)].astype({"user_id": str, "product_id": str, "rank": int})
-    if recs[["user_id", "product_id"]].duplicated().any():
-        raise ValueError(f"{path}: a product is listed twice for the same user")
-    ranks = recs.groupby("user_id")["rank"].agg(["min", "max", "count"])
-    if not ((ranks["min"] == 1) & (ranks["max"] == ranks["count"])).all():
-        raise ValueError(f"{path}: ranks are not 1..n per user")
-    return recs.sort_values(["user_id", "rank"], ignore_index=True)
-
-
-def recs_as_candidates(recs: pd.DataFrame) -> pd.DataFrame:
-    """LightFM's lists as nightly candidates: ``user_id, product_id, score`` with score = −rank, so
-    ``cap_and_rank`` (score descending) keeps LightFM's own order, ties included."""
-    _need(recs, ("user_id", "rank", "product_id"), "recs")
-    return pd.DataFrame({"user_id": recs["user_id"].astype(str), "product_id": recs["product_id"].astype(str),
-                         "score": -recs["rank"].astype(float)})
 
 
 # ---- summaries (pure) ----------------------------------------------------------------------------
@@ -241,19 +167,6 @@ def format_seeds(summary: dict[str, Any], segments: Sequence[str]) -> str:
     return "\n".join(out)
 
 
-def json_safe(value: Any) -> Any:
-    """NaN and infinities (a metric without users) as null, so the file is strict JSON."""
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 # ---- machine -------------------------------------------------------------------------------------
 
 def machine(bench_python: Path) -> dict[str, Any]:
@@ -281,12 +194,6 @@ def ensure_bench_env() -> Path:
 
 # ---- one seed (Spark) ----------------------------------------------------------------------------
 
-def _noop_seconds(df: Any) -> float:
-    t0 = time.perf_counter()
-    df.write.format("noop").mode("overwrite").save()
-    return round(time.perf_counter() - t0, 2)
-
-
 def run_seed(spark: Any, conf: Path, seed: int, args: argparse.Namespace, bench_python: Path) -> dict[str, Any]:
     """Build the simulator's catalog of ``conf``, backtest the evaluation's systems and LightFM on one
     split, and score them all with the same code (see the module docstring)."""
@@ -295,51 +202,19 @@ def run_seed(spark: Any, conf: Path, seed: int, args: argparse.Namespace, bench_
     from eval_catalog import build_eval_catalog
     from hybridrec.collab.confidence import implicit_confidence
     from hybridrec.evaluation import report as R
-    from hybridrec.evaluation.bootstrap import bootstrap_ci, paired_difference_ci
-    from hybridrec.evaluation.per_user import coverage, per_user_metrics
-    from hybridrec.evaluation.protocol import SEGMENTS, temporal_split
-    from hybridrec.evaluation.run import evaluation_cutoff
-    from hybridrec.evaluation.systems import SYSTEMS, backtest
-    from hybridrec.hybrid import blend as B
-    from hybridrec.hybrid import popular as P
-    from hybridrec.hybrid.scoring import Progress, parquet_stage
-    from hybridrec.models.training import current_version
-    from hybridrec.tables import INTERACTIONS, PRODUCT_EMBEDDINGS, PRODUCTS, require_table
+    from hybridrec.evaluation.protocol import SEGMENTS
+    from hybridrec.evaluation.systems import SYSTEMS
 
     t_build = time.perf_counter()
     cfg = build_eval_catalog(spark, conf)
     build_s = round(time.perf_counter() - t_build, 2)
-    ev, rc, k = cfg.evaluate, cfg.recommend, cfg.evaluate.k
+    ev, k = cfg.evaluate, cfg.evaluate.k
     systems = (*SYSTEMS, LIGHTFM)
-    products = require_table(spark, cfg, PRODUCTS, "jobs/ingest.py")
-    interactions = require_table(spark, cfg, INTERACTIONS, "jobs/ingest.py")
-    embeddings = require_table(spark, cfg, PRODUCT_EMBEDDINGS, "jobs/train.py")
-    version = current_version(cfg)
-    cutoff = evaluation_cutoff(cfg, interactions)
-    seconds: dict[str, float] = {}
-    progress = Progress(seconds, job=f"bench-lightfm seed {seed}")
-    stage_dir = Path(cfg.paths.checkpoints) / "bench_lightfm"
-    shutil.rmtree(stage_dir, ignore_errors=True)
-    stage_dir.mkdir(parents=True)
-    stage = parquet_stage(stage_dir)
-    held: dict[str, Any] = {}
-
-    def split_() -> str:
-        held["split"] = s = temporal_split(cfg, products, interactions, cutoff)
-        return f"cutoff {cutoff:%Y-%m-%d}: {s.counts['judged_users']} judged users"
-
-    progress("split", split_)
-    split = held["split"]
-    vectors = embeddings.filter(F.col("model_version") == version).select("product_id", F.col("fused_emb").alias("vec"))
-    bt = backtest(spark, cfg, split, interactions, vectors, version, stage, progress)
-    judged = split.users.select("user_id")
-    purchased = bt.scores.history.filter(F.col("purchased")).select("user_id", "product_id")
+    e = evaluation_backtest(spark, cfg, Path(cfg.paths.checkpoints) / "bench_lightfm", f"bench-lightfm seed {seed}")
+    cutoff, split, bt, judged, capped, stage, progress = e.cutoff, e.split, e.bt, e.judged, e.capped, e.stage, e.progress
+    vectors, seconds = e.vectors, e.seconds
     catalog = split.products.select("product_id", "category")
-
-    # Per-system scoring costs the shared stages do not separate (re-run into the noop sink).
-    seconds["als_topk_noop"] = _noop_seconds(bt.inputs.als_candidates)
-    seconds["popularity_noop"] = _noop_seconds(P.overall_popular(
-        P.popularity(bt.scores.usable_events, cutoff, rc.popular_days, bt.inputs.products), k + rc.popular_per_category))
+    held: dict[str, Any] = {}
 
     folder = Path(cfg.paths.checkpoints) / "lightfm_split"
 
@@ -370,11 +245,7 @@ def run_seed(spark: Any, conf: Path, seed: int, args: argparse.Namespace, bench_
     progress("lightfm", fit)
 
     def lightfm_lists() -> str:
-        cands = spark.createDataFrame(recs_as_candidates(read_recs(folder / "recs.parquet")),
-                                      "user_id string, product_id string, score double")
-        capped = B.cap_and_rank(cands.join(judged, "user_id", "left_semi"), purchased, catalog, k,
-                                rc.max_per_category)
-        lists = bt.lists.unionByName(capped.select(F.lit(LIGHTFM).alias("system"), "user_id", "rank", "product_id"))
+        lists = bt.lists.unionByName(peer_lists(spark, folder / "recs.parquet", capped, LIGHTFM))
         held["lists"] = stage(lists, "lists_with_lightfm")
         n = held["lists"].filter(F.col("system") == LIGHTFM).select("user_id").distinct().count()
         return f"LightFM top-{k} after the nightly filter for {n} judged users"
@@ -384,21 +255,9 @@ def run_seed(spark: Any, conf: Path, seed: int, args: argparse.Namespace, bench_
     tables: dict[str, Any] = {}
 
     def metrics() -> str:
-        items = catalog.join(bt.scores.item_stats.select("product_id", F.col("n_users").alias("train_users")),
-                             "product_id", "left").fillna({"train_users": 0})
-        n_train_users = int(bt.scores.counts["active_users"])
-        per_user = None
-        for seg in SEGMENTS:
-            part = per_user_metrics(lists, split.relevant.filter(F.col("segment") == seg), items, k, n_train_users,
-                                    systems=systems).withColumn("segment", F.lit(seg))
-            per_user = part if per_user is None else per_user.unionByName(part)
-        per_user = stage(per_user, "per_user")
-        tables["headline"] = bootstrap_ci(per_user, ["segment", "system"], [*RANKING, *BEYOND],
-                                          ev.bootstrap_replicates, ev.seed, ev.confidence)
-        tables["paired"] = pd.concat([paired_difference_ci(per_user, a, b, ["segment"], list(RANKING),
-                                                           ev.bootstrap_replicates, ev.seed, ev.confidence)
-                                      for a, b in COMPARISONS], ignore_index=True)
-        tables["coverage"] = coverage(lists, k, int(split.counts["catalog_products"]))
+        items = train_users_items(catalog, bt.scores.item_stats)
+        tables.update(score_lists(lists, split.relevant, items, k, int(bt.scores.counts["active_users"]), systems,
+                                  COMPARISONS, ev, stage, SEGMENTS, int(split.counts["catalog_products"])))
         return f"{len(systems)} systems × {len(SEGMENTS)} segments, {ev.bootstrap_replicates} replicates"
 
     progress("metrics", metrics)
@@ -407,18 +266,7 @@ def run_seed(spark: Any, conf: Path, seed: int, args: argparse.Namespace, bench_
     lf = fit_summary["seconds"]
     stage_s = dict(seconds)
     systems_seconds = {
-        "popularity": {"fit_s": stage_s["popularity_noop"], "score_s": 0.0,
-                       "covers": "fit: the decayed event count of the last popular_days and its top list "
-                                 "(noop re-run); score: none (one list for all)"},
-        "als": {"fit_s": stage_s["als"], "score_s": stage_s["als_topk_noop"],
-                "covers": "fit: fit_als at the cutoff (in memory); score: top-K for every user (noop re-run)"},
-        "content": {"fit_s": 0.0, "score_s": stage_s["content"],
-                    "covers": "fit: none here (oracle vectors; in production the CNN/LSTM training); "
-                              "score: the content candidates of every active user"},
-        "hybrid": {"fit_s": stage_s["als"],
-                   "score_s": round(stage_s["history"] + stage_s["content"] + stage_s["cold"] + stage_s["lists"], 2),
-                   "covers": "fit: ALS; score: history + content + cold + lists stages (lists also filters the "
-                             "other three systems: an upper bound)"},
+        **evaluation_seconds(stage_s, "oracle vectors; in production the CNN/LSTM training"),
         LIGHTFM: {"fit_s": lf["fit"], "score_s": lf["score"], "read_s": lf["read"], "export_s": stage_s["lightfm_export"],
                   "subprocess_wall_s": stage_s["lightfm"], "filter_s": stage_s["lightfm_lists"],
                   "covers": f"fit: {params['epochs']} epochs, {params['threads']} thread(s); score: top-{params['k']} "
