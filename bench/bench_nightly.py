@@ -438,7 +438,7 @@ def describe_users(scores: Any) -> dict[str, Any]:
     stats = scores.user_stats.agg(F.mean("n_items"), F.expr("percentile_approx(n_items, array(0.5, 0.9, 0.99))"),
                                   F.max("n_items")).first()
     return {"history_pairs": scores.history.count(),
-            "purchased_pairs": scores.history.filter(F.col("purchased")).count(),
+            "excluded_pairs": scores.history.filter(F.col("excluded")).count(),
             "mean_distinct_products_per_user": round(float(stats[0]), 2),
             "distinct_products_per_user_p50_p90_p99": [int(v) for v in stats[1]],
             "max_distinct_products_per_user": int(stats[2]),

@@ -458,7 +458,9 @@ class AlsConfig:
     seed: int = 42
     # Weight per event type; null = the weight ingest stored (interactions.event_weights at ingest).
     event_weights: dict[str, float] | None = None
-    # Time decay: an event's weight halves every half_life_days before the cutoff; null = no decay.
+    # Time decay: an event's weight halves every half_life_days before the end of the data used
+    # (the last usable event before the cutoff, so a historical log is not decayed to nothing by
+    # the years between its end and tonight); null = no decay.
     half_life_days: float | None = 28.0
     # Per-pair aggregation of the decayed weights: sum | log1p (r = log(1 + sum), damps repeats).
     transform: str = "log1p"
@@ -486,8 +488,13 @@ class AlsConfig:
     holdout: str = "last_days"
     holdout_days: float = 7.0
     holdout_n: int = 3
-    # Search over the lists below on the validation window; the best NDCG@eval_k wins.
+    # Search over the lists below (plus the settings above, always a candidate) on a validation
+    # holdout of the training part; the best NDCG@eval_k wins.
     tune: bool = False
+    # Validation for tuning: last_n = every user's last holdout_n events before the evaluation's
+    # own split (all users with more than holdout_n events, so the choice rests on many users);
+    # last_days = the holdout_days before it (one window: few users on a sparse log).
+    tune_holdout: str = "last_n"
     tune_search: str = "grid"  # grid | random (tune_max_trials draws from the grid, seeded)
     tune_rank: list[int] = field(default_factory=lambda: [32, 64])
     tune_reg_param: list[float] = field(default_factory=lambda: [0.1, 0.3, 1.0])
@@ -504,6 +511,7 @@ class AlsConfig:
         _one_of("als.topk_method", self.topk_method, ("blocked", "recommend_for_all"))
         _one_of("als.holdout", self.holdout, ("last_days", "last_n"))
         _one_of("als.tune_search", self.tune_search, ("grid", "random"))
+        _one_of("als.tune_holdout", self.tune_holdout, ("last_days", "last_n"))
         for key in ("rank", "max_iter", "top_k", "eval_k", "topk_user_block", "topk_item_block",
                     "holdout_n", "tune_max_trials"):
             if getattr(self, key) < 1:
@@ -533,6 +541,9 @@ class AlsConfig:
             raise ConfigError("als.tune_reg_param and als.tune_alpha values must be >= 0")
 
 
+EXCLUDE_RULES = ("interacted", "purchased", "none")
+
+
 @dataclass
 class RecommendConfig:
     """The nightly job (``jobs/recommend.py``, ``hybridrec.hybrid``): hybrid top-N and similar items.
@@ -546,7 +557,14 @@ class RecommendConfig:
     """
 
     top_n: int = 20
-    max_per_category: int = 4       # items of one category in a user's list; null category = no cap
+    # What a user already has is never recommended to them again (ALS, content, popular, every list;
+    # removed before any candidate depth is cut): interacted = every product with a usable event
+    # before the night; purchased = products with an event in purchase_events (a log with no such
+    # event at all, e.g. a rating log, is treated as interacted with a warning, never as "nothing
+    # purchased"); none = repeats allowed. Default interacted: the one rule that cannot keep seen
+    # items in a log of another shape. conf/ chooses per catalog by the backtest.
+    exclude: str = "interacted"
+    max_per_category: int | None = 4  # items of one category in a user's list; null = no cap
     als_candidates: int = 50        # best ALS candidates per user taken into the blend (<= als.top_k)
     content_candidates: int = 50    # nearest products to the user's content profile
     cold_candidates: int = 20       # cold products scored through the content -> ALS-factor regression
@@ -558,7 +576,9 @@ class RecommendConfig:
     cold_item_weight: float = 0.5
     regression_l2: float = 1.0      # ridge penalty of the content -> ALS-factor regression
     cold_user_max_items: int = 1    # users with at most this many distinct items get popular lists
-    popular_days: float = 14.0      # popularity = decayed event weight over the last N days
+    # Popularity = decayed event weight over the last N days of the data (ending at the last usable
+    # event before the night, like the ALS decay); null = all history, undecayed.
+    popular_days: float | None = 14.0
     popular_per_category: int = 50
     similar_top_m: int = 20
     similar_collab_weight: float = 0.5   # max share of ALS item-factor cosine in similar_items
@@ -571,15 +591,20 @@ class RecommendConfig:
     vacuum_retain_hours: float = 168.0
     vacuum_every_days: float = 7.0  # VACUUM when the table's last one is this old (it lists every file)
     max_future_days: int = 1        # --run-date may be at most this many days after today (UTC)
-    purchase_events: list[str] = field(default_factory=lambda: ["purchase"])  # removed from lists
+    purchase_events: list[str] = field(default_factory=lambda: ["purchase"])  # see exclude
 
     def __post_init__(self) -> None:
-        for key in ("top_n", "max_per_category", "als_candidates", "content_candidates", "cold_candidates",
+        _one_of("recommend.exclude", self.exclude, EXCLUDE_RULES)
+        if self.max_per_category is not None and self.max_per_category < 1:
+            raise ConfigError(f"recommend.max_per_category must be at least 1 (or null = no cap), got {self.max_per_category}")
+        if self.popular_days is not None and not self.popular_days > 0.0:
+            raise ConfigError(f"recommend.popular_days must be > 0 (or null = all history), got {self.popular_days}")
+        for key in ("top_n", "als_candidates", "content_candidates", "cold_candidates",
                     "history_items", "popular_per_category", "similar_top_m", "user_block",
                     "content_item_block", "keep_nights"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"recommend.{key} must be at least 1, got {getattr(self, key)}")
-        for key in ("user_shrinkage", "item_shrinkage", "regression_l2", "popular_days"):
+        for key in ("user_shrinkage", "item_shrinkage", "regression_l2"):
             if not getattr(self, key) > 0.0:
                 raise ConfigError(f"recommend.{key} must be > 0, got {getattr(self, key)}")
         for key in ("cold_item_weight", "similar_collab_weight"):
@@ -604,6 +629,10 @@ class EvaluateConfig:
 
     cutoff: str | None = None       # YYYY-MM-DD (00:00 UTC); null = derived from the data
     test_days: float = 14.0
+    # Which products of the test window are relevant: allowed = those recommend.exclude lets a list
+    # hold (the usual protocol); all = every product the user acted on, repeats included (the one
+    # yardstick on which exclusion rules can be compared).
+    relevant: str = "allowed"
     k: int = 10                     # metrics at K (Recall@K, NDCG@K, MAP@K)
     few_interactions: int = 3       # the "few interactions" segment: users with at most this many events
     bootstrap_replicates: int = 200  # Poisson bootstrap over users for the confidence intervals
@@ -621,6 +650,7 @@ class EvaluateConfig:
                 raise ConfigError(f"evaluate.cutoff must be a date like 2025-12-18 or null, got {self.cutoff!r}") from exc
         if not self.test_days > 0:
             raise ConfigError(f"evaluate.test_days must be > 0, got {self.test_days}")
+        _one_of("evaluate.relevant", self.relevant, ("allowed", "all"))
         for key in ("k", "bootstrap_replicates"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"evaluate.{key} must be at least 1, got {getattr(self, key)}")

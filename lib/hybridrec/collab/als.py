@@ -49,9 +49,10 @@ from pyspark.sql import functions as F
 
 from hybridrec.collab import ids as I
 from hybridrec.collab.blas import log_linear_algebra
-from hybridrec.collab.confidence import count_reasons, flag_interactions, implicit_confidence, usable
+from hybridrec.collab.confidence import count_reasons, data_end, flag_interactions, implicit_confidence, usable
 from hybridrec.collab.estimator import AlsParams, fit_model
 from hybridrec.collab.evaluate import (
+    indexed_pairs,
     indexed_ratings,
     prefixed,
     prepare_holdout,
@@ -59,6 +60,7 @@ from hybridrec.collab.evaluate import (
     score_popularity,
     score_random,
 )
+from hybridrec.collab.exclusion import effective_rule, excluded_pairs
 from hybridrec.collab.holdout import Holdout, split
 from hybridrec.collab.topk import top_k
 from hybridrec.collab.tuning import Trial, tune
@@ -175,22 +177,27 @@ def fit_als(
     metrics: dict[str, float] = {}
     trials: list[Trial] = []
     chosen = params or AlsParams.from_config(als)
+    # Decay and holdout windows end where the data ends (``confidence.data_end``), not at a
+    # cutoff that may lie long after a historical log.
+    reference = data_end(events, cutoff)
+    rc = cfg.recommend
+    rule = effective_rule(events, rc.exclude, rc.purchase_events)
     if (als.tune and params is None) or als.evaluate:
-        test_split = split(events, cutoff, als)
+        test_split = split(events, reference, als)
         if als.tune and params is None:
-            val_split = split(test_split.train, test_split.reference, als)
-            validation = prepare_holdout(val_split, users, items, als)
+            val_split = split(test_split.train, test_split.reference, als, als.tune_holdout)
+            validation = prepare_holdout(val_split, users, items, als, rule, rc.purchase_events)
             counts.update({f"val_{k}": v for k, v in validation.counts.items()})
             if validation.counts["warm_test_users"] and validation.counts["train_pairs"]:
-                chosen, trials = tune(validation, cfg)
+                chosen, trials = tune(validation, cfg, chosen)
             else:
                 log.warning("tuning skipped: the validation window has no warm users; using config parameters")
             validation.unpersist()
         if als.evaluate:
-            metrics.update(_evaluate(test_split, users, items, chosen, cfg, counts))
+            metrics.update(_evaluate(test_split, users, items, chosen, cfg, counts, rule))
 
     ratings = indexed_ratings(
-        implicit_confidence(events, cutoff, als.half_life_days, als.transform), users, items
+        implicit_confidence(events, reference, als.half_life_days, als.transform), users, items
     ).persist()
     cached.append(ratings)
     counts["pairs"] = ratings.count()
@@ -201,8 +208,13 @@ def fit_als(
     item_factors = I.to_id(
         model.itemFactors.withColumnRenamed("id", "item_idx"), items, I.ITEMS
     ).select("product_id", F.col("features").alias("factors"))
+    # What each user already has never becomes a candidate (removed before the top-K is cut).
+    pairs = excluded_pairs(events, rule, rc.purchase_events)
+    exclude = indexed_pairs(pairs, users, items) if pairs is not None else None
+    counts["excluded_pairs"] = exclude.count() if exclude is not None else 0
     recs = top_k(model, als.top_k, als.topk_method, user_block=als.topk_user_block,
-                 item_block=als.topk_item_block, sizes=(counts["user_ids"], counts["item_ids"]))
+                 item_block=als.topk_item_block, sizes=(counts["user_ids"], counts["item_ids"]),
+                 exclude=exclude)
     candidates = I.to_id(I.to_id(recs, users, I.USERS), items, I.ITEMS).select(
         "user_id", "product_id", "score", "rank"
     )
@@ -220,11 +232,12 @@ def fit_als(
 
 def _evaluate(
     test_split: Holdout, users: DataFrame, items: DataFrame, params: AlsParams, cfg: Config,
-    counts: dict[str, int],
+    counts: dict[str, int], rule: str,
 ) -> dict[str, float]:
-    """Fit on the holdout's training part; ALS and popularity metrics on its warm test users."""
+    """Fit on the holdout's training part; ALS and popularity metrics on its warm test users
+    (pairs the exclusion ``rule`` removes are neither recommended nor relevant)."""
     als = cfg.als
-    data = prepare_holdout(test_split, users, items, als)
+    data = prepare_holdout(test_split, users, items, als, rule, cfg.recommend.purchase_events)
     counts.update({f"eval_{k}": v for k, v in data.counts.items()})
     try:
         if not (data.counts["warm_test_users"] and data.counts["train_pairs"]):

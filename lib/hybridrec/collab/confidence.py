@@ -150,3 +150,19 @@ def implicit_confidence(
         F.count(F.lit(1)).alias("n_events"),
         F.max("ts").alias("last_ts"),
     )
+
+
+def data_end(events: DataFrame, cutoff: dt.datetime) -> dt.datetime:
+    """The time decay and popularity windows are measured back from: the last usable event before
+    ``cutoff`` (naive UTC), or ``cutoff`` when there is none.
+
+    Why not the cutoff itself: on a live feed the two are minutes apart, but a historical log (a
+    rating log, a year of past purchases) scored tonight ends months or years before the cutoff,
+    and measuring from the cutoff would decay every event to nothing and leave the "last 14 days"
+    of popularity empty. One small aggregate (a timestamp reaches the driver).
+    """
+    last = events.filter(F.col("ts") < utc_timestamp(cutoff)).agg(F.unix_micros(F.max("ts"))).first()[0]
+    if last is None:
+        return cutoff
+    naive = cutoff.astimezone(dt.timezone.utc).replace(tzinfo=None) if cutoff.tzinfo else cutoff
+    return min(naive, dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=int(last)))

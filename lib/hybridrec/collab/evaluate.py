@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame
@@ -22,6 +23,7 @@ from pyspark.sql import functions as F
 
 from hybridrec.collab import ids as I
 from hybridrec.collab.confidence import implicit_confidence
+from hybridrec.collab.exclusion import NONE, excluded_pairs
 from hybridrec.collab.holdout import Holdout
 from hybridrec.collab.topk import top_k
 from hybridrec.config import AlsConfig
@@ -38,10 +40,13 @@ class HoldoutData:
     relevant: DataFrame  # user_idx, relevant array<int> (warm users only)
     counts: dict[str, int] = field(default_factory=dict)
     n_train_items: int = 0
+    seen: DataFrame | None = None  # user_idx, item_idx: training pairs excluded from lists and relevance
 
     def unpersist(self) -> None:
         self.train.unpersist()
         self.relevant.unpersist()
+        if self.seen is not None:
+            self.seen.unpersist()
 
 
 def indexed_ratings(ratings: DataFrame, users: DataFrame, items: DataFrame) -> DataFrame:
@@ -51,21 +56,30 @@ def indexed_ratings(ratings: DataFrame, users: DataFrame, items: DataFrame) -> D
     )
 
 
+def indexed_pairs(pairs: DataFrame, users: DataFrame, items: DataFrame) -> DataFrame:
+    """(user_id, product_id) → (user_idx, item_idx)."""
+    return I.to_index(I.to_index(pairs, users, I.USERS), items, I.ITEMS).select("user_idx", "item_idx")
+
+
 def prepare_holdout(
-    holdout: Holdout, users: DataFrame, items: DataFrame, als: AlsConfig
+    holdout: Holdout, users: DataFrame, items: DataFrame, als: AlsConfig,
+    exclude: str = NONE, purchase_events: Sequence[str] = (),
 ) -> HoldoutData:
     """Ratings of the training part (decayed as of ``holdout.reference``) and the relevant sets.
+
+    ``exclude`` (``collab.exclusion``, already made effective): training pairs it excludes are
+    neither recommended nor relevant, as in the nightly lists.
 
     Counts: ``test_users``, ``warm_test_users``, ``cold_test_users``, ``cold_test_items``
     (items with test events but none in training) and ``relevant_pairs_on_cold_items``.
     """
     ratings = implicit_confidence(holdout.train, holdout.reference, als.half_life_days, als.transform)
     train = indexed_ratings(ratings, users, items).persist()
-    test_pairs = I.to_index(
-        I.to_index(holdout.test.select("user_id", "product_id").distinct(), users, I.USERS),
-        items,
-        I.ITEMS,
-    ).select("user_idx", "item_idx")
+    pairs = excluded_pairs(holdout.train, exclude, purchase_events)
+    seen = indexed_pairs(pairs, users, items).persist() if pairs is not None else None
+    test_pairs = indexed_pairs(holdout.test.select("user_id", "product_id").distinct(), users, items)
+    if seen is not None:
+        test_pairs = test_pairs.join(seen, ["user_idx", "item_idx"], "left_anti")
     train_users = train.select("user_idx").distinct().withColumn("_warm_user", F.lit(True))
     train_items = train.select("item_idx").distinct().withColumn("_warm_item", F.lit(True))
     marked = (
@@ -98,7 +112,7 @@ def prepare_holdout(
         counts["cold_test_users"], counts["cold_test_items"], counts["relevant_pairs_on_cold_items"],
         counts["relevant_pairs"],
     )
-    return HoldoutData(train=train, relevant=relevant, counts=counts, n_train_items=n_train_items)
+    return HoldoutData(train=train, relevant=relevant, counts=counts, n_train_items=n_train_items, seen=seen)
 
 
 def popularity_items(train: DataFrame, k: int) -> list[int]:
@@ -116,24 +130,45 @@ def popularity_items(train: DataFrame, k: int) -> list[int]:
     return [int(r["item_idx"]) for r in top]
 
 
+def _same_list_for_all(data: HoldoutData, items: list[int], k: int) -> dict[str, float]:
+    """Ranking metrics of one ordered item list given to every warm test user, less the items
+    each user may not get (``data.seen``), cut at ``k``."""
+    listed = data.relevant.select("user_idx").crossJoin(F.broadcast(
+        data.relevant.sparkSession.createDataFrame([(i, r) for r, i in enumerate(items)], "item_idx int, pos int")))
+    if data.seen is not None:
+        listed = listed.join(data.seen, ["user_idx", "item_idx"], "left_anti")
+    ranked = listed.groupBy("user_idx").agg(
+        F.slice(F.sort_array(F.collect_list(F.struct("pos", "item_idx"))), 1, k).alias("_r")
+    ).select("user_idx", F.col("_r.item_idx").alias("recommended"))
+    return ranking_metrics(data.relevant.join(ranked, "user_idx", "left"), k, catalog_size=max(1, data.n_train_items))
+
+
 def score_popularity(data: HoldoutData, k: int) -> dict[str, float]:
-    """Ranking metrics of recommending the same top-K popular items to every warm test user."""
-    items = popularity_items(data.train, k)
-    recs = data.relevant.withColumn("recommended", F.array(*[F.lit(i) for i in items]).cast("array<int>"))
-    return ranking_metrics(recs, k, catalog_size=max(1, data.n_train_items))
+    """Ranking metrics of recommending the same top popular items to every warm test user (the
+    excluded ones left out, so each user still gets ``k``)."""
+    extra = _most_seen(data)
+    return _same_list_for_all(data, popularity_items(data.train, k + extra), k)
 
 
 def score_random(data: HoldoutData, k: int, seed: int) -> dict[str, float]:
-    """Ranking metrics of K training items drawn at random (seeded), the same for every user.
+    """Ranking metrics of training items drawn at random (seeded), the same order for every user.
 
     The floor the other two are read against: what a model that learnt nothing would score.
     """
     drawn = (
-        data.train.select("item_idx").distinct().orderBy(F.rand(seed), "item_idx").limit(k).collect()
+        data.train.select("item_idx").distinct().orderBy(F.rand(seed), "item_idx")
+        .limit(k + _most_seen(data)).collect()
     )
-    items = [int(r["item_idx"]) for r in drawn]
-    recs = data.relevant.withColumn("recommended", F.array(*[F.lit(i) for i in items]).cast("array<int>"))
-    return ranking_metrics(recs, k, catalog_size=max(1, data.n_train_items))
+    return _same_list_for_all(data, [int(r["item_idx"]) for r in drawn], k)
+
+
+def _most_seen(data: HoldoutData) -> int:
+    """The most excluded pairs of any warm test user (how much deeper a shared list must go)."""
+    if data.seen is None:
+        return 0
+    row = data.seen.join(data.relevant.select("user_idx"), "user_idx", "left_semi").groupBy("user_idx").count().agg(
+        F.max("count")).first()
+    return int(row[0] or 0)
 
 
 def score_model(model: ALSModel, data: HoldoutData, k: int, als: AlsConfig) -> dict[str, float]:
@@ -141,7 +176,7 @@ def score_model(model: ALSModel, data: HoldoutData, k: int, als: AlsConfig) -> d
     recs = top_k(
         model, k, als.topk_method, users=data.relevant.select("user_idx"),
         user_block=als.topk_user_block, item_block=als.topk_item_block,
-        sizes=(data.counts["warm_test_users"], data.n_train_items),
+        sizes=(data.counts["warm_test_users"], data.n_train_items), exclude=data.seen,
     )
     ranked = recs.groupBy("user_idx").agg(
         F.sort_array(F.collect_list(F.struct("rank", "item_idx"))).alias("_r")

@@ -64,8 +64,8 @@ def split_last_n(events: DataFrame, cutoff: dt.datetime, n: int) -> Holdout:
     )
 
 
-def split(events: DataFrame, cutoff: dt.datetime, als: AlsConfig) -> Holdout:
-    """The holdout ``als.holdout`` names."""
-    if als.holdout == "last_days":
+def split(events: DataFrame, cutoff: dt.datetime, als: AlsConfig, rule: str | None = None) -> Holdout:
+    """The holdout ``rule`` names (default ``als.holdout``), sized by ``als.holdout_days`` / ``holdout_n``."""
+    if (rule or als.holdout) == "last_days":
         return split_last_days(events, cutoff, als.holdout_days)
     return split_last_n(events, cutoff, als.holdout_n)

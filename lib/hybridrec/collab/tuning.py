@@ -34,8 +34,10 @@ class Trial:
                 "fit_seconds": round(self.fit_seconds, 2)}
 
 
-def candidates(als: AlsConfig) -> list[AlsParams]:
-    """Every grid point (``tune_search: grid``), or ``tune_max_trials`` of them drawn with ``seed``."""
+def candidates(als: AlsConfig, default: AlsParams | None = None) -> list[AlsParams]:
+    """Every grid point (``tune_search: grid``), or ``tune_max_trials`` of them drawn with ``seed``,
+    with ``default`` (the configured settings) first when given, so tuning can only pick something
+    that beat them on the validation users."""
     grid = [
         AlsParams(rank=r, reg_param=float(g), alpha=float(a), max_iter=i)
         for r, g, a, i in itertools.product(
@@ -44,19 +46,22 @@ def candidates(als: AlsConfig) -> list[AlsParams]:
         )
     ]
     if als.tune_search == "random" and len(grid) > als.tune_max_trials:
-        return random.Random(als.seed).sample(grid, als.tune_max_trials)
+        grid = random.Random(als.seed).sample(grid, als.tune_max_trials)
+    if default is not None:
+        grid = [default] + [p for p in grid if p != default]
     return grid
 
 
-def tune(validation: HoldoutData, cfg: Config) -> tuple[AlsParams, list[Trial]]:
+def tune(validation: HoldoutData, cfg: Config, default: AlsParams | None = None) -> tuple[AlsParams, list[Trial]]:
     """Fit every candidate on the validation training part; the best NDCG@K wins.
 
-    Ties go to the earlier candidate (smaller rank and regularisation first in grid order).
+    Ties go to the earlier candidate (``default`` first, then smaller rank and regularisation in
+    grid order).
     """
     als = cfg.als
     key = metric_name("ndcg", als.eval_k)
     trials: list[Trial] = []
-    todo = candidates(als)
+    todo = candidates(als, default)
     for n, params in enumerate(todo, 1):
         model, seconds = fit_model(validation.train, params, cfg)
         metrics = score_model(model, validation, als.eval_k, als)

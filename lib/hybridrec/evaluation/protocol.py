@@ -3,8 +3,10 @@
 Why temporal: the nightly job scores with everything before a night and is useful when users act
 afterwards. So every system sees the usable events before ``cutoff`` and is judged on what users
 did in ``[cutoff, cutoff + test_days)``: a product the user interacted with (any event) in that
-window is *relevant*, unless the user had already bought it before the cutoff (every system drops
-purchased products, so it could never be hit).
+window is *relevant*, unless ``recommend.exclude`` removes it from the user's lists (every system
+drops those, so it could never be hit). ``evaluate.relevant: all`` keeps them relevant: the
+setting that compares exclusion rules on one yardstick (what users really did next, repeats
+included).
 
 Users judged: those with at least one usable event before the cutoff (the systems know them) and
 at least one relevant product. Users whose first event falls after the cutoff are counted, not
@@ -33,6 +35,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from hybridrec.collab.confidence import flag_interactions, usable, utc_timestamp
+from hybridrec.collab.exclusion import effective_rule, excluded_pairs
 from hybridrec.config import Config
 from hybridrec.errors import HybridrecError
 
@@ -74,10 +77,12 @@ def temporal_split(cfg: Config, products: DataFrame, interactions: DataFrame, cu
               .select("user_id", "product_id", "event").persist())
     after = usable(flag_interactions(window, end, cfg.als.event_weights, catalog)).select("user_id", "product_id").persist()
     n_events = before.groupBy("user_id").agg(F.count(F.lit(1)).alias("n_events"))
-    bought = before.filter(F.col("event").isin(list(cfg.recommend.purchase_events))).select("user_id", "product_id").distinct()
+    rule = effective_rule(before, cfg.recommend.exclude, cfg.recommend.purchase_events)
+    excluded = excluded_pairs(before, rule, cfg.recommend.purchase_events) if ev.relevant == "allowed" else None
     warm_items = before.select("product_id").distinct().persist()
-    pairs = (after.select("user_id", "product_id").distinct()
-             .join(bought, ["user_id", "product_id"], "left_anti"))
+    pairs = after.select("user_id", "product_id").distinct()
+    if excluded is not None:
+        pairs = pairs.join(excluded, ["user_id", "product_id"], "left_anti")
     judged = pairs.join(n_events, "user_id", "inner")
     users = judged.select("user_id", "n_events").distinct().persist()
     cold = judged.join(warm_items, "product_id", "left_anti")

@@ -4,20 +4,22 @@ A backtest fits ALS on the events before the cutoff (in memory: no table, model 
 written), then runs ``hybrid.scoring.score_users`` and ``hybrid_lists`` exactly as a night at
 the cutoff would. From the same candidates it takes four top-K lists per judged user:
 
-- ``popularity``: the most popular products of the last ``recommend.popular_days`` before the
-  cutoff (the nightly popularity), the same list for everybody
+- ``popularity``: the most popular products of the last ``recommend.popular_days`` of the data
+  before the cutoff (the nightly popularity), the same list for everybody (less what each user
+  may not get)
 - ``als``: ALS alone (its top ``als.top_k`` candidates; users without factors get none)
 - ``content``: the content profile's nearest products alone (every user with a history)
 - ``hybrid``: the nightly lists (blend, cold items, popular top-up for cold users)
 
-Every list goes through the same filter as the nightly lists (purchased products removed, at most
-``recommend.max_per_category`` per category, ties by product id), so the comparison isolates the
-scoring.
+Every list goes through the same filter as the nightly lists (``recommend.exclude`` applied, at
+most ``recommend.max_per_category`` per category, ties by product id), so the comparison isolates
+the scoring.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -30,6 +32,27 @@ from hybridrec.hybrid import popular as P
 from hybridrec.hybrid.scoring import NightInputs, NightScores, Progress, Stage, hybrid_lists, score_users
 
 SYSTEMS = ("popularity", "als", "content", "hybrid")
+
+
+def filtered_lists(scores: NightScores, products: DataFrame, judged: DataFrame, k: int,
+                   max_per_category: int | None) -> Callable[[DataFrame], DataFrame]:
+    """The nightly filter for one system's candidates (user_id, product_id, score) of the judged
+    users: excluded pairs removed, the category cap, top ``k`` (``blend.cap_and_rank``). Bench
+    peers (bench/) go through the same function."""
+    excluded = scores.history.filter(F.col("excluded")).select("user_id", "product_id")
+
+    def capped(cands: DataFrame) -> DataFrame:
+        return B.cap_and_rank(cands.join(judged, "user_id", "left_semi"), excluded, products, k, max_per_category)
+
+    return capped
+
+
+def most_excluded(scores: NightScores, judged: DataFrame) -> int:
+    """The most excluded products of any judged user: how much deeper a list shared by everybody
+    (popularity) must go so that each user keeps ``k`` after the filter."""
+    row = (scores.history.filter(F.col("excluded")).join(judged, "user_id", "left_semi")
+           .groupBy("user_id").count().agg(F.max("count")).first())
+    return int(row[0] or 0)
 
 
 @dataclass
@@ -76,17 +99,14 @@ def backtest(
     )
     scores = score_users(spark, cfg, inputs, split.cutoff, stage, progress, content_users="all")
     judged = split.users.select("user_id")
-    purchased = scores.history.filter(F.col("purchased")).select("user_id", "product_id")
     out: dict[str, DataFrame] = {}
 
     def lists() -> str:
-        def capped(cands: DataFrame) -> DataFrame:
-            return B.cap_and_rank(cands.join(judged, "user_id", "left_semi"), purchased, products, k, rc.max_per_category)
-
+        capped = filtered_lists(scores, products, judged, k, rc.max_per_category)
         hybrid = hybrid_lists(scores, inputs, cfg, split.cutoff, stage).final
         hybrid = stage(hybrid.join(judged, "user_id", "left_semi").filter(F.col("rank") <= k), "hybrid")
-        pop = P.overall_popular(P.popularity(scores.usable_events, split.cutoff, rc.popular_days, products),
-                                k + rc.popular_per_category)
+        pop = P.overall_popular(P.popularity(scores.usable_events, scores.reference, rc.popular_days, products),
+                                k + rc.popular_per_category + most_excluded(scores, judged))
         systems = {
             "popularity": capped(judged.crossJoin(F.broadcast(pop.select("product_id", F.col("pop").alias("score"))))),
             "als": capped(inputs.als_candidates.select("user_id", "product_id", "score")),

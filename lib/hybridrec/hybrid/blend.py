@@ -129,20 +129,22 @@ def explain(candidates: DataFrame, products: DataFrame, history: DataFrame) -> D
 
 def cap_and_rank(
     candidates: DataFrame,
-    purchased: DataFrame,
+    excluded: DataFrame,
     categories: DataFrame,
     top_n: int,
-    max_per_category: int,
+    max_per_category: int | None,
 ) -> DataFrame:
-    """Drop purchased (user_id, product_id) pairs and duplicate products, keep at most
-    ``max_per_category`` per category (a product without category is its own group), rank by
-    score (ties: product_id) and keep ``top_n``. Adds ``category`` and ``rank``."""
+    """Drop excluded (user_id, product_id) pairs (``recommend.exclude``) and duplicate products,
+    keep at most ``max_per_category`` per category (a product without category is its own group;
+    None = no cap), rank by score (ties: product_id) and keep ``top_n``. Adds ``category`` and
+    ``rank``."""
     order = [F.col("score").desc(), F.col("product_id")]
-    df = candidates.join(purchased.select("user_id", "product_id"), ["user_id", "product_id"], "left_anti")
+    df = candidates.join(excluded.select("user_id", "product_id"), ["user_id", "product_id"], "left_anti")
     df = df.withColumn("_dup", F.row_number().over(Window.partitionBy("user_id", "product_id").orderBy(*order)))
     df = df.filter(F.col("_dup") == 1).drop("_dup").join(categories.select("product_id", "category"), "product_id", "left")
-    group = F.coalesce(F.col("category"), F.concat(F.lit("\u0000"), F.col("product_id")))
-    df = df.withColumn("_in_cat", F.row_number().over(Window.partitionBy("user_id", group).orderBy(*order)))
-    df = df.filter(F.col("_in_cat") <= max_per_category).drop("_in_cat")
+    if max_per_category is not None:
+        group = F.coalesce(F.col("category"), F.concat(F.lit("\u0000"), F.col("product_id")))
+        df = df.withColumn("_in_cat", F.row_number().over(Window.partitionBy("user_id", group).orderBy(*order)))
+        df = df.filter(F.col("_in_cat") <= max_per_category).drop("_in_cat")
     df = df.withColumn("rank", F.row_number().over(Window.partitionBy("user_id").orderBy(*order)).cast("int"))
     return df.filter(F.col("rank") <= top_n)

@@ -42,17 +42,17 @@ def item_block(vectors: DataFrame, max_items: int, n_items: int) -> DataFrame:
 
 
 def user_blocks(rows: DataFrame, n_users: int, block_size: int) -> DataFrame:
-    """History rows (user_idx, item_idx, weight, in_profile, purchased) → one row per user block."""
+    """History rows (user_idx, item_idx, weight, in_profile, excluded) → one row per user block."""
     n_blocks = max(1, math.ceil(n_users / block_size))
     return (
         rows.groupBy(F.pmod(F.xxhash64("user_idx"), F.lit(n_blocks)).alias("u_block"))
-        .agg(F.sort_array(F.collect_list(F.struct("user_idx", "item_idx", "weight", "in_profile", "purchased"))).alias("_r"))
+        .agg(F.sort_array(F.collect_list(F.struct("user_idx", "item_idx", "weight", "in_profile", "excluded"))).alias("_r"))
         .select(
             F.col("_r.user_idx").alias("h_user"),
             F.col("_r.item_idx").alias("h_item"),
             F.col("_r.weight").alias("h_weight"),
             F.col("_r.in_profile").alias("h_profile"),
-            F.col("_r.purchased").alias("h_purchased"),
+            F.col("_r.excluded").alias("h_excluded"),
         )
     )
 
@@ -62,16 +62,16 @@ def score_block(
     items: np.ndarray,
     weights: np.ndarray,
     in_profile: np.ndarray,
-    purchased: np.ndarray,
+    excluded: np.ndarray,
     ids: np.ndarray,
     vecs: np.ndarray,
     k: int,
 ) -> pd.DataFrame:
     """Score one user block against every product vector (see the module docstring).
 
-    ``users``/``items``/``weights``/``in_profile``/``purchased``: parallel arrays of history rows
+    ``users``/``items``/``weights``/``in_profile``/``excluded``: parallel arrays of history rows
     sorted by user; ``ids`` sorted product indices with ``vecs`` (len(ids) x dim, unit rows).
-    Returns the top ``k`` non-purchased products per user with a profile, best first.
+    Returns the top ``k`` non-excluded products per user with a profile, best first.
     """
     from scipy.sparse import csr_matrix
 
@@ -83,7 +83,7 @@ def score_block(
     pos = np.minimum(pos, n_items - 1)
     known = ids[pos] == items
     users, pos, weights = users[known], pos[known], weights[known].astype(np.float32)
-    in_profile, purchased = in_profile[known], purchased[known]
+    in_profile, excluded = in_profile[known], excluded[known]
     uniq, starts = np.unique(users, return_index=True)
     ends = np.append(starts[1:], len(users))
     kk = min(k, n_items)
@@ -102,8 +102,8 @@ def score_block(
             continue
         profile[has] /= norms[has, None]
         scores = profile @ vecs.T
-        bought = purchased[s0:s1]
-        scores[row[bought], pos[s0:s1][bought]] = -np.inf
+        own = excluded[s0:s1]
+        scores[row[own], pos[s0:s1][own]] = -np.inf
         scores[~has] = -np.inf
         if kk < n_items:
             top = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
@@ -155,7 +155,7 @@ def _scorer(k: int) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]
                 yield score_block(
                     np.asarray(r.h_user, dtype=np.int32), np.asarray(r.h_item, dtype=np.int32),
                     np.asarray(r.h_weight, dtype=np.float64), np.asarray(r.h_profile, dtype=bool),
-                    np.asarray(r.h_purchased, dtype=bool), ids, vecs, k,
+                    np.asarray(r.h_excluded, dtype=bool), ids, vecs, k,
                 )
 
     return score
@@ -172,8 +172,8 @@ def content_candidates(
 ) -> DataFrame:
     """Top ``k`` content candidates per user (``CONTENT_SCHEMA``).
 
-    ``history``: (user_idx, item_idx, weight, in_profile, purchased) — the profile rows and every
-    purchased row; ``vectors``: (item_idx, vec) unit vectors. Run the action inside
+    ``history``: (user_idx, item_idx, weight, in_profile, excluded) — the profile rows and every
+    excluded row; ``vectors``: (item_idx, vec) unit vectors. Run the action inside
     ``arrow_batch_rows(spark, 1)``: each input row is a whole block.
     """
     pairs = user_blocks(history, n_users, user_block).crossJoin(item_block(vectors, max_items, n_items))

@@ -1,5 +1,5 @@
-"""What each user did before the night: per (user, product) weights, purchases, and the counts the
-blend weights are made of (distinct items per user, distinct users per item).
+"""What each user did before the night: per (user, product) weights, what is excluded from their
+lists (``recommend.exclude``), and the counts the blend weights are made of (distinct items per user, distinct users per item).
 
 Pure transforms over usable interaction rows (``collab.confidence.usable``): the same rows ALS
 fits on, so the collaborative and content signals see the same past.
@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from hybridrec.collab.confidence import utc_timestamp
+from hybridrec.collab.exclusion import excluded_flag
 
 # The verb a reason uses for the strongest event of a (user, product) pair.
 VERBS = {"purchase": "bought", "cart": "added to your cart", "view": "viewed"}
@@ -34,23 +35,25 @@ def decayed_weight(reference: dt.datetime, half_life_days: float | None) -> F.Co
 
 def user_item_history(
     events: DataFrame,
-    cutoff: dt.datetime,
+    reference: dt.datetime,
     half_life_days: float | None,
+    exclude: str,
     purchase_events: Sequence[str],
 ) -> DataFrame:
     """Usable events → one row per (user_id, product_id).
 
-    Columns: ``weight`` (sum of decayed event weights), ``n_events``, ``last_ts``, ``purchased``
-    (any event in ``purchase_events``) and ``event`` (the pair's strongest event type, for the
-    reason's verb; ties go to the latest).
+    Columns: ``weight`` (sum of event weights decayed as of ``reference``), ``n_events``,
+    ``last_ts``, ``excluded`` (the pair may not be recommended: ``exclusion.excluded_flag`` of the
+    effective ``exclude`` rule) and ``event`` (the pair's strongest event type, for the reason's
+    verb; ties go to the latest).
     """
-    w = decayed_weight(cutoff, half_life_days)
+    w = decayed_weight(reference, half_life_days)
     strongest = F.max_by(F.col("event"), F.struct(F.col("weight"), F.col("ts"), F.col("event")))
     return events.groupBy("user_id", "product_id").agg(
         F.sum(w).cast("double").alias("weight"),
         F.count(F.lit(1)).alias("n_events"),
         F.max("ts").alias("last_ts"),
-        F.max(F.col("event").isin(list(purchase_events))).alias("purchased"),
+        excluded_flag(exclude, purchase_events).alias("excluded"),
         strongest.alias("event"),
     )
 

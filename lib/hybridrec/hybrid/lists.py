@@ -34,11 +34,11 @@ def final_lists(
     stage: Stage = lambda df, name: df,
 ) -> Lists:
     """``blended``: ``blend.blend_candidates`` rows; ``history``: ``history.user_item_history``
-    rows (with ``purchased``, ``weight``, ``event``); ``user_stats``: every active user;
+    rows (with ``excluded``, ``weight``, ``event``); ``user_stats``: every active user;
     ``products``: (product_id, title, category); ``pop``: ``popular.popularity``. ``stage``
     materialises an intermediate result (the job writes it to Parquet) and returns it re-read."""
-    purchased = history.filter(F.col("purchased")).select("user_id", "product_id")
-    ranked = stage(B.cap_and_rank(blended, purchased, products, rc.top_n, rc.max_per_category), "ranked")
+    excluded = history.filter(F.col("excluded")).select("user_id", "product_id")
+    ranked = stage(B.cap_and_rank(blended, excluded, products, rc.top_n, rc.max_per_category), "ranked")
     sizes = ranked.groupBy("user_id").agg(F.count(F.lit(1)).alias("_n"))
     short = stage(
         user_stats.select("user_id").join(sizes, "user_id", "left")
@@ -49,5 +49,5 @@ def final_lists(
                           P.overall_popular(pop, rc.top_n + rc.popular_per_category))
     keep = ranked.join(short, "user_id", "left_anti")
     redo = ranked.join(short, "user_id", "left_semi").drop("rank", "category").unionByName(fill)
-    topped = B.cap_and_rank(redo, purchased, products, rc.top_n, rc.max_per_category)
+    topped = B.cap_and_rank(redo, excluded, products, rc.top_n, rc.max_per_category)
     return Lists(final=B.explain(keep.unionByName(topped), products, history), short=short)

@@ -1,8 +1,10 @@
 """Popularity lists: the fallback for users with too little data and for lists left short.
 
-Popularity of a product = the sum of its events' weights over the last ``popular_days`` before the
-cutoff, each halved every ``popular_days / 2`` (recent interest counts more), so a product that
-was hot two months ago does not lead tonight's lists.
+Popularity of a product = the sum of its events' weights over the last ``popular_days`` of the data
+(ending at ``reference``, the last usable event before the night: ``confidence.data_end``), each
+halved every ``popular_days / 2`` (recent interest counts more), so a product that was hot two
+months ago does not lead tonight's lists; ``popular_days: null`` = all history, undecayed (a log
+without a live feed, where "recent" carries little).
 """
 from __future__ import annotations
 
@@ -15,11 +17,14 @@ from hybridrec.collab.confidence import utc_timestamp
 from hybridrec.hybrid.history import decayed_weight
 
 
-def popularity(events: DataFrame, cutoff: dt.datetime, days: float, products: DataFrame) -> DataFrame:
+def popularity(events: DataFrame, reference: dt.datetime, days: float | None, products: DataFrame) -> DataFrame:
     """(product_id, category, pop) for products with events in the window (pop > 0)."""
-    since = cutoff - dt.timedelta(days=days)
-    recent = events.filter(F.col("ts") >= utc_timestamp(since))
-    pop = recent.groupBy("product_id").agg(F.sum(decayed_weight(cutoff, days / 2.0)).alias("pop"))
+    if days is None:
+        pop = events.groupBy("product_id").agg(F.sum("weight").alias("pop"))
+    else:
+        since = reference - dt.timedelta(days=days)
+        recent = events.filter(F.col("ts") >= utc_timestamp(since))
+        pop = recent.groupBy("product_id").agg(F.sum(decayed_weight(reference, days / 2.0)).alias("pop"))
     return pop.join(products.select("product_id", "category"), "product_id", "inner").filter(F.col("pop") > 0)
 
 

@@ -26,7 +26,8 @@ from typing import Callable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from hybridrec.collab.confidence import count_reasons, flag_interactions, usable
+from hybridrec.collab.confidence import count_reasons, data_end, flag_interactions, usable
+from hybridrec.collab.exclusion import effective_rule
 from hybridrec.config import Config
 from hybridrec.errors import MissingInputError
 from hybridrec.hybrid import blend as B
@@ -84,11 +85,13 @@ class NightScores:
     product_id, content_score, reason_product_id), ``cold`` (user_id, product_id, cold_score).
     """
 
-    history: DataFrame       # user_item_history rows with h_rank
+    history: DataFrame       # user_item_history rows with h_rank (and ``excluded``)
     user_stats: DataFrame    # user_id, n_items: every active user
     item_stats: DataFrame    # product_id, n_users: every warm product
     warm_users: DataFrame    # user_stats of the users past cold_user_max_items
     usable_events: DataFrame  # the usable events before the cutoff (flagged)
+    reference: dt.datetime   # where the data ends (``confidence.data_end``): decay and popularity windows end here
+    exclude: str             # the effective ``recommend.exclude`` rule (``exclusion.effective_rule``)
     item_index: DataFrame    # product_id, item_idx: the products with a vector
     vec_idx: DataFrame       # item_idx, vec
     als: DataFrame
@@ -147,7 +150,9 @@ def score_users(
     products = inputs.products
     flagged = flag_interactions(inputs.interactions, cutoff, cfg.als.event_weights, products).persist()
     events = usable(flagged)
-    history = H.user_item_history(events, cutoff, cfg.als.half_life_days, rc.purchase_events)
+    reference = data_end(events, cutoff)
+    rule = effective_rule(events, rc.exclude, rc.purchase_events)
+    history = H.user_item_history(events, reference, cfg.als.half_life_days, rule, rc.purchase_events)
     history = H.top_history(history, 10**9).persist()  # h_rank on every pair
     user_stats = H.user_counts(history).persist()
     item_stats = H.item_counts(history).persist()
@@ -159,8 +164,10 @@ def score_users(
         counts["active_users"] = user_stats.count()
         counts["warm_items"] = item_stats.count()
         counts["cold_users"] = user_stats.filter(F.col("n_items") <= rc.cold_user_max_items).count()
-        return (f"{reasons['used']} events of {reasons['read']} before {cutoff:%Y-%m-%d}: {counts['active_users']} active "
-                f"users ({counts['cold_users']} cold), {counts['warm_items']} warm products")
+        counts["excluded_pairs"] = history.filter(F.col("excluded")).count()
+        return (f"{reasons['used']} events of {reasons['read']} before {cutoff:%Y-%m-%d} (data ends {reference:%Y-%m-%d %H:%M}): "
+                f"{counts['active_users']} active users ({counts['cold_users']} cold), {counts['warm_items']} warm products; "
+                f"exclude={rule}: {counts['excluded_pairs']} (user, product) pairs never recommended")
 
     progress("history", hist)
 
@@ -183,9 +190,9 @@ def score_users(
         rows = (
             history.join(scored_users.select("user_id"), "user_id", "left_semi")
             .withColumn("in_profile", F.col("h_rank") <= rc.history_items)
-            .filter(F.col("in_profile") | F.col("purchased"))
+            .filter(F.col("in_profile") | F.col("excluded"))
             .join(user_index, "user_id").join(item_index, "product_id")
-            .select("user_idx", "item_idx", "weight", "in_profile", "purchased")
+            .select("user_idx", "item_idx", "weight", "in_profile", "excluded")
         )
         cands = CT.content_candidates(rows, vec_idx, rc.content_candidates, int(counts["active_users"]), n_items,
                                       rc.user_block, rc.content_item_block)
@@ -229,7 +236,7 @@ def score_users(
              .select("user_id", "product_id", F.col("score").alias("als_score")))
     return NightScores(
         history=history, user_stats=user_stats, item_stats=item_stats, warm_users=warm_users,
-        usable_events=events, item_index=item_index, vec_idx=vec_idx, als=als_c, content=content_c,
+        usable_events=events, reference=reference, exclude=rule, item_index=item_index, vec_idx=vec_idx, als=als_c, content=content_c,
         cold=cold_c, n_items=n_items, counts=counts, metrics=metrics, _cached=cached,
     )
 
@@ -241,7 +248,7 @@ def hybrid_lists(scores: NightScores, inputs: NightInputs, cfg: Config, cutoff: 
     warm = scores.warm_users.select("user_id")
     blended = B.blend_candidates(scores.als.join(warm, "user_id", "left_semi"), scores.content, scores.cold,
                                  scores.warm_users, scores.item_stats, rc)
-    pop = P.popularity(scores.usable_events, cutoff, rc.popular_days, inputs.products).persist()
+    pop = P.popularity(scores.usable_events, scores.reference, rc.popular_days, inputs.products).persist()
     scores._cached.append(pop)
     return L.final_lists(blended, scores.history, scores.user_stats, inputs.products, pop, rc, stage=stage)
 
