@@ -220,7 +220,8 @@ def run_seed(spark: Any, conf: Path, seed: int, args: argparse.Namespace, bench_
 
     def export() -> str:
         # LightFM is single-node: the whole split goes into its memory anyway.
-        train = implicit_confidence(bt.scores.usable_events, cutoff, cfg.als.half_life_days, cfg.als.transform)
+        train = implicit_confidence(bt.scores.usable_events, bt.scores.reference, cfg.als.half_life_days,
+                                    cfg.als.transform)
         train = train.select("user_id", "product_id", F.col("rating").alias("weight")).toPandas()
         items = catalog.join(vectors, "product_id", "left").toPandas()
         users = judged.toPandas()
