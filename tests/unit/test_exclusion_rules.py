@@ -2,6 +2,9 @@
 mask of the ALS top-K, and tuning that always weighs the configured settings."""
 from __future__ import annotations
 
+import datetime as dt
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -44,3 +47,14 @@ def test_tuning_candidates_start_with_the_configured_settings() -> None:
     assert got[0] == default and len(got) == 3
     inside = AlsParams(rank=8, reg_param=0.1, alpha=1.0, max_iter=5)
     assert candidates(als, inside) == [inside, AlsParams(rank=16, reg_param=0.1, alpha=1.0, max_iter=5)]
+
+
+def test_report_protocol_names_the_exclusion_rule_and_the_cap() -> None:
+    from hybridrec.evaluation.run import protocol_text
+
+    split = SimpleNamespace(cutoff=dt.datetime(2011, 10, 18))
+    shipped = protocol_text(config_from_dict({}), split)
+    assert "products the user had interacted with before excluded" in shipped and "at most 4 per category" in shipped
+    repeats = protocol_text(config_from_dict({"recommend": {"exclude": "none", "max_per_category": None},
+                                              "evaluate": {"relevant": "all"}}), split)
+    assert "repeats included" in repeats and "no category cap" in repeats and "exclude=none" in repeats

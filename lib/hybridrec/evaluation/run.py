@@ -159,14 +159,23 @@ def run_evaluation(spark: SparkSession, cfg: Config) -> EvaluationResult:
     return result
 
 
+EXCLUDED_TEXT = {"interacted": "products the user had interacted with before",
+                 "purchased": "products the user had bought before", "none": "nothing"}
+
+
 def protocol_text(cfg: Config, split: Split) -> str:
-    ev = cfg.evaluate
+    ev, rc = cfg.evaluate, cfg.recommend
+    removed = EXCLUDED_TEXT[rc.exclude]
+    judged = (f"{removed} excluded, as every list drops them" if ev.relevant == "allowed" and rc.exclude != "none"
+              else "repeats included")
+    cap = (f"at most {rc.max_per_category} per category" if rc.max_per_category is not None
+           else "no category cap")
     return (
         f"Every system sees the usable events before {split.cutoff:%Y-%m-%d} and is judged on the products "
-        f"each user interacted with in the {ev.test_days:g} days after it (already purchased products "
-        f"excluded). Systems: popularity (the nightly popularity, the same list for all), ALS alone, "
-        f"content alone (nearest products to the user's profile), hybrid (the nightly lists); all lists "
-        f"get the nightly filter (purchases removed, at most {cfg.recommend.max_per_category} per category). "
+        f"each user interacted with in the {ev.test_days:g} days after it ({judged}). Systems: popularity "
+        f"(the nightly popularity, the same list for all), ALS alone, content alone (nearest products to the "
+        f"user's profile), hybrid (the nightly lists); all lists get the nightly filter (recommend.exclude="
+        f"{rc.exclude}: {removed} removed; {cap}). "
         f"Segments: all judged users; users with at most {ev.few_interactions} events before the cutoff; "
         f"warm items (relevant products with events before the cutoff); cold items (without). "
         f"Intervals: Poisson bootstrap over users ({ev.bootstrap_replicates} replicates), paired across systems."
