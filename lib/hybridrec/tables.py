@@ -272,7 +272,7 @@ RECOMMENDATIONS = TableSpec(
             _col("rank", T.IntegerType(), False, "Position in the list, 1 = show first."),
             _col("product_id", T.StringType(), False, "Recommended product."),
             _col("score", T.DoubleType(), False, "Blended score; only comparable within one user's list of one night."),
-            _col("source", T.StringType(), False, "Where the item came from: als | content | blend | popular."),
+            _col("source", T.StringType(), False, "Where the item came from: als | content | blend | repeat | popular."),
             _col("reason", T.StringType(), False, "Short human explanation, e.g. 'similar to <title> you viewed'."),
             _col("reason_product_id", T.StringType(), True, "The product the reason refers to (from the user's history), if any."),
             _col("category", T.StringType(), True, "Catalog category of the recommended product."),

@@ -91,7 +91,7 @@ def test_every_active_user_gets_n_distinct_unbought_products_with_reasons(spark,
     bought = events.filter(F.col("event") == "purchase").select("user_id", "product_id").distinct()
     assert recs.join(bought, ["user_id", "product_id"]).count() == 0
     assert recs.groupBy("user_id", "category").count().agg(F.max("count")).first()[0] <= PER_CATEGORY
-    assert {r.source for r in recs.select("source").distinct().collect()} <= {"als", "content", "blend", "popular"}
+    assert {r.source for r in recs.select("source").distinct().collect()} <= {"als", "content", "blend", "repeat", "popular"}
     assert recs.filter(F.length("reason") < 5).count() == 0
     similar = recs.filter(F.col("reason").startswith("similar to ")).first()
     assert similar is not None and similar.reason_product_id is not None

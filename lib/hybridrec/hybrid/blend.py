@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from hybridrec.config import RecommendConfig
 from hybridrec.hybrid.history import own_reason, verb
 
-SOURCES = ("als", "content", "blend", "popular")
+SOURCES = ("als", "content", "blend", "repeat", "popular")
 _TITLE_CHARS = 60
 
 

@@ -18,8 +18,8 @@ from hybridrec.collab.exclusion import excluded_flag
 # The verb a reason uses for the strongest event of a (user, product) pair.
 VERBS = {"purchase": "bought", "cart": "added to your cart", "view": "viewed"}
 DEFAULT_VERB = "interacted with"
-# The reason when the candidate is itself in the user's history (viewed, not bought).
-OWN = {"cart": "still in your cart", "view": "you viewed this"}
+# The reason when the candidate is itself in the user's history (what recommend.exclude allows back).
+OWN = {"cart": "still in your cart", "view": "you viewed this", "purchase": "buy it again"}
 
 
 def decayed_weight(reference: dt.datetime, half_life_days: float | None) -> F.Column:
@@ -86,4 +86,25 @@ def verb(event: F.Column) -> F.Column:
 
 def own_reason(event: F.Column) -> F.Column:
     """The reason text for recommending a product the user already interacted with."""
-    return F.when(event == "cart", F.lit(OWN["cart"])).otherwise(F.lit(OWN["view"]))
+    return (F.when(event == "cart", F.lit(OWN["cart"])).when(event == "purchase", F.lit(OWN["purchase"]))
+            .otherwise(F.lit(OWN["view"])))
+
+
+def repeat_candidates(users: DataFrame, history: DataFrame) -> DataFrame:
+    """For ``users`` (user_id) whose lists are short: the products they already have that
+    ``recommend.exclude`` lets back into a list (``excluded`` false), strongest first.
+
+    Why: with repeats allowed (Online Retail: customers re-order the same products) a user with
+    one or two products is better served by those than by the best sellers; ALS does this for
+    users with factors, the popular top-up did not. Scores in (-0.5, -0.25]: above every popular
+    fill, below every blended score, so a list is topped up, never reordered. Under ``interacted``
+    every history pair is excluded and this is empty.
+
+    Columns: user_id, product_id, score, reason, source ('repeat'), reason_product_id, cold_item.
+    """
+    own = history.filter(~F.col("excluded")).join(users, "user_id", "left_semi")
+    share = F.col("weight") / F.max("weight").over(Window.partitionBy("user_id"))
+    return own.select(
+        "user_id", "product_id", (F.lit(-0.5) + 0.25 * F.coalesce(share, F.lit(0.0))).cast("double").alias("score"),
+        own_reason(F.col("event")).alias("reason"), F.lit("repeat").alias("source"),
+        F.lit(None).cast("string").alias("reason_product_id"), F.lit(False).alias("cold_item"))

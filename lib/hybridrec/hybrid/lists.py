@@ -1,5 +1,6 @@
 """From blended candidates to each user's final list: filter, cap and rank, top up the users whose
-list is short (cold users have none) with popular products, and explain every row.
+list is short (cold users have none) with what they may have again (``recommend.exclude``
+permitting), then popular products, and explain every row.
 
 Kept apart from the job (``nightly``) so the scale benchmark and tests run exactly this sequence.
 """
@@ -13,6 +14,7 @@ from pyspark.sql import functions as F
 
 from hybridrec.config import RecommendConfig
 from hybridrec.hybrid import blend as B
+from hybridrec.hybrid import history as H
 from hybridrec.hybrid import popular as P
 
 Stage = Callable[[DataFrame, str], DataFrame]
@@ -47,6 +49,7 @@ def final_lists(
     )
     fill = P.popular_fill(short, P.user_categories(history, products), P.category_popular(pop, rc.popular_per_category),
                           P.overall_popular(pop, rc.top_n + rc.popular_per_category))
+    fill = H.repeat_candidates(short, history).unionByName(fill)
     keep = ranked.join(short, "user_id", "left_anti")
     redo = ranked.join(short, "user_id", "left_semi").drop("rank", "category").unionByName(fill)
     topped = B.cap_and_rank(redo, excluded, products, rc.top_n, rc.max_per_category)

@@ -253,7 +253,7 @@ def write_recommendations(spark: SparkSession, cfg: Config, scores: NightScores,
     out = final.select(
         F.lit(run_date).cast("date").alias("run_date"), "user_id", "rank", "product_id",
         F.round("score", 6).cast("double").alias("score"), "source", "reason", "reason_product_id", "category",
-        F.when(F.col("source") != "popular", F.lit(inputs.als_version)).alias("als_model_version"),
+        F.when(~F.col("source").isin("popular", "repeat"), F.lit(inputs.als_version)).alias("als_model_version"),
         F.lit(inputs.content_version).alias("content_model_version"), F.lit(run_id).alias("run_id"),
         F.lit(utcnow()).cast("timestamp").alias("created_at"),
     )
