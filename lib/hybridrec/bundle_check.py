@@ -47,6 +47,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from hybridrec.errors import HybridrecError
+from hybridrec.strict_yaml import DuplicateKeyError, safe_load_unique
 
 BUNDLE_FILE = "databricks.yml"
 # What ${workspace.*} resolves to here: a deployment needs a login, a check does not.
@@ -209,9 +210,11 @@ def resolve_target(bundle: Bundle, target: str, variables: Mapping[str, Any] | N
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load_unique(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BundleError(f"{path} not found: run from the repository root or pass --root") from None
+    except DuplicateKeyError as exc:  # the Databricks CLI would keep the last one without a word
+        raise BundleError(f"{path}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise BundleError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

@@ -184,8 +184,10 @@ def _replace(rel: str, old: str, new: str, count: int = 1) -> Edit:
 
 RES = "resources/hybridrec_nightly.yml"
 BROKEN: dict[str, tuple[Edit, str]] = {
-    "missing task key": (_replace(RES, "- task_key: preprocess\n", "- description: lost its key\n"),
+    "missing task key": (_replace(RES, "- task_key: preprocess\n          description:", "- description:"),
                          "has no task_key"),
+    "key written twice": (_replace(RES, "timeout_seconds: 3600\n", "timeout_seconds: 3600\n          timeout_seconds: 60\n"),
+                          "duplicate key resources.jobs.hybridrec_nightly.tasks"),
     "depends_on a task that does not exist": (
         _replace(RES, "- task_key: preprocess\n          job_cluster_key: gpu", "- task_key: preproces\n          job_cluster_key: gpu"),
         "depends_on 'preproces', which is not a task"),
