@@ -97,6 +97,8 @@ def build_catalog(raw: Path) -> dict[str, str | None]:
         ["c1", "Hat", "", "hats", "", "", ""],
         ["c2", "Thing", "", "", "", "", ""],
         ["ts1", "Dated", "", "shoes", "", "next tuesday", ""],
+        ["ts2", "From the future", "", "shoes", "", "2999-01-01T00:00:00Z", ""],
+        ["ts3", "Too old", "", "shoes", "", "1500-01-01T00:00:00Z", ""],
         ["enc1", f"Bad {BAD_UTF8} bytes", "", "shoes", "", "", ""],
     ]
     _write_csv(raw / "products.csv", CATALOG_HEADER, rows, ("mal1,Too,many,shirts,,,,EXTRA",))
@@ -106,7 +108,8 @@ def build_catalog(raw: Path) -> dict[str, str | None]:
         "u1": R.UNREADABLE_IMAGE, "u2": R.UNREADABLE_IMAGE, "u3": R.UNREADABLE_IMAGE,
         "e1": R.IMAGE_PATH_ESCAPES_ROOT, "e2": R.IMAGE_PATH_ESCAPES_ROOT,
         "t1": R.EMPTY_TEXT_AND_NO_IMAGE, "c1": R.UNKNOWN_CATEGORY, "c2": R.EMPTY_CATEGORY,
-        "ts1": R.UNPARSEABLE_TIMESTAMP, "enc1": R.INVALID_ENCODING, "mal1": R.MALFORMED_ROW,
+        "ts1": R.UNPARSEABLE_TIMESTAMP, "ts2": R.FUTURE_TIMESTAMP, "ts3": R.TIMESTAMP_TOO_OLD,
+        "enc1": R.INVALID_ENCODING, "mal1": R.MALFORMED_ROW,
     }
 
 
@@ -125,6 +128,8 @@ EXPECTED_PRODUCT_QUARANTINE = {
     ("c1", R.UNKNOWN_CATEGORY): 1,
     ("c2", R.EMPTY_CATEGORY): 1,
     ("ts1", R.UNPARSEABLE_TIMESTAMP): 1,
+    ("ts2", R.FUTURE_TIMESTAMP): 1,
+    ("ts3", R.TIMESTAMP_TOO_OLD): 1,
     ("enc1", R.INVALID_ENCODING): 1,
     ("mal1", R.MALFORMED_ROW): 1,
 }
@@ -138,6 +143,7 @@ EXPECTED_INTERACTION_QUARANTINE = {
     ("u4", None, R.MISSING_PRODUCT): 1,
     ("u4", "p2", R.UNPARSEABLE_TIMESTAMP): 1,
     ("u4", "p3", R.FUTURE_TIMESTAMP): 1,
+    ("u4", "p6", R.TIMESTAMP_TOO_OLD): 1,
     ("u4", "p5", R.UNKNOWN_EVENT): 1,
     ("u5", "p1", R.MALFORMED_ROW): 1,
     ("u?", "p1", R.INVALID_ENCODING): 1,  # user id with bytes that are not UTF-8
@@ -158,6 +164,7 @@ def build_interactions(raw: Path) -> int:
         ["u4", "", "view", "2024-01-03T00:00:00Z"],
         ["u4", "p2", "view", "last week"],
         ["u4", "p3", "view", "2999-01-01T00:00:00Z"],
+        ["u4", "p6", "view", "-99999999999"],  # epoch seconds in year -1199
         ["u4", "p5", "like", "2024-01-03T00:00:00Z"],
         [f"u{BAD_UTF8}", "p1", "view", "2024-01-03T00:00:00Z"],
     ]
@@ -272,9 +279,9 @@ def test_counts_reconcile_in_the_run_and_in_the_tables(spark, ingested) -> None:
     assert counts["products_quarantined"] == _table(spark, cfg, QUARANTINE_PRODUCTS).count()
     assert counts["products_quarantined_unreadable_image"] == 3
     assert counts["products_with_image"] == 4 and counts["products_text_only"] == 2
-    assert counts["interactions_read"] == 14
+    assert counts["interactions_read"] == 15
     assert counts["interactions_accepted"] == n_interactions
-    assert counts["interactions_accepted"] + counts["interactions_quarantined"] == 14
+    assert counts["interactions_accepted"] + counts["interactions_quarantined"] == 15
     per_reason = {
         r["reason"]: r["count"]
         for r in _table(spark, cfg, QUARANTINE_INTERACTIONS).groupBy("reason").count().collect()

@@ -71,7 +71,7 @@ def ingest(
     """Ingest the catalog, then the interactions (skipped when ``interactions.path`` is null).
 
     ``now`` (naive UTC, default: the current time) is the run's time: ``ingested_at`` of new rows
-    and the limit for future_timestamp. ``counts`` is filled as each input finishes (so a job that
+    and the limit for future_timestamp (event times and listed_at). ``counts`` is filled as each input finishes (so a job that
     fails halfway still records what it counted) and returned.
     """
     now = now or utcnow()
@@ -100,7 +100,9 @@ def ingest_products(
     log.info("products: read %d rows from %d file(s)", n_read, len(raw.files))
     std = V.standardize_products(raw.df, raw.columns, cat)
     partitions = max(2, spark.sparkContext.defaultParallelism * 2)
-    validated = V.validate_products(std, cat, image_check, image_partitions=partitions).persist()
+    validated = V.validate_products(
+        std, cat, image_check, now, image_partitions=partitions
+    ).persist()
     try:
         accepted_with_photo = F.col(V.REASON).isNull() & F.col("image_path").isNotNull()
         by_reason, extra, files = summarise(

@@ -11,6 +11,9 @@ MALFORMED_ROW = "malformed_row"  # a CSV/JSON line that does not parse into the 
 INVALID_ENCODING = "invalid_encoding"  # text holding U+FFFD: the file was not valid UTF-8
 DUPLICATE_ROW = "duplicate_row"  # an exact copy of an accepted row (collapsed to one, counted)
 UNPARSEABLE_TIMESTAMP = "unparseable_timestamp"
+FUTURE_TIMESTAMP = "future_timestamp"  # after the ingest run started (listed_at or event time)
+# Before 1678: outside what readers holding nanoseconds since 1970 (pyarrow, pandas) can represent.
+TIMESTAMP_TOO_OLD = "timestamp_too_old"
 
 # Products
 MISSING_ID = "missing_id"
@@ -29,7 +32,6 @@ UNKNOWN_PRODUCT = "unknown_product"
 UNKNOWN_EVENT = "unknown_event"
 INVALID_WEIGHT = "invalid_weight"  # rating missing, not a number, NaN, infinite or negative
 BELOW_MIN_RATING = "below_min_rating"
-FUTURE_TIMESTAMP = "future_timestamp"
 DUPLICATE_EVENT_CONFLICT = "duplicate_event_conflict"  # same (user, product, ts, event), other weight
 
 PRODUCT_REASONS = (
@@ -39,6 +41,8 @@ PRODUCT_REASONS = (
     DUPLICATE_ROW,
     INVALID_ENCODING,
     UNPARSEABLE_TIMESTAMP,
+    TIMESTAMP_TOO_OLD,
+    FUTURE_TIMESTAMP,
     EMPTY_CATEGORY,
     UNKNOWN_CATEGORY,
     IMAGE_PATH_ESCAPES_ROOT,
@@ -53,6 +57,7 @@ INTERACTION_REASONS = (
     MISSING_PRODUCT,
     INVALID_ENCODING,
     UNPARSEABLE_TIMESTAMP,
+    TIMESTAMP_TOO_OLD,
     FUTURE_TIMESTAMP,
     UNKNOWN_EVENT,
     INVALID_WEIGHT,

@@ -5,13 +5,18 @@ one reason code from ``hybridrec.catalog.reasons`` and a detail. The checks run 
 the first that fails names the row's reason, so counts per reason add up to the rows read.
 
 Products, in order: malformed_row, missing_id, duplicate_id_conflict / duplicate_row,
-invalid_encoding, unparseable_timestamp (listed_at), empty_category, unknown_category,
+invalid_encoding, unparseable_timestamp / timestamp_too_old / future_timestamp (listed_at),
+empty_category, unknown_category,
 image_path_escapes_root, unreadable_image, missing_image, empty_text_and_no_image.
 
 - Duplicates are judged on the whole input (every file read in the run): copies of one id with
   different content make the input ambiguous, so all copies are quarantined (duplicate_id_conflict);
   exact copies collapse to one accepted row and the others are quarantined as duplicate_row, so
   read = accepted + quarantined still holds.
+- Timestamps (listed_at, event times) are checked by one rule (``timestamp_range_rules``): after
+  the run started is future_timestamp, before 1678 timestamp_too_old. Every timestamp written thus
+  fits the nanoseconds-since-1970 range (1677-2262) that delta-rs/pyarrow readers convert through;
+  one outside it would make the Spark-free reader fail on the whole table.
 - A product without a category is accepted (category null) unless ``catalog.require_category``:
   it is still recommendable (content and collaborative scores do not need a category), and
   preprocess gives it no training label. With ``catalog.categories`` set, a category outside the
@@ -22,7 +27,7 @@ image_path_escapes_root, unreadable_image, missing_image, empty_text_and_no_imag
   are always quarantined: they are broken or hostile data, not an absent photo.
 
 Interactions, in order: malformed_row, missing_user, missing_product, invalid_encoding,
-unparseable_timestamp, future_timestamp, unknown_event, invalid_weight, below_min_rating,
+unparseable_timestamp, timestamp_too_old, future_timestamp, unknown_event, invalid_weight, below_min_rating,
 unknown_product, then duplicates among the rows that passed (key user, product, ts, event):
 duplicate_event_conflict when the copies disagree on the weight, duplicate_row for exact copies.
 """
@@ -49,6 +54,8 @@ PHOTO_MISSING = "_photo_missing"
 _REPLACEMENT_CHAR = "\ufffd"
 # Epoch seconds beyond this (year 5138) are not seconds: probably milliseconds or garbage.
 _MAX_EPOCH_SECONDS = 1e11
+# The earliest timestamp kept: nanoseconds since 1970 in an int64 reach back to 1677-09-21.
+MIN_TIMESTAMP = dt.datetime(1678, 1, 1, tzinfo=dt.timezone.utc)
 _STRING_MAP = T.MapType(T.StringType(), T.StringType())
 
 Rule = tuple[Column, str, Column]
@@ -127,6 +134,36 @@ def first_failure(rules: Sequence[Rule]) -> Column:
     return out
 
 
+def timestamp_range_rules(ts: Column, what: str, now: dt.datetime) -> list[Rule]:
+    """The rules every parsed timestamp passes: not before ``MIN_TIMESTAMP``, not after ``now``.
+
+    One rule for event times and listed_at alike: a date after the run is an error in the data
+    (a clock, a placeholder like 2999-01-01), and a date outside 1678..2262 cannot be read back by
+    readers that hold timestamps as nanoseconds (delta-rs/pyarrow/pandas), so it must not reach a
+    table. A null ``ts`` passes: unparseable and absent values are judged before.
+    """
+    shown = F.date_format(ts, "yyyy-MM-dd HH:mm:ss")
+    return [
+        (
+            ts < F.lit(MIN_TIMESTAMP).cast("timestamp"),
+            R.TIMESTAMP_TOO_OLD,
+            F.format_string(
+                "%s %s is before %s, the earliest timestamp kept (readers holding nanoseconds "
+                "since 1970 cannot represent it)",
+                F.lit(what), shown, F.lit(MIN_TIMESTAMP.strftime("%Y-%m-%d")),
+            ),
+        ),
+        (
+            ts > F.lit(_utc(now)).cast("timestamp"),
+            R.FUTURE_TIMESTAMP,
+            F.format_string(
+                "%s %s is after the ingest run started (%s UTC)",
+                F.lit(what), shown, F.lit(now.strftime("%Y-%m-%d %H:%M:%S")),
+            ),
+        ),
+    ]
+
+
 def _utc(moment: dt.datetime) -> dt.datetime:
     """A naive datetime is UTC (runs.utcnow); make it aware so Spark does not apply local time."""
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
@@ -203,9 +240,12 @@ def validate_products(
     std: DataFrame,
     cat: CatalogConfig,
     image_check: Callable[[Column], Column] | None,
+    now: dt.datetime,
     image_partitions: int | None = None,
 ) -> DataFrame:
     """Standardized products → the same rows with ``image_path``, ``reason`` and ``detail``.
+
+    ``now`` is the run's start (naive UTC): a listed_at after it is future_timestamp.
 
     ``image_check`` maps an image-reference column to ``image_check.IMAGE_CHECK_TYPE`` (the pandas
     UDF of ``image_check.image_check_column``); it runs only on rows that passed the checks before
@@ -254,6 +294,7 @@ def validate_products(
             R.UNPARSEABLE_TIMESTAMP,
             F.format_string("listed_at %s is not a timestamp", "listed_at_raw"),
         ),
+        *timestamp_range_rules(F.col("listed_at"), "listed_at", now),
     ]
     if cat.require_category:
         rules.append(
@@ -422,15 +463,7 @@ def validate_interactions(
                 ),
             ),
         ),
-        (
-            F.col("ts") > F.lit(_utc(now)).cast("timestamp"),
-            R.FUTURE_TIMESTAMP,
-            F.format_string(
-                "timestamp %s is after the ingest run started (%s UTC)",
-                F.date_format("ts", "yyyy-MM-dd HH:mm:ss"),
-                F.lit(now.strftime("%Y-%m-%d %H:%M:%S")),
-            ),
-        ),
+        *timestamp_range_rules(F.col("ts"), "timestamp", now),
     ]
     if m.event:
         rules.append(
