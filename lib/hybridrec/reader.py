@@ -60,6 +60,10 @@ class TableNotFoundError(ReaderError):
     """No Delta table at the given location."""
 
 
+class CorruptTableError(ReaderError):
+    """The table's Delta log cannot be read (a commit file cut short or damaged)."""
+
+
 class NightNotFoundError(ReaderError):
     """The table has no partition for the requested run_date (or no night at all)."""
 
@@ -185,6 +189,31 @@ def _open_table(table_uri: str | Path, storage_options: Mapping[str, str] | None
         raise TableNotFoundError(
             f"no Delta table at {table_uri}: run jobs/recommend.py first (or check the path)"
         ) from exc
+    except Exception as exc:  # noqa: BLE001 - delta-rs raises one DeltaError class for everything
+        error = _corrupt_or(exc, table_uri)
+        if error is exc:
+            raise
+        raise error from exc
+
+
+# delta-rs' words for a commit file it cannot parse (its message never names the file).
+_CORRUPT_LOG_HINTS = ("Json error", "Truncated record", "Invalid JSON", "EOF while parsing", "Failed to parse")
+
+
+def _corrupt_or(exc: Exception, table_uri: str | Path) -> Exception:
+    """``CorruptTableError`` naming the table, the broken commit and the repair when ``exc`` is a
+    log that does not parse; ``exc`` itself otherwise (delta-rs prints a Rust backtrace into it)."""
+    from hybridrec.delta_log import corrupt_without_file, find_broken_commit, repair_advice
+
+    text = str(exc)
+    if type(exc).__name__ != "DeltaError" or not any(h in text for h in _CORRUPT_LOG_HINTS):
+        return exc
+    folder = Path(str(table_uri))
+    name = f"{folder.parent.name}.{folder.name}" if folder.parent.name else folder.name
+    broken = find_broken_commit(str(table_uri))
+    if broken is not None:
+        return CorruptTableError(repair_advice(name, broken))
+    return CorruptTableError(corrupt_without_file(name, str(table_uri), text.splitlines()[0][:200]))
 
 
 def _nights(table: Any, table_uri: str | Path) -> list[dt.date]:
