@@ -7,16 +7,23 @@
                                                  a user's recommendations of the latest (or given) night
     hybridrec similar --product P [--date D] [--config ...]
                                                  a product's similar items of the latest (or given) night
+    hybridrec runs [--limit N] [--job J] [--stale-after-hours H] [--config ...]
+                                                 recent job runs from gold.runs; a `running` row
+                                                 older than H hours shows as `stale` (a killed run)
+
+Errors print one sentence; ``--debug`` (or ``HYBRIDREC_DEBUG=1``) adds the full trace.
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 import tempfile
+import traceback
 from typing import Sequence
 
-from hybridrec.config import ConfigError, load_config
+from hybridrec.config import Config, ConfigError, load_config
 from hybridrec.errors import HybridrecError
 
 
@@ -61,7 +68,7 @@ def print_lookup(
 ) -> int:
     """``hybridrec recs`` / ``similar``: print one user's or product's list; 1 when it has none."""
     from hybridrec import lookup, tables
-    from hybridrec.reader import format_table
+    from hybridrec.reader import format_table, terminal_text
     from hybridrec.spark import build_spark
 
     cfg = load_config(config_path, [*overrides, "spark.ui_enabled=false"])
@@ -78,7 +85,7 @@ def print_lookup(
         print(f"hybridrec: {what} has no list in {spec.logical_name} on {night}", file=sys.stderr)
         return 1
     if command == "similar" and rows["title"].notna().any():
-        what += f" ({rows['title'].iloc[0]})"
+        what += f" ({terminal_text(str(rows['title'].iloc[0]))})"
     print(f"{spec.logical_name} for {what}, night {night}:")
     print(format_table(rows, columns))
     return 0
@@ -87,7 +94,7 @@ def print_lookup(
 def print_examples(run_date: dt.date | None, config_path: str | None, overrides: Sequence[str]) -> int:
     """``hybridrec examples``: where the tables are, and a few lists of one night with reasons."""
     from hybridrec import lookup, tables
-    from hybridrec.reader import format_table
+    from hybridrec.reader import format_table, terminal_text
     from hybridrec.spark import build_spark
 
     cfg = load_config(config_path, [*overrides, "spark.ui_enabled=false"])
@@ -99,15 +106,66 @@ def print_examples(run_date: dt.date | None, config_path: str | None, overrides:
     for label, key in (("a user with history", keys.get("warm_user")), ("a user with almost none", keys.get("cold_user"))):
         if key:
             rows = lookup.user_recommendations(spark, cfg, key, night)
-            print(f"\n{tables.RECOMMENDATIONS.logical_name}, night {night}, {label} ({key}):")
+            print(f"\n{tables.RECOMMENDATIONS.logical_name}, night {night}, {label} ({terminal_text(key)}):")
             print(format_table(rows.head(8), RECS_COLUMNS))
     if "cold_product" in keys:
         rows = lookup.similar_products(spark, cfg, keys["cold_product"], night)
-        title = rows["title"].iloc[0] if len(rows) else ""
+        title = terminal_text(str(rows["title"].iloc[0])) if len(rows) else ""
         print(f"\n{tables.SIMILAR_ITEMS.logical_name}, night {night}, a product nobody has bought or viewed yet "
-              f"({keys['cold_product']}: {title}):")
+              f"({terminal_text(keys['cold_product'])}: {title}):")
         print(format_table(rows.head(5), SIMILAR_COLUMNS))
     return 0
+
+
+RUNS_COLUMNS = ("started_at", "job", "run_date", "state", "duration_s", "run_id", "host", "pid", "message")
+
+
+def print_runs(job: str | None, limit: int, stale_after_hours: float, config_path: str | None,
+               overrides: Sequence[str]) -> int:
+    """``hybridrec runs``: the latest runs, newest first; 1 when gold.runs does not exist yet.
+
+    A run killed with SIGKILL (or whose machine vanished) never recorded its end, so its row still
+    says ``running``; past ``stale_after_hours`` it is shown as ``stale`` to tell it from a live one.
+    """
+    from pyspark.sql import functions as F
+
+    from hybridrec import tables
+    from hybridrec.reader import format_table
+    from hybridrec.runs import run_state, utcnow
+    from hybridrec.spark import build_spark
+
+    cfg = load_config(config_path, [*overrides, "spark.ui_enabled=false"])
+    spark = build_spark(cfg.spark)
+    ref = tables.table_ref(cfg, tables.RUNS)
+    if not tables.table_exists(spark, ref):
+        print(f"hybridrec: {tables.RUNS.logical_name} not found at {ref}: no job has run yet", file=sys.stderr)
+        return 1
+    runs = tables.read_table(spark, ref)
+    for name in ("host", "pid"):  # a gold.runs written before these columns existed
+        if name not in runs.columns:
+            runs = runs.withColumn(name, F.lit(None).cast("string"))
+    if job:
+        runs = runs.filter(F.col("job") == job)
+    rows = runs.orderBy(F.col("started_at").desc()).limit(max(limit, 1)).toPandas()
+    now, stale = utcnow(), dt.timedelta(hours=stale_after_hours)
+    rows["state"] = [run_state(s, t.to_pydatetime(), now, stale) for s, t in zip(rows["status"], rows["started_at"])]
+    print(f"{tables.RUNS.logical_name} at {ref}: latest {len(rows)} run(s)"
+          + (f" of {job}" if job else "") + f"; `stale` = running for over {stale_after_hours:g} h (killed?)")
+    print(format_table(rows, RUNS_COLUMNS, max_width=60))
+    return 0
+
+
+def _debug(args: argparse.Namespace) -> bool:
+    """``--debug`` or ``HYBRIDREC_DEBUG=1``: show the full trace of an error on the terminal."""
+    return bool(getattr(args, "debug", False)) or os.environ.get("HYBRIDREC_DEBUG", "") not in ("", "0")
+
+
+def _config_or_none(args: argparse.Namespace) -> Config | None:
+    """The command's config, to name tables in an error; None if it cannot be loaded."""
+    try:
+        return load_config(getattr(args, "config", None), getattr(args, "overrides", []))
+    except Exception:  # noqa: BLE001 - only used to word an error message
+        return None
 
 
 def _date(text: str) -> dt.date:
@@ -139,6 +197,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_ex.add_argument("--date", type=_date, default=None, help="run_date YYYY-MM-DD (default: latest)")
     p_ex.add_argument("--config", default=None)
     p_ex.add_argument("--set", dest="overrides", action="append", default=[])
+    p_runs = sub.add_parser("runs", help="recent job runs from gold.runs, killed ones shown as stale")
+    p_runs.add_argument("--job", default=None, help="only this job (ingest, train, recommend, ...)")
+    p_runs.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+    p_runs.add_argument("--stale-after-hours", type=float, default=12.0,
+                        help="a `running` row older than this shows as stale (default 12)")
+    p_runs.add_argument("--config", default=None)
+    p_runs.add_argument("--set", dest="overrides", action="append", default=[])
+    for p in sub.choices.values():
+        p.add_argument("--debug", action="store_true", help="print the full trace of an error")
     args = parser.parse_args(argv)
     try:
         if args.command == "check":
@@ -153,11 +220,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return print_lookup(args.command, args.key, args.date, args.config, args.overrides)
         elif args.command == "examples":
             return print_examples(args.date, args.config, args.overrides)
+        elif args.command == "runs":
+            return print_runs(args.job, args.limit, args.stale_after_hours, args.config, args.overrides)
     except ConfigError as exc:
         print(f"hybridrec: config error: {exc}", file=sys.stderr)
         return 2
-    except HybridrecError as exc:
-        print(f"hybridrec: error: {exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - Delta failures a user can act on get one sentence
+        from hybridrec.tables import explain_delta_error
+
+        error = exc if isinstance(exc, HybridrecError) else explain_delta_error(exc, _config_or_none(args))
+        if error is None:
+            raise
+        if _debug(args):
+            traceback.print_exception(exc, file=sys.stderr)
+        print(f"hybridrec: error: {error}", file=sys.stderr)
         return 1
     return 0
 

@@ -8,16 +8,18 @@ Schemas are declared next to the names as they are added by the issues that own 
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from hybridrec.config import Config
-from hybridrec.errors import MissingInputError
+from hybridrec.delta_log import broken_commit_in_text, local_path, repair_advice
+from hybridrec.errors import ConcurrentRunError, CorruptTableError, HybridrecError, MissingInputError
 
 LAYERS = ("bronze", "quarantine", "gold")
 
@@ -55,6 +57,10 @@ RUNS = TableSpec(
             T.StructField("counts", T.MapType(T.StringType(), T.LongType()), True),
             T.StructField("metrics", T.MapType(T.StringType(), T.DoubleType()), True),
             T.StructField("message", T.StringType(), True),
+            # Where the run ran: a `running` row whose process is gone is a killed run. Added after
+            # the first release, so older gold.runs tables get them by ALTER TABLE (runs.py).
+            T.StructField("host", T.StringType(), True),
+            T.StructField("pid", T.LongType(), True),
         ]
     ),
 )
@@ -419,16 +425,17 @@ def write_table(
     """
     if replace_where is not None and mode != "overwrite":
         raise ValueError("replace_where needs mode='overwrite'")
-    ensure_table(df.sparkSession, ref)
-    writer = df.write.format("delta").mode(mode)
-    if ref.spec.partition_by:
-        writer = writer.partitionBy(*ref.spec.partition_by)
-    if replace_where is not None:
-        writer = writer.option("replaceWhere", replace_where)
-    if ref.qualified_name:
-        writer.saveAsTable(ref.qualified_name)
-    else:
-        writer.save(ref.path)
+    with delta_conflicts(ref):
+        ensure_table(df.sparkSession, ref)
+        writer = df.write.format("delta").mode(mode)
+        if ref.spec.partition_by:
+            writer = writer.partitionBy(*ref.spec.partition_by)
+        if replace_where is not None:
+            writer = writer.option("replaceWhere", replace_where)
+        if ref.qualified_name:
+            writer.saveAsTable(ref.qualified_name)
+        else:
+            writer.save(ref.path)
 
 
 def merge_table(
@@ -466,14 +473,97 @@ def merge_table(
     changed = joined.filter(F.col("_action") != "unchanged").select(*df.columns)
     target = delta_table(spark, ref)
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
-    (
-        target.alias("t")
-        .merge(changed.alias("s"), on)
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+    with delta_conflicts(ref):
+        (
+            target.alias("t")
+            .merge(changed.alias("s"), on)
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .execute()
+        )
     return counts
+
+
+# ---- Delta failures a user can act on ------------------------------------------------------------
+
+def _from_jvm(exc: BaseException) -> bool:
+    """Raised by py4j or PySpark's wrappers of a JVM exception (so its text names the Java class)."""
+    return type(exc).__module__.split(".")[0] in ("py4j", "pyspark", "delta")
+
+
+def is_delta_conflict(exc: BaseException) -> bool:
+    """True for Delta's commit conflicts (ConcurrentAppendException and its siblings).
+
+    They reach Python as ``delta.exceptions`` classes only when that module was imported (it patches
+    PySpark's converter); otherwise as a ``Py4JJavaError`` whose Java class is
+    ``io.delta.exceptions.*``. Both are recognised, by class name and by the Java class in the text.
+    """
+    names = {k.__name__ for k in type(exc).__mro__}
+    if names & {"DeltaConcurrentModificationException", "ConcurrentAppendException",
+                "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
+                "ConcurrentWriteException", "MetadataChangedException", "ProtocolChangedException",
+                "ConcurrentTransactionException"}:
+        return True
+    if not _from_jvm(exc):
+        return False
+    text = str(exc)[:2000]
+    return "io.delta.exceptions.Concurrent" in text or "DELTA_CONCURRENT" in text
+
+
+@contextmanager
+def delta_conflicts(ref: TableRef) -> Iterator[None]:
+    """Turn a Delta commit conflict on ``ref`` into ``ConcurrentRunError`` naming the table.
+
+    Delta's message never names the table, and only the write knows which one it was; the job's top
+    level (``run_job``) adds which run and night lost.
+    """
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - the conflict classes come through py4j
+        if not is_delta_conflict(exc):
+            raise
+        name = ref.spec.logical_name
+        raise ConcurrentRunError(
+            f"another run committed to {name} at {ref} at the same time and won (Delta refused this "
+            "run's commit); the table holds the winner's complete version",
+            table=name,
+        ) from exc
+
+
+def _name_of(cfg: Config | None, table_path: str) -> str:
+    """The logical name of the table stored at ``table_path`` under ``cfg``, or its folder name."""
+    if cfg is not None and not cfg.tables.catalog:
+        target = local_path(table_path)
+        for spec in TABLES.values():
+            path = table_ref(cfg, spec).path
+            if path is not None and target is not None and local_path(path) == target:
+                return spec.logical_name
+    return Path(table_path).name
+
+
+def explain_delta_error(exc: BaseException, cfg: Config | None) -> HybridrecError | None:
+    """A user-facing error for a Delta failure the user can act on, or None (a bug keeps its trace).
+
+    Recognised: a commit conflict (another run won) and an unreadable commit file of a table's log.
+    Spark reads the log lazily, so a corrupt log surfaces at the first action, anywhere in a job:
+    that is why this is applied at the top (``run_job``, the ``hybridrec`` command) and not in
+    ``read_table``. The error message names the file; its folder tells which table it is.
+    """
+    if isinstance(exc, HybridrecError):
+        return exc
+    if is_delta_conflict(exc):
+        return ConcurrentRunError(
+            "another run committed to the same Delta table at the same time and won (Delta refused "
+            "this run's commit); the table holds the winner's complete version",
+            table="a table",
+        )
+    if not _from_jvm(exc):
+        return None
+    text = str(exc)[:4000]
+    broken = broken_commit_in_text(text)
+    if broken is None:
+        return None
+    return CorruptTableError(repair_advice(_name_of(cfg, broken.table_path), broken))
 
 
 FEATURE_SETS = ("images", "text")

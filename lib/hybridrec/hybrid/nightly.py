@@ -37,7 +37,7 @@ from hybridrec.models.training import current_version
 from hybridrec.runs import utcnow
 from hybridrec.tables import (
     ALS_CANDIDATES, ALS_ITEM_FACTORS, ALS_USER_FACTORS, ALS_USER_IDS, INTERACTIONS, PRODUCT_EMBEDDINGS,
-    PRODUCTS, RECOMMENDATIONS, SIMILAR_ITEMS, TableSpec, delta_table, read_table, require_table,
+    PRODUCTS, RECOMMENDATIONS, SIMILAR_ITEMS, TableSpec, delta_conflicts, delta_table, read_table, require_table,
     table_exists, table_ref, write_table,
 )
 
@@ -78,16 +78,15 @@ def _killer(jvm_pid: int) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.Data
 
 
 def _replace_night(df: DataFrame, cfg: Config, spec: TableSpec, run_date: dt.date) -> int:
+    """Replace the night's partition of ``spec``; return its row count.
+
+    A commit conflict (another run of the same night committed first) is raised by ``write_table``
+    as ``ConcurrentRunError`` naming the table, and ``run_job`` says that the other run won. It used
+    to be mapped here only, so a conflict in any earlier write of the night (the ALS id maps, the
+    embeddings) reached the user as a raw ConcurrentAppendException trace.
+    """
     ref = table_ref(cfg, spec)
-    try:
-        write_table(df, ref, mode="overwrite", replace_where=f"run_date = '{run_date.isoformat()}'")
-    except Exception as exc:  # noqa: BLE001 - Delta's conflict classes come through py4j
-        if "Concurrent" in type(exc).__name__ or "ConcurrentAppend" in str(exc) or "DELTA_CONCURRENT" in str(exc):
-            raise HybridrecError(
-                f"another run wrote {spec.logical_name} for {run_date} at the same time and committed "
-                f"first (Delta conflict); its night is complete, re-run this one if it must win: {str(exc)[:300]}"
-            ) from exc
-        raise
+    write_table(df, ref, mode="overwrite", replace_where=f"run_date = '{run_date.isoformat()}'")
     return read_table(df.sparkSession, ref).filter(F.col("run_date") == F.lit(run_date)).count()
 
 
@@ -106,7 +105,8 @@ def retention(spark: SparkSession, cfg: Config, run_date: dt.date) -> dict[str, 
         old = table.filter(F.col("run_date") < F.lit(oldest)).select("run_date").distinct().count()
         handle = delta_table(spark, ref)
         if old:
-            handle.delete(F.col("run_date") < F.lit(oldest))
+            with delta_conflicts(ref):
+                handle.delete(F.col("run_date") < F.lit(oldest))
         counts[f"{spec.name}_nights_deleted"] = old
         if rc.vacuum and _vacuum_due(handle, rc.vacuum_every_days):
             handle.vacuum(rc.vacuum_retain_hours)
