@@ -32,6 +32,7 @@ import argparse
 import datetime as dt
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,17 +144,44 @@ def format_table(
     right = [
         pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in names
     ]
-    widths = [max([len(str(c)), *map(len, col)]) for c, col in zip(names, cells)]
+    widths = [max([len(terminal_text(str(c))), *map(len, col)]) for c, col in zip(names, cells)]
 
     def line(values: Sequence[str]) -> str:
         parts = (v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right))
         return "  ".join(parts).rstrip()
 
-    lines = [line([str(c) for c in names]), "  ".join("-" * w for w in widths)]
+    lines = [line([terminal_text(str(c)) for c in names]), "  ".join("-" * w for w in widths)]
     lines += [line(row) for row in zip(*cells)]
     if df.empty:
         lines.append("(no rows)")
     return "\n".join(lines)
+
+
+# C0 and C1 controls, DEL, and the bidirectional embeddings, overrides, isolates and marks.
+_UNSAFE_FOR_TERMINAL = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_text(text: str) -> str:
+    """``text`` with every character that could steer a terminal written as a visible escape.
+
+    Why: titles and categories come from supplier files. An ESC sequence in a title can recolour,
+    clear or retitle the operator's terminal, BEL rings it, NUL truncates the line in some tools, and
+    a bidi override (U+202E) makes ``evil.exe`` read as something else. Every display path (this
+    module's ``format_table``, ``hybridrec recs``/``similar``/``examples``) prints through this
+    function; the tables keep the text as ingested. Escaped, not stripped, so that the operator sees
+    that something is there: ESC prints as ``\x1b``, U+202E as ``\u202e``.
+
+    Ingest (``hybridrec.catalog``, not this module) should quarantine a product whose text holds a
+    NUL: no title means a NUL, it is what a UTF-16 file read as UTF-8 looks like, and systems the
+    nightly tables feed refuse it (PostgreSQL text, C strings). Other controls and bidi marks stay
+    data: right-to-left titles need U+200F, and escaping them here is enough.
+    """
+    return _UNSAFE_FOR_TERMINAL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def _cell(value: Any, max_width: int, float_digits: int, null: str) -> str:
@@ -170,7 +198,7 @@ def _cell(value: Any, max_width: int, float_digits: int, null: str) -> str:
     elif isinstance(value, dt.date):
         text = value.isoformat()
     else:
-        text = " ".join(str(value).split())  # newlines and tabs would break the layout
+        text = terminal_text(" ".join(str(value).split()))  # newlines and tabs would break the layout
     return text if len(text) <= max_width else text[: max_width - 3] + "..."
 
 
