@@ -3,30 +3,60 @@
 Why bytes: the report embeds every figure inline (``data:`` URIs), so nothing is written beside it
 and nothing needs a display. Figures are built on ``matplotlib.figure.Figure`` with the Agg canvas
 directly, not through ``pyplot``: no global figure state, no backend selection, nothing left open.
+
+Every label is literal text: class names, segments and titles come from the catalog, and a
+category such as ``$\\foo$`` would otherwise be parsed as mathtext and fail the report step after all
+the evaluation work (``ValueError: Unknown symbol``). Each public function builds and renders its
+figure under ``_LITERAL_TEXT`` (mathtext and TeX off), which also covers tick labels that matplotlib
+creates only while drawing.
 """
 from __future__ import annotations
 
+import functools
 import io
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 import pandas as pd
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 DPI = 100
 _PNG_META = {"Software": None}  # no matplotlib version in the file: same figure, same bytes
+# Text objects read these when they are created: "$" and "\\" in data are drawn as they are.
+_LITERAL_TEXT = {"text.parse_math": False, "text.usetex": False}
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
+def literal_text(func: _F) -> _F:
+    """Run ``func`` with every text it creates or draws taken literally (see the module docstring)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with rc_context(_LITERAL_TEXT):
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@literal_text
 def to_png(fig: Figure) -> bytes:
-    """Render a figure with the Agg canvas and return the PNG."""
+    """Render a figure with the Agg canvas and return the PNG; its texts are drawn literally even
+    when the figure was built elsewhere."""
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+        text.set_usetex(False)
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata=_PNG_META)
     return buf.getvalue()
 
 
+@literal_text
 def metric_bars(
     table: pd.DataFrame,
     metrics: Sequence[str] | None = None,
@@ -90,6 +120,7 @@ def _colours(n: int) -> list[Any]:
     return [cmap(i % 10) for i in range(n)]
 
 
+@literal_text
 def confusion_heatmap(
     matrix: Sequence[Sequence[int]] | np.ndarray,
     class_names: Sequence[str],
@@ -132,6 +163,7 @@ def confusion_heatmap(
     return to_png(fig)
 
 
+@literal_text
 def training_curves(history: Sequence[Mapping[str, Any]], title: str = "") -> bytes:
     """Loss and accuracy per epoch, training and validation, from a ``metrics.json`` history.
 
