@@ -14,17 +14,19 @@ Rules:
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import yaml
 
 from hybridrec.errors import HybridrecError
+from hybridrec.strict_yaml import DuplicateKeyError, safe_load_unique
 
 DEFAULT_CONFIG = Path("conf") / "local.yaml"
 
@@ -36,6 +38,61 @@ class ConfigError(HybridrecError, ValueError):
 def path_field(default: str | None) -> Any:
     """A config field holding a path: resolved against the config file's directory at load time."""
     return field(default=default, metadata={"path": True})
+
+
+# Spark and the JVM take 32-bit ints: a larger one passes Python and dies in the job as
+# NumberFormatException, so every int setting is held to this range whatever its own limit.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The sane range of one numeric setting, checked at load time (see each section's ``LIMITS``).
+
+    Why per setting: the type alone lets ``recommend.top_n=99999999`` through, which then fails
+    (or eats the cluster's memory) an hour into a night. ``lo_open``: ``lo`` itself is not allowed
+    (``> 0``). ``why``: what the range protects, added to the message. A list or mapping of numbers
+    has the limit applied to each value.
+    """
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    why: str = ""
+
+    def allowed(self) -> str:
+        """The range in words, e.g. ``1 to 1000`` or ``> 0 and at most 3650``."""
+        lo = None if self.lo is None else f"> {_num(self.lo)}" if self.lo_open else _num(self.lo)
+        if lo is not None and self.hi is not None:
+            return f"{lo} and at most {_num(self.hi)}" if self.lo_open else f"{lo} to {_num(self.hi)}"
+        if lo is None and self.hi is None:
+            return "any finite number"
+        return lo if lo is not None else f"at most {_num(self.hi)}"
+
+    def check(self, key: str, value: int | float) -> None:
+        """Raise one ``ConfigError`` naming the key, the value and the allowed range."""
+        problem = None
+        if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
+            if self.lo_open:
+                problem = f"must be > {_num(self.lo)}"
+            elif isinstance(value, int):
+                problem = f"must be at least {_num(self.lo)}"
+            else:
+                problem = f"must be a number >= {_num(self.lo)}"
+        elif self.hi is not None and value > self.hi:
+            problem = f"must be at most {_num(self.hi)}"
+        if problem:
+            raise ConfigError(f"{key} {problem}, got {value!r} {self.hint()}")
+
+    def hint(self) -> str:
+        """``(allowed: 1 to 1000)``, with ``why`` after a semicolon when there is one."""
+        why = f"; {self.why}" if self.why else ""
+        return f"(allowed: {self.allowed()}{why})"
+
+
+def _num(x: float) -> str:
+    """1000.0 → ``1000``, 0.5 → ``0.5``: limits read as the numbers one would type."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else repr(x)
 
 
 @dataclass
@@ -57,6 +114,11 @@ class SparkConfig:
     ui_enabled: bool = True
     # Any other Spark settings, passed through unchanged.
     conf: dict[str, str] = field(default_factory=dict)
+
+    LIMITS: ClassVar[Mapping[str, Limit]] = {
+        "shuffle_partitions": Limit(1, 100_000),
+        "delta_snapshot_partitions": Limit(1, 100_000),
+    }
 
 
 @dataclass
@@ -216,6 +278,11 @@ class InteractionsConfig:
     # record real behaviour: the evaluation report states which, so its figures are read rightly.
     simulated: bool = False
 
+    LIMITS: ClassVar[Mapping[str, Limit]] = {
+        "event_weights": Limit(0, 1e6),
+        "min_rating": Limit(-1e6, 1e6),
+    }
+
     def __post_init__(self) -> None:
         """Reject mappings the reader cannot turn into (user, product, ts, event, weight)."""
         _one_of("interactions.file_format", self.file_format, INTERACTION_FORMATS)
@@ -286,6 +353,20 @@ class DemoConfig:
     # Share of users who are new: they join during the last late_window and make 1-3 views.
     sparse_user_share: float = 0.15
 
+    LIMITS: ClassVar[Mapping[str, Limit]] = {
+        "seed": Limit(0, INT32_MAX),
+        "n_products": Limit(1, 10_000_000),
+        "n_categories": Limit(1, 100_000),
+        "image_size": Limit(16, 1024, why="pixels"),
+        "n_users": Limit(1, 100_000_000),
+        "events_per_user": Limit(0, 100_000, lo_open=True),
+        "days": Limit(1, 36_500),
+        "late_share": Limit(0, 1), "late_window": Limit(0, 1, lo_open=True),
+        "zipf_a": Limit(0, 100, lo_open=True),
+        "no_photo_share": Limit(0, 1), "no_description_share": Limit(0, 1),
+        "sparse_user_share": Limit(0, 1),
+    }
+
     def __post_init__(self) -> None:
         """Reject sizes and shares the generator cannot honour, before anything is written."""
         _one_of("demo.catalog", self.catalog, ("generated", "fashion"))
@@ -344,6 +425,17 @@ class FeaturesConfig:
     # Parquet row-group size for the image features (rows), sized for Petastorm readers.
     image_rows_per_group: int = 512
     text_rows_per_group: int = 8192
+
+    LIMITS: ClassVar[Mapping[str, Limit]] = {
+        "image_size": Limit(1, 1024),
+        "max_len": Limit(1, 10_000),
+        "vocab_min_count": Limit(1, 1_000_000),
+        "vocab_max_size": Limit(3, 10_000_000, why="ids 0 and 1 are PAD and UNK"),
+        "min_examples_per_class": Limit(1, 100_000_000),
+        "train_fraction": Limit(0, 1), "val_fraction": Limit(0, 1),
+        "image_rows_per_group": Limit(1, 1_000_000),
+        "text_rows_per_group": Limit(1, 10_000_000),
+    }
 
     def __post_init__(self) -> None:
         """Reject values that would only fail (or silently mislead) deep inside the Spark job."""
@@ -420,6 +512,19 @@ class TrainConfig:
     nics: list[str] = field(default_factory=lambda: ["lo"])
     # Seconds to wait for all Horovod processes to start.
     start_timeout: int = 600
+
+    LIMITS: ClassVar[Mapping[str, Limit]] = {
+        "num_proc": Limit(1, 4096), "threads_per_proc": Limit(1, 1024),
+        "epochs": Limit(1, 100_000), "fusion_epochs": Limit(1, 100_000),
+        "batch_size": Limit(1, 1_000_000), "inference_batch_size": Limit(1, 1_000_000),
+        "learning_rate": Limit(0, 10, lo_open=True),
+        "warmup_epochs": Limit(0, 100_000), "early_stopping_patience": Limit(0, 100_000),
+        "image_embedding_dim": Limit(1, 65_536), "token_embedding_dim": Limit(1, 65_536),
+        "lstm_units": Limit(1, 65_536), "text_embedding_dim": Limit(1, 65_536),
+        "max_steps_per_epoch": Limit(1, 100_000_000), "shuffle_buffer": Limit(1, 100_000_000),
+        "seed": Limit(0, INT32_MAX),
+        "start_timeout": Limit(1, 86_400, why="seconds"),
+    }
 
     def __post_init__(self) -> None:
         """Reject settings that would only fail inside a Horovod worker."""
@@ -504,6 +609,22 @@ class AlsConfig:
     # MLflow: null = a local file store under paths.models/mlruns; a failure to log is a warning.
     mlflow_tracking_uri: str | None = None
     mlflow_experiment: str = "hybridrec-als"
+
+    LIMITS: ClassVar[Mapping[str, Limit]] = {
+        "seed": Limit(0, INT32_MAX),
+        "event_weights": Limit(0, 1e6),
+        "half_life_days": Limit(0, 36_500, lo_open=True, why="null = no decay"),
+        "rank": Limit(1, 4096), "tune_rank": Limit(1, 4096),
+        "reg_param": Limit(0, 1e6), "tune_reg_param": Limit(0, 1e6),
+        "alpha": Limit(0, 1e6), "tune_alpha": Limit(0, 1e6),
+        "max_iter": Limit(1, 10_000), "tune_max_iter": Limit(1, 10_000),
+        "checkpoint_interval": Limit(0, 10_000, why="0 = never"),
+        "num_blocks": Limit(1, 100_000),
+        "top_k": Limit(1, 10_000), "eval_k": Limit(1, 10_000),
+        "topk_user_block": Limit(1, 1_000_000), "topk_item_block": Limit(1, 10_000_000),
+        "holdout_days": Limit(0, 36_500, lo_open=True), "holdout_n": Limit(1, 100_000),
+        "tune_max_trials": Limit(1, 10_000),
+    }
 
     def __post_init__(self) -> None:
         """Reject settings Spark would only reject (or silently misuse) in the middle of a fit."""
@@ -593,6 +714,27 @@ class RecommendConfig:
     max_future_days: int = 1        # --run-date may be at most this many days after today (UTC)
     purchase_events: list[str] = field(default_factory=lambda: ["purchase"])  # see exclude
 
+    # A list longer than MAX_TOP_N is no recommendation but a catalog dump, and the nightly table
+    # grows by users x top_n rows: refused at load rather than an hour into the night.
+    LIMITS: ClassVar[Mapping[str, Limit]] = {
+        "top_n": Limit(1, 1000),
+        "max_per_category": Limit(1, 1000, why="null = no cap"),
+        "als_candidates": Limit(1, 10_000), "content_candidates": Limit(1, 10_000),
+        "cold_candidates": Limit(1, 10_000), "history_items": Limit(1, 10_000),
+        "user_shrinkage": Limit(0, 1e6, lo_open=True), "item_shrinkage": Limit(0, 1e6, lo_open=True),
+        "regression_l2": Limit(0, 1e6, lo_open=True),
+        "cold_item_weight": Limit(0, 1), "similar_collab_weight": Limit(0, 1),
+        "cold_user_max_items": Limit(0, 1_000_000),
+        "popular_days": Limit(0, 36_500, lo_open=True, why="null = all history"),
+        "popular_per_category": Limit(1, 10_000), "similar_top_m": Limit(1, 1000),
+        "user_block": Limit(1, 1_000_000), "content_item_block": Limit(1, 10_000_000),
+        "keep_nights": Limit(1, 36_500),
+        "vacuum_retain_hours": Limit(168, 876_000, why="below 168 (Delta's safety minimum) VACUUM "
+                                     "could delete files a running reader still needs"),
+        "vacuum_every_days": Limit(0, 36_500),
+        "max_future_days": Limit(0, 36_500),
+    }
+
     def __post_init__(self) -> None:
         _one_of("recommend.exclude", self.exclude, EXCLUDE_RULES)
         if self.max_per_category is not None and self.max_per_category < 1:
@@ -641,6 +783,16 @@ class EvaluateConfig:
     gallery_users: int = 4          # report gallery: users with their history and recommendations
     gallery_cold_products: int = 4  # report gallery: cold products with their similar items
     screenshot: bool = True         # render the report in headless Chromium (when installed)
+
+    LIMITS: ClassVar[Mapping[str, Limit]] = {
+        "test_days": Limit(0, 36_500, lo_open=True),
+        "k": Limit(1, 1000),
+        "few_interactions": Limit(0, 1_000_000),
+        "bootstrap_replicates": Limit(1, 100_000),
+        "confidence": Limit(0.5, 1),
+        "seed": Limit(0, INT32_MAX),
+        "gallery_users": Limit(0, 1000), "gallery_cold_products": Limit(0, 1000),
+    }
 
     def __post_init__(self) -> None:
         if self.cutoff is not None:
@@ -697,7 +849,9 @@ def load_config(
         )
         raise ConfigError(f"config file {cfg_path} not found: {hint}")
     try:
-        raw = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+        raw = safe_load_unique(cfg_path.read_text(encoding="utf-8"))
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"config file {cfg_path}: {exc}") from exc
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. 2025-13-01, a date-like non-date
         raise ConfigError(f"config file {cfg_path} is not valid YAML: {exc}") from exc
     if raw is None:
@@ -736,7 +890,9 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     if any(not p for p in parts):
         raise ConfigError(f"override {item!r} has an empty part in its key {key!r}")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
+        parsed = safe_load_unique(value) if value.strip() else ""
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"override {item!r}: {exc}") from exc
     except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date-like value that is no date
         raise ConfigError(f"override {item!r}: value is not valid YAML: {exc}") from exc
     return parts, parsed
@@ -787,11 +943,16 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
         raise ConfigError(
             f"unknown config key {prefix}{unknown[0]}; valid keys in {where}: {', '.join(sorted(fields))}"
         )
-    kwargs = {name: _coerce(hints[name], value, f"{prefix}{name}") for name, value in data.items()}
+    limits: Mapping[str, Limit] = getattr(cls, "LIMITS", {})
+    kwargs = {
+        name: _coerce(hints[name], value, f"{prefix}{name}", limits.get(name))
+        for name, value in data.items()
+    }
     return cls(**kwargs)
 
 
-def _coerce(tp: Any, value: Any, key: str) -> Any:
+def _coerce(tp: Any, value: Any, key: str, limit: Limit | None = None) -> Any:
+    """``value`` as type ``tp``; numbers (also inside lists and mappings) held to ``limit``."""
     if dataclasses.is_dataclass(tp):
         return _build(tp, value if value is not None else {}, prefix=f"{key}.")
     origin = typing.get_origin(tp)
@@ -801,29 +962,29 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         if len(inner) == 1:
-            return _coerce(inner[0], value, key)
+            return _coerce(inner[0], value, key, limit)
         raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover - schema bug
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{key} must be a list, got {_describe(value)}")
-        return [_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return [_coerce(args[0], v, f"{key}[{i}]", limit) for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key} must be a mapping, got {_describe(value)}")
         if args[1] is str:
             return {str(k): _scalar_to_str(v, f"{key}.{k}") for k, v in value.items()}
-        return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
+        return {str(k): _coerce(args[1], v, f"{key}.{k}", limit) for k, v in value.items()}
     if tp is bool:
         if isinstance(value, bool):
             return value
         raise ConfigError(f"{key} must be true or false, got {_describe(value)}")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
+            return _bounded_int(value, key, limit)
         raise ConfigError(f"{key} must be an integer, got {_describe(value)}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            return _bounded_float(value, key, limit)
         raise ConfigError(f"{key} must be a number, got {_describe(value)}")
     if tp is str:
         if isinstance(value, str):
@@ -832,6 +993,33 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             return value.isoformat()
         raise ConfigError(f"{key} must be a string, got {_describe(value)}")
     raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover - schema bug
+
+
+def _bounded_int(value: int, key: str, limit: Limit | None) -> int:
+    """The setting's own range first (the clearer message), then the 32-bit rule for every int."""
+    if limit is not None:
+        limit.check(key, value)
+    if not INT32_MIN <= value <= INT32_MAX:
+        raise ConfigError(
+            f"{key} must be an integer from {INT32_MIN} to {INT32_MAX} (Spark and the JVM take "
+            f"32-bit integers), got {value}"
+        )
+    return value
+
+
+def _bounded_float(value: int | float, key: str, limit: Limit | None) -> float:
+    """Refuse inf and nan everywhere: no setting means "unbounded" by infinity (null does that),
+    and nan passes every ``<``/``>`` check the sections make."""
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the largest float
+        number = math.inf
+    if not math.isfinite(number):
+        hint = f" {limit.hint()}" if limit is not None else ""
+        raise ConfigError(f"{key} must be a finite number, got {value!r}{hint}")
+    if limit is not None:
+        limit.check(key, number)
+    return number
 
 
 def _scalar_to_str(value: Any, key: str) -> str:
