@@ -36,13 +36,14 @@ if [[ -n $CATALOG ]]; then
 fi
 # The simulated window ends on demo.reference_date (2026-01-01): the night after it.
 RUN_DATE=${RUN_DATE:-2026-01-01}
-# CATALOG=retail trains like the full profile, on text only: no photos, so no image size to set;
-# 3 epochs instead of 20 so the demo stays short.
+# CATALOG=retail trains on text only (no photos, so no image size to set) with the config's 20
+# epochs: on 3,659 short titles an epoch takes about a second, and 3 epochs left the text model at
+# test accuracy 0.23 where 20 reach 0.96.
 if [[ $CATALOG == retail ]]; then PROFILE=retail; fi
 case $PROFILE in
   retail)
     PREP_SET=()
-    TRAIN_SET=(--set train.epochs=3)
+    TRAIN_SET=()
     ;;
   full)
     if [[ -z ${DEMO_CONFIG:-} ]]; then
@@ -77,7 +78,7 @@ if (( DEMO_DATA )); then
 fi
 stage ingest spark-submit jobs/ingest.py --config "$DEMO_CONFIG" "$@"
 stage preprocess spark-submit jobs/preprocess.py --config "$DEMO_CONFIG" ${PREP_SET[@]+"${PREP_SET[@]}"} "$@"
-stage train spark-submit jobs/train.py --config "$DEMO_CONFIG" ${PREP_SET[@]+"${PREP_SET[@]}"} "${TRAIN_SET[@]}" "$@"
+stage train spark-submit jobs/train.py --config "$DEMO_CONFIG" ${PREP_SET[@]+"${PREP_SET[@]}"} ${TRAIN_SET[@]+"${TRAIN_SET[@]}"} "$@"
 # The nightly ALS evaluation (a second fit on a holdout) is left to the evaluation step.
 stage recommend spark-submit jobs/recommend.py --config "$DEMO_CONFIG" --run-date "$RUN_DATE" --set als.evaluate=false ${PREP_SET[@]+"${PREP_SET[@]}"} "$@"
 # The offline evaluation: a backtest 14 days before the data's end (or evaluate.cutoff)
