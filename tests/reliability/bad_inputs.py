@@ -73,6 +73,7 @@ class ProductRow:
     category: str = "shoes"
     image: str | None = None  # None: "<id>.jpg"
     retail_id: str | None = None  # None: same as id
+    listed_at: str = ""  # generic layout only
 
 
 # --- photos ---------------------------------------------------------------------------------------
@@ -256,6 +257,20 @@ def product_cases(base: Path) -> list[tuple[Case, list[ProductRow]]]:
             category="Shoes"),
         one("cat_empty", R.EMPTY_CATEGORY, "no category with catalog.require_category",
             category=""),
+        one("id_padded", None, "white space around an id is trimmed (a spreadsheet's padding)",
+            id="  id_padded  ", image="id_padded.jpg"),
+        one("txt_multiline_title", None, "a quoted title with a line break is one record",
+            title="Two-line\ntitle"),
+        one("txt_crlf_in_description", None, "a quoted CRLF inside a description is one record",
+            description="Windows\r\nline break"),
+        # listed_at (generic layout): checked like event times, one rule.
+        one("listed_ok", None, "an ordinary listed_at", (GENERIC,),
+            listed_at="2024-05-01T10:00:00Z"),
+        one("listed_future_far", R.FUTURE_TIMESTAMP, "listed_at 2999-01-01: a placeholder, and "
+            "beyond what nanosecond readers (pyarrow) hold", (GENERIC,),
+            listed_at="2999-01-01T00:00:00Z"),
+        one("listed_too_old", R.TIMESTAMP_TOO_OLD, "listed_at 1500: before what nanosecond readers "
+            "hold", (GENERIC,), listed_at="1500-01-01T00:00:00Z"),
         (
             Case("id_dup_conflict", (R.DUPLICATE_ID_CONFLICT,) * 2,
                  "one id, two contents: ambiguous, both copies quarantined"),
@@ -287,15 +302,29 @@ def interaction_case_list() -> list[Case]:
 MALFORMED_PRODUCT_CASES = (
     Case("row_extra_cell", (R.MALFORMED_ROW,), "a row with one cell more than the header"),
     Case("row_missing_cell", (R.MALFORMED_ROW,), "a row with cells missing"),
+    Case("row_trailing_delimiter", (R.MALFORMED_ROW,),
+         "a trailing separator is one (empty) cell more than the header"),
+    Case("row_crlf_line", (None,), "one CRLF line in an LF file: the stray CR is trimmed"),
+    # Must stay the last line: an unclosed quote runs to the end of the file.
+    Case("row_unclosed_quote", (R.MALFORMED_ROW,),
+         "a quote never closed: the rest of the file is one record, short of cells"),
 )
+# Photos the raw lines above refer to.
+RAW_LINE_PHOTOS = ("row_crlf_line",)
 
 
 def _malformed_product_lines(layout: str) -> list[str]:
-    if layout == GENERIC:  # case,id,title,description,category,image
-        return ["row_extra_cell,row_extra_cell,Title,Text,shoes,,EXTRA",
-                "row_missing_cell,row_missing_cell,Title"]
+    if layout == GENERIC:  # case,id,title,description,category,image,listed_at
+        return ["row_extra_cell,row_extra_cell,Title,Text,shoes,,,EXTRA",
+                "row_missing_cell,row_missing_cell,Title",
+                "row_trailing_delimiter,row_trailing_delimiter,Title,Text,shoes,,,",
+                "row_crlf_line,row_crlf_line,Title,Text,shoes,row_crlf_line.jpg,\r",
+                'row_unclosed_quote,"row_unclosed_quote,Title,Text,shoes,,']
     return ["row_extra_cell,row_extra_cell,Title,Text,shoes,EXTRA",  # case,ImgId,title,desc,categories
-            "row_missing_cell,row_missing_cell,Title"]
+            "row_missing_cell,row_missing_cell,Title",
+            "row_trailing_delimiter,row_trailing_delimiter,Title,Text,shoes,",
+            "row_crlf_line,row_crlf_line,Title,Text,shoes\r",
+            'row_unclosed_quote,"row_unclosed_quote,Title,Text,shoes']
 
 
 def _csv_bytes(header: list[str], rows: list[list[str]], raw_lines: Iterable[str] = ()) -> bytes:
@@ -332,19 +361,19 @@ def write_catalog(base: Path, layout: str) -> Catalog:
     good_ids = {
         r.id for c, rows in cases for r in rows
         if not c.tag.startswith("img_") and r.image != "" and BAD_UTF8 not in r.id
-    } | {"img_absolute_inside_root"}
-    write_photos(root, outside, sorted(i for i in good_ids if i.strip()))
+    } | {"img_absolute_inside_root", *RAW_LINE_PHOTOS}
+    write_photos(root, outside, sorted({i.strip() for i in good_ids if i.strip()}))
     rows: list[list[str]] = []
     for _, product_rows in cases:
         for r in product_rows:
             if layout == GENERIC:
                 image = f"{r.id}.jpg" if r.image is None else r.image
-                rows.append([r.tag, r.id, r.title, r.description, r.category, image])
+                rows.append([r.tag, r.id, r.title, r.description, r.category, image, r.listed_at])
             else:
                 rid = r.id if r.retail_id is None else r.retail_id
                 rows.append([r.tag, rid, r.title, r.description, r.category])
     if layout == GENERIC:
-        header = ["case", "id", "title", "description", "category", "image"]
+        header = ["case", "id", "title", "description", "category", "image", "listed_at"]
         path = base / "products.csv"
     else:
         header = ["case", "ImgId", "title", "description", "categories"]
@@ -362,7 +391,8 @@ def catalog_config(cat: Catalog) -> dict[str, Any]:
         return {"layout": RETAIL, **common}
     return {"layout": GENERIC, "columns": {"id": "id", "title": "title",
                                            "description": "description", "category": "category",
-                                           "image": "image"}, **common}
+                                           "image": "image", "listed_at": "listed_at"},
+            **common}
 
 
 # --- interactions ---------------------------------------------------------------------------------
@@ -420,6 +450,18 @@ def interaction_cases(now: dt.datetime) -> list[tuple[Case, list[list[str]]]]:
         one("ev_empty_event", R.UNKNOWN_EVENT, "no event", ["u7", "good_rgb", "", "1", ts]),
         one("ev_bad_utf8_user", R.INVALID_ENCODING, "user id bytes that are not UTF-8",
             [f"u{BAD_UTF8}", "good_rgb", "view", "1", ts]),
+        one("ev_multiline_event", None, "a quoted event with a line break: one record, trimmed",
+            ["u10", "good_rgb", "view\n", "1", ts]),
+        one("ev_multiline_rating", R.INVALID_WEIGHT, "a quoted rating '1<newline>2': one record, "
+            "quarantined whole (not two half-events)", ["u10", "good_rgb", "cart", "1\n2", ts]),
+        one("ev_multiline_product", R.UNKNOWN_PRODUCT, "a quoted product id holding two ids on "
+            "two lines: one record, no such product", ["u10", "good_rgb\nimg_cmyk", "view", "1", ts]),
+        one("ev_padded_ids", None, "white space around ids is trimmed",
+            ["  u11 ", " good_rgb ", "view", "1", ts]),
+        one("ev_ts_too_old", R.TIMESTAMP_TOO_OLD, "year 1500: before what nanosecond readers hold",
+            ["u12", "good_rgb", "view", "1", "1500-01-01T00:00:00Z"]),
+        one("ev_negative_epoch", R.TIMESTAMP_TOO_OLD, "epoch seconds -99999999999 (year -1199)",
+            ["u12", "good_rgb", "view", "1", "-99999999999"]),
         (
             Case("ev_dup_exact", (None, R.DUPLICATE_ROW), "an exact copy: one kept", (GENERIC,)),
             [["u8", "good_rgb", "view", "1", ts]] * 2,
@@ -436,7 +478,19 @@ MALFORMED_INTERACTION_CASES = (
     Case("ev_extra_cell", (R.MALFORMED_ROW,), "a line with one cell more than the header",
          (GENERIC,)),
     Case("ev_missing_cell", (R.MALFORMED_ROW,), "a line with cells missing", (GENERIC,)),
+    Case("ev_trailing_delimiter", (R.MALFORMED_ROW,), "a trailing separator: one cell too many",
+         (GENERIC,)),
+    Case("ev_crlf_line", (None,), "one CRLF line in an LF file: the stray CR is trimmed",
+         (GENERIC,)),
 )
+MALFORMED_INTERACTION_LINES = (
+    "ev_extra_cell,u1,good_rgb,view,1,2024-01-03T00:00:00Z,EXTRA",
+    "ev_missing_cell,u1,good_rgb",
+    "ev_trailing_delimiter,u13,good_rgb,view,1,2024-01-03T00:00:00Z,",
+    "ev_crlf_line,u14,good_rgb,view,1,2024-01-03T00:00:00Z\r",
+)
+# (user, product) → tag of the accepted raw lines above, to find them in bronze.
+RAW_LINE_ACCEPTED = {("u14", "good_rgb"): "ev_crlf_line"}
 
 
 @dataclass(frozen=True)
@@ -453,10 +507,8 @@ def write_interactions(base: Path, now: dt.datetime) -> Interactions:
     """The bad interactions file under ``base``."""
     cases = interaction_cases(now)
     rows = [[c.tag, *row] for c, case_rows in cases for row in case_rows]
-    lines = ["ev_extra_cell,u1,good_rgb,view,1,2024-01-03T00:00:00Z,EXTRA",
-             "ev_missing_cell,u1,good_rgb"]
     path = base / "interactions.csv"
-    path.write_bytes(_csv_bytes(INTERACTION_HEADER, rows, lines))
+    path.write_bytes(_csv_bytes(INTERACTION_HEADER, rows, MALFORMED_INTERACTION_LINES))
     all_cases = {c.tag: c for c, _ in cases} | {c.tag: c for c in MALFORMED_INTERACTION_CASES}
     return Interactions(path, all_cases)
 
@@ -601,7 +653,7 @@ def run_ingest(spark: Any, base: Path, layout: str) -> IngestRun:
             (row[0].strip(), row[1].strip()): c.tag
             for c, case_rows in interaction_cases(utcnow()) if None in c.outcomes
             for row in case_rows
-        }
+        } | RAW_LINE_ACCEPTED
         for r in rows(INTERACTIONS):
             n_bronze_inter += 1
             inter_found.setdefault(by_pair.get((r["user_id"], r["product_id"]), "?"), []).append(None)
@@ -627,3 +679,106 @@ def ingested(spark: Any, tmp_path_factory: Any, layout: str) -> IngestRun:
     if layout not in _RUNS:
         _RUNS[layout] = run_ingest(spark, tmp_path_factory.mktemp(f"reliability_{layout}"), layout)
     return _RUNS[layout]
+
+
+# --- whole-file cases: what a delivery's files can hold beyond bad rows ---------------------------
+#
+# Each case is a small catalog (or interactions) folder read on its own. The expected outcome is
+# either the rows' outcomes (as for row cases: one reason or None per record) or an error: a
+# ``HybridrecError`` whose one-line message holds every fragment of ``error`` (the job turns it
+# into exit code 1 and that sentence).
+
+FILE_CASE_HEADER = "id,title,description,category,listed_at\n"
+
+
+@dataclass(frozen=True)
+class FileCase:
+    """A folder of input files and what reading it must give."""
+
+    tag: str
+    why: str
+    files: dict[str, bytes]
+    outcomes: tuple[str | None, ...] = ()
+    error: tuple[str, ...] = ()  # fragments of the error message; empty: no error
+    what: str = "catalog"  # or "interactions"
+    file_format: str = "csv"
+    # product id → title expected after reading (checks columns were not swapped)
+    titles: tuple[tuple[str, str], ...] = ()
+
+
+def _gzip(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data, mtime=0)
+
+
+def _parquet(columns: dict[str, list[Any]]) -> bytes:
+    import pandas as pd
+
+    buf = io.BytesIO()
+    pd.DataFrame(columns).to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def file_cases() -> list[FileCase]:
+    """Every whole-file case (written by the test into its own folder)."""
+    row = "p1,Mug,White mug,kitchen,2024-05-01T10:00:00Z\n"
+    text = (FILE_CASE_HEADER + row).encode()
+    events = b"user_id,product_id,event,ts\nu1,p1,view,2024-01-01T10:00:00Z\n"
+    return [
+        FileCase("file_column_order_differs", "two files, columns in another order: each file is "
+                 "read by its own header, never by position",
+                 {"a.csv": text,
+                  "b.csv": b"title,id,category,description,listed_at\nTeapot,p2,kitchen,Blue,\n"},
+                 outcomes=(None, None), titles=(("p1", "Mug"), ("p2", "Teapot"))),
+        FileCase("file_extra_column_in_one_file", "one file has an unmapped extra column",
+                 {"a.csv": text, "b.csv": b"id,colour,title,description,category,listed_at\n"
+                                           b"p2,red,Teapot,Blue,kitchen,\n"},
+                 outcomes=(None, None), titles=(("p1", "Mug"), ("p2", "Teapot"))),
+        FileCase("file_lacks_mapped_column", "a second file without listed_at: refused, named",
+                 {"a.csv": text, "b.csv": b"title,id,category,description\nTeapot,p2,kitchen,x\n"},
+                 error=("b.csv", "catalog.columns.listed_at", "no such column")),
+        FileCase("file_utf16_bom", "UTF-16 with a BOM (an Excel 'Unicode text' export)",
+                 {"p.csv": (FILE_CASE_HEADER + row).encode("utf-16")},
+                 error=("p.csv", "UTF-16", "encoding", "convert it to UTF-8")),
+        FileCase("file_utf16_no_bom", "UTF-16 LE without a BOM: NUL bytes give it away",
+                 {"p.csv": (FILE_CASE_HEADER + row).encode("utf-16-le")},
+                 error=("p.csv", "UTF-16", "encoding")),
+        FileCase("file_utf32", "UTF-32 with a BOM", {"p.csv": (FILE_CASE_HEADER + row).encode("utf-32")},
+                 error=("p.csv", "UTF-32", "encoding")),
+        FileCase("file_utf8_bom", "UTF-8 with a BOM: read, the BOM is not part of the 'id' name",
+                 {"p.csv": b"\xef\xbb\xbf" + text}, outcomes=(None,), titles=(("p1", "Mug"),)),
+        FileCase("file_crlf", "CRLF line endings throughout (Windows)",
+                 {"p.csv": text.replace(b"\n", b"\r\n")}, outcomes=(None,),
+                 titles=(("p1", "Mug"),)),
+        FileCase("file_header_only", "a header and no rows: read 0 = accepted 0 + quarantined 0",
+                 {"p.csv": FILE_CASE_HEADER.encode()}, outcomes=()),
+        FileCase("file_gzip_named_csv", "gzip data named .csv: Spark would read compressed bytes",
+                 {"p.csv": _gzip(text)}, error=("p.csv", "gzip", "encoding", "rename")),
+        FileCase("file_empty_gz", "a 0-byte file named .csv.gz (an interrupted upload)",
+                 {"p.csv.gz": b""}, error=("p.csv.gz", "empty", ".gz")),
+        FileCase("file_plain_named_gz", "plain text named .csv.gz",
+                 {"p.csv.gz": text}, error=("p.csv.gz", "not gzip")),
+        FileCase("file_gzip_ok", "a .csv.gz is decompressed and read",
+                 {"p.csv.gz": _gzip(text)}, outcomes=(None,), titles=(("p1", "Mug"),)),
+        FileCase("file_duplicate_header", "a header naming 'id' twice",
+                 {"p.csv": b"id,title,ID,description,category,listed_at\np1,Mug,p2,x,kitchen,\n"},
+                 error=("p.csv", "'ID' twice", "header")),
+        FileCase("file_mixed_case_header", "'ID' where the config maps 'id': refused with a hint",
+                 {"p.csv": b"ID,title,description,category,listed_at\np1,Mug,x,kitchen,\n"},
+                 error=("catalog.columns.id is 'id'", "'ID' differs only in case")),
+        FileCase("file_multiline_record", "a quoted description over three lines, CRLF file",
+                 {"p.csv": FILE_CASE_HEADER.encode()
+                  + b'p1,Mug,"line one\r\nline two\r\nline three",kitchen,\r\n'},
+                 outcomes=(None,), titles=(("p1", "Mug"),)),
+        FileCase("file_parquet_type_clash", "Parquet files disagreeing on the type of 'id'",
+                 {"part-0.parquet": _parquet({"id": [1], "title": ["Mug"]}),
+                  "part-1.parquet": _parquet({"id": ["p2"], "title": ["Teapot"]})},
+                 file_format="parquet", error=("column 'id'", "part-0.parquet", "part-1.parquet",
+                                               "type")),
+        FileCase("events_utf16", "an interactions file in UTF-16",
+                 {"e.csv": events.decode().encode("utf-16")}, what="interactions",
+                 error=("e.csv", "UTF-16", "encoding")),
+        FileCase("events_gzip_named_csv", "gzip interactions named .csv",
+                 {"e.csv": _gzip(events)}, what="interactions", error=("e.csv", "gzip")),
+    ]

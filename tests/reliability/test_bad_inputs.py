@@ -3,11 +3,18 @@ with its reason code), the job never crashes on data, and read = accepted + quar
 tables and in the ``gold.runs`` row, in both catalog layouts.
 
 Ingest runs once per layout (through ``jobs/ingest.py``); each test only looks its case up, so the
-suite costs two ingest runs and one preprocess run however many cases it has.
+suite costs two ingest runs and one preprocess run however many cases it has. Whole-file cases
+(encodings, compression, headers that differ between files, Parquet type clashes) are each read
+on their own through the readers and validation, without writing tables; that a ``HybridrecError``
+becomes exit code 1 and its one sentence is ``test_clear_errors``' and ``test_ingest_hardening``'s
+concern.
 """
 from __future__ import annotations
 
 import pytest
+
+import datetime as dt
+from pathlib import Path
 
 from bad_inputs import (
     DESCRIPTION_100KB,
@@ -16,12 +23,18 @@ from bad_inputs import (
     RETAIL,
     UNCLOSED_COMMENTS_100KB,
     Case,
+    FileCase,
     IngestRun,
     cases_for,
+    file_cases,
     ingested,
     interaction_case_list,
 )
 from hybridrec.catalog import reasons as R
+from hybridrec.catalog import readers
+from hybridrec.catalog import validation as V
+from hybridrec.config import CatalogColumns, CatalogConfig, InteractionColumns, InteractionsConfig
+from hybridrec.errors import HybridrecError
 
 pytestmark = pytest.mark.spark
 
@@ -44,6 +57,8 @@ PRODUCT_PARAMS = [
     for layout in LAYOUTS for case in cases_for(layout)
 ]
 INTERACTION_PARAMS = [pytest.param(case, id=case.tag) for case in interaction_case_list()]
+FILE_PARAMS = [pytest.param(case, id=case.tag) for case in file_cases()]
+FILE_CASE_NOW = dt.datetime(2025, 6, 1)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -165,3 +180,39 @@ def test_preprocess_survives_the_accepted_odd_inputs(spark, runs) -> None:
     assert counts["image_errors"] == 0
     assert counts["image_rows"] == with_photo == run.run_row["counts"]["products_with_image"]
     assert counts["text_rows"] == len(run.bronze_products)
+
+
+def _read_file_case(spark, case: FileCase, folder: Path):
+    """Read (and for a catalog, validate) the folder of ``case``; the validated rows or raw rows."""
+    if case.what == "interactions":
+        inter = InteractionsConfig(path=str(folder), file_format=case.file_format,
+                                   columns=InteractionColumns(rating=None))
+        return readers.read_interactions(spark, inter).df
+    cat = CatalogConfig(path=str(folder), file_format=case.file_format,
+                        columns=CatalogColumns(listed_at="listed_at"), require_category=False)
+    raw = readers.read_catalog(spark, cat)
+    std = V.standardize_products(raw.df, raw.columns, cat)
+    return V.validate_products(std, cat, None, FILE_CASE_NOW)
+
+
+@pytest.mark.parametrize("case", FILE_PARAMS)
+def test_file_case(spark, tmp_path: Path, case: FileCase) -> None:
+    folder = tmp_path / case.tag
+    folder.mkdir()
+    for name, data in case.files.items():
+        (folder / name).write_bytes(data)
+    if case.error:
+        with pytest.raises(HybridrecError) as err:
+            _read_file_case(spark, case, folder)
+        message = str(err.value)
+        assert "\n" not in message, "one sentence, no trace"
+        for fragment in case.error:
+            assert fragment in message, f"{case.tag} ({case.why}): {fragment!r} not in {message!r}"
+        return
+    rows = _read_file_case(spark, case, folder).select("product_id", "title", V.REASON).collect()
+    got = sorted((r[V.REASON] for r in rows), key=lambda r: (r is not None, r or ""))
+    assert got == sorted(case.outcomes, key=lambda r: (r is not None, r or "")), (
+        f"{case.tag} ({case.why}): {[r.asDict() for r in rows]}")
+    titles = {r["product_id"]: r["title"] for r in rows}
+    for pid, title in case.titles:
+        assert titles.get(pid) == title, f"{case.tag} ({case.why}): {titles}"
