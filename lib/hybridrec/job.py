@@ -34,7 +34,7 @@ from pyspark.sql import SparkSession
 
 from hybridrec.config import Config, ConfigError, load_config
 from hybridrec.delta_log import local_path
-from hybridrec.errors import ConcurrentRunError, HybridrecError, UnwritablePathError
+from hybridrec.errors import ConcurrentRunError, UnwritablePathError
 from hybridrec.runs import RunRecord, record_run, redact, start_run, utcnow
 from hybridrec.spark import build_spark
 from hybridrec.tables import RUNS, explain_delta_error, read_table, table_exists, table_ref

@@ -10,7 +10,6 @@ silently or to end in a trace.
 """
 from __future__ import annotations
 
-import importlib.util
 import io
 import subprocess
 from pathlib import Path
@@ -18,14 +17,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import yaml
 
-from conftest import REPO_ROOT, TEST_SPARK
+from conftest import REPO_ROOT
+from ingest_job import run_ingest
 from hybridrec.catalog import reasons as R
-from hybridrec.config import load_config
-from hybridrec.job import run_job
 from hybridrec.tables import (
-    INTERACTIONS, PRODUCTS, QUARANTINE_INTERACTIONS, QUARANTINE_PRODUCTS, RUNS, read_table,
+    INTERACTIONS, PRODUCTS, QUARANTINE_INTERACTIONS, QUARANTINE_PRODUCTS, read_table,
     table_exists, table_ref,
 )
 
@@ -38,29 +35,8 @@ COLUMNS = {"id": "id", "title": "title", "description": "description", "category
 
 def _ingest(spark: Any, tmp_path: Path, files: dict[str, bytes], catalog: dict[str, Any],
             interactions: dict[str, Any] | None = None) -> tuple[int, dict[str, Any], Any]:
-    """Write ``files`` under tmp_path/raw and run the ingest job: (exit code, gold.runs row, cfg)."""
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    for name, data in files.items():
-        (raw / name).parent.mkdir(parents=True, exist_ok=True)
-        (raw / name).write_bytes(data)
-    conf = tmp_path / "job.yaml"
-    conf.write_text(yaml.safe_dump({
-        "spark": dict(TEST_SPARK),
-        "paths": {"warehouse": str(tmp_path / "warehouse")},
-        "catalog": {"columns": COLUMNS, **catalog, "path": str(raw / catalog["path"])},
-        "interactions": ({**interactions, "path": str(raw / interactions["path"])}
-                         if interactions else {"path": None}),
-    }), encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("hardening_ingest_job", REPO_ROOT / "jobs" / "ingest.py")
-    job = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(job)
-    code = run_job("ingest", job.main, ["--config", str(conf)], job.job_parser())
-    cfg = load_config(conf)
-    rows = read_table(spark, table_ref(cfg, RUNS)).collect()
-    assert len(rows) == 1
-    return code, rows[0].asDict(recursive=True), cfg
+    """``ingest_job.run_ingest`` with this module's column mapping as the catalog's default."""
+    return run_ingest(spark, tmp_path, files, {"columns": COLUMNS, **catalog}, interactions)
 
 
 @pytest.fixture(scope="module")
