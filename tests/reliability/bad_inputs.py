@@ -239,6 +239,8 @@ def product_cases(base: Path) -> list[tuple[Case, list[ProductRow]]]:
             title=f"{LATIN1} au lait mug"),
         one("txt_replacement_char", R.INVALID_ENCODING,
             "a literal U+FFFD: the text was already damaged upstream", title="Shoe \ufffd red"),
+        one("txt_nul_title", R.INVALID_ENCODING,
+            "a NUL inside a title: never text (UTF-16 read as UTF-8 looks like this)", title="Shoe\x00 red"),
         one("txt_html", None, "HTML is kept in bronze, stripped by preprocess",
             description='<p onclick="x()">Soft <b>cotton</b> &amp; <script>alert(1)</script></p>'),
         one("txt_emoji", None, "emoji and other scripts are valid text",

@@ -281,13 +281,15 @@ def check_text_head(uri: str, head: tuple[bytes, bytes], key: str) -> None:
 
 
 def sniff_encoding(head: bytes) -> str | None:
-    """The name of a non-UTF-8 encoding ``head`` is evidently in (a BOM, or NUL bytes, which no
-    CSV or JSON text holds but UTF-16 text of ASCII characters is full of); None otherwise."""
+    """The name of a non-UTF-8 encoding ``head`` is evidently in (a BOM, or NUL bytes making up a
+    quarter of it or more, as in UTF-16 text of mostly ASCII characters); None otherwise. A stray
+    NUL inside one UTF-8 field is that row's problem (quarantined as invalid_encoding), not the
+    file's."""
     for bom, name in _BOMS:
         if head.startswith(bom):
             return name
     nul = head.find(b"\x00")
-    if nul < 0:
+    if nul < 0 or head.count(b"\x00") * 4 < len(head):
         return None
     return "UTF-16 LE" if nul % 2 == 1 else "UTF-16 BE"
 

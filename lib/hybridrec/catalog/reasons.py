@@ -8,7 +8,7 @@ from __future__ import annotations
 
 # Both tables
 MALFORMED_ROW = "malformed_row"  # a CSV/JSON line that does not parse into the file's columns
-INVALID_ENCODING = "invalid_encoding"  # text holding U+FFFD: the file was not valid UTF-8
+INVALID_ENCODING = "invalid_encoding"  # text holding U+FFFD or NUL: the file was not valid UTF-8 text
 DUPLICATE_ROW = "duplicate_row"  # an exact copy of an accepted row (collapsed to one, counted)
 UNPARSEABLE_TIMESTAMP = "unparseable_timestamp"
 FUTURE_TIMESTAMP = "future_timestamp"  # after the ingest run started (listed_at or event time)

@@ -116,8 +116,12 @@ def _epoch_seconds(seconds: Column) -> Column:
 
 
 def has_bad_encoding(*cols: Column) -> Column:
-    """True when a text holds U+FFFD, what Spark decodes invalid UTF-8 bytes into."""
-    checks = [F.coalesce(F.instr(c, _REPLACEMENT_CHAR) > 0, F.lit(False)) for c in cols]
+    """True when a text holds U+FFFD, what Spark decodes invalid UTF-8 bytes into, or NUL: never
+    meaningful in a title or an id, it is what UTF-16 text read as UTF-8 looks like, and systems
+    downstream refuse it (C strings, PostgreSQL text). Other control characters and bidi marks
+    stay (right-to-left titles need U+200F); the terminal display escapes them."""
+    checks = [F.coalesce((F.instr(c, _REPLACEMENT_CHAR) > 0) | (F.instr(c, "\u0000") > 0), F.lit(False))
+              for c in cols]
     out = checks[0]
     for c in checks[1:]:
         out = out | c
@@ -287,7 +291,7 @@ def validate_products(
         (
             has_bad_encoding(*(F.col(c) for c in ("product_id", "title", "description", "category"))),
             R.INVALID_ENCODING,
-            F.lit("text holds U+FFFD: the file is not valid UTF-8"),
+            F.lit("text holds U+FFFD or NUL: the file is not valid UTF-8 text"),
         ),
         (
             F.col("listed_at_raw").isNotNull() & F.col("listed_at").isNull(),
@@ -448,7 +452,7 @@ def validate_interactions(
         (
             has_bad_encoding(F.col("user_id"), F.col("product_id"), F.col("event")),
             R.INVALID_ENCODING,
-            F.lit("text holds U+FFFD: the file is not valid UTF-8"),
+            F.lit("text holds U+FFFD or NUL: the file is not valid UTF-8 text"),
         ),
         (
             F.col("ts").isNull(),
