@@ -13,7 +13,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from hybridrec.config import RecommendConfig
-from hybridrec.errors import HybridrecError
+from hybridrec.errors import ConcurrentRunError, HybridrecError
 from hybridrec.hybrid import blend as B
 from hybridrec.hybrid import popular as P
 from hybridrec.hybrid import similar as S
@@ -152,4 +152,5 @@ def test_two_writers_of_one_night_never_mix_rows(spark, cfg) -> None:
     final = read_table(spark, ref).filter(F.col("run_date") == F.lit(night))
     tags = {r.run_id for r in final.select("run_id").distinct().collect()}
     assert len(tags) == 1 and tags <= {"one", "two"} and final.count() == 50
-    assert all("Delta conflict" in str(e) for e in errors)
+    # The loser learns that another run won and the table holds its complete night.
+    assert all(isinstance(e, ConcurrentRunError) and "won" in str(e) for e in errors)
