@@ -92,8 +92,11 @@ def test_a_multiline_record_counts_once(spark, mixed) -> None:
 @pytest.mark.skipif(not READER_PYTHON.exists(), reason=".venv-reader is not set up")
 def test_the_spark_free_reader_reads_bronze_products_after_ingest(mixed) -> None:
     _, _, cfg = mixed
-    code = ("import sys; from deltalake import DeltaTable; "
-            "t = DeltaTable(sys.argv[1]).to_pyarrow_table(); print(t.num_rows)")
+    # os._exit after the read: deltalake 1.6's Rust runtime can abort while the interpreter tears
+    # down ("terminate called without an active exception", seen once in CI after a complete
+    # read); what is tested is the read and its conversion to Arrow, done before the exit.
+    code = ("import os, sys; from deltalake import DeltaTable; "
+            "t = DeltaTable(sys.argv[1]).to_pyarrow_table(); print(t.num_rows, flush=True); os._exit(0)")
     for spec, rows in ((PRODUCTS, "2"), (QUARANTINE_PRODUCTS, "2")):
         proc = subprocess.run([str(READER_PYTHON), "-c", code, str(table_ref(cfg, spec).path)],
                               capture_output=True, text=True, timeout=120)
