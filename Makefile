@@ -10,7 +10,7 @@ export PYSPARK_DRIVER_PYTHON := $(abspath $(VENV)/bin/python)
 export HOROVOD_GLOO_IFACE := lo
 export TF_CPP_MIN_LOG_LEVEL := 1
 
-.PHONY: setup reader-env test test-all demo bench clean
+.PHONY: setup reader-env test test-all docs demo bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -24,6 +24,10 @@ test: setup
 
 test-all: setup
 	$(PY) -m pytest -m ""
+
+# docs/ (nav in mkdocs.yml) built into site/; --strict fails on a broken link or a page missing from nav
+docs: setup
+	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 # Opt-in: jobs killed with SIGKILL at seeded points, readers during writes, standalone-cluster runs
 .PHONY: test-cluster
