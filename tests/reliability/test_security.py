@@ -294,10 +294,10 @@ def test_a_failed_mlflow_log_does_not_quote_the_password(caplog, monkeypatch) ->
 
 @pytest.mark.unit
 @pytest.mark.parametrize("key, value", [("schema_prefix", "x; DROP TABLE t; --"), ("schema_prefix", "../../etc/"),
-                                        ("catalog", "main`.`other"), ("catalog", "1main")])
+                                        ("uc_catalog", "main`.`other"), ("uc_catalog", "1main")])
 def test_table_names_from_the_config_are_plain_identifiers(tmp_path: Path, key: str, value: str) -> None:
     conf = tmp_path / "c.yaml"
     conf.write_text(yaml.safe_dump({"tables": {key: value}}), encoding="utf-8")
     with pytest.raises(ConfigError, match=f"tables.{key}"):
         load_config(conf)
-    assert load_config(conf, [f"tables.{key}=hybridrec_dev_" if key == "schema_prefix" else "tables.catalog=main"])
+    assert load_config(conf, [f"tables.{key}=hybridrec_dev_" if key == "schema_prefix" else "tables.uc_catalog=main"])
