@@ -282,13 +282,14 @@ def test_a_failed_run_quoting_a_credential_uri_is_recorded_redacted(spark, tmp_p
 def test_a_failed_mlflow_log_does_not_quote_the_password(caplog, monkeypatch) -> None:
     """Training logs to MLflow at the configured URI; when that fails, the warning names the URI
     (what on-call needs) without its credentials."""
-    from hybridrec.models.tracking import log_run
+    from hybridrec.config import TrainConfig
+    from hybridrec.tracking import log_run
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")   # fail at once, not after back-off
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     uri = "http://alice:" + SECRET + "@127.0.0.1:9/"   # nothing listens on the discard port
-    with caplog.at_level(logging.WARNING, logger="hybridrec.models.tracking"):
-        assert log_run(uri, "exp", "run", {}, {}, {}, [], {}) is None
+    with caplog.at_level(logging.WARNING, logger="hybridrec.tracking"):
+        assert log_run(TrainConfig(mlflow_tracking_uri=uri, mlflow_experiment="exp"), ".", "run") is None
     assert "alice:***@127.0.0.1" in caplog.text and SECRET not in caplog.text
 
 
