@@ -140,10 +140,10 @@ def check_writable(cfg: Config, job: str) -> None:
 
     Without this a read-only warehouse fails minutes in with a DELTA_CANNOT_CREATE_LOG_PATH trace,
     and not even the failure can be recorded in gold.runs. Remote URIs (s3://, abfss://) and the
-    warehouse of a metastore setup (``tables.catalog``) are left to the storage layer.
+    warehouse of a metastore setup (``tables.uc_catalog``) are left to the storage layer.
     """
     for key in JOB_WRITES.get(job, ("warehouse",)):
-        if key == "warehouse" and cfg.tables.catalog:
+        if key == "warehouse" and cfg.tables.uc_catalog:
             continue
         value = str(getattr(cfg.paths, key))
         path = local_path(value)

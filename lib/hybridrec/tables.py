@@ -1,7 +1,7 @@
 """Table names, locations and Delta reads/writes: the one place a job learns where a table lives.
 
-Locally a table is a Delta folder ``<paths.warehouse>/<schema>/<name>``; with ``tables.catalog`` set
-(Unity Catalog on Databricks) it is the managed table ``<catalog>.<schema>.<name>``. Jobs name tables
+Locally a table is a Delta folder ``<paths.warehouse>/<schema>/<name>``; with ``tables.uc_catalog`` set
+(Unity Catalog on Databricks) it is the managed table ``<uc_catalog>.<schema>.<name>``. Jobs name tables
 by their logical name (``gold.runs``) and never spell a path.
 
 Schemas are declared next to the names as they are added by the issues that own each table.
@@ -342,8 +342,8 @@ class TableRef:
 def table_ref(cfg: Config, spec: TableSpec) -> TableRef:
     """Resolve a logical table to its location under ``cfg``."""
     schema = f"{cfg.tables.schema_prefix}{spec.layer}"
-    if cfg.tables.catalog:
-        return TableRef(spec, f"{cfg.tables.catalog}.{schema}.{spec.name}", None)
+    if cfg.tables.uc_catalog:
+        return TableRef(spec, f"{cfg.tables.uc_catalog}.{schema}.{spec.name}", None)
     return TableRef(spec, None, str(Path(cfg.paths.warehouse) / schema / spec.name))
 
 
@@ -532,7 +532,7 @@ def delta_conflicts(ref: TableRef) -> Iterator[None]:
 
 def _name_of(cfg: Config | None, table_path: str) -> str:
     """The logical name of the table stored at ``table_path`` under ``cfg``, or its folder name."""
-    if cfg is not None and not cfg.tables.catalog:
+    if cfg is not None and not cfg.tables.uc_catalog:
         target = local_path(table_path)
         for spec in TABLES.values():
             path = table_ref(cfg, spec).path

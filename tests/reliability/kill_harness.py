@@ -478,7 +478,7 @@ def read_delta(spark: SparkSession, path: Path, version: int | None = None) -> D
 
 def table_dir(cfg: Config, spec: TableSpec) -> Path:
     ref = table_ref(cfg, spec)
-    assert ref.path is not None, "the kill tests use path-based tables (tables.catalog: null)"
+    assert ref.path is not None, "the kill tests use path-based tables (tables.uc_catalog: null)"
     return Path(ref.path)
 
 

@@ -134,7 +134,7 @@ def test_every_numeric_setting_has_a_sane_range(section: type) -> None:
 
 
 def test_an_int_without_its_own_limit_still_stops_at_32_bits() -> None:
-    from hybridrec.config import _coerce
+    from hybridrec.config.loader import _coerce
 
     with pytest.raises(ConfigError, match=r"x must be an integer from -2147483648 to 2147483647 .*got 2147483648"):
         _coerce(int, 2**31, "x")

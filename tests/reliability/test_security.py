@@ -282,22 +282,23 @@ def test_a_failed_run_quoting_a_credential_uri_is_recorded_redacted(spark, tmp_p
 def test_a_failed_mlflow_log_does_not_quote_the_password(caplog, monkeypatch) -> None:
     """Training logs to MLflow at the configured URI; when that fails, the warning names the URI
     (what on-call needs) without its credentials."""
-    from hybridrec.models.tracking import log_run
+    from hybridrec.config import TrainConfig
+    from hybridrec.tracking import log_run
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")   # fail at once, not after back-off
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     uri = "http://alice:" + SECRET + "@127.0.0.1:9/"   # nothing listens on the discard port
-    with caplog.at_level(logging.WARNING, logger="hybridrec.models.tracking"):
-        assert log_run(uri, "exp", "run", {}, {}, {}, [], {}) is None
+    with caplog.at_level(logging.WARNING, logger="hybridrec.tracking"):
+        assert log_run(TrainConfig(mlflow_tracking_uri=uri, mlflow_experiment="exp"), ".", "run") is None
     assert "alice:***@127.0.0.1" in caplog.text and SECRET not in caplog.text
 
 
 @pytest.mark.unit
 @pytest.mark.parametrize("key, value", [("schema_prefix", "x; DROP TABLE t; --"), ("schema_prefix", "../../etc/"),
-                                        ("catalog", "main`.`other"), ("catalog", "1main")])
+                                        ("uc_catalog", "main`.`other"), ("uc_catalog", "1main")])
 def test_table_names_from_the_config_are_plain_identifiers(tmp_path: Path, key: str, value: str) -> None:
     conf = tmp_path / "c.yaml"
     conf.write_text(yaml.safe_dump({"tables": {key: value}}), encoding="utf-8")
     with pytest.raises(ConfigError, match=f"tables.{key}"):
         load_config(conf)
-    assert load_config(conf, [f"tables.{key}=hybridrec_dev_" if key == "schema_prefix" else "tables.catalog=main"])
+    assert load_config(conf, [f"tables.{key}=hybridrec_dev_" if key == "schema_prefix" else "tables.uc_catalog=main"])

@@ -57,7 +57,7 @@ def test_table_ref_paths_and_catalog_names(cfg) -> None:
     ref = table_ref(cfg, RUNS)
     assert isinstance(ref, TableRef)
     assert ref.path is not None and ref.path.endswith("warehouse/gold/runs")
-    cfg.tables.catalog = "main"
+    cfg.tables.uc_catalog = "main"
     cfg.tables.schema_prefix = "hybridrec_"
     uc = table_ref(cfg, RUNS)
     assert uc.qualified_name == "main.hybridrec_gold.runs" and uc.path is None

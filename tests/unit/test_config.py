@@ -136,3 +136,20 @@ def test_config_from_dict_validates() -> None:
 def test_bad_training_settings_are_refused_at_load(train: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         config_from_dict({"train": train})
+
+
+def test_the_old_unity_catalog_key_names_its_new_name(tmp_path: Path) -> None:
+    """``tables.catalog`` (Unity Catalog) became ``tables.uc_catalog``, apart from the product catalog."""
+    renamed = "config key tables.catalog was renamed to tables.uc_catalog"
+    with pytest.raises(ConfigError, match=renamed):
+        load_config(_write(tmp_path, "tables:\n  catalog: main\n"))
+    with pytest.raises(ConfigError, match=renamed):
+        load_config(_write(tmp_path, ""), ["tables.catalog=main"])
+    assert load_config(_write(tmp_path, ""), ["tables.uc_catalog=main"]).tables.uc_catalog == "main"
+
+
+def test_mlflow_keys_keep_each_sections_experiment() -> None:
+    cfg = config_from_dict({"train": {"mlflow_tracking_uri": "databricks"}})
+    assert (cfg.train.mlflow_experiment, cfg.als.mlflow_experiment) == ("hybridrec-train", "hybridrec-als")
+    assert cfg.train.mlflow_tracking_uri == "databricks" and cfg.als.mlflow_tracking_uri is None
+    assert to_dict(cfg)["als"]["mlflow_experiment"] == "hybridrec-als"

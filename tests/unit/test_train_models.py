@@ -54,10 +54,11 @@ def test_model_version_is_stable_and_changes_with_what_the_model_learns() -> Non
 
 
 def test_every_rank_takes_the_same_number_of_steps() -> None:
-    spec = TrainSpec(model="text", urls={}, row_groups={}, labelled_rows={"train": 1000}, class_names=["a", "b"],
-                     image_size=8, max_len=4, vocab_size=10, checkpoint_dir="", export_dir="", batch_size=64)
+    spec = TrainSpec(model="text", train=TrainConfig(batch_size=64), urls={}, row_groups={},
+                     labelled_rows={"train": 1000}, class_names=["a", "b"], image_size=8, max_len=4, vocab_size=10,
+                     checkpoint_dir="", export_dir="", threads_per_proc=1)
     assert spec.steps_per_epoch(1) == 15 and spec.steps_per_epoch(2) == 7
-    spec.max_steps_per_epoch = 3
+    spec.train.max_steps_per_epoch = 3
     assert spec.steps_per_epoch(2) == 3
     spec.labelled_rows = {"train": 10}
     assert spec.steps_per_epoch(4) == 1  # at least one step

@@ -15,10 +15,10 @@ from pyspark.sql import SparkSession
 
 from hybridrec.collab.als import AlsResult, fit_als
 from hybridrec.collab.store import load_id_mappings, save_id_mappings, save_model, write_outputs
-from hybridrec.collab.tracking import log_fit
 from hybridrec.config import Config
 from hybridrec.errors import MissingInputError
 from hybridrec.tables import INTERACTIONS, PRODUCTS, read_table, read_table_snapshot, table_exists, table_ref
+from hybridrec.tracking import log_run
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +51,18 @@ def run_als(
         folder = save_model(cfg, result)
         written = write_outputs(cfg, result, run_date)
         meta = result.metadata(cfg)
-        run_id = log_fit(
-            cfg,
+        run_id = log_run(
+            cfg.als, cfg.paths.models,
             run_name=result.model_version,
             params={**result.params.as_dict(), "cutoff": cutoff.isoformat(),
                     "topk_method": cfg.als.topk_method, "holdout": cfg.als.holdout,
                     "half_life_days": cfg.als.half_life_days, "transform": cfg.als.transform},
             metrics={**result.metrics, **{f"count_{k}": float(v) for k, v in result.counts.items()}},
-            artifacts={"als.json": meta},
+            documents={"als.json": meta},
             tags={"model_version": result.model_version, "model_dir": str(folder),
                   "run_date": run_date.isoformat(),
                   "native_blas": str(result.linear_algebra.get("native"))},
+            what="the ALS fit",
         )
         if counts is not None:
             counts.update(result.counts)

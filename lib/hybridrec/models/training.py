@@ -25,7 +25,7 @@ import re
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +39,9 @@ from hybridrec.files import write_text_atomic
 from hybridrec.models.data import IMAGE, TEXT, split_urls
 from hybridrec.models.product_embeddings import build_product_embeddings
 from hybridrec.models.progress import EpochProgress
-from hybridrec.models.tracking import log_run, tracking_uri
 from hybridrec.models.worker import TrainSpec, read_state, train_worker
 from hybridrec.tables import FEATURE_SETS, features_path
+from hybridrec.tracking import log_run
 
 log = logging.getLogger(__name__)
 
@@ -158,17 +158,14 @@ def build_spec(cfg: Config, model: str, manifest: dict[str, Any], classes: list[
     splits = ("train", "val", "test")
     return TrainSpec(
         model=model,
+        # The workers never log to MLflow, and the tracking URI may carry credentials: not sent.
+        train=replace(tc, mlflow_tracking_uri=None),
         urls={s: split_urls(cfg.paths.features, model, s) for s in splits},
         row_groups={s: (section.get("row_groups_by_split") or {}).get(s) for s in splits},
         labelled_rows={s: int((section.get("labelled_rows_by_split") or {}).get(s, 0)) for s in splits},
         class_names=classes, image_size=cfg.features.image_size, max_len=cfg.features.max_len,
         vocab_size=vocab_size, checkpoint_dir=str(ckpt_dir), export_dir=str(export_dir),
-        epochs=tc.epochs, batch_size=tc.batch_size, learning_rate=tc.learning_rate,
-        warmup_epochs=tc.warmup_epochs, early_stopping_patience=tc.early_stopping_patience,
-        image_model=tc.image_model, image_embedding_dim=tc.image_embedding_dim,
-        token_embedding_dim=tc.token_embedding_dim, lstm_units=tc.lstm_units, bidirectional=tc.bidirectional,
-        text_embedding_dim=tc.text_embedding_dim, max_steps_per_epoch=tc.max_steps_per_epoch,
-        shuffle_buffer=tc.shuffle_buffer, seed=tc.seed, threads_per_proc=threads, fault=_fault(),
+        threads_per_proc=threads, fault=_fault(),
     )
 
 
@@ -324,11 +321,12 @@ def train(spark: SparkSession, cfg: Config, resume: str = "auto") -> TrainResult
     _write_json(model_dir / METRICS, metrics)
     flat = flat_metrics(metrics)
     run_id = log_run(
-        tracking_uri(tc.mlflow_tracking_uri, cfg.paths.models), tc.mlflow_experiment, version,
+        tc, cfg.paths.models, version,
         params={**{k: getattr(tc, k) for k in _VERSIONED}, "num_proc": num_proc, "threads_per_proc": threads,
                 "classes": len(classes), "vocab_size": vocab_size},
         metrics=flat, epoch_metrics={m: v["history"] for m, v in per_model.items()},
-        artifacts=[str(model_dir / METRICS)], tags={"model_version": version},
+        files=[str(model_dir / METRICS)], tags={"model_version": version},
+        what="the training run", kept="the model and metrics.json are saved",
     )
     metrics["mlflow_run_id"] = run_id
     _write_json(model_dir / METRICS, metrics)

@@ -25,25 +25,40 @@ import json
 import os
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hybridrec.models.data import IMAGE, ShardSpec, make_dataset, predict_shard
+from hybridrec.config import TrainConfig
 from hybridrec.files import write_text_atomic
+from hybridrec.models.data import IMAGE, ShardSpec, make_dataset, predict_shard
 from hybridrec.models.progress import append_progress
 
 STATE_FILE = "state.json"
 BEST_WEIGHTS = "best.weights.h5"
 
 
+# The training settings a model's record keeps (``_finish``'s "spec"), in the order it always had.
+RECORDED_SETTINGS = (
+    "epochs", "batch_size", "learning_rate", "warmup_epochs", "early_stopping_patience", "image_model",
+    "image_embedding_dim", "token_embedding_dim", "lstm_units", "bidirectional", "text_embedding_dim",
+    "max_steps_per_epoch", "shuffle_buffer", "seed",
+)
+
+
 @dataclass
 class TrainSpec:
-    """Everything one model's training needs, picklable to the Horovod processes."""
+    """Everything one model's training needs, picklable to the Horovod processes.
+
+    The training settings are the ``train`` section itself (``train``), not copies of its fields,
+    so each setting and its default is declared once (``TrainConfig``); the rest is what the driver
+    learned from the features (urls, rows, classes) and decided (folders, threads per process).
+    """
 
     model: str  # image | text
+    train: TrainConfig
     urls: dict[str, tuple[str, ...]]
     row_groups: dict[str, int | None]
     labelled_rows: dict[str, int]
@@ -53,21 +68,8 @@ class TrainSpec:
     vocab_size: int
     checkpoint_dir: str
     export_dir: str
-    epochs: int = 8
-    batch_size: int = 64
-    learning_rate: float = 0.002
-    warmup_epochs: int = 1
-    early_stopping_patience: int = 2
-    image_model: str = "small_cnn"
-    image_embedding_dim: int = 128
-    token_embedding_dim: int = 64
-    lstm_units: int = 64
-    bidirectional: bool = True
-    text_embedding_dim: int = 128
-    max_steps_per_epoch: int | None = None
-    shuffle_buffer: int = 2048
-    seed: int = 42
-    threads_per_proc: int = 1
+    # TensorFlow threads of this process: ``train.threads_per_proc`` or what the driver derived.
+    threads_per_proc: int
     # Test hook: {"rank": r, "after_epoch": e} makes rank r exit with status 3 after epoch e.
     fault: dict[str, int] = field(default_factory=dict)
 
@@ -76,8 +78,19 @@ class TrainSpec:
         return len(self.class_names)
 
     def steps_per_epoch(self, size: int) -> int:
-        steps = max(1, self.labelled_rows["train"] // (self.batch_size * size))
-        return min(steps, self.max_steps_per_epoch) if self.max_steps_per_epoch else steps
+        steps = max(1, self.labelled_rows["train"] // (self.train.batch_size * size))
+        cap = self.train.max_steps_per_epoch
+        return min(steps, cap) if cap else steps
+
+    def record(self) -> dict[str, Any]:
+        """The spec as the model's result records it (no urls, class names or test hook)."""
+        return {
+            "model": self.model, "row_groups": self.row_groups, "labelled_rows": self.labelled_rows,
+            "image_size": self.image_size, "max_len": self.max_len, "vocab_size": self.vocab_size,
+            "checkpoint_dir": self.checkpoint_dir, "export_dir": self.export_dir,
+            **{k: getattr(self.train, k) for k in RECORDED_SETTINGS},
+            "threads_per_proc": self.threads_per_proc,
+        }
 
 
 def build_model(spec: TrainSpec) -> Any:
@@ -85,10 +98,10 @@ def build_model(spec: TrainSpec) -> Any:
     from hybridrec.models.lstm import build_text_model
 
     if spec.model == IMAGE:
-        return build_image_model(spec.num_classes, spec.image_size, spec.image_model, spec.image_embedding_dim)
+        return build_image_model(spec.num_classes, spec.image_size, spec.train.image_model, spec.train.image_embedding_dim)
     return build_text_model(
-        spec.num_classes, spec.vocab_size, spec.max_len, spec.token_embedding_dim, spec.lstm_units,
-        spec.bidirectional, spec.text_embedding_dim,
+        spec.num_classes, spec.vocab_size, spec.max_len, spec.train.token_embedding_dim, spec.train.lstm_units,
+        spec.train.bidirectional, spec.train.text_embedding_dim,
     )
 
 
@@ -143,7 +156,7 @@ def _train(spec: TrainSpec, hvd: Any) -> dict[str, Any]:
     # A resumed run continues the random streams instead of replaying epoch 1's batch order and
     # dropout masks (measured in bench/results/train_resume.json).
     start_epoch = (read_state(ckpt_dir) or {}).get("epoch", 0)
-    stream = spec.seed + 1000 * start_epoch
+    stream = spec.train.seed + 1000 * start_epoch
     tf.keras.utils.set_random_seed(stream)
     if rank == 0:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -153,21 +166,21 @@ def _train(spec: TrainSpec, hvd: Any) -> dict[str, Any]:
     steps = spec.steps_per_epoch(size)
     train_ds = make_dataset(
         spec.model, ShardSpec(spec.urls["train"], rank, size, spec.row_groups.get("train")),
-        spec.image_size, spec.max_len, spec.batch_size, training=True,
-        shuffle_buffer=spec.shuffle_buffer, seed=stream + rank,
+        spec.image_size, spec.max_len, spec.train.batch_size, training=True,
+        shuffle_buffer=spec.train.shuffle_buffer, seed=stream + rank,
     )
     val_rows = spec.labelled_rows.get("val", 0)
     val_ds = None
     if val_rows:
         # Shard validation only when every rank gets whole batches; a small split is read whole.
-        shard_val = val_rows >= size * spec.batch_size
+        shard_val = val_rows >= size * spec.train.batch_size
         val_shard = ShardSpec(spec.urls["val"], rank if shard_val else 0, size if shard_val else 1,
                               spec.row_groups.get("val"))
-        val_ds = make_dataset(spec.model, val_shard, spec.image_size, spec.max_len, spec.batch_size, training=False)
+        val_ds = make_dataset(spec.model, val_shard, spec.image_size, spec.max_len, spec.train.batch_size, training=False)
     monitor = "val_loss" if val_ds is not None else "loss"
 
     model = build_model(spec)
-    scaled_lr = spec.learning_rate * size
+    scaled_lr = spec.train.learning_rate * size
     optimizer = hvd.DistributedOptimizer(tf.keras.optimizers.Adam(learning_rate=scaled_lr))
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                   experimental_run_tf_function=False)
@@ -188,17 +201,17 @@ def _train(spec: TrainSpec, hvd: Any) -> dict[str, Any]:
     ]
     # Learning rate: linear warm-up to lr x size, then cosine decay towards lr_floor x that by the last
     # epoch. A function of the epoch only, so a resumed run continues on the same curve.
-    if spec.warmup_epochs and resumed_from < spec.warmup_epochs:
+    if spec.train.warmup_epochs and resumed_from < spec.train.warmup_epochs:
         callbacks.append(hvd.callbacks.LearningRateWarmupCallback(
-            initial_lr=scaled_lr, warmup_epochs=spec.warmup_epochs, steps_per_epoch=steps, verbose=0))
+            initial_lr=scaled_lr, warmup_epochs=spec.train.warmup_epochs, steps_per_epoch=steps, verbose=0))
     callbacks.append(hvd.callbacks.LearningRateScheduleCallback(
-        initial_lr=scaled_lr, multiplier=cosine_multiplier(spec.warmup_epochs, spec.epochs),
-        start_epoch=spec.warmup_epochs, staircase=False, steps_per_epoch=steps))
+        initial_lr=scaled_lr, multiplier=cosine_multiplier(spec.train.warmup_epochs, spec.train.epochs),
+        start_epoch=spec.train.warmup_epochs, staircase=False, steps_per_epoch=steps))
     callbacks.append(_EpochEnd(spec, hvd, state, manager, monitor, steps))
 
     started = time.perf_counter()
-    if not state["done"] and state["epoch"] < spec.epochs:
-        model.fit(train_ds, steps_per_epoch=steps, epochs=spec.epochs, initial_epoch=state["epoch"],
+    if not state["done"] and state["epoch"] < spec.train.epochs:
+        model.fit(train_ds, steps_per_epoch=steps, epochs=spec.train.epochs, initial_epoch=state["epoch"],
                   validation_data=val_ds, callbacks=callbacks, verbose=0)
     train_seconds = time.perf_counter() - started
     # Every rank waits for rank 0's last write, then continues from the best weights.
@@ -237,7 +250,7 @@ def _epoch_end_class() -> type:
             logs = dict(logs or {})
             seconds = time.perf_counter() - self.started
             size = self.hvd.size()
-            samples = self.steps * self.spec.batch_size * size
+            samples = self.steps * self.spec.train.batch_size * size
             lr = float(tf.keras.backend.get_value(self.model.optimizer.learning_rate))
             value = float(logs.get(self.monitor, np.inf))
             st = self.state
@@ -246,11 +259,11 @@ def _epoch_end_class() -> type:
                 st.update(best=value, best_epoch=epoch + 1, wait=0)
             else:
                 st["wait"] += 1
-            stop = bool(self.spec.early_stopping_patience) and st["wait"] >= self.spec.early_stopping_patience
+            stop = bool(self.spec.train.early_stopping_patience) and st["wait"] >= self.spec.train.early_stopping_patience
             row = {k: float(v) for k, v in logs.items()}
             row.update(epoch=epoch + 1, seconds=seconds, samples_per_s=samples / seconds, lr=lr)
             st["history"].append(row)
-            st.update(epoch=epoch + 1, lr=lr, done=stop or epoch + 1 >= self.spec.epochs)
+            st.update(epoch=epoch + 1, lr=lr, done=stop or epoch + 1 >= self.spec.train.epochs)
             if self.hvd.rank() == 0:
                 ckpt_dir = Path(self.spec.checkpoint_dir)
                 if improved:
@@ -260,7 +273,7 @@ def _epoch_end_class() -> type:
                 val = (f" val_loss {logs['val_loss']:.4f} val_acc {logs.get('val_accuracy', float('nan')):.4f}"
                        if "val_loss" in logs else "")
                 append_progress(ckpt_dir, (
-                    f"[train {self.spec.model}] epoch {epoch + 1}/{self.spec.epochs}: loss "
+                    f"[train {self.spec.model}] epoch {epoch + 1}/{self.spec.train.epochs}: loss "
                     f"{logs.get('loss', float('nan')):.4f} acc {logs.get('accuracy', float('nan')):.4f}{val} "
                     f"lr {lr:.5f} | {samples / seconds:,.0f} samples/s on {size} process(es), {seconds:.1f}s"
                     + (" | best so far" if improved else f" | no improvement ({st['wait']})")
@@ -297,8 +310,8 @@ def _finish(spec: TrainSpec, model: Any, state: dict[str, Any]) -> dict[str, Any
         "test": report,
         "history": state["history"],
         "best_epoch": state["best_epoch"],
-        "stopped_early": state["epoch"] < spec.epochs,
+        "stopped_early": state["epoch"] < spec.train.epochs,
         "epochs_done": state["epoch"],
         "parameters": int(model.count_params()),
-        "spec": {k: v for k, v in asdict(spec).items() if k not in ("urls", "class_names", "fault")},
+        "spec": spec.record(),
     }

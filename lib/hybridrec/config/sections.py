@@ -1,98 +1,18 @@
-"""Typed configuration: YAML files in conf/ loaded into dataclasses, with command-line overrides.
+"""The settings of a hybridrec run: one dataclass per section of the YAML files in conf/.
 
-Why typed: a misspelt key or a string where a number belongs should stop a job at start-up with one
-message naming the key and the fix, not fail an hour later inside a Spark task.
-
-Rules:
-- Every key has a default here, so a YAML file only lists what it changes.
-- Unknown keys and wrong types are errors (``ConfigError``) naming the dotted key.
-- ``--set a.b=value`` overrides a key after the file is read; the value is parsed as YAML
-  (``--set train.epochs=3``, ``--set spark.master=local[2]``, ``--set train.nics=[lo]``).
-- Relative paths (fields declared with ``path_field``) are resolved against the directory of the
-  config file, so a job behaves the same whatever the current directory is.
+Why here and only here: every setting is declared once, with its default, its sane range
+(``LIMITS``) and the checks that need more than a type (``__post_init__``), so a misspelt key or an
+impossible value stops a job at start-up with one message naming the key and the fix, not an hour
+later inside a Spark task. Reading files and overrides is ``hybridrec.config.loader``'s job.
 """
 from __future__ import annotations
 
-import dataclasses
-import math
 import re
-import types
-import typing
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import ClassVar, Mapping
 
-import yaml
-
-from hybridrec.errors import HybridrecError
-from hybridrec.strict_yaml import DuplicateKeyError, safe_load_unique
-
-DEFAULT_CONFIG = Path("conf") / "local.yaml"
-
-
-class ConfigError(HybridrecError, ValueError):
-    """A config file or override that cannot be used; the message names the key and the fix."""
-
-
-def path_field(default: str | None) -> Any:
-    """A config field holding a path: resolved against the config file's directory at load time."""
-    return field(default=default, metadata={"path": True})
-
-
-# Spark and the JVM take 32-bit ints: a larger one passes Python and dies in the job as
-# NumberFormatException, so every int setting is held to this range whatever its own limit.
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-
-
-@dataclass(frozen=True)
-class Limit:
-    """The sane range of one numeric setting, checked at load time (see each section's ``LIMITS``).
-
-    Why per setting: the type alone lets ``recommend.top_n=99999999`` through, which then fails
-    (or eats the cluster's memory) an hour into a night. ``lo_open``: ``lo`` itself is not allowed
-    (``> 0``). ``why``: what the range protects, added to the message. A list or mapping of numbers
-    has the limit applied to each value.
-    """
-
-    lo: float | None = None
-    hi: float | None = None
-    lo_open: bool = False
-    why: str = ""
-
-    def allowed(self) -> str:
-        """The range in words, e.g. ``1 to 1000`` or ``> 0 and at most 3650``."""
-        lo = None if self.lo is None else f"> {_num(self.lo)}" if self.lo_open else _num(self.lo)
-        if lo is not None and self.hi is not None:
-            return f"{lo} and at most {_num(self.hi)}" if self.lo_open else f"{lo} to {_num(self.hi)}"
-        if lo is None and self.hi is None:
-            return "any finite number"
-        return lo if lo is not None else f"at most {_num(self.hi)}"
-
-    def check(self, key: str, value: int | float) -> None:
-        """Raise one ``ConfigError`` naming the key, the value and the allowed range."""
-        problem = None
-        if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
-            if self.lo_open:
-                problem = f"must be > {_num(self.lo)}"
-            elif isinstance(value, int):
-                problem = f"must be at least {_num(self.lo)}"
-            else:
-                problem = f"must be a number >= {_num(self.lo)}"
-        elif self.hi is not None and value > self.hi:
-            problem = f"must be at most {_num(self.hi)}"
-        if problem:
-            raise ConfigError(f"{key} {problem}, got {value!r} {self.hint()}")
-
-    def hint(self) -> str:
-        """``(allowed: 1 to 1000)``, with ``why`` after a semicolon when there is one."""
-        why = f"; {self.why}" if self.why else ""
-        return f"(allowed: {self.allowed()}{why})"
-
-
-def _num(x: float) -> str:
-    """1000.0 → ``1000``, 0.5 → ``0.5``: limits read as the numbers one would type."""
-    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else repr(x)
+from hybridrec.config.loader import INT32_MAX, ConfigError, Limit, one_of, path_field
 
 
 @dataclass
@@ -141,18 +61,27 @@ class PathsConfig:
 
 @dataclass
 class TablesConfig:
-    """Table naming. With ``catalog`` set (Unity Catalog) tables are ``catalog.schema.table``;
-    without it they are Delta folders under ``paths.warehouse``."""
+    """Table naming. With ``uc_catalog`` set (Unity Catalog) tables are ``uc_catalog.schema.table``;
+    without it they are Delta folders under ``paths.warehouse``.
 
-    catalog: str | None = None
+    ``uc_catalog`` was ``catalog``, renamed so it cannot be mistaken for the product catalog (the
+    top-level ``catalog`` section, the raw input); the old key gets an error naming the new one.
+    """
+
+    # The Unity Catalog catalog the tables live in; null = Delta folders (no metastore).
+    uc_catalog: str | None = None
     # Prefix for the layer schemas: bronze, quarantine, gold (``<schema_prefix>bronze``).
     schema_prefix: str = ""
+
+    RENAMED: ClassVar[Mapping[str, str]] = {"catalog": "uc_catalog"}
 
     def __post_init__(self) -> None:
         # Both end up in SQL identifiers and folder names: plain identifier characters only, so a
         # value can neither change a statement nor leave the warehouse folder.
-        if self.catalog is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(self.catalog)):
-            raise ConfigError(f"tables.catalog must be an identifier (letters, digits, _), got {self.catalog!r}")
+        if self.uc_catalog is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(self.uc_catalog)):
+            raise ConfigError(
+                f"tables.uc_catalog must be an identifier (letters, digits, _), got {self.uc_catalog!r}"
+            )
         if not re.fullmatch(r"[A-Za-z0-9_]*", str(self.schema_prefix)):
             raise ConfigError(f"tables.schema_prefix may hold only letters, digits and _, got {self.schema_prefix!r}")
 
@@ -213,9 +142,9 @@ class CatalogConfig:
 
     def __post_init__(self) -> None:
         """Reject layouts, formats and patterns the readers do not know, before Spark starts."""
-        _one_of("catalog.layout", self.layout, CATALOG_LAYOUTS)
-        _one_of("catalog.file_format", self.file_format, CATALOG_FORMATS)
-        _one_of("catalog.missing_image", self.missing_image, MISSING_IMAGE_POLICIES)
+        one_of("catalog.layout", self.layout, CATALOG_LAYOUTS)
+        one_of("catalog.file_format", self.file_format, CATALOG_FORMATS)
+        one_of("catalog.missing_image", self.missing_image, MISSING_IMAGE_POLICIES)
         if self.image_pattern is not None:
             if "{id}" not in self.image_pattern:
                 raise ConfigError(
@@ -285,7 +214,7 @@ class InteractionsConfig:
 
     def __post_init__(self) -> None:
         """Reject mappings the reader cannot turn into (user, product, ts, event, weight)."""
-        _one_of("interactions.file_format", self.file_format, INTERACTION_FORMATS)
+        one_of("interactions.file_format", self.file_format, INTERACTION_FORMATS)
         if self.columns.event is None and self.columns.rating is None:
             raise ConfigError(
                 "interactions.columns needs an event column or a rating column (set "
@@ -299,11 +228,6 @@ class InteractionsConfig:
         if not self.separator:
             raise ConfigError('interactions.separator must not be empty (e.g. "," or "\\t")')
         _check_column_names("interactions", self.column_names, self.header)
-
-
-def _one_of(key: str, value: str, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
 
 
 def _check_column_names(section: str, names: list[str] | None, header: bool) -> None:
@@ -369,7 +293,7 @@ class DemoConfig:
 
     def __post_init__(self) -> None:
         """Reject sizes and shares the generator cannot honour, before anything is written."""
-        _one_of("demo.catalog", self.catalog, ("generated", "fashion"))
+        one_of("demo.catalog", self.catalog, ("generated", "fashion"))
         for key in ("n_products", "n_categories", "image_size", "n_users", "days"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"demo.{key} must be at least 1, got {getattr(self, key)}")
@@ -439,7 +363,7 @@ class FeaturesConfig:
 
     def __post_init__(self) -> None:
         """Reject values that would only fail (or silently mislead) deep inside the Spark job."""
-        _one_of("features.label_source", self.label_source, LABEL_SOURCES)
+        one_of("features.label_source", self.label_source, LABEL_SOURCES)
         positive = {
             "image_size": self.image_size,
             "max_len": self.max_len,
@@ -469,7 +393,28 @@ class FeaturesConfig:
 
 
 @dataclass
-class TrainConfig:
+class MlflowSettings:
+    """Where a section's job logs its runs to MLflow: the ``mlflow_*`` keys of ``train`` and ``als``.
+
+    Declared once here and inherited, so both jobs read the same two keys the same way
+    (``hybridrec.tracking``). Logging is best effort: a failure is a warning and the model is
+    saved whatever happens.
+    """
+
+    # null = a local file store under paths.models/mlruns; "databricks" on Databricks.
+    mlflow_tracking_uri: str | None = None
+    # null = the section's own experiment (``EXPERIMENT``: hybridrec-train, hybridrec-als).
+    mlflow_experiment: str | None = None
+
+    EXPERIMENT: ClassVar[str] = "hybridrec"
+
+    def __post_init__(self) -> None:
+        if self.mlflow_experiment is None:
+            self.mlflow_experiment = self.EXPERIMENT
+
+
+@dataclass
+class TrainConfig(MlflowSettings):
     """Distributed training of the content models (image CNN, text LSTM, fusion) with Horovod."""
 
     # Horovod processes; null = the Spark executors' total cores (local[N]: N).
@@ -505,14 +450,12 @@ class TrainConfig:
     seed: int = 42
     # Rows per Arrow batch in the embedding inference pandas UDF.
     inference_batch_size: int = 512
-    # MLflow: null = a local file store under paths.models/mlruns; "databricks" on Databricks.
-    mlflow_tracking_uri: str | None = None
-    mlflow_experiment: str = "hybridrec-train"
     # Network interfaces Horovod's Gloo rendezvous may use; ``lo`` keeps it on 127.0.0.1.
     nics: list[str] = field(default_factory=lambda: ["lo"])
     # Seconds to wait for all Horovod processes to start.
     start_timeout: int = 600
 
+    EXPERIMENT: ClassVar[str] = "hybridrec-train"
     LIMITS: ClassVar[Mapping[str, Limit]] = {
         "num_proc": Limit(1, 4096), "threads_per_proc": Limit(1, 1024),
         "epochs": Limit(1, 100_000), "fusion_epochs": Limit(1, 100_000),
@@ -528,7 +471,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Reject settings that would only fail inside a Horovod worker."""
-        _one_of("train.image_model", self.image_model, ("small_cnn", "mobilenet_v2", "efficientnet_b0"))
+        super().__post_init__()
+        one_of("train.image_model", self.image_model, ("small_cnn", "mobilenet_v2", "efficientnet_b0"))
         for key in ("epochs", "batch_size", "image_embedding_dim", "token_embedding_dim", "lstm_units",
                     "text_embedding_dim", "fusion_epochs", "shuffle_buffer", "inference_batch_size",
                     "start_timeout"):
@@ -551,7 +495,7 @@ class TrainConfig:
 
 
 @dataclass
-class AlsConfig:
+class AlsConfig(MlflowSettings):
     """Collaborative filtering: Spark ALS on implicit feedback (``hybridrec.collab``).
 
     Confidence of a (user, product) pair: the events' weights (``event_weights``, else the weight
@@ -606,10 +550,8 @@ class AlsConfig:
     tune_alpha: list[float] = field(default_factory=lambda: [1.0, 3.0, 10.0])
     tune_max_iter: list[int] = field(default_factory=lambda: [10])
     tune_max_trials: int = 8
-    # MLflow: null = a local file store under paths.models/mlruns; a failure to log is a warning.
-    mlflow_tracking_uri: str | None = None
-    mlflow_experiment: str = "hybridrec-als"
 
+    EXPERIMENT: ClassVar[str] = "hybridrec-als"
     LIMITS: ClassVar[Mapping[str, Limit]] = {
         "seed": Limit(0, INT32_MAX),
         "event_weights": Limit(0, 1e6),
@@ -628,11 +570,12 @@ class AlsConfig:
 
     def __post_init__(self) -> None:
         """Reject settings Spark would only reject (or silently misuse) in the middle of a fit."""
-        _one_of("als.transform", self.transform, ("sum", "log1p"))
-        _one_of("als.topk_method", self.topk_method, ("blocked", "recommend_for_all"))
-        _one_of("als.holdout", self.holdout, ("last_days", "last_n"))
-        _one_of("als.tune_search", self.tune_search, ("grid", "random"))
-        _one_of("als.tune_holdout", self.tune_holdout, ("last_days", "last_n"))
+        super().__post_init__()
+        one_of("als.transform", self.transform, ("sum", "log1p"))
+        one_of("als.topk_method", self.topk_method, ("blocked", "recommend_for_all"))
+        one_of("als.holdout", self.holdout, ("last_days", "last_n"))
+        one_of("als.tune_search", self.tune_search, ("grid", "random"))
+        one_of("als.tune_holdout", self.tune_holdout, ("last_days", "last_n"))
         for key in ("rank", "max_iter", "top_k", "eval_k", "topk_user_block", "topk_item_block",
                     "holdout_n", "tune_max_trials"):
             if getattr(self, key) < 1:
@@ -736,7 +679,7 @@ class RecommendConfig:
     }
 
     def __post_init__(self) -> None:
-        _one_of("recommend.exclude", self.exclude, EXCLUDE_RULES)
+        one_of("recommend.exclude", self.exclude, EXCLUDE_RULES)
         if self.max_per_category is not None and self.max_per_category < 1:
             raise ConfigError(f"recommend.max_per_category must be at least 1 (or null = no cap), got {self.max_per_category}")
         if self.popular_days is not None and not self.popular_days > 0.0:
@@ -802,7 +745,7 @@ class EvaluateConfig:
                 raise ConfigError(f"evaluate.cutoff must be a date like 2025-12-18 or null, got {self.cutoff!r}") from exc
         if not self.test_days > 0:
             raise ConfigError(f"evaluate.test_days must be > 0, got {self.test_days}")
-        _one_of("evaluate.relevant", self.relevant, ("allowed", "all"))
+        one_of("evaluate.relevant", self.relevant, ("allowed", "all"))
         for key in ("k", "bootstrap_replicates"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"evaluate.{key} must be at least 1, got {getattr(self, key)}")
@@ -830,225 +773,3 @@ class Config:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     # Where this config came from (the file), for messages; not a YAML key.
     source: str = field(default="<defaults>", metadata={"internal": True})
-
-
-def load_config(
-    path: str | Path | None = None,
-    overrides: Sequence[str] = (),
-) -> Config:
-    """Read a YAML config file (default ``conf/local.yaml``), apply ``key=value`` overrides, validate.
-
-    Raises ``ConfigError`` for a missing file, bad YAML, unknown keys, wrong types or bad overrides.
-    """
-    cfg_path = Path(path) if path is not None else DEFAULT_CONFIG
-    if not cfg_path.is_file():
-        hint = (
-            "run from the repository root or pass --config PATH"
-            if path is None
-            else "check the path given to --config"
-        )
-        raise ConfigError(f"config file {cfg_path} not found: {hint}")
-    try:
-        raw = safe_load_unique(cfg_path.read_text(encoding="utf-8"))
-    except DuplicateKeyError as exc:
-        raise ConfigError(f"config file {cfg_path}: {exc}") from exc
-    except (yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. 2025-13-01, a date-like non-date
-        raise ConfigError(f"config file {cfg_path} is not valid YAML: {exc}") from exc
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config file {cfg_path} must hold a mapping of sections, got {type(raw).__name__}")
-    for item in overrides:
-        _apply_override(raw, item)
-    cfg = _build(Config, raw, prefix="")
-    cfg.source = str(cfg_path)
-    _resolve_paths(cfg, cfg_path.resolve().parent)
-    return cfg
-
-
-def config_from_dict(data: Mapping[str, Any], base_dir: str | Path = ".") -> Config:
-    """Build a validated Config from a mapping (tests, notebooks); paths resolve against base_dir."""
-    cfg = _build(Config, dict(data), prefix="")
-    _resolve_paths(cfg, Path(base_dir).resolve())
-    return cfg
-
-
-def to_dict(cfg: Config) -> dict[str, Any]:
-    """The config as plain data (for logging and for saving next to models)."""
-    out = dataclasses.asdict(cfg)
-    out.pop("source", None)
-    return out
-
-
-def parse_override(item: str) -> tuple[list[str], Any]:
-    """Split ``a.b.c=value`` into its key path and YAML-parsed value."""
-    key, sep, value = item.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ConfigError(f"override {item!r} must look like section.key=value (e.g. train.epochs=3)")
-    parts = key.split(".")
-    if any(not p for p in parts):
-        raise ConfigError(f"override {item!r} has an empty part in its key {key!r}")
-    try:
-        parsed = safe_load_unique(value) if value.strip() else ""
-    except DuplicateKeyError as exc:
-        raise ConfigError(f"override {item!r}: {exc}") from exc
-    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date-like value that is no date
-        raise ConfigError(f"override {item!r}: value is not valid YAML: {exc}") from exc
-    return parts, parsed
-
-
-def _apply_override(raw: dict[str, Any], item: str) -> None:
-    """Set one ``a.b.c=value`` override in the raw mapping.
-
-    Inside a pass-through mapping (``spark.conf``) the rest of the key is one key, so
-    ``spark.conf.spark.sql.adaptive.enabled=false`` sets the Spark setting of that name.
-    """
-    parts, value = parse_override(item)
-    node = raw
-    tp: Any = Config
-    for depth, part in enumerate(parts[:-1]):
-        tp = _field_type(tp, part)
-        if typing.get_origin(tp) is dict:
-            parts = [*parts[: depth + 1], ".".join(parts[depth + 1 :])]
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            where = ".".join(parts[: depth + 1])
-            raise ConfigError(f"override {item!r}: {where} is a value, not a section")
-        node = child
-        if len(parts) == depth + 2:
-            break
-    node[parts[-1]] = value
-
-
-def _field_type(tp: Any, name: str) -> Any:
-    """The declared type of field ``name`` of dataclass ``tp`` (None when unknown or not a class)."""
-    if not (isinstance(tp, type) and dataclasses.is_dataclass(tp)):
-        return None
-    hint = typing.get_type_hints(tp).get(name)
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
-        return args[0]
-    return hint
-
-
-def _build(cls: type, data: Any, prefix: str) -> Any:
-    where = prefix.rstrip(".") or "<top level>"
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping of keys, got {_describe(data)}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"unknown config key {prefix}{unknown[0]}; valid keys in {where}: {', '.join(sorted(fields))}"
-        )
-    limits: Mapping[str, Limit] = getattr(cls, "LIMITS", {})
-    kwargs = {
-        name: _coerce(hints[name], value, f"{prefix}{name}", limits.get(name))
-        for name, value in data.items()
-    }
-    return cls(**kwargs)
-
-
-def _coerce(tp: Any, value: Any, key: str, limit: Limit | None = None) -> Any:
-    """``value`` as type ``tp``; numbers (also inside lists and mappings) held to ``limit``."""
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value if value is not None else {}, prefix=f"{key}.")
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        if len(inner) == 1:
-            return _coerce(inner[0], value, key, limit)
-        raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover - schema bug
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{key} must be a list, got {_describe(value)}")
-        return [_coerce(args[0], v, f"{key}[{i}]", limit) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key} must be a mapping, got {_describe(value)}")
-        if args[1] is str:
-            return {str(k): _scalar_to_str(v, f"{key}.{k}") for k, v in value.items()}
-        return {str(k): _coerce(args[1], v, f"{key}.{k}", limit) for k, v in value.items()}
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key} must be true or false, got {_describe(value)}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return _bounded_int(value, key, limit)
-        raise ConfigError(f"{key} must be an integer, got {_describe(value)}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return _bounded_float(value, key, limit)
-        raise ConfigError(f"{key} must be a number, got {_describe(value)}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, date):  # YAML reads an unquoted 2025-12-18 as a date
-            return value.isoformat()
-        raise ConfigError(f"{key} must be a string, got {_describe(value)}")
-    raise ConfigError(f"{key}: unsupported type {tp}")  # pragma: no cover - schema bug
-
-
-def _bounded_int(value: int, key: str, limit: Limit | None) -> int:
-    """The setting's own range first (the clearer message), then the 32-bit rule for every int."""
-    if limit is not None:
-        limit.check(key, value)
-    if not INT32_MIN <= value <= INT32_MAX:
-        raise ConfigError(
-            f"{key} must be an integer from {INT32_MIN} to {INT32_MAX} (Spark and the JVM take "
-            f"32-bit integers), got {value}"
-        )
-    return value
-
-
-def _bounded_float(value: int | float, key: str, limit: Limit | None) -> float:
-    """Refuse inf and nan everywhere: no setting means "unbounded" by infinity (null does that),
-    and nan passes every ``<``/``>`` check the sections make."""
-    try:
-        number = float(value)
-    except OverflowError:  # an int beyond the largest float
-        number = math.inf
-    if not math.isfinite(number):
-        hint = f" {limit.hint()}" if limit is not None else ""
-        raise ConfigError(f"{key} must be a finite number, got {value!r}{hint}")
-    if limit is not None:
-        limit.check(key, number)
-    return number
-
-
-def _scalar_to_str(value: Any, key: str) -> str:
-    """Pass-through maps (Spark settings) take scalars; booleans become Spark's 'true'/'false'."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    raise ConfigError(f"{key} must be a string, number or boolean, got {_describe(value)}")
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    return f"{type(value).__name__} {value!r}"
-
-
-def _resolve_paths(node: Any, base: Path) -> None:
-    """Resolve every path field (``path_field``) in the config tree against ``base``."""
-    for f in dataclasses.fields(node):
-        value = getattr(node, f.name)
-        if dataclasses.is_dataclass(value):
-            _resolve_paths(value, base)
-        elif f.metadata.get("path") and value is not None and not _is_uri(value):
-            p = Path(value)
-            setattr(node, f.name, str(p if p.is_absolute() else (base / p).resolve()))
-
-
-def _is_uri(value: str) -> bool:
-    """dbfs:/, s3://, abfss://, file: ... are left untouched."""
-    head, sep, _ = value.partition(":")
-    return bool(sep) and len(head) > 1 and "/" not in head
