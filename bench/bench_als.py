@@ -212,7 +212,7 @@ def prepare(spark, cfg: Config, events_pd) -> dict[str, Any]:
 
 def quality(top: dict[int, list[int]], relevant: dict[int, set[int]]) -> dict[str, float]:
     """Recall@10 and NDCG@10 over the warm test users (missing users count with no items)."""
-    from hybridrec.evaluation.ranking import mean_metrics
+    from hybridrec.metrics.ranking import mean_metrics
 
     m = mean_metrics([(top.get(u, []), rel) for u, rel in relevant.items()], K_EVAL)
     return {"recall@10": round(m["recall@10"], 4), "ndcg@10": round(m["ndcg@10"], 4),

@@ -19,7 +19,7 @@ from hybridrec.collab.confidence import (
     usable,
 )
 from hybridrec.collab.holdout import split_last_days, split_last_n
-from hybridrec.evaluation.ranking import mean_metrics, ranking_metrics
+from hybridrec.metrics.ranking import mean_metrics, ranking_metrics
 from hybridrec.tables import INTERACTIONS
 
 CUTOFF = dt.datetime(2026, 1, 1)

@@ -27,7 +27,7 @@ from hybridrec.collab.exclusion import NONE, excluded_pairs
 from hybridrec.collab.holdout import Holdout
 from hybridrec.collab.topk import top_k
 from hybridrec.config import AlsConfig
-from hybridrec.evaluation.ranking import ranking_metrics
+from hybridrec.metrics.ranking import ranking_metrics
 
 log = logging.getLogger(__name__)
 
