@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from hybridrec.collab.confidence import utc_timestamp
 from hybridrec.config import AlsConfig
+from hybridrec.run_dates import utc_timestamp
 
 
 @dataclass

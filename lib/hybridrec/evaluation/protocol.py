@@ -34,10 +34,11 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from hybridrec.collab.confidence import flag_interactions, usable, utc_timestamp
+from hybridrec.collab.confidence import flag_interactions, usable
 from hybridrec.collab.exclusion import effective_rule, excluded_pairs
 from hybridrec.config import Config
 from hybridrec.errors import HybridrecError
+from hybridrec.run_dates import utc_timestamp
 
 SEGMENTS = ("all_users", "few_interactions", "warm_items", "cold_items")
 
