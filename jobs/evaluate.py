@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hybridrec.evaluation.run import run_evaluation
+from hybridrec.evaluation.backtest_report import run_evaluation
 from hybridrec.job import JobContext, job_parser, run_job
 from hybridrec.run_dates import evaluation_cutoff_date, parse_run_date
 

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 
 from hybridrec.collab.estimator import AlsParams, fit_model
-from hybridrec.collab.evaluate import HoldoutData, score_model
+from hybridrec.collab.holdout_metrics import HoldoutData, score_model
 from hybridrec.config import AlsConfig, Config
 from hybridrec.metrics.ranking import metric_name
 
