@@ -198,7 +198,7 @@ def training_metrics(cfg: Config, version: str) -> dict[str, Any]:
 
 def _item(row: Any, **extra: Any) -> report.GalleryItem:
     return report.GalleryItem(product_id=row["product_id"], title=row["title"] or row["product_id"],
-                         category=row["category"], image_path=row["image_path"], **extra)
+                              category=row["category"], image_path=row["image_path"], **extra)
 
 
 def gallery_users(split: Split, bt: Backtest, cfg: Config) -> list[report.GalleryUser]:
