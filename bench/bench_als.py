@@ -182,16 +182,18 @@ def prepare(spark, cfg: Config, events_pd) -> dict[str, Any]:
 
     from hybridrec.collab import ids as I
     from hybridrec.collab.confidence import flag_interactions, usable
-    from hybridrec.collab.evaluate import prepare_holdout
-    from hybridrec.collab.holdout import split
+    from hybridrec.collab.holdout_metrics import prepare_holdout
     from hybridrec.collab.simulated import interactions_frame
+    from hybridrec.splits import split_holdout
 
     frame = interactions_frame(spark, events_pd, cfg.interactions.event_weights)
     events = usable(flag_interactions(frame, CUTOFF)).persist()
     users, _ = I.extend_mapping(I.empty_mapping(spark, I.USERS), events, I.USERS, CUTOFF)
     items, _ = I.extend_mapping(I.empty_mapping(spark, I.ITEMS), events, I.ITEMS, CUTOFF)
     users, items = users.persist(), items.persist()
-    data = prepare_holdout(split(events, CUTOFF, cfg.als), users, items, cfg.als)
+    als = cfg.als
+    data = prepare_holdout(split_holdout(events, CUTOFF, als.holdout, als.holdout_days, als.holdout_n), users, items,
+                           als)
     train = data.train
     # Bench only: the matrix and the relevant sets go to the driver to feed implicit.
     pdf = train.toPandas()
@@ -212,7 +214,7 @@ def prepare(spark, cfg: Config, events_pd) -> dict[str, Any]:
 
 def quality(top: dict[int, list[int]], relevant: dict[int, set[int]]) -> dict[str, float]:
     """Recall@10 and NDCG@10 over the warm test users (missing users count with no items)."""
-    from hybridrec.evaluation.ranking import mean_metrics
+    from hybridrec.metrics.ranking import mean_metrics
 
     m = mean_metrics([(top.get(u, []), rel) for u, rel in relevant.items()], K_EVAL)
     return {"recall@10": round(m["recall@10"], 4), "ndcg@10": round(m["ndcg@10"], 4),
@@ -248,17 +250,19 @@ def spark_quality(spark, model, prep: dict[str, Any]) -> dict[str, float]:
 def spark_tuning(spark, cfg: Config, prep: dict[str, Any]) -> dict[str, Any]:
     """The library's own search (``hybridrec.collab.tuning``) on the validation window."""
     from hybridrec.collab import ids as I
-    from hybridrec.collab.evaluate import prepare_holdout
-    from hybridrec.collab.holdout import split
+    from hybridrec.collab.holdout_metrics import prepare_holdout
     from hybridrec.collab.tuning import tune
+    from hybridrec.splits import split_holdout
 
     events = prep["events"]
     users = I.empty_mapping(spark, I.USERS)
     items = I.empty_mapping(spark, I.ITEMS)
     users, _ = I.extend_mapping(users, events, I.USERS, CUTOFF)
     items, _ = I.extend_mapping(items, events, I.ITEMS, CUTOFF)
-    test = split(events, CUTOFF, cfg.als)
-    validation = prepare_holdout(split(test.train, test.reference, cfg.als), users, items, cfg.als)
+    als = cfg.als
+    test = split_holdout(events, CUTOFF, als.holdout, als.holdout_days, als.holdout_n)
+    val_split = split_holdout(test.train, test.reference, als.holdout, als.holdout_days, als.holdout_n)
+    validation = prepare_holdout(val_split, users, items, cfg.als)
     t0 = time.perf_counter()
     chosen, trials = tune(validation, cfg)
     validation.unpersist()

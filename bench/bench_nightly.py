@@ -75,11 +75,12 @@ sys.path.insert(0, str(REPO_ROOT / "lib"))
 import numpy as np  # noqa: E402
 
 from hybridrec.config import Config, config_from_dict, load_config, to_dict  # noqa: E402
+from hybridrec.run_dates import start_of_day  # noqa: E402
 
 log = logging.getLogger("bench.nightly")
 RESULTS = REPO_ROOT / "bench" / "results" / "nightly.json"
 RUN_DATE = dt.date(2026, 1, 1)
-CUTOFF = dt.datetime.combine(RUN_DATE, dt.time())
+CUTOFF = start_of_day(RUN_DATE)
 DAYS = 56
 N_PRODUCTS = 40_000
 N_CATEGORIES = 30

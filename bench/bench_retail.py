@@ -14,7 +14,7 @@ intervals, paired differences, coverage, fit / score seconds, versions) and prin
 Why: hybridrec's figures on real purchases mean something only next to what well-known libraries
 reach on the same data, split, filter and metric code, each tuned as fairly as ours.
 
-Protocol (the evaluation's own code, as jobs/evaluate.py → ``evaluation.run``):
+Protocol (the evaluation's own code, as jobs/evaluate.py → ``evaluation.backtest_report``):
 
 - ``protocol.temporal_split`` at ``evaluate.cutoff`` and ``systems.backtest`` (ALS fitted at the
   cutoff, the nightly scoring) give the four systems' lists

@@ -117,14 +117,14 @@ class Evaluated:
 
 
 def evaluation_backtest(spark: Any, cfg: Any, work: Path, job: str) -> Evaluated:
-    """What ``evaluation.run.run_evaluation`` does up to its lists: the tables, the cutoff
+    """What ``evaluation.backtest_report.run_evaluation`` does up to its lists: the tables, the cutoff
     (``evaluate.cutoff`` or the data's end), ``temporal_split``, ``backtest`` of the four systems,
     and the filter the peers go through; plus the ``als_topk_noop`` / ``popularity_noop`` re-runs
     of ``evaluation_seconds``. Stages under ``work/stage`` (``work`` is emptied first)."""
     from pyspark.sql import functions as F
 
     from hybridrec.evaluation.protocol import temporal_split
-    from hybridrec.evaluation.run import evaluation_cutoff
+    from hybridrec.evaluation.backtest_report import evaluation_cutoff
     from hybridrec.evaluation.systems import backtest, filtered_lists
     from hybridrec.hybrid import popular as P
     from hybridrec.hybrid.scoring import Progress, parquet_stage

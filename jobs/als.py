@@ -13,22 +13,11 @@ event ingested so far is used and the run date is the day of the last one.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 
 from hybridrec.collab.refit import latest_cutoff, run_als
-from hybridrec.job import JobContext, job_parser, parse_run_date, run_job
-
-
-def parse_cutoff(value: str) -> dt.datetime:
-    """argparse type for ``--cutoff``: ISO-8601 with a time zone (``Z``), kept as naive UTC."""
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a time like 2026-01-01T00:00:00Z") from exc
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{value!r} must name its time zone (end it with Z)")
-    return moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+from hybridrec.job import JobContext, job_parser, run_job
+from hybridrec.run_dates import parse_cutoff, parse_run_date, start_of_day
 
 
 def main(ctx: JobContext) -> None:
@@ -37,7 +26,7 @@ def main(ctx: JobContext) -> None:
         run_date = ctx.args.run_date or cutoff.date()
     elif ctx.args.run_date is not None:
         run_date = ctx.args.run_date
-        cutoff = dt.datetime.combine(run_date, dt.time())
+        cutoff = start_of_day(run_date)
     else:
         cutoff = latest_cutoff(ctx.spark, ctx.cfg)
         run_date = cutoff.date()

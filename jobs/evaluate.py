@@ -10,17 +10,17 @@ writes <paths.report>/<cutoff>/index.html (self-contained) and metrics.json and 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 
-from hybridrec.evaluation.run import run_evaluation
-from hybridrec.job import JobContext, job_parser, parse_run_date, run_job
+from hybridrec.evaluation.backtest_report import run_evaluation
+from hybridrec.job import JobContext, job_parser, run_job
+from hybridrec.run_dates import evaluation_cutoff_date, parse_run_date
 
 
 def main(ctx: JobContext) -> None:
     cfg = ctx.cfg
     if ctx.args.run_date and not cfg.evaluate.cutoff:
-        cutoff = ctx.args.run_date - dt.timedelta(days=cfg.evaluate.test_days)
+        cutoff = evaluation_cutoff_date(ctx.args.run_date, cfg.evaluate.test_days)
         cfg.evaluate.cutoff = cutoff.isoformat()
         ctx.run.run_date = ctx.args.run_date
     result = run_evaluation(ctx.spark, cfg)

@@ -13,7 +13,8 @@ import argparse
 import sys
 
 from hybridrec.hybrid.nightly import run_nightly
-from hybridrec.job import JobContext, job_parser, parse_run_date, run_job
+from hybridrec.job import JobContext, job_parser, run_job
+from hybridrec.run_dates import parse_run_date
 from hybridrec.runs import utcnow
 
 

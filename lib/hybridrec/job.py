@@ -19,7 +19,6 @@ outcome at the end, so a run killed in between stays visible as a stale ``runnin
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import os
 import sys
@@ -80,14 +79,6 @@ def job_parser(description: str | None = None) -> argparse.ArgumentParser:
         help="print the full trace of an error (also: HYBRIDREC_DEBUG=1); it always goes to the log file",
     )
     return parser
-
-
-def parse_run_date(value: str) -> dt.date:
-    """argparse type for ``--run-date YYYY-MM-DD``."""
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-11-24") from exc
 
 
 def configure_logging(job: str, run_id: str, level: str = "INFO") -> None:

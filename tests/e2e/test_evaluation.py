@@ -29,7 +29,7 @@ import pytest
 
 from eval_catalog import DEFAULT_SEED, build_eval_catalog, write_eval_config
 from hybridrec.evaluation.protocol import SEGMENTS
-from hybridrec.evaluation.run import run_evaluation
+from hybridrec.evaluation.backtest_report import run_evaluation
 from hybridrec.evaluation.systems import SYSTEMS
 
 pytestmark = pytest.mark.e2e

@@ -30,7 +30,8 @@ from pyspark.sql import SparkSession
 from conftest import REPO_ROOT, TEST_SPARK
 from hybridrec import cli, tables
 from hybridrec.config import Config, load_config
-from hybridrec.job import JobContext, job_parser, parse_run_date, run_job
+from hybridrec.job import JobContext, job_parser, run_job
+from hybridrec.run_dates import parse_run_date
 from hybridrec.runs import RunRecord, run_state, start_run, utcnow
 
 pytestmark = pytest.mark.spark

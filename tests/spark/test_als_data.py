@@ -18,8 +18,8 @@ from hybridrec.collab.confidence import (
     implicit_confidence,
     usable,
 )
-from hybridrec.collab.holdout import split_last_days, split_last_n
-from hybridrec.evaluation.ranking import mean_metrics, ranking_metrics
+from hybridrec.metrics.ranking import mean_metrics, ranking_metrics
+from hybridrec.splits import split_last_days, split_last_n
 from hybridrec.tables import INTERACTIONS
 
 CUTOFF = dt.datetime(2026, 1, 1)

@@ -17,9 +17,9 @@ import random
 
 import pytest
 
-from hybridrec.evaluation.beyond_accuracy import list_diversity, list_novelty
+from hybridrec.metrics.beyond_accuracy import list_diversity, list_novelty
 from hybridrec.evaluation.per_user import coverage, per_user_metrics
-from hybridrec.evaluation.ranking import (
+from hybridrec.metrics.ranking import (
     average_precision_at_k,
     mean_metrics,
     ndcg_at_k,

@@ -134,7 +134,7 @@ def test_reading_the_whole_folder_gives_the_right_split_column(features) -> None
     from petastorm import make_batch_reader
     from petastorm.predicates import in_lambda
 
-    from hybridrec.features.split import split_of
+    from hybridrec.splits import split_of
 
     cfg, manifest, photos, _ = features
     fc = cfg.features

@@ -21,9 +21,9 @@ from hybridrec.config import Config, load_config
 from hybridrec.errors import MissingInputError
 from hybridrec.features import preprocess as pp
 from hybridrec.features.images import load_image
-from hybridrec.features.split import split_of
 from hybridrec.features.text import text_tokens
 from hybridrec.job import run_job
+from hybridrec.splits import split_of
 from hybridrec.tables import PRODUCTS, RUNS, read_table, table_ref, write_table
 
 SIZE = 16

@@ -1,4 +1,4 @@
-"""Novelty and diversity definitions (evaluation.beyond_accuracy) against hand-computed values.
+"""Novelty and diversity definitions (metrics.beyond_accuracy) against hand-computed values.
 
 U = 7 training users: an item 3 of them touched has p = (3 + 1) / (7 + 1) = 1/2, novelty 1 bit; a
 cold item (0 users) has p = 1/8, novelty 3 bits; an item all 7 touched has p = 1, novelty 0.
@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from hybridrec.evaluation.beyond_accuracy import (
+from hybridrec.metrics.beyond_accuracy import (
     item_novelty,
     list_diversity,
     list_novelty,

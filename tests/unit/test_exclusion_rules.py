@@ -50,7 +50,7 @@ def test_tuning_candidates_start_with_the_configured_settings() -> None:
 
 
 def test_report_protocol_names_the_exclusion_rule_and_the_cap() -> None:
-    from hybridrec.evaluation.run import protocol_text
+    from hybridrec.evaluation.backtest_report import protocol_text
 
     split = SimpleNamespace(cutoff=dt.datetime(2011, 10, 18))
     shipped = protocol_text(config_from_dict({}), split)

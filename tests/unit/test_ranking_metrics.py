@@ -18,7 +18,7 @@ import math
 
 import pytest
 
-from hybridrec.evaluation.ranking import (
+from hybridrec.metrics.ranking import (
     average_precision_at_k,
     catalog_coverage,
     mean_metrics,

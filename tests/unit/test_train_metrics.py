@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
+from hybridrec.metrics.classification import classification_report, confusion_matrix
 from hybridrec.models.embeddings import fuse, fusion_input
-from hybridrec.models.metrics import classification_report, confusion_matrix
 
 
 def test_report_matches_a_hand_computed_example() -> None:

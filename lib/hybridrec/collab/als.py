@@ -31,7 +31,7 @@ Steps: (1) flag unusable events (``confidence.flag_interactions``; counts per re
 reconciled: read = used + dropped); (2) extend the id mappings with the ids seen (``ids``);
 (3) with ``als.tune``: grid/random search on the validation window (``tuning``); (4) with
 ``als.evaluate``: fit on the training part of the temporal holdout and score Recall, Precision,
-NDCG, MAP and coverage at ``als.eval_k`` against popularity and random baselines (``evaluate``),
+NDCG, MAP and coverage at ``als.eval_k`` against popularity and random baselines (``holdout_metrics``),
 as ``metrics["als_ndcg@10"]``, ``metrics["popularity_ndcg@10"]``, ...; (5) fit
 on everything before the cutoff with the chosen parameters and compute top-K (``topk``).
 """
@@ -51,7 +51,8 @@ from hybridrec.collab import ids as I
 from hybridrec.collab.blas import log_linear_algebra
 from hybridrec.collab.confidence import count_reasons, data_end, flag_interactions, implicit_confidence, usable
 from hybridrec.collab.estimator import AlsParams, fit_model
-from hybridrec.collab.evaluate import (
+from hybridrec.collab.exclusion import effective_rule, excluded_pairs
+from hybridrec.collab.holdout_metrics import (
     indexed_pairs,
     indexed_ratings,
     prefixed,
@@ -60,13 +61,12 @@ from hybridrec.collab.evaluate import (
     score_popularity,
     score_random,
 )
-from hybridrec.collab.exclusion import effective_rule, excluded_pairs
-from hybridrec.collab.holdout import Holdout, split
 from hybridrec.collab.topk import top_k
 from hybridrec.collab.tuning import Trial, tune
 from hybridrec.config import Config, to_dict
 from hybridrec.errors import MissingInputError
 from hybridrec.runs import redact
+from hybridrec.splits import Holdout, split_holdout
 
 log = logging.getLogger(__name__)
 
@@ -183,9 +183,10 @@ def fit_als(
     rc = cfg.recommend
     rule = effective_rule(events, rc.exclude, rc.purchase_events)
     if (als.tune and params is None) or als.evaluate:
-        test_split = split(events, reference, als)
+        test_split = split_holdout(events, reference, als.holdout, als.holdout_days, als.holdout_n)
         if als.tune and params is None:
-            val_split = split(test_split.train, test_split.reference, als, als.tune_holdout)
+            val_split = split_holdout(test_split.train, test_split.reference, als.tune_holdout, als.holdout_days,
+                                      als.holdout_n)
             validation = prepare_holdout(val_split, users, items, als, rule, rc.purchase_events)
             counts.update({f"val_{k}": v for k, v in validation.counts.items()})
             if validation.counts["warm_test_users"] and validation.counts["train_pairs"]:

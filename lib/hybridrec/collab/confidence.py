@@ -21,6 +21,8 @@ from typing import Mapping
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from hybridrec.run_dates import last_event, naive_utc, utc_timestamp
+
 # Drop reasons, in the order they are checked (the first that holds names the row).
 MISSING_USER = "missing_user"
 MISSING_PRODUCT = "missing_product"
@@ -38,12 +40,6 @@ DROP_REASONS = (
 DROP_REASON = "drop_reason"
 EVENT_KEY = ("user_id", "product_id", "ts", "event")
 TRANSFORMS = ("sum", "log1p")
-
-
-def utc_timestamp(moment: dt.datetime) -> Column:
-    """A Python datetime as a Spark timestamp literal; naive datetimes are UTC (``runs.utcnow``)."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
-    return F.lit(aware).cast("timestamp")
 
 
 def flag_interactions(
@@ -161,8 +157,7 @@ def data_end(events: DataFrame, cutoff: dt.datetime) -> dt.datetime:
     and measuring from the cutoff would decay every event to nothing and leave the "last 14 days"
     of popularity empty. One small aggregate (a timestamp reaches the driver).
     """
-    last = events.filter(F.col("ts") < utc_timestamp(cutoff)).agg(F.unix_micros(F.max("ts"))).first()[0]
+    last = last_event(events.filter(F.col("ts") < utc_timestamp(cutoff)))
     if last is None:
         return cutoff
-    naive = cutoff.astimezone(dt.timezone.utc).replace(tzinfo=None) if cutoff.tzinfo else cutoff
-    return min(naive, dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=int(last)))
+    return min(naive_utc(cutoff), last)

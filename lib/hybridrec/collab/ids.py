@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from hybridrec.collab.confidence import utc_timestamp
 from hybridrec.errors import HybridrecError
+from hybridrec.run_dates import utc_timestamp
 from hybridrec.tables import ALS_ITEM_IDS, ALS_USER_IDS, TableSpec
 
 MAX_INDEX = 2**31 - 2

@@ -17,6 +17,7 @@ from hybridrec.collab.als import AlsResult, fit_als
 from hybridrec.collab.store import load_id_mappings, save_id_mappings, save_model, write_outputs
 from hybridrec.config import Config
 from hybridrec.errors import MissingInputError
+from hybridrec.run_dates import cutoff_after, last_event
 from hybridrec.tables import INTERACTIONS, PRODUCTS, read_table, read_table_snapshot, table_exists, table_ref
 from hybridrec.tracking import log_run
 
@@ -85,11 +86,7 @@ def latest_cutoff(spark: SparkSession, cfg: Config) -> dt.datetime:
     ref = table_ref(cfg, INTERACTIONS)
     if not table_exists(spark, ref):
         raise MissingInputError(f"{INTERACTIONS.logical_name} not found at {ref}: run jobs/ingest.py first")
-    from pyspark.sql import functions as F
-
-    # As epoch microseconds: collecting a timestamp would convert it to the driver's local time.
-    last = read_table(spark, ref).agg(F.unix_micros(F.max("ts"))).first()[0]
+    last = last_event(read_table(spark, ref))
     if last is None:
         raise MissingInputError(f"{INTERACTIONS.logical_name} at {ref} is empty: run jobs/ingest.py first")
-    moment = dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=int(last))
-    return moment + dt.timedelta(seconds=1)
+    return cutoff_after(last)

@@ -14,9 +14,9 @@ import random
 from dataclasses import dataclass, field
 
 from hybridrec.collab.estimator import AlsParams, fit_model
-from hybridrec.collab.evaluate import HoldoutData, score_model
+from hybridrec.collab.holdout_metrics import HoldoutData, score_model
 from hybridrec.config import AlsConfig, Config
-from hybridrec.evaluation.ranking import metric_name
+from hybridrec.metrics.ranking import metric_name
 
 log = logging.getLogger(__name__)
 

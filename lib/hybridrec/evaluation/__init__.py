@@ -1,1 +1,2 @@
-"""Offline evaluation: ranking metrics (``ranking``), shared by the ALS step and the later report."""
+"""Offline evaluation, the top floor: the backtest of every system on a temporal split, per-user
+metrics, bootstrap intervals and the HTML report (the metric definitions live in ``hybridrec.metrics``)."""

@@ -14,11 +14,11 @@ Inputs (string ids):
 
 Who is evaluated: every user with at least one relevant product, in every system; a system with no
 list for such a user scores 0 on the ranking metrics (the user asked and got nothing). Users
-without relevant products are left out (they say nothing about a ranking: ``evaluation.ranking``).
+without relevant products are left out (they say nothing about a ranking: ``metrics.ranking``).
 
 Output columns: ``system, user_id, n_recs, n_relevant, hits, precision, recall, ndcg, ap,
-n_categories, novelty`` with the formulas of ``evaluation.ranking`` (``ranking_columns``, shared
-with ``ranking_metrics``; ``ap`` is AP@K, whose mean is MAP@K) and ``evaluation.beyond_accuracy``
+n_categories, novelty`` with the formulas of ``metrics.ranking`` (``ranking_columns``, shared
+with ``ranking_metrics``; ``ap`` is AP@K, whose mean is MAP@K) and ``metrics.beyond_accuracy``
 (``novelty`` is null for an empty list). Coverage is a property of a system, not of a user:
 ``coverage``.
 """
@@ -30,8 +30,8 @@ import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from hybridrec.evaluation.beyond_accuracy import novelty_column
-from hybridrec.evaluation.ranking import _check_k, ranking_columns
+from hybridrec.metrics.beyond_accuracy import novelty_column
+from hybridrec.metrics.ranking import _check_k, ranking_columns
 
 RECS_COLUMNS = ("system", "user_id", "rank", "product_id")
 RELEVANT_COLUMNS = ("user_id", "product_id")

@@ -25,6 +25,10 @@ Segments (``SEGMENTS``), each a set of (user, relevant product) pairs:
 
 Item segments keep each user's whole list and restrict only what counts as relevant: Recall@K on
 cold items is the share of a user's relevant cold products found in the top K.
+
+The time cut itself is ``hybridrec.splits`` (``window_end``, ``events_between``) and the default
+cutoff ``run_dates.default_evaluation_cutoff``; what this module adds is the evaluation's own rule
+of which of the events count, for whom, and in which segment.
 """
 from __future__ import annotations
 
@@ -34,10 +38,12 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from hybridrec.collab.confidence import flag_interactions, usable, utc_timestamp
+from hybridrec.collab.confidence import flag_interactions, usable
 from hybridrec.collab.exclusion import effective_rule, excluded_pairs
 from hybridrec.config import Config
 from hybridrec.errors import HybridrecError
+from hybridrec.run_dates import utc_timestamp
+from hybridrec.splits import events_between, window_end
 
 SEGMENTS = ("all_users", "few_interactions", "warm_items", "cold_items")
 
@@ -55,22 +61,12 @@ class Split:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def default_cutoff(interactions: DataFrame, test_days: float) -> dt.datetime:
-    """``test_days`` before the day after the last event (00:00 UTC), so the window holds them all."""
-    last = interactions.agg(F.unix_micros(F.max("ts"))).first()[0]
-    if last is None:
-        raise HybridrecError("bronze.interactions is empty: nothing to evaluate (run jobs/ingest.py with interactions)")
-    last_day = (dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=int(last))).date()
-    end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time())
-    return end - dt.timedelta(days=test_days)
-
-
 def temporal_split(cfg: Config, products: DataFrame, interactions: DataFrame, cutoff: dt.datetime) -> Split:
     """Split at ``cutoff`` (naive UTC) with ``evaluate.test_days`` of test window."""
     ev = cfg.evaluate
-    end = cutoff + dt.timedelta(days=ev.test_days)
+    end = window_end(cutoff, ev.test_days)
     catalog = products.filter(F.col("listed_at").isNull() | (F.col("listed_at") < utc_timestamp(end)))
-    window = interactions.filter((F.col("ts") >= utc_timestamp(cutoff)) & (F.col("ts") < utc_timestamp(end)))
+    window = events_between(interactions, cutoff, end)
     # The same rules as the nightly job for what counts (known product, known event, weight > 0).
     # The flagged events are cached once: every count below would otherwise re-read and re-flag them.
     before = (usable(flag_interactions(interactions, cutoff, cfg.als.event_weights, catalog))

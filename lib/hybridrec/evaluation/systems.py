@@ -27,8 +27,8 @@ from pyspark.sql import functions as F
 from hybridrec.collab.als import AlsResult, fit_als
 from hybridrec.config import Config
 from hybridrec.evaluation.protocol import Split
-from hybridrec.hybrid import blend as B
-from hybridrec.hybrid import popular as P
+from hybridrec.hybrid import blend
+from hybridrec.hybrid import popular
 from hybridrec.hybrid.scoring import NightInputs, NightScores, Progress, Stage, hybrid_lists, score_users
 
 SYSTEMS = ("popularity", "als", "content", "hybrid")
@@ -42,7 +42,7 @@ def filtered_lists(scores: NightScores, products: DataFrame, judged: DataFrame, 
     excluded = scores.history.filter(F.col("excluded")).select("user_id", "product_id")
 
     def capped(cands: DataFrame) -> DataFrame:
-        return B.cap_and_rank(cands.join(judged, "user_id", "left_semi"), excluded, products, k, max_per_category)
+        return blend.cap_and_rank(cands.join(judged, "user_id", "left_semi"), excluded, products, k, max_per_category)
 
     return capped
 
@@ -105,8 +105,9 @@ def backtest(
         capped = filtered_lists(scores, products, judged, k, rc.max_per_category)
         hybrid = hybrid_lists(scores, inputs, cfg, split.cutoff, stage).final
         hybrid = stage(hybrid.join(judged, "user_id", "left_semi").filter(F.col("rank") <= k), "hybrid")
-        pop = P.overall_popular(P.popularity(scores.usable_events, scores.reference, rc.popular_days, products),
-                                k + rc.popular_per_category + most_excluded(scores, judged))
+        pop = popular.overall_popular(
+            popular.popularity(scores.usable_events, scores.reference, rc.popular_days, products),
+            k + rc.popular_per_category + most_excluded(scores, judged))
         systems = {
             "popularity": capped(judged.crossJoin(F.broadcast(pop.select("product_id", F.col("pop").alias("score"))))),
             "als": capped(inputs.als_candidates.select("user_id", "product_id", "score")),

@@ -70,7 +70,7 @@ from hybridrec.features.labels import (
     check_label_source,
     with_label_names,
 )
-from hybridrec.features.split import SPLITS, add_split
+from hybridrec.splits import SPLITS, add_split
 from hybridrec.tables import PRODUCTS, TableRef, read_table_snapshot, table_exists, table_ref
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from typing import Sequence
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from hybridrec.collab.confidence import utc_timestamp
 from hybridrec.collab.exclusion import excluded_flag
+from hybridrec.run_dates import utc_timestamp
 
 # The verb a reason uses for the strongest event of a (user, product) pair.
 VERBS = {"purchase": "bought", "cart": "added to your cart", "view": "viewed"}

@@ -34,6 +34,7 @@ from hybridrec.hybrid.scoring import (
     NightInputs, NightScores, Progress, Stage, hybrid_lists, parquet_stage, score_users, similar_products,
 )
 from hybridrec.models.training import current_version
+from hybridrec.run_dates import start_of_day
 from hybridrec.runs import utcnow
 from hybridrec.tables import (
     ALS_CANDIDATES, ALS_ITEM_FACTORS, ALS_USER_FACTORS, ALS_USER_IDS, INTERACTIONS, PRODUCT_EMBEDDINGS,
@@ -155,7 +156,7 @@ def run_nightly(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str
     (the job's, see gold.runs) is stamped on every row."""
     rc = cfg.recommend
     check_run_date(run_date, rc.max_future_days)
-    cutoff = dt.datetime.combine(run_date, dt.time())
+    cutoff = start_of_day(run_date)
     products_all = require_table(spark, cfg, PRODUCTS, "jobs/ingest.py")
     interactions = require_table(spark, cfg, INTERACTIONS, "jobs/ingest.py")
     require_table(spark, cfg, PRODUCT_EMBEDDINGS, "jobs/train.py")
@@ -247,7 +248,7 @@ def write_recommendations(spark: SparkSession, cfg: Config, scores: NightScores,
     """The night's lists (``hybrid_lists``) written to gold.recommendations (partition ``run_date``
     replaced), with their counts added to ``counts``; returns the progress line."""
     rc = cfg.recommend
-    cutoff = dt.datetime.combine(run_date, dt.time())
+    cutoff = start_of_day(run_date)
     lists = hybrid_lists(scores, inputs, cfg, cutoff, stage)
     final, short = lists.final, lists.short
     out = final.select(

@@ -13,8 +13,8 @@ import datetime as dt
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from hybridrec.collab.confidence import utc_timestamp
 from hybridrec.hybrid.history import decayed_weight
+from hybridrec.run_dates import utc_timestamp
 
 
 def popularity(events: DataFrame, reference: dt.datetime, days: float | None, products: DataFrame) -> DataFrame:

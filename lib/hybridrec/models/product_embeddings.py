@@ -31,7 +31,7 @@ from hybridrec.errors import HybridrecError
 from hybridrec.features.labels import UNLABELED
 from hybridrec.models import embeddings as emb
 from hybridrec.models.fusion import MAX_FUSION_ROWS, train_fusion
-from hybridrec.models.metrics import classification_report
+from hybridrec.metrics.classification import classification_report
 from hybridrec.runs import utcnow
 from hybridrec.tables import PRODUCT_EMBEDDINGS, features_path, table_ref, write_table
 

@@ -297,7 +297,7 @@ def _EpochEnd(*args: Any) -> Any:  # noqa: N802 - reads like the class it builds
 
 def _finish(spec: TrainSpec, model: Any, state: dict[str, Any]) -> dict[str, Any]:
     """Rank 0 after training: test metrics on the whole test split, then the exported model."""
-    from hybridrec.models.metrics import classification_report
+    from hybridrec.metrics.classification import classification_report
 
     test = ShardSpec(spec.urls.get("test", ()), 0, 1, None)
     ids, probs, labels = predict_shard(

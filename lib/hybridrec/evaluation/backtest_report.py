@@ -23,13 +23,15 @@ from pyspark.sql import functions as F
 
 from hybridrec.collab.topk import blocked
 from hybridrec.config import Config
-from hybridrec.evaluation import report as R
+from hybridrec.errors import HybridrecError
+from hybridrec.evaluation import report
 from hybridrec.evaluation.bootstrap import bootstrap_ci, paired_difference_ci
 from hybridrec.evaluation.per_user import coverage, per_user_metrics
-from hybridrec.evaluation.protocol import SEGMENTS, Split, default_cutoff, temporal_split
+from hybridrec.evaluation.protocol import SEGMENTS, Split, temporal_split
 from hybridrec.evaluation.systems import SYSTEMS, Backtest, backtest
 from hybridrec.hybrid.scoring import Progress, parquet_stage
 from hybridrec.models.training import current_version
+from hybridrec.run_dates import date_cutoff, default_evaluation_cutoff, last_event
 from hybridrec.tables import INTERACTIONS, PRODUCT_EMBEDDINGS, PRODUCTS, require_table
 
 log = logging.getLogger(__name__)
@@ -50,10 +52,14 @@ class EvaluationResult:
 
 
 def evaluation_cutoff(cfg: Config, interactions: DataFrame) -> dt.datetime:
-    """``evaluate.cutoff`` at 00:00 UTC, or ``test_days`` before the day after the last event."""
+    """``evaluate.cutoff`` at 00:00 UTC, or ``test_days`` before the day after the last event
+    (``run_dates.default_evaluation_cutoff``). Raises ``HybridrecError`` when there is no event."""
     if cfg.evaluate.cutoff:
-        return dt.datetime.combine(dt.date.fromisoformat(cfg.evaluate.cutoff), dt.time())
-    return default_cutoff(interactions, cfg.evaluate.test_days)
+        return date_cutoff(cfg.evaluate.cutoff)
+    last = last_event(interactions)
+    if last is None:
+        raise HybridrecError("bronze.interactions is empty: nothing to evaluate (run jobs/ingest.py with interactions)")
+    return default_evaluation_cutoff(last, cfg.evaluate.test_days)
 
 
 def run_evaluation(spark: SparkSession, cfg: Config) -> EvaluationResult:
@@ -63,8 +69,8 @@ def run_evaluation(spark: SparkSession, cfg: Config) -> EvaluationResult:
     embeddings = require_table(spark, cfg, PRODUCT_EMBEDDINGS, "jobs/train.py")
     version = current_version(cfg)
     cutoff = evaluation_cutoff(cfg, interactions)
-    out_dir = R.report_dir(cfg.paths.report, cutoff.date().isoformat())
-    result = EvaluationResult(cutoff=cutoff, report=out_dir / R.INDEX)
+    out_dir = report.report_dir(cfg.paths.report, cutoff.date().isoformat())
+    result = EvaluationResult(cutoff=cutoff, report=out_dir / report.INDEX)
     progress = Progress(result.seconds, job="evaluate")
     stage_dir = Path(cfg.paths.checkpoints) / "evaluate" / cutoff.date().isoformat()
     shutil.rmtree(stage_dir, ignore_errors=True)
@@ -111,9 +117,9 @@ def run_evaluation(spark: SparkSession, cfg: Config) -> EvaluationResult:
                 f"{ev.confidence:.0%} intervals")
 
     progress("metrics", metrics)
-    headline = R.metric_rows(tables["headline"])
-    paired_rows = [row for t in tables["paired"] for row in R.paired_rows(t)]
-    figures = [R.SystemFigure("all_users", str(r.system), "coverage", float(r.coverage))
+    headline = report.metric_rows(tables["headline"])
+    paired_rows = [row for t in tables["paired"] for row in report.paired_rows(t)]
+    figures = [report.SystemFigure("all_users", str(r.system), "coverage", float(r.coverage))
                for r in tables["coverage"].itertuples(index=False)]
     gallery: dict[str, Any] = {}
 
@@ -123,11 +129,11 @@ def run_evaluation(spark: SparkSession, cfg: Config) -> EvaluationResult:
         return f"{len(gallery['users'])} users, {len(gallery['cold'])} cold products"
 
     progress("gallery", gallery_)
-    data = R.ReportData(
+    data = report.ReportData(
         title="hybridrec offline evaluation",
-        protocol=R.Protocol(
+        protocol=report.Protocol(
             cutoff=cutoff.date().isoformat(), k=ev.k,
-            data=R.data_statement(cfg.interactions.simulated, cfg.interactions.path),
+            data=report.data_statement(cfg.interactions.simulated, cfg.interactions.path),
             simulated=cfg.interactions.simulated,
             description=protocol_text(cfg, split),
             windows={"train": f"events before {cutoff:%Y-%m-%d} 00:00 UTC",
@@ -136,20 +142,20 @@ def run_evaluation(spark: SparkSession, cfg: Config) -> EvaluationResult:
             replicates=ev.bootstrap_replicates, level=ev.confidence,
         ),
         headline=headline, system_figures=figures, paired=paired_rows,
-        classification=R.classification_from_training(training_metrics(cfg, version)),
+        classification=report.classification_from_training(training_metrics(cfg, version)),
         gallery_users=gallery["users"], gallery_cold=gallery["cold"],
         extra={"content_model_version": version, "als_model_version": bt.als_version,
                "seconds": result.seconds, "backtest_counts": bt.scores.counts},
     )
 
     def write() -> str:
-        out = R.write_report(out_dir, data)
+        out = report.write_report(out_dir, data)
         note = screenshot(cfg, out)
         return f"{out} and metrics.json written; {note}"
 
     progress("report", write)
     bt.scores.release()
-    result.headline = R.format_headline(headline, ["recall", "ndcg", "ap"])
+    result.headline = report.format_headline(headline, ["recall", "ndcg", "ap"])
     for row in headline:
         if row.metric in ("recall", "ndcg", "ap"):
             result.metrics[f"{row.segment}_{row.system}_{row.metric}_at_{ev.k}"] = round(row.mean, 6)
@@ -190,12 +196,12 @@ def training_metrics(cfg: Config, version: str) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _item(row: Any, **extra: Any) -> R.GalleryItem:
-    return R.GalleryItem(product_id=row["product_id"], title=row["title"] or row["product_id"],
-                         category=row["category"], image_path=row["image_path"], **extra)
+def _item(row: Any, **extra: Any) -> report.GalleryItem:
+    return report.GalleryItem(product_id=row["product_id"], title=row["title"] or row["product_id"],
+                              category=row["category"], image_path=row["image_path"], **extra)
 
 
-def gallery_users(split: Split, bt: Backtest, cfg: Config) -> list[R.GalleryUser]:
+def gallery_users(split: Split, bt: Backtest, cfg: Config) -> list[report.GalleryUser]:
     """A few judged users (seeded pick among those with a hybrid hit and 3+ products of history):
     their most weighted history next to their hybrid list, hits marked."""
     ev = cfg.evaluate
@@ -222,7 +228,7 @@ def gallery_users(split: Split, bt: Backtest, cfg: Config) -> list[R.GalleryUser
         h = sorted((r for r in hist if r["user_id"] == user), key=lambda r: r["h_rank"])
         rs = sorted((r for r in recs if r["user_id"] == user), key=lambda r: r["rank"])
         n_hits = sum(1 for r in rs if r["hit"])
-        out.append(R.GalleryUser(
+        out.append(report.GalleryUser(
             user_id=user,
             history=[_item(r, source=r["event"]) for r in h],
             recommended=[_item(r, source=r["source"] + (" · hit" if r["hit"] else ""), reason=r["reason"] or "",
@@ -232,7 +238,7 @@ def gallery_users(split: Split, bt: Backtest, cfg: Config) -> list[R.GalleryUser
     return out
 
 
-def gallery_cold_products(split: Split, bt: Backtest, cfg: Config) -> list[R.GalleryColdProduct]:
+def gallery_cold_products(split: Split, bt: Backtest, cfg: Config) -> list[report.GalleryColdProduct]:
     """A few cold products with a photo that users turned to after the cutoff, with their most
     similar products by the fused content vector (what gold.similar_items holds for a cold product)."""
     ev, rc = cfg.evaluate, cfg.recommend
@@ -255,7 +261,7 @@ def gallery_cold_products(split: Split, bt: Backtest, cfg: Config) -> list[R.Gal
     out = []
     for p in picked:
         sims = sorted((r for r in rows if r["user_idx"] == p["item_idx"]), key=lambda r: r["rank"])
-        out.append(R.GalleryColdProduct(
+        out.append(report.GalleryColdProduct(
             product_id=p["product_id"], title=p["title"] or p["product_id"], image_path=p["image_path"],
             category=p["category"], similar=[_item(r, score=float(r["score"]), source="content") for r in sims]))
     return out

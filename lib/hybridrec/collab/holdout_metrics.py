@@ -21,13 +21,13 @@ from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from hybridrec.collab import ids as I
+from hybridrec.collab import ids
 from hybridrec.collab.confidence import implicit_confidence
 from hybridrec.collab.exclusion import NONE, excluded_pairs
-from hybridrec.collab.holdout import Holdout
 from hybridrec.collab.topk import top_k
 from hybridrec.config import AlsConfig
-from hybridrec.evaluation.ranking import ranking_metrics
+from hybridrec.metrics.ranking import ranking_metrics
+from hybridrec.splits import Holdout
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +51,14 @@ class HoldoutData:
 
 def indexed_ratings(ratings: DataFrame, users: DataFrame, items: DataFrame) -> DataFrame:
     """Confidence rows keyed by string ids → ``(user_idx, item_idx, rating)`` for ALS."""
-    return I.to_index(I.to_index(ratings, users, I.USERS), items, I.ITEMS).select(
+    return ids.to_index(ids.to_index(ratings, users, ids.USERS), items, ids.ITEMS).select(
         "user_idx", "item_idx", F.col("rating").cast("float").alias("rating")
     )
 
 
 def indexed_pairs(pairs: DataFrame, users: DataFrame, items: DataFrame) -> DataFrame:
     """(user_id, product_id) → (user_idx, item_idx)."""
-    return I.to_index(I.to_index(pairs, users, I.USERS), items, I.ITEMS).select("user_idx", "item_idx")
+    return ids.to_index(ids.to_index(pairs, users, ids.USERS), items, ids.ITEMS).select("user_idx", "item_idx")
 
 
 def prepare_holdout(
