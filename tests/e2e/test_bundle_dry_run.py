@@ -31,8 +31,8 @@ from types import SimpleNamespace
 import pytest
 
 from tiny_catalog import REPO_ROOT, write_tiny_config
-from hybridrec.catalog.demo_data import write_demo_data
 from hybridrec.config import load_config
+from hybridrec.demo.raw_files import write_demo_data
 from tools.bundle_check.loader import load_bundle, resolve_target
 from tools.bundle_check.plan import PlannedTask, plan_run
 

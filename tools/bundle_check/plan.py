@@ -34,7 +34,7 @@ def plan_run(target: Target, job_key: str, start: dt.datetime,
     gates the tasks that depend on it, a task whose dependencies are all Excluded is Excluded, an
     Excluded dependency counts as succeeded. ``parameters`` override job parameter defaults (like
     ``databricks bundle run --params``); ``task_values`` are what the notebook tasks set
-    (``{"catalog_check": {"retrain": 1}}``, see ``hybridrec.catalog.retrain``), read by condition tasks through
+    (``{"catalog_check": {"retrain": 1}}``, see ``hybridrec.models.retrain``), read by condition tasks through
     ``{{tasks.<key>.values.<name>}}``; a condition reading a value nobody set is an error. Returns
     the plan and each task's state (run, excluded, true, false).
     """

@@ -5,5 +5,5 @@ Modules, one concern each: ``confidence`` (events → usable rows → confidence
 checkpoints), ``topk`` (top-K per user, two ways), ``evaluate`` (ranking metrics against a
 popularity baseline), ``tuning`` (grid / random search), ``blas`` (which BLAS runs), ``als``
 (``fit_als``, the transform), ``store`` (tables and model folder), ``tracking`` (MLflow),
-``refit`` (``run_als``: the nightly step), ``simulated`` (simulator events as a DataFrame).
+``refit`` (``run_als``: the nightly step).
 """
