@@ -29,7 +29,8 @@ from hybridrec.config import Config
 from hybridrec.evaluation.protocol import Split
 from hybridrec.hybrid import blend as B
 from hybridrec.hybrid import popular as P
-from hybridrec.hybrid.scoring import NightInputs, NightScores, Progress, Stage, hybrid_lists, score_users
+from hybridrec.hybrid.lists import Stage
+from hybridrec.hybrid.scoring import NightInputs, NightScores, Progress, hybrid_lists, score_users
 
 SYSTEMS = ("popularity", "als", "content", "hybrid")
 
