@@ -37,7 +37,7 @@ test-cluster: setup
 # The Databricks bundle (databricks.yml, resources/, conf/databricks.yaml) checked without a workspace
 .PHONY: bundle-check
 bundle-check: setup
-	$(PY) -m hybridrec.bundle_check
+	$(PY) -m tools.bundle_check
 
 # make demo CATALOG=retail: the chain on real purchases (Online Retail, conf/retail.yaml)
 demo: setup

@@ -4,7 +4,7 @@
 
 Writes ``bench/results/als.json`` (inputs, machine, load, figures, ratios) and prints a summary.
 
-Data: the seeded simulator (``hybridrec.catalog.simulator``) over the fashion catalog in
+Data: the seeded simulator (``hybridrec.demo.simulator``) over the fashion catalog in
 ../shared/data/fashion (42,147 products; the generated demo catalog when it is absent), with the
 number of users chosen so that each size has about that many events (30 events per user). The
 same code as the ALS job turns the events into the interaction matrix: usable events, persistent
@@ -157,11 +157,11 @@ def machine() -> dict[str, Any]:
 
 def simulate_events(target_events: int, seed: int):
     """Simulated events (pandas) of about ``target_events`` rows and a description of the catalog."""
-    from hybridrec.catalog.simulator import simulate
+    from hybridrec.demo.simulator import simulate
 
     n_users = max(10, round(target_events / EVENTS_PER_USER))
     if (FASHION / "styles.csv").is_file():
-        from hybridrec.catalog.demo_data import read_fashion_styles
+        from hybridrec.demo.raw_files import read_fashion_styles
 
         fashion_cfg = load_config(REPO_ROOT / "conf" / "fashion.yaml")
         styles, id_col, cat_col = read_fashion_styles(FASHION, fashion_cfg)
@@ -169,7 +169,7 @@ def simulate_events(target_events: int, seed: int):
         sim = simulate(styles, demo, demo.preference_attributes, id_col=id_col, category_col=cat_col,
                        listed_at_col=None)
         return sim.events, f"fashion catalog ../shared/data/fashion/styles.csv ({len(styles)} products)"
-    from hybridrec.collab.simulated import simulate_generated
+    from hybridrec.demo.interactions import simulate_generated
 
     demo = DemoConfig(n_users=n_users, n_products=20000, seed=seed)
     log.warning("no fashion catalog at %s: using the generated demo catalog", FASHION)
@@ -183,7 +183,7 @@ def prepare(spark, cfg: Config, events_pd) -> dict[str, Any]:
     from hybridrec.collab import ids as I
     from hybridrec.collab.confidence import flag_interactions, usable
     from hybridrec.collab.holdout_metrics import prepare_holdout
-    from hybridrec.collab.simulated import interactions_frame
+    from hybridrec.demo.interactions import interactions_frame
     from hybridrec.splits import split_holdout
 
     frame = interactions_frame(spark, events_pd, cfg.interactions.event_weights)

@@ -482,7 +482,7 @@ def plan_ops(df: Any) -> dict[str, int]:
 
 class StageObserver:
     """What the benchmark hooks into the job's code: a ``scoring.Progress`` (each stage timed with
-    its CPU, load and memory) and a ``scoring.Stage`` (the job's Parquet staging, with each staged
+    its CPU, load and memory) and a ``lists.Stage`` (the job's Parquet staging, with each staged
     result's physical plan and the seconds since the previous staging: the stage's steps).
 
     Spark job groups follow the steps (``<stage>/<step>``) for the event-log figures.

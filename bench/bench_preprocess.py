@@ -65,14 +65,14 @@ RESULTS = REPO_ROOT / "bench" / "results" / "preprocess.json"
 
 def generate_images(folder: Path, n: int, seed: int = 0, size: int = 128) -> tuple[list[str], str]:
     """``n`` product photos from the demo catalog generator (the photos ``make demo`` ingests)."""
-    from hybridrec.catalog.demo_catalog import generate_catalog
+    from hybridrec.demo.catalog import generate_catalog
     from hybridrec.config import DemoConfig
 
     demo = DemoConfig(seed=seed, n_products=n, image_size=size, no_photo_share=0.0)
     products = generate_catalog(demo, folder)
     paths = [str(folder / name) for name in products["image"] if name]
     return paths, (
-        f"demo catalog photos (hybridrec.catalog.demo_catalog.generate_catalog, {size}x{size} px, "
+        f"demo catalog photos (hybridrec.demo.catalog.generate_catalog, {size}x{size} px, "
         f"{demo.n_categories} categories, seed {seed})"
     )
 

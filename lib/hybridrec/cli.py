@@ -212,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for line in check_stack(args.config, args.overrides):
                 print(line)
         elif args.command == "demo-data":
-            from hybridrec.catalog.demo_data import write_demo_data
+            from hybridrec.demo.raw_files import write_demo_data
 
             cfg = load_config(args.config, args.overrides)
             write_demo_data(cfg, progress=lambda line: print(line, flush=True))

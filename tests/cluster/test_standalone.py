@@ -33,7 +33,7 @@ from standalone import (
     Cluster, Submission, free_port_run, read_events, run_job_on_cluster, start_job, SUBMIT_TIMEOUT_S,
 )
 from tiny_catalog import write_tiny_config
-from hybridrec.catalog.demo_data import write_demo_data
+from hybridrec.demo.raw_files import write_demo_data
 from hybridrec.config import Config, load_config
 from hybridrec.tables import (
     INTERACTIONS, PRODUCT_EMBEDDINGS, PRODUCTS, RECOMMENDATIONS, RUNS, SIMILAR_ITEMS, TableSpec, read_table,

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from tiny_catalog import ingest_job, write_tiny_config
-from hybridrec.catalog.demo_data import write_demo_data
+from hybridrec.demo.raw_files import write_demo_data
 from hybridrec.config import Config, load_config
 from hybridrec.job import run_job
 from hybridrec.models.training import CURRENT

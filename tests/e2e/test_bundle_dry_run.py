@@ -31,9 +31,10 @@ from types import SimpleNamespace
 import pytest
 
 from tiny_catalog import REPO_ROOT, write_tiny_config
-from hybridrec.bundle_check import PlannedTask, load_bundle, plan_run, resolve_target
-from hybridrec.catalog.demo_data import write_demo_data
 from hybridrec.config import load_config
+from hybridrec.demo.raw_files import write_demo_data
+from tools.bundle_check.loader import load_bundle, resolve_target
+from tools.bundle_check.plan import PlannedTask, plan_run
 
 pytestmark = pytest.mark.e2e
 JOB = "hybridrec_nightly"

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 from pyspark.sql import functions as F
 
-from hybridrec.catalog.demo_data import write_demo_data
+from hybridrec.demo.raw_files import write_demo_data
 from hybridrec.config import load_config
 from hybridrec.job import run_job
 from hybridrec.tables import INTERACTIONS, PRODUCTS, QUARANTINE_PRODUCTS, RUNS, read_table, table_ref

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from hybridrec.catalog.demo_data import write_demo_data
+from hybridrec.demo.raw_files import write_demo_data
 from hybridrec.config import load_config
 from hybridrec.job import run_job
 

@@ -51,7 +51,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "e2e"))
 from tiny_catalog import write_tiny_config  # noqa: E402  (also puts jobs/ on sys.path)
 
-from hybridrec.catalog.demo_data import write_demo_data  # noqa: E402
+from hybridrec.demo.raw_files import write_demo_data  # noqa: E402
 from hybridrec.config import Config, load_config  # noqa: E402
 from hybridrec.job import run_job  # noqa: E402
 from hybridrec.models.worker import read_state  # noqa: E402

@@ -31,7 +31,7 @@ from bad_inputs import (
     interaction_case_list,
 )
 from hybridrec.catalog import reasons as R
-from hybridrec.catalog import readers
+from hybridrec.catalog import sources
 from hybridrec.catalog import validation as V
 from hybridrec.config import CatalogColumns, CatalogConfig, InteractionColumns, InteractionsConfig
 from hybridrec.errors import HybridrecError
@@ -187,10 +187,10 @@ def _read_file_case(spark, case: FileCase, folder: Path):
     if case.what == "interactions":
         inter = InteractionsConfig(path=str(folder), file_format=case.file_format,
                                    columns=InteractionColumns(rating=None))
-        return readers.read_interactions(spark, inter).df
+        return sources.read_interactions(spark, inter).df
     cat = CatalogConfig(path=str(folder), file_format=case.file_format,
                         columns=CatalogColumns(listed_at="listed_at"), require_category=False)
-    raw = readers.read_catalog(spark, cat)
+    raw = sources.read_catalog(spark, cat)
     std = V.standardize_products(raw.df, raw.columns, cat)
     return V.validate_products(std, cat, None, FILE_CASE_NOW)
 

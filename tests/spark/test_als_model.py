@@ -22,7 +22,7 @@ from hybridrec.collab.als import AlsResult, fit_als
 from hybridrec.collab.blas import NATIVE_BLAS, linear_algebra
 from hybridrec.collab.estimator import AlsParams
 from hybridrec.collab.refit import run_als
-from hybridrec.collab.simulated import interactions_frame, simulate_generated
+from hybridrec.demo.interactions import interactions_frame, simulate_generated
 from hybridrec.collab.store import save_id_mappings, write_outputs
 from hybridrec.collab.topk import blocked, recommend_for_all
 from hybridrec.collab.tuning import candidates

@@ -23,7 +23,7 @@ from pyspark.sql import types as T
 from conftest import REPO_ROOT, TEST_SPARK, make_config
 from hybridrec.catalog import reasons as R
 from hybridrec.catalog.ingest import ingest
-from hybridrec.catalog.retrain import catalog_change
+from hybridrec.models.retrain import catalog_change
 from hybridrec.config import Config, load_config
 from hybridrec.errors import MissingInputError
 from hybridrec.job import run_job

@@ -15,7 +15,7 @@ from PIL import Image
 from pyspark.sql import functions as F
 
 from conftest import REPO_ROOT
-from hybridrec.catalog import readers
+from hybridrec.catalog import sources
 from hybridrec.catalog import validation as V
 from hybridrec.config import (
     CatalogColumns,
@@ -30,8 +30,8 @@ PRODUCT_FIELDS = ["product_id", "title", "description", "category", "image_ref"]
 
 
 def _products(spark, cat: CatalogConfig):
-    raw = readers.read_catalog(spark, readers.catalog_settings(cat))
-    return raw, V.standardize_products(raw.df, raw.columns, readers.catalog_settings(cat))
+    raw = sources.read_catalog(spark, sources.catalog_settings(cat))
+    return raw, V.standardize_products(raw.df, raw.columns, sources.catalog_settings(cat))
 
 
 def test_generic_csv_with_separator_quotes_and_line_breaks(spark, tmp_path) -> None:
@@ -120,7 +120,7 @@ def test_retail_products_layout(spark, tmp_path) -> None:
         w.writerows(rows)
     cat = CatalogConfig(layout="retail_products", path=str(tmp_path / "train.csv"),
                         image_root=str(images))
-    eff = readers.catalog_settings(cat)
+    eff = sources.catalog_settings(cat)
     assert eff.columns.id == "ImgId" and eff.image_pattern == "{id}.jpg"
     _, std = _products(spark, cat)
     expected = spark.createDataFrame(
@@ -141,7 +141,7 @@ def test_tab_separated_ratings_without_header(spark, tmp_path, named: bool) -> N
         columns=InteractionColumns(user=cols["user"], item=cols["item"], event=None,
                                      rating=cols["rating"], timestamp=cols["ts"]),
     )
-    raw = readers.read_interactions(spark, inter)
+    raw = sources.read_interactions(spark, inter)
     std = V.standardize_interactions(raw.df, raw.columns, inter)
     expected = spark.createDataFrame(
         [("u1", "p1", dt.datetime(2023, 11, 14, 22, 13, 20), "rating", 4.5),
@@ -163,7 +163,7 @@ def test_interaction_timestamps_iso_epoch_and_format(spark, tmp_path) -> None:
         encoding="utf-8",
     )
     inter = InteractionsConfig(path=str(path))
-    raw = readers.read_interactions(spark, inter)
+    raw = sources.read_interactions(spark, inter)
     got = {r["product_id"]: (r["ts"], r["event"])
            for r in V.standardize_interactions(raw.df, raw.columns, inter).collect()}
     t = dt.datetime(2024, 1, 2, 3, 4, 5)
@@ -172,7 +172,7 @@ def test_interaction_timestamps_iso_epoch_and_format(spark, tmp_path) -> None:
     path2 = tmp_path / "events_eu.csv"
     path2.write_text("user_id,product_id,event,ts\nu1,p1,view,02/01/2024 03:04\n", encoding="utf-8")
     inter2 = InteractionsConfig(path=str(path2), timestamp_format="dd/MM/yyyy HH:mm")
-    raw2 = readers.read_interactions(spark, inter2)
+    raw2 = sources.read_interactions(spark, inter2)
     row = V.standardize_interactions(raw2.df, raw2.columns, inter2).first()
     assert row["ts"] == dt.datetime(2024, 1, 2, 3, 4)
 
@@ -188,7 +188,7 @@ def test_parquet_interactions_with_typed_columns(spark, tmp_path) -> None:
         path=str(path), file_format="parquet",
         columns=InteractionColumns(user="uid", item="item", event="kind", timestamp="at"),
     )
-    raw = readers.read_interactions(spark, inter)
+    raw = sources.read_interactions(spark, inter)
     got = V.standardize_interactions(raw.df, raw.columns, inter).select(
         "user_id", "product_id", "ts", "event", "raw"
     ).collect()
@@ -202,26 +202,26 @@ def test_parquet_interactions_with_typed_columns(spark, tmp_path) -> None:
 def test_missing_file_names_the_key_and_the_path(spark, tmp_path) -> None:
     missing = tmp_path / "nope" / "products.csv"
     with pytest.raises(MissingInputError, match=r"catalog\.path: .*nope/products\.csv does not exist"):
-        readers.read_catalog(spark, CatalogConfig(path=str(missing)))
+        sources.read_catalog(spark, CatalogConfig(path=str(missing)))
     with pytest.raises(MissingInputError, match=r"interactions\.path: .*events\.csv"):
-        readers.read_interactions(spark, InteractionsConfig(path=str(tmp_path / "events.csv")))
+        sources.read_interactions(spark, InteractionsConfig(path=str(tmp_path / "events.csv")))
 
 
 def test_unmapped_column_names_the_key_and_the_columns(spark, tmp_path) -> None:
     path = tmp_path / "catalog.csv"
     path.write_text("id,name\n1,Mug\n", encoding="utf-8")
-    with pytest.raises(readers.InputSchemaError, match=r"catalog\.columns\.title is 'title'.*id, name"):
-        readers.read_catalog(spark, CatalogConfig(path=str(path)))
-    with pytest.raises(readers.InputSchemaError, match=r"catalog\.attributes\[0\] is 'colour'"):
-        readers.read_catalog(
+    with pytest.raises(sources.InputSchemaError, match=r"catalog\.columns\.title is 'title'.*id, name"):
+        sources.read_catalog(spark, CatalogConfig(path=str(path)))
+    with pytest.raises(sources.InputSchemaError, match=r"catalog\.attributes\[0\] is 'colour'"):
+        sources.read_catalog(
             spark,
             CatalogConfig(path=str(path), attributes=["colour"],
                           columns=CatalogColumns(title="name", description=None, category=None)),
         )
     tsv = tmp_path / "r.tsv"
     tsv.write_text("u1\tp1\t4\n", encoding="utf-8")
-    with pytest.raises(readers.InputSchemaError, match=r"column_names names 4 columns .* has 3"):
-        readers.read_interactions(
+    with pytest.raises(sources.InputSchemaError, match=r"column_names names 4 columns .* has 3"):
+        sources.read_interactions(
             spark,
             InteractionsConfig(path=str(tsv), separator="\t", header=False,
                                column_names=["u", "i", "r", "t"],
@@ -236,7 +236,7 @@ def test_whole_fashion_styles_csv_reads_every_row(spark, fashion_dir: Path) -> N
     cat = load_config(conf).catalog
     assert Path(cat.path) == fashion_dir / "styles.csv"
     assert Path(cat.image_root) == fashion_dir / "images"
-    raw = readers.read_catalog(spark, readers.catalog_settings(cat))
+    raw = sources.read_catalog(spark, sources.catalog_settings(cat))
     stats = raw.df.agg(
         F.count(F.lit(1)).alias("n"),
         F.count_distinct("id").alias("ids"),

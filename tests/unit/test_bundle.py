@@ -1,4 +1,4 @@
-"""The Databricks Asset Bundle, checked without a workspace (``hybridrec.bundle_check``).
+"""The Databricks Asset Bundle, checked without a workspace (``tools.bundle_check``).
 
 The bundle must load with its includes, resolve per target, pass the official ``databricks-bundles``
 models, run its tasks in the intended order (training on the training weekday only), hand each job
@@ -15,14 +15,15 @@ from typing import Callable
 
 import pytest
 
-from hybridrec.bundle_check import (
-    BundleError, Target, check_bundle, check_parameters, check_secrets, load_bundle, load_parser, main,
-    parameter_problems, plan_run,
-    quartz_cron_problem, resolve_target,
-)
 from hybridrec.config import load_config
 from hybridrec.job import job_parser
 from hybridrec.tables import RECOMMENDATIONS, table_ref
+from tools.bundle_check.__main__ import main
+from tools.bundle_check.checks import (
+    check_bundle, check_parameters, check_secrets, parameter_problems, quartz_cron_problem,
+)
+from tools.bundle_check.loader import BundleError, Target, load_bundle, load_parser, resolve_target
+from tools.bundle_check.plan import plan_run
 
 REPO = Path(__file__).resolve().parents[2]
 JOB = "hybridrec_nightly"

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from hybridrec.catalog.demo_catalog import PRODUCT_COLUMNS, generate_catalog, write_catalog
-from hybridrec.catalog.demo_data import write_demo_data
 from hybridrec.cli import main as cli_main
 from hybridrec.config import ConfigError, DemoConfig
+from hybridrec.demo.catalog import PRODUCT_COLUMNS, generate_catalog, write_catalog
+from hybridrec.demo.raw_files import write_demo_data
 
 from conftest import make_config
 

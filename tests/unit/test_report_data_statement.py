@@ -34,7 +34,7 @@ def test_real_interactions_are_not_called_simulated(tmp_path: Path) -> None:
 def test_simulated_interactions_say_so(tmp_path: Path) -> None:
     html, saved = _report(tmp_path, simulated=True)
     assert "<strong>What is simulated.</strong>" in html
-    assert "The interactions are simulated (hybridrec.catalog.simulator, seeded)" in html
+    assert "The interactions are simulated (hybridrec.demo.simulator, seeded)" in html
     assert saved["protocol"] == {**saved["protocol"], "simulated": True, "data": SIMULATED_STATEMENT}
 
 

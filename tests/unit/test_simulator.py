@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hybridrec.catalog import simulator
-from hybridrec.catalog.demo_catalog import generate_catalog
-from hybridrec.catalog.simulator import INTERACTION_COLUMNS, Simulation, simulate, write_simulation
 from hybridrec.config import DemoConfig
+from hybridrec.demo import simulator
+from hybridrec.demo.catalog import generate_catalog
+from hybridrec.demo.simulator import INTERACTION_COLUMNS, Simulation, simulate, write_simulation
 
 DEMO = DemoConfig(n_products=200, n_users=100, n_categories=8)
 ATTRS = ["colour", "style", "segment"]

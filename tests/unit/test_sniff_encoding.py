@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hybridrec.catalog.readers import sniff_encoding
+from hybridrec.catalog.sources import sniff_encoding
 
 pytestmark = pytest.mark.unit
 

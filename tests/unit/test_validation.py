@@ -12,7 +12,7 @@ from PIL import Image
 from hybridrec.catalog import image_check as ic
 from hybridrec.catalog import reasons as R
 from hybridrec.catalog.ingest import IngestCountError, reconcile, sql_string
-from hybridrec.catalog.readers import catalog_settings, normalise_source_file
+from hybridrec.catalog.sources import catalog_settings, normalise_source_file
 from hybridrec.config import CatalogConfig, ConfigError, config_from_dict
 
 

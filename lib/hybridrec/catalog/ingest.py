@@ -1,7 +1,7 @@
 """The ingest job's work: catalog and interaction files → bronze.products / bronze.interactions,
 rejected rows → quarantine.products / quarantine.interactions, counts → the run record.
 
-For each of the two inputs: read (``readers``), validate (``validation``, pure), count read /
+For each of the two inputs: read (``sources``), validate (``validation``, pure), count read /
 accepted / quarantined per reason with Spark and raise ``IngestCountError`` before writing anything
 if they do not add up, then write:
 
@@ -28,7 +28,7 @@ from typing import Callable, Mapping, Sequence
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from hybridrec.catalog import readers
+from hybridrec.catalog import sources
 from hybridrec.catalog import validation as V
 from hybridrec.catalog.image_check import image_check_column, local_root
 from hybridrec.config import CatalogConfig, Config
@@ -93,9 +93,9 @@ def ingest_products(
     counts: dict[str, int],
 ) -> None:
     """Catalog file(s) → bronze.products + quarantine.products; adds ``products_*`` counts."""
-    cat = readers.catalog_settings(cfg.catalog)
+    cat = sources.catalog_settings(cfg.catalog)
     image_check = _image_checker(cat)
-    raw = readers.read_catalog(spark, cat)
+    raw = sources.read_catalog(spark, cat)
     n_read = raw.df.count()
     log.info("products: read %d rows from %d file(s)", n_read, len(raw.files))
     std = V.standardize_products(raw.df, raw.columns, cat)
@@ -137,7 +137,7 @@ def ingest_interactions(
     Needs bronze.products (run ``ingest_products`` first): an interaction's product must be in it.
     """
     inter = cfg.interactions
-    raw = readers.read_interactions(spark, inter)
+    raw = sources.read_interactions(spark, inter)
     n_read = raw.df.count()
     log.info("interactions: read %d rows from %d file(s)", n_read, len(raw.files))
     products_ref = table_ref(cfg, PRODUCTS)
@@ -200,12 +200,12 @@ def summarise(
     aggs = [F.count(F.lit(1)).alias("_n")] + [
         F.sum(F.coalesce(c, F.lit(False)).cast("long")).alias(f"_x_{name}") for name, c in extra.items()
     ]
-    rows = validated.groupBy(V.REASON, readers.SOURCE_FILE).agg(*aggs).collect()
+    rows = validated.groupBy(V.REASON, sources.SOURCE_FILE).agg(*aggs).collect()
     by_reason: dict[str | None, int] = {}
     for r in rows:
         by_reason[r[V.REASON]] = by_reason.get(r[V.REASON], 0) + int(r["_n"])
     sums = {name: sum(int(r[f"_x_{name}"] or 0) for r in rows) for name in extra}
-    return by_reason, sums, {r[readers.SOURCE_FILE] for r in rows}
+    return by_reason, sums, {r[sources.SOURCE_FILE] for r in rows}
 
 
 def reconcile(what: str, n_read: int, by_reason: Mapping[str | None, int]) -> dict[str, int]:

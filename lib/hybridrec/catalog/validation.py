@@ -42,7 +42,7 @@ from pyspark.sql import types as T
 
 from hybridrec.catalog import image_check as ic
 from hybridrec.catalog import reasons as R
-from hybridrec.catalog.readers import CORRUPT_RECORD, SOURCE_FILE, quote
+from hybridrec.catalog.sources import CORRUPT_RECORD, SOURCE_FILE, quote
 from hybridrec.config import CatalogConfig, InteractionsConfig
 from hybridrec.tables import INTERACTIONS, PRODUCTS, QUARANTINE_PRODUCTS
 

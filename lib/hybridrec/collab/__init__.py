@@ -6,5 +6,5 @@ user, two ways), ``holdout_metrics`` (ALS's ranking metrics on a temporal holdou
 popularity and random baselines; the holdouts themselves are ``hybridrec.splits``, the metric
 definitions ``hybridrec.metrics``), ``tuning`` (grid / random search), ``blas`` (which BLAS runs), ``als``
 (``fit_als``, the transform), ``store`` (tables and model folder), ``tracking`` (MLflow),
-``refit`` (``run_als``: the nightly step), ``simulated`` (simulator events as a DataFrame).
+``refit`` (``run_als``: the nightly step).
 """

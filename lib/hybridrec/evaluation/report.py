@@ -83,7 +83,7 @@ class ClassificationResult:
 
 
 SIMULATED_STATEMENT = (
-    "The interactions are simulated (hybridrec.catalog.simulator, seeded): users with category and "
+    "The interactions are simulated (hybridrec.demo.simulator, seeded): users with category and "
     "attribute preferences, Zipf popularity, sessions, a view → cart → purchase funnel and late-listed "
     "products. The catalog, titles, categories and photos are real; no person's behaviour is in these figures."
 )

@@ -27,9 +27,9 @@ from pyspark.sql import functions as F
 from hybridrec.collab.als import AlsResult, fit_als
 from hybridrec.config import Config
 from hybridrec.evaluation.protocol import Split
-from hybridrec.hybrid import blend
-from hybridrec.hybrid import popular
-from hybridrec.hybrid.scoring import NightInputs, NightScores, Progress, Stage, hybrid_lists, score_users
+from hybridrec.hybrid import blend, popular
+from hybridrec.hybrid.lists import Stage
+from hybridrec.hybrid.scoring import NightInputs, NightScores, Progress, hybrid_lists, score_users
 
 SYSTEMS = ("popularity", "als", "content", "hybrid")
 

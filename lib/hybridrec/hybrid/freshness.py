@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from hybridrec.config import Config
 from hybridrec.errors import HybridrecError, MissingInputError
 from hybridrec.models import embeddings as emb
-from hybridrec.models.product_embeddings import _FINAL_OUT, arrow_batch_rows, finaliser
+from hybridrec.models.product_embeddings import FINALISER_SCHEMA, arrow_batch_rows, finaliser
 from hybridrec.runs import utcnow
 from hybridrec.features import images as img
 from hybridrec.features import text as txt
@@ -110,7 +110,7 @@ def embed_new_products(spark: SparkSession, cfg: Config, version: str, products:
         else:
             staged = staged.select("*", *[F.lit(None).cast(t).alias(c) for c, t in
                                           (("image_emb", "array<float>"), ("image_label", "int"), ("image_prob", "double"))])
-        final = staged.mapInPandas(finaliser(version, mf.classes, mf.dims["image"], mf.dims["text"], mf.fusion), _FINAL_OUT)
+        final = staged.mapInPandas(finaliser(version, mf.classes, mf.dims["image"], mf.dims["text"], mf.fusion), FINALISER_SCHEMA)
         final = final.withColumn("created_at", F.lit(utcnow()).cast("timestamp")).persist()
         embedded = final.count()
         with_image = final.filter(F.col("image_emb").isNotNull()).count()

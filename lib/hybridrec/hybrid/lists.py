@@ -17,6 +17,8 @@ from hybridrec.hybrid import blend as B
 from hybridrec.hybrid import history as H
 from hybridrec.hybrid import popular as P
 
+# How the night materialises an intermediate result: ``stage(df, name)`` returns ``df`` or the same
+# rows re-read (``scoring.parquet_stage`` writes Parquet, cutting lineage); the default is the identity.
 Stage = Callable[[DataFrame, str], DataFrame]
 
 

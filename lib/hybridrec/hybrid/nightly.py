@@ -30,8 +30,9 @@ from hybridrec.config import Config
 from hybridrec.errors import HybridrecError, MissingInputError
 from hybridrec.hybrid import blend as B
 from hybridrec.hybrid.freshness import embed_new_products
+from hybridrec.hybrid.lists import Stage
 from hybridrec.hybrid.scoring import (
-    NightInputs, NightScores, Progress, Stage, hybrid_lists, parquet_stage, score_users, similar_products,
+    NightInputs, NightScores, Progress, hybrid_lists, parquet_stage, score_users, similar_products,
 )
 from hybridrec.models.training import current_version
 from hybridrec.run_dates import start_of_day

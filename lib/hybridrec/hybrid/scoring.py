@@ -37,6 +37,7 @@ from hybridrec.hybrid import history as H
 from hybridrec.hybrid import lists as L
 from hybridrec.hybrid import popular as P
 from hybridrec.hybrid import similar as S
+from hybridrec.hybrid.lists import Stage
 from hybridrec.models.product_embeddings import arrow_batch_rows
 
 
@@ -106,9 +107,6 @@ class NightScores:
         for frame in self._cached:
             frame.unpersist()
         self._cached.clear()
-
-
-Stage = Callable[[DataFrame, str], DataFrame]
 
 
 def parquet_stage(folder: Path) -> Stage:

@@ -116,7 +116,10 @@ def finaliser(
     return finalise
 
 
-_FINAL_OUT = T.StructType([f for f in PRODUCT_EMBEDDINGS.schema.fields if f.name != "created_at"])
+# The schema of what ``finaliser`` returns: gold.product_embeddings without ``created_at`` (added
+# afterwards). Public because the nightly freshness step (``hybrid.freshness``) finalises new
+# products with the same function and needs the same output schema for ``mapInPandas``.
+FINALISER_SCHEMA = T.StructType([f for f in PRODUCT_EMBEDDINGS.schema.fields if f.name != "created_at"])
 
 
 def build_product_embeddings(
@@ -167,7 +170,7 @@ def build_product_embeddings(
     image_dim = tc.image_embedding_dim if "image" in model_dirs else 0
     text_dim = tc.text_embedding_dim if "text" in model_dirs else 0
     with arrow_batch_rows(spark, tc.inference_batch_size):
-        final = stage.mapInPandas(finaliser(version, class_names, image_dim, text_dim, fusion_path), _FINAL_OUT)
+        final = stage.mapInPandas(finaliser(version, class_names, image_dim, text_dim, fusion_path), FINALISER_SCHEMA)
         final = final.withColumn("created_at", F.lit(utcnow()).cast("timestamp"))
         ref = table_ref(cfg, PRODUCT_EMBEDDINGS)
         write_table(final.select(*PRODUCT_EMBEDDINGS.schema.names), ref, mode="overwrite",

@@ -5,13 +5,13 @@ config's ingest will read", laid out exactly as the readers accept them, so the 
 real ingest path rather than a shortcut.
 
 - ``demo.catalog: generated`` writes ``<paths.raw>/catalog/products.csv`` + ``images/`` (see
-  ``demo_catalog``) and simulates interactions over it.
+  ``hybridrec.demo.catalog``) and simulates interactions over it.
 - ``demo.catalog: fashion`` reads ``<demo.fashion_path>/styles.csv`` only to learn ids, categories
   and attributes, and lists ``images/`` to know which ids have a photo (the catalog itself is
   ingested from where it lies, never copied), and simulates interactions over it. Without that
   folder it falls back to the generated catalog and says so.
 
-Interactions always go to ``<paths.raw>/interactions/`` (see ``simulator``).
+Interactions always go to ``<paths.raw>/interactions/`` (see ``hybridrec.demo.simulator``).
 """
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from typing import Callable
 
 import pandas as pd
 
-from hybridrec.catalog.demo_catalog import ATTRIBUTE_COLUMNS, write_catalog
-from hybridrec.catalog.simulator import simulate, write_simulation
 from hybridrec.config import Config
+from hybridrec.demo.catalog import ATTRIBUTE_COLUMNS, write_catalog
+from hybridrec.demo.simulator import simulate, write_simulation
 
 log = logging.getLogger(__name__)
 

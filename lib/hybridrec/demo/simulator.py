@@ -73,8 +73,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from hybridrec.catalog.demo_catalog import iso, listing_times, window
 from hybridrec.config import DemoConfig
+from hybridrec.demo.catalog import iso, listing_times, window
 
 log = logging.getLogger(__name__)
 
@@ -415,7 +415,7 @@ def _truth(
     sessions = events["session"].nunique()
     return {
         "simulation": True,
-        "note": "simulated interactions; see hybridrec.catalog.simulator for the generating process",
+        "note": "simulated interactions; see hybridrec.demo.simulator for the generating process",
         "seed": demo.seed,
         "reference_date": str(iso(np.array([end]))[0]),
         "window_start": str(iso(np.array([start]))[0]),

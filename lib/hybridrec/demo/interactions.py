@@ -1,8 +1,8 @@
 """Simulated interactions as a bronze.interactions-shaped DataFrame, for tests, benchmarks and demos.
 
 Why a shortcut past ingest: ALS tests and the benchmark need 10^4-10^6 events in seconds, and
-what they measure starts after ingest. The rows are the simulator's (``hybridrec.catalog.
-simulator``, a documented, seeded SIMULATION) with the weight ingest would give each event.
+what they measure starts after ingest. The rows are the simulator's (``hybridrec.demo.simulator``,
+a documented, seeded SIMULATION) with the weight ingest would give each event.
 """
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from hybridrec.catalog.demo_catalog import ATTRIBUTE_COLUMNS, generate_catalog
-from hybridrec.catalog.simulator import Simulation, simulate
 from hybridrec.config import DemoConfig
+from hybridrec.demo.catalog import ATTRIBUTE_COLUMNS, generate_catalog
+from hybridrec.demo.simulator import Simulation, simulate
 from hybridrec.tables import INTERACTIONS
 
 SOURCE = "simulator"

@@ -6,6 +6,9 @@ line when a CSV/JSON line does not split into the file's columns; null otherwise
 product or interaction fields and judging rows is ``hybridrec.catalog.validation``'s job, so that the
 quarantine can keep each original row intact.
 
+Named for what it reads, the raw input sources of ingest; ``hybridrec.reader`` is something else:
+the Spark-free reader of the output tables for downstream consumers.
+
 CSV follows RFC 4180: fields may be quoted with ``"`` and a quote inside a quoted field is doubled
 (``"Tempo 3.5"" Short"``), which is how the fashion catalog and spreadsheet exports write them.
 Catalog and interaction CSVs alike are read with multi-line fields allowed, so a quoted field
