@@ -22,6 +22,18 @@ reader-env:
 test: setup
 	$(PY) -m pytest
 
+# The lint gate (.ci/run runs it before the tests): ruff lint, ruff format check, and the import
+# layers of ARCHITECTURE.md (import-linter contracts in pyproject.toml). `make format` fixes the first two.
+.PHONY: lint format
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
 test-all: setup
 	$(PY) -m pytest -m ""
 

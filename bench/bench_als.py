@@ -180,7 +180,7 @@ def prepare(spark, cfg: Config, events_pd) -> dict[str, Any]:
     """The training matrix (cached DataFrame + CSR of r) and the relevant sets of warm test users."""
     import scipy.sparse as sp
 
-    from hybridrec.collab import ids as I
+    from hybridrec.collab.ids import ITEMS, USERS, empty_mapping, extend_mapping
     from hybridrec.collab.confidence import flag_interactions, usable
     from hybridrec.collab.holdout_metrics import prepare_holdout
     from hybridrec.demo.interactions import interactions_frame
@@ -188,8 +188,8 @@ def prepare(spark, cfg: Config, events_pd) -> dict[str, Any]:
 
     frame = interactions_frame(spark, events_pd, cfg.interactions.event_weights)
     events = usable(flag_interactions(frame, CUTOFF)).persist()
-    users, _ = I.extend_mapping(I.empty_mapping(spark, I.USERS), events, I.USERS, CUTOFF)
-    items, _ = I.extend_mapping(I.empty_mapping(spark, I.ITEMS), events, I.ITEMS, CUTOFF)
+    users, _ = extend_mapping(empty_mapping(spark, USERS), events, USERS, CUTOFF)
+    items, _ = extend_mapping(empty_mapping(spark, ITEMS), events, ITEMS, CUTOFF)
     users, items = users.persist(), items.persist()
     als = cfg.als
     data = prepare_holdout(split_holdout(events, CUTOFF, als.holdout, als.holdout_days, als.holdout_n), users, items,
@@ -249,16 +249,16 @@ def spark_quality(spark, model, prep: dict[str, Any]) -> dict[str, float]:
 
 def spark_tuning(spark, cfg: Config, prep: dict[str, Any]) -> dict[str, Any]:
     """The library's own search (``hybridrec.collab.tuning``) on the validation window."""
-    from hybridrec.collab import ids as I
+    from hybridrec.collab.ids import ITEMS, USERS, empty_mapping, extend_mapping
     from hybridrec.collab.holdout_metrics import prepare_holdout
     from hybridrec.collab.tuning import tune
     from hybridrec.splits import split_holdout
 
     events = prep["events"]
-    users = I.empty_mapping(spark, I.USERS)
-    items = I.empty_mapping(spark, I.ITEMS)
-    users, _ = I.extend_mapping(users, events, I.USERS, CUTOFF)
-    items, _ = I.extend_mapping(items, events, I.ITEMS, CUTOFF)
+    users = empty_mapping(spark, USERS)
+    items = empty_mapping(spark, ITEMS)
+    users, _ = extend_mapping(users, events, USERS, CUTOFF)
+    items, _ = extend_mapping(items, events, ITEMS, CUTOFF)
     als = cfg.als
     test = split_holdout(events, CUTOFF, als.holdout, als.holdout_days, als.holdout_n)
     val_split = split_holdout(test.train, test.reference, als.holdout, als.holdout_days, als.holdout_n)

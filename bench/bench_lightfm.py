@@ -201,7 +201,7 @@ def run_seed(spark: Any, conf: Path, seed: int, args: argparse.Namespace, bench_
 
     from eval_catalog import build_eval_catalog
     from hybridrec.collab.confidence import implicit_confidence
-    from hybridrec.evaluation import report as R
+    from hybridrec.evaluation import report
     from hybridrec.evaluation.protocol import SEGMENTS
     from hybridrec.evaluation.systems import SYSTEMS
 
@@ -279,8 +279,8 @@ def run_seed(spark: Any, conf: Path, seed: int, args: argparse.Namespace, bench_
                    **{f"backtest_{k_}": v for k_, v in bt.scores.counts.items()},
                    **{f"lightfm_export_{k_}": v for k_, v in held["export"].items()},
                    **{f"lightfm_{k_}": v for k_, v in fit_summary["counts"].items()}},
-        "headline": [dataclasses.asdict(r) for r in R.metric_rows(tables["headline"])],
-        "paired": [dataclasses.asdict(r) for r in R.paired_rows(tables["paired"])],
+        "headline": [dataclasses.asdict(r) for r in report.metric_rows(tables["headline"])],
+        "paired": [dataclasses.asdict(r) for r in report.paired_rows(tables["paired"])],
         "coverage": tables["coverage"].to_dict("records"),
         "lightfm": {"params": fit_summary["params"]},
         "seconds": {"build_catalog": build_s, "stages": stage_s, "systems": systems_seconds},

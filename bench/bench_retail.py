@@ -147,11 +147,11 @@ def run(spark: Any, cfg: Any, args: argparse.Namespace, bench_python: Path) -> d
 
     from hybridrec.collab.confidence import data_end, flag_interactions, implicit_confidence, usable
     from hybridrec.collab.exclusion import effective_rule, excluded_pairs
-    from hybridrec.evaluation import report as R
+    from hybridrec.evaluation import report
     from hybridrec.evaluation.per_user import per_user_metrics
     from hybridrec.evaluation.protocol import SEGMENTS, temporal_split
     from hybridrec.evaluation.systems import SYSTEMS
-    from hybridrec.hybrid import blend as B
+    from hybridrec.hybrid import blend
 
     ev, rc, k = cfg.evaluate, cfg.recommend, cfg.evaluate.k
     systems = (*SYSTEMS, *PEERS)
@@ -191,7 +191,7 @@ def run(spark: Any, cfg: Any, args: argparse.Namespace, bench_python: Path) -> d
         vexcluded = spark.createDataFrame([], "user_id string, product_id string")
 
     def vcapped(cands: Any) -> Any:  # the pieces of systems.filtered_lists, on the validation window
-        return B.cap_and_rank(cands.join(vjudged, "user_id", "left_semi"), vexcluded, vsplit.products, k,
+        return blend.cap_and_rank(cands.join(vjudged, "user_id", "left_semi"), vexcluded, vsplit.products, k,
                               rc.max_per_category)
 
     tuning: dict[str, Any] = {}
@@ -283,8 +283,8 @@ def run(spark: Any, cfg: Any, args: argparse.Namespace, bench_python: Path) -> d
                    **{f"{m}_{k_}": v for m in PEERS for k_, v in fits[m]["counts"].items()}},
         "tuning": tuning,
         "chosen": {m: fits[m]["trials"][0]["params"] for m in PEERS},
-        "headline": [dataclasses.asdict(r) for r in R.metric_rows(tables["headline"])],
-        "paired": [dataclasses.asdict(r) for r in R.paired_rows(tables["paired"])],
+        "headline": [dataclasses.asdict(r) for r in report.metric_rows(tables["headline"])],
+        "paired": [dataclasses.asdict(r) for r in report.paired_rows(tables["paired"])],
         "coverage": tables["coverage"].to_dict("records"),
         "seconds": {"stages": stage_s, "systems": systems_seconds},
     }

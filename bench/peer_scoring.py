@@ -126,7 +126,7 @@ def evaluation_backtest(spark: Any, cfg: Any, work: Path, job: str) -> Evaluated
     from hybridrec.evaluation.protocol import temporal_split
     from hybridrec.evaluation.backtest_report import evaluation_cutoff
     from hybridrec.evaluation.systems import backtest, filtered_lists
-    from hybridrec.hybrid import popular as P
+    from hybridrec.hybrid import popular
     from hybridrec.hybrid.scoring import Progress, parquet_stage
     from hybridrec.models.training import current_version
     from hybridrec.tables import INTERACTIONS, PRODUCT_EMBEDDINGS, PRODUCTS, require_table
@@ -156,8 +156,8 @@ def evaluation_backtest(spark: Any, cfg: Any, work: Path, job: str) -> Evaluated
     capped = filtered_lists(bt.scores, split.products, judged, k, rc.max_per_category)
     # Per-system scoring costs the shared stages do not separate (re-run into the noop sink).
     seconds["als_topk_noop"] = noop_seconds(bt.inputs.als_candidates)
-    seconds["popularity_noop"] = noop_seconds(P.overall_popular(
-        P.popularity(bt.scores.usable_events, bt.scores.reference, rc.popular_days, bt.inputs.products),
+    seconds["popularity_noop"] = noop_seconds(popular.overall_popular(
+        popular.popularity(bt.scores.usable_events, bt.scores.reference, rc.popular_days, bt.inputs.products),
         k + rc.popular_per_category))
     return Evaluated(cfg=cfg, cutoff=cutoff, version=version, products=products, interactions=interactions,
                      vectors=vectors, split=split, bt=bt, judged=judged, capped=capped, stage=stage,

@@ -30,9 +30,9 @@ from bad_inputs import (
     ingested,
     interaction_case_list,
 )
-from hybridrec.catalog import reasons as R
+from hybridrec.catalog import reasons
 from hybridrec.catalog import sources
-from hybridrec.catalog import validation as V
+from hybridrec.catalog import validation
 from hybridrec.config import CatalogColumns, CatalogConfig, InteractionColumns, InteractionsConfig
 from hybridrec.errors import HybridrecError
 
@@ -108,7 +108,7 @@ def test_no_row_is_lost_and_counts_reconcile(runs, layout: str) -> None:
         per_reason[r["reason"]] = per_reason.get(r["reason"], 0) + 1
     prefix = "products_quarantined_"
     assert per_reason == {k[len(prefix):]: v for k, v in counts.items() if k.startswith(prefix)}
-    assert set(per_reason) <= set(R.PRODUCT_REASONS)
+    assert set(per_reason) <= set(reasons.PRODUCT_REASONS)
     assert set(run.product_outcomes) == set(run.catalog.cases)  # no stray or untraceable row
     assert sum(len(v) for v in run.product_outcomes.values()) == n_rows
 
@@ -191,8 +191,8 @@ def _read_file_case(spark, case: FileCase, folder: Path):
     cat = CatalogConfig(path=str(folder), file_format=case.file_format,
                         columns=CatalogColumns(listed_at="listed_at"), require_category=False)
     raw = sources.read_catalog(spark, cat)
-    std = V.standardize_products(raw.df, raw.columns, cat)
-    return V.validate_products(std, cat, None, FILE_CASE_NOW)
+    std = validation.standardize_products(raw.df, raw.columns, cat)
+    return validation.validate_products(std, cat, None, FILE_CASE_NOW)
 
 
 @pytest.mark.parametrize("case", FILE_PARAMS)
@@ -209,8 +209,8 @@ def test_file_case(spark, tmp_path: Path, case: FileCase) -> None:
         for fragment in case.error:
             assert fragment in message, f"{case.tag} ({case.why}): {fragment!r} not in {message!r}"
         return
-    rows = _read_file_case(spark, case, folder).select("product_id", "title", V.REASON).collect()
-    got = sorted((r[V.REASON] for r in rows), key=lambda r: (r is not None, r or ""))
+    rows = _read_file_case(spark, case, folder).select("product_id", "title", validation.REASON).collect()
+    got = sorted((r[validation.REASON] for r in rows), key=lambda r: (r is not None, r or ""))
     assert got == sorted(case.outcomes, key=lambda r: (r is not None, r or "")), (
         f"{case.tag} ({case.why}): {[r.asDict() for r in rows]}")
     titles = {r["product_id"]: r["title"] for r in rows}

@@ -20,7 +20,7 @@ import pytest
 
 from conftest import REPO_ROOT
 from ingest_job import run_ingest
-from hybridrec.catalog import reasons as R
+from hybridrec.catalog import reasons
 from hybridrec.tables import (
     INTERACTIONS, PRODUCTS, QUARANTINE_INTERACTIONS, QUARANTINE_PRODUCTS, read_table,
     table_exists, table_ref,
@@ -70,8 +70,8 @@ def test_listed_at_outside_the_readable_range_is_quarantined(spark, mixed) -> No
     _, run, cfg = mixed
     q = {r["raw"]["id"]: (r["reason"], r["detail"])
          for r in read_table(spark, table_ref(cfg, QUARANTINE_PRODUCTS)).collect()}
-    assert q["p3"][0] == R.FUTURE_TIMESTAMP and "listed_at 2999-01-01" in q["p3"][1]
-    assert q["p4"][0] == R.TIMESTAMP_TOO_OLD
+    assert q["p3"][0] == reasons.FUTURE_TIMESTAMP and "listed_at 2999-01-01" in q["p3"][1]
+    assert q["p4"][0] == reasons.TIMESTAMP_TOO_OLD
     counts = run["counts"]
     assert (counts["products_read"], counts["products_accepted"], counts["products_quarantined"]) == (
         4, 2, 2)

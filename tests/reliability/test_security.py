@@ -18,7 +18,7 @@ import yaml
 from bad_inputs import GENERIC, LAYOUTS, SECRET, SECRET_URI, cases_for, ingested
 from conftest import REPO_ROOT, TEST_SPARK, make_config
 from hybridrec.catalog import image_check as ic
-from hybridrec.catalog import reasons as R
+from hybridrec.catalog import reasons
 from hybridrec.config import ConfigError, load_config
 from hybridrec.runs import redact
 from hybridrec.tables import TABLES, table_ref
@@ -228,10 +228,10 @@ def runs(spark, tmp_path_factory):
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_image_paths_that_leave_the_root_are_quarantined(runs, layout: str) -> None:
     run = runs[layout]
-    escapes = [c.tag for c in cases_for(layout) if R.IMAGE_PATH_ESCAPES_ROOT in c.outcomes]
+    escapes = [c.tag for c in cases_for(layout) if reasons.IMAGE_PATH_ESCAPES_ROOT in c.outcomes]
     assert {"img_escape_etc_passwd", "img_escape_absolute", "img_escape_symlink"} <= set(escapes)
     for tag in escapes:
-        assert run.product_outcomes[tag] == [R.IMAGE_PATH_ESCAPES_ROOT], tag
+        assert run.product_outcomes[tag] == [reasons.IMAGE_PATH_ESCAPES_ROOT], tag
     root = str(run.catalog.image_root) + "/"
     assert all(r["image_path"] is None or r["image_path"].startswith(root)
                for r in run.bronze_products.values())

@@ -11,7 +11,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 
-from hybridrec.collab import ids as I
+from hybridrec.collab.ids import ITEMS, IdKind, IdMappingError, USERS, check_mapping, empty_mapping, extend_mapping
 from hybridrec.collab.confidence import (
     count_reasons,
     flag_interactions,
@@ -95,48 +95,48 @@ def test_confidence_decays_sums_and_damps(spark) -> None:
     assert flat == {"p1": 4.0, "p2": 2.0}
 
 
-def _mapping(rows: list[tuple[str, int]], spark: SparkSession, kind: I.IdKind) -> DataFrame:
+def _mapping(rows: list[tuple[str, int]], spark: SparkSession, kind: IdKind) -> DataFrame:
     return spark.createDataFrame([(i, x, T0) for i, x in rows], kind.spec.schema)
 
 
 def test_id_mapping_is_stable_across_runs_with_new_ids(spark) -> None:
     day1 = spark.createDataFrame([("u3",), ("u1",), ("u2",), ("u1",), (None,)], "user_id string")
-    m1, new1 = I.extend_mapping(I.empty_mapping(spark, I.USERS), day1, I.USERS, T0)
+    m1, new1 = extend_mapping(empty_mapping(spark, USERS), day1, USERS, T0)
     assert sorted(map(tuple, m1.select("user_id", "user_idx").collect())) == [("u1", 0), ("u2", 1), ("u3", 2)]
     assert new1.count() == 3
     # Day 2: u0 sorts before every old id, u2 comes back: old ids keep their index, new ones follow.
     day2 = spark.createDataFrame([("u0",), ("u4",), ("u2",)], "user_id string")
-    m2, new2 = I.extend_mapping(m1, day2, I.USERS, CUTOFF)
+    m2, new2 = extend_mapping(m1, day2, USERS, CUTOFF)
     assert sorted(map(tuple, m2.select("user_id", "user_idx").collect())) == [
         ("u0", 3), ("u1", 0), ("u2", 1), ("u3", 2), ("u4", 4)
     ]
     assert sorted(map(tuple, new2.select("user_id", "user_idx").collect())) == [("u0", 3), ("u4", 4)]
     assert {r["first_seen_at"] for r in new2.collect()} == {CUTOFF}
     # Nothing new: nothing appended, the mapping unchanged.
-    m3, new3 = I.extend_mapping(m2, day2, I.USERS, CUTOFF)
+    m3, new3 = extend_mapping(m2, day2, USERS, CUTOFF)
     assert new3.count() == 0
     assert_df_equality(m3, m2, ignore_row_order=True)
-    assert I.check_mapping(m3, I.USERS) == 5
+    assert check_mapping(m3, USERS) == 5
 
 
 def test_new_ids_are_numbered_in_sorted_order_whatever_the_partitioning(spark) -> None:
     ids = [f"p{n:05d}" for n in range(2000)]
     random.Random(3).shuffle(ids)
-    stored = _mapping([("p99999", 7)], spark, I.ITEMS)
+    stored = _mapping([("p99999", 7)], spark, ITEMS)
     frame = spark.createDataFrame([(i,) for i in ids], "product_id string").repartition(7)
-    whole, new = I.extend_mapping(stored, frame, I.ITEMS, T0)
+    whole, new = extend_mapping(stored, frame, ITEMS, T0)
     got = {r["product_id"]: r["item_idx"] for r in new.collect()}
     assert got == {f"p{n:05d}": 8 + n for n in range(2000)}
     assert whole.count() == 2001
 
 
 def test_a_broken_mapping_stops_the_fit(spark) -> None:
-    dup_idx = _mapping([("u1", 0), ("u2", 0)], spark, I.USERS)
-    with pytest.raises(I.IdMappingError, match="not a one-to-one mapping"):
-        I.check_mapping(dup_idx, I.USERS)
-    dup_id = _mapping([("u1", 0), ("u1", 1)], spark, I.USERS)
-    with pytest.raises(I.IdMappingError, match="restore it from the Delta history"):
-        I.check_mapping(dup_id, I.USERS)
+    dup_idx = _mapping([("u1", 0), ("u2", 0)], spark, USERS)
+    with pytest.raises(IdMappingError, match="not a one-to-one mapping"):
+        check_mapping(dup_idx, USERS)
+    dup_id = _mapping([("u1", 0), ("u1", 1)], spark, USERS)
+    with pytest.raises(IdMappingError, match="restore it from the Delta history"):
+        check_mapping(dup_id, USERS)
 
 
 def test_temporal_holdouts(spark) -> None:

@@ -20,7 +20,7 @@ from conftest import make_config
 from hybridrec.collab.als import fit_als
 from hybridrec.collab.confidence import data_end
 from hybridrec.evaluation.protocol import temporal_split
-from hybridrec.hybrid import popular as P
+from hybridrec.hybrid import popular
 from hybridrec.hybrid.scoring import NightInputs, Progress, hybrid_lists, parquet_stage, score_users
 
 pytestmark = pytest.mark.spark
@@ -123,22 +123,22 @@ def test_windows_end_where_a_historical_log_ends(spark) -> None:
     end = data_end(interactions, late)
     assert CUTOFF - dt.timedelta(days=1) < end < CUTOFF
     assert data_end(interactions, CUTOFF - dt.timedelta(days=30)) < CUTOFF - dt.timedelta(days=30)
-    pop_late = P.popularity(interactions, end, 14.0, products).orderBy("product_id").collect()
-    pop_now = P.popularity(interactions, data_end(interactions, CUTOFF), 14.0, products).orderBy("product_id").collect()
+    pop_late = popular.popularity(interactions, end, 14.0, products).orderBy("product_id").collect()
+    pop_now = popular.popularity(interactions, data_end(interactions, CUTOFF), 14.0, products).orderBy("product_id").collect()
     assert pop_late and pop_late == pop_now
-    everything = P.popularity(interactions, end, None, products)
+    everything = popular.popularity(interactions, end, None, products)
     assert everything.count() == interactions.select("product_id").distinct().count()
 
 
 def test_short_lists_get_back_what_the_rule_allows_before_best_sellers(spark) -> None:
     """With repeats allowed, a user with one product gets it first ("buy it again"), then popular
     products; under ``interacted`` the same user gets popular products only."""
-    from hybridrec.hybrid import history as H
+    from hybridrec.hybrid.history import repeat_candidates
 
     history = spark.createDataFrame(
         [("u1", "p1", 2.0, "purchase", False), ("u1", "p2", 1.0, "purchase", True), ("u2", "p3", 1.0, "purchase", False)],
         "user_id string, product_id string, weight double, event string, excluded boolean")
     short = spark.createDataFrame([("u1",)], "user_id string")
-    rows = H.repeat_candidates(short, history).collect()
+    rows = repeat_candidates(short, history).collect()
     assert [(r.product_id, r.source, r.reason) for r in rows] == [("p1", "repeat", "buy it again")]
     assert -0.5 < rows[0].score <= -0.25

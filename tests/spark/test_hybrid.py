@@ -14,9 +14,9 @@ from pyspark.sql import functions as F
 
 from hybridrec.config import RecommendConfig
 from hybridrec.errors import ConcurrentRunError, HybridrecError
-from hybridrec.hybrid import blend as B
-from hybridrec.hybrid import popular as P
-from hybridrec.hybrid import similar as S
+from hybridrec.hybrid import blend
+from hybridrec.hybrid import popular
+from hybridrec.hybrid import similar
 from hybridrec.hybrid.cold import fit_factor_regression
 from hybridrec.hybrid.nightly import _replace_night
 from hybridrec.tables import RECOMMENDATIONS, read_table, table_ref
@@ -38,7 +38,7 @@ def test_blend_weight_follows_the_data_behind_user_and_item(spark) -> None:
     cold = spark.createDataFrame([("u", "c", 1.5), ("u", "d", 0.5)], "user_id string, product_id string, cold_score double")
     users = spark.createDataFrame([("u", 5)], "user_id string, n_items long")
     items = spark.createDataFrame([("a", 10), ("b", 30)], "product_id string, n_users long")
-    out = {r.product_id: r for r in B.blend_candidates(als, content, cold, users, items, rc).collect()}
+    out = {r.product_id: r for r in blend.blend_candidates(als, content, cold, users, items, rc).collect()}
     a_u = 5 / 10
     # a: ALS best (1.0), content worst (0.0); b: ALS 0.0, content 1.0; c: cold 0.5, content 3/7;
     # d: cold 0 (below every ALS candidate), no content
@@ -49,7 +49,7 @@ def test_blend_weight_follows_the_data_behind_user_and_item(spark) -> None:
     assert out["d"].score == pytest.approx(0.0)
     assert {k: v.source for k, v in out.items()} == {"a": "blend", "b": "blend", "c": "blend", "d": "als"}
     more = spark.createDataFrame([("u", 500)], "user_id string, n_items long")
-    heavy = {r.product_id: r.score for r in B.blend_candidates(als, content, cold, more, items, rc).collect()}
+    heavy = {r.product_id: r.score for r in blend.blend_candidates(als, content, cold, more, items, rc).collect()}
     assert heavy["a"] > out["a"].score  # more user data → more weight on ALS
 
 
@@ -65,8 +65,8 @@ def test_sources_and_reasons(spark) -> None:
         [("w1", "Warm One", "Shoes"), ("w2", "Warm Two", "Shoes"), ("h1", "Red Dress", "Dresses"),
          ("c1", "New Bag", "Bags"), ("c2", "New Hat", "Hats")], "product_id string, title string, category string")
     history = spark.createDataFrame([("u", "h1", "cart")], "user_id string, product_id string, event string")
-    blended = B.blend_candidates(als, content, cold, users, items, rc)
-    out = {r.product_id: (r.source, r.reason) for r in B.explain(blended, products, history).collect()}
+    blended = blend.blend_candidates(als, content, cold, users, items, rc)
+    out = {r.product_id: (r.source, r.reason) for r in blend.explain(blended, products, history).collect()}
     assert out == {
         "w1": ("als", "liked by shoppers with similar taste"),
         "w2": ("content", "similar to Red Dress you added to your cart"),
@@ -84,7 +84,7 @@ def test_cap_and_rank_filters_purchases_caps_categories_and_breaks_ties_by_id(sp
     purchased = spark.createDataFrame([("u", "p3")], "user_id string, product_id string")
     cats = spark.createDataFrame([("p1", "A"), ("p2", "A"), ("p3", "B"), ("p4", "A"), ("p5", None), ("p6", None)],
                                  "product_id string, category string")
-    out = B.cap_and_rank(cands, purchased, cats, top_n=4, max_per_category=2)
+    out = blend.cap_and_rank(cands, purchased, cats, top_n=4, max_per_category=2)
     got = [(r.user_id, r.rank, r.product_id) for r in out.orderBy("user_id", "rank").collect()]
     # p3 bought, p4 third of category A, p1 once; products without a category are never capped.
     assert got == [("u", 1, "p1"), ("u", 2, "p2"), ("u", 3, "p5"), ("u", 4, "p6"), ("v", 1, "p1")]
@@ -95,7 +95,7 @@ def test_popular_fill_sits_below_blended_scores_and_prefers_touched_categories(s
                                 "product_id string, category string, pop double")
     touched = spark.createDataFrame([("u", "A", 3.0)], "user_id string, category string, cat_weight double")
     users = spark.createDataFrame([("u",)], "user_id string")
-    fill = P.popular_fill(users, touched, P.category_popular(pop, 10), P.overall_popular(pop, 2))
+    fill = popular.popular_fill(users, touched, popular.category_popular(pop, 10), popular.overall_popular(pop, 2))
     rows = sorted(fill.collect(), key=lambda r: -r.score)
     assert [(r.product_id, r.reason) for r in rows] == [
         ("a1", "popular in A"), ("a2", "popular in A"), ("b1", "popular right now"), ("a1", "popular right now")]
@@ -108,7 +108,7 @@ def test_similar_items_blend_collab_only_between_warm_products(spark) -> None:
                                     "item_idx int, other_idx int, sim float")
     collab = spark.createDataFrame([(0, 2, 0.99), (0, 4, 0.5)], "item_idx int, other_idx int, sim float")
     evidence = spark.createDataFrame([(0, 1.0), (2, 1.0), (4, 1.0)], "item_idx int, b double")
-    out = {(r.item_idx, r.other_idx): (r.score, r.source) for r in S.similar_items(content, collab, evidence, rc).collect()}
+    out = {(r.item_idx, r.other_idx): (r.score, r.source) for r in similar.similar_items(content, collab, evidence, rc).collect()}
     assert out[(0, 2)] == (pytest.approx(0.5 * 0.8 + 0.5 * 0.99), "both")
     assert out[(0, 1)] == (pytest.approx(0.9), "content")  # item 1 is cold: beta 0
     assert (3, 1) in out and (3, 2) in out and len(out) == 4  # item 3 (cold) keeps its content list

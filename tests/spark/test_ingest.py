@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from conftest import REPO_ROOT, TEST_SPARK, make_config
-from hybridrec.catalog import reasons as R
+from hybridrec.catalog import reasons
 from hybridrec.catalog.ingest import ingest
 from hybridrec.models.retrain import catalog_change
 from hybridrec.config import Config, load_config
@@ -104,49 +104,49 @@ def build_catalog(raw: Path) -> dict[str, str | None]:
     _write_csv(raw / "products.csv", CATALOG_HEADER, rows, ("mal1,Too,many,shirts,,,,EXTRA",))
     return {
         "p1": None, "p2": None, "p3": None, "p5": None, "p6": None, "p7": None,
-        "d1": R.DUPLICATE_ID_CONFLICT, "": R.MISSING_ID, "m1": R.MISSING_IMAGE,
-        "u1": R.UNREADABLE_IMAGE, "u2": R.UNREADABLE_IMAGE, "u3": R.UNREADABLE_IMAGE,
-        "e1": R.IMAGE_PATH_ESCAPES_ROOT, "e2": R.IMAGE_PATH_ESCAPES_ROOT,
-        "t1": R.EMPTY_TEXT_AND_NO_IMAGE, "c1": R.UNKNOWN_CATEGORY, "c2": R.EMPTY_CATEGORY,
-        "ts1": R.UNPARSEABLE_TIMESTAMP, "ts2": R.FUTURE_TIMESTAMP, "ts3": R.TIMESTAMP_TOO_OLD,
-        "enc1": R.INVALID_ENCODING, "mal1": R.MALFORMED_ROW,
+        "d1": reasons.DUPLICATE_ID_CONFLICT, "": reasons.MISSING_ID, "m1": reasons.MISSING_IMAGE,
+        "u1": reasons.UNREADABLE_IMAGE, "u2": reasons.UNREADABLE_IMAGE, "u3": reasons.UNREADABLE_IMAGE,
+        "e1": reasons.IMAGE_PATH_ESCAPES_ROOT, "e2": reasons.IMAGE_PATH_ESCAPES_ROOT,
+        "t1": reasons.EMPTY_TEXT_AND_NO_IMAGE, "c1": reasons.UNKNOWN_CATEGORY, "c2": reasons.EMPTY_CATEGORY,
+        "ts1": reasons.UNPARSEABLE_TIMESTAMP, "ts2": reasons.FUTURE_TIMESTAMP, "ts3": reasons.TIMESTAMP_TOO_OLD,
+        "enc1": reasons.INVALID_ENCODING, "mal1": reasons.MALFORMED_ROW,
     }
 
 
 EXPECTED_PRODUCT_QUARANTINE = {
     # (raw id, reason) → copies
-    ("p6", R.DUPLICATE_ROW): 1,
-    ("d1", R.DUPLICATE_ID_CONFLICT): 2,
-    ("", R.MISSING_ID): 1,
-    ("m1", R.MISSING_IMAGE): 1,
-    ("u1", R.UNREADABLE_IMAGE): 1,
-    ("u2", R.UNREADABLE_IMAGE): 1,
-    ("u3", R.UNREADABLE_IMAGE): 1,
-    ("e1", R.IMAGE_PATH_ESCAPES_ROOT): 1,
-    ("e2", R.IMAGE_PATH_ESCAPES_ROOT): 1,
-    ("t1", R.EMPTY_TEXT_AND_NO_IMAGE): 1,
-    ("c1", R.UNKNOWN_CATEGORY): 1,
-    ("c2", R.EMPTY_CATEGORY): 1,
-    ("ts1", R.UNPARSEABLE_TIMESTAMP): 1,
-    ("ts2", R.FUTURE_TIMESTAMP): 1,
-    ("ts3", R.TIMESTAMP_TOO_OLD): 1,
-    ("enc1", R.INVALID_ENCODING): 1,
-    ("mal1", R.MALFORMED_ROW): 1,
+    ("p6", reasons.DUPLICATE_ROW): 1,
+    ("d1", reasons.DUPLICATE_ID_CONFLICT): 2,
+    ("", reasons.MISSING_ID): 1,
+    ("m1", reasons.MISSING_IMAGE): 1,
+    ("u1", reasons.UNREADABLE_IMAGE): 1,
+    ("u2", reasons.UNREADABLE_IMAGE): 1,
+    ("u3", reasons.UNREADABLE_IMAGE): 1,
+    ("e1", reasons.IMAGE_PATH_ESCAPES_ROOT): 1,
+    ("e2", reasons.IMAGE_PATH_ESCAPES_ROOT): 1,
+    ("t1", reasons.EMPTY_TEXT_AND_NO_IMAGE): 1,
+    ("c1", reasons.UNKNOWN_CATEGORY): 1,
+    ("c2", reasons.EMPTY_CATEGORY): 1,
+    ("ts1", reasons.UNPARSEABLE_TIMESTAMP): 1,
+    ("ts2", reasons.FUTURE_TIMESTAMP): 1,
+    ("ts3", reasons.TIMESTAMP_TOO_OLD): 1,
+    ("enc1", reasons.INVALID_ENCODING): 1,
+    ("mal1", reasons.MALFORMED_ROW): 1,
 }
 
 EXPECTED_INTERACTION_QUARANTINE = {
     # (user, product, reason) → copies
-    ("u2", "p1", R.DUPLICATE_ROW): 1,
-    ("u3", "zzz", R.UNKNOWN_PRODUCT): 1,
-    ("u3", "m1", R.UNKNOWN_PRODUCT): 1,  # its product was quarantined
-    (None, "p1", R.MISSING_USER): 1,
-    ("u4", None, R.MISSING_PRODUCT): 1,
-    ("u4", "p2", R.UNPARSEABLE_TIMESTAMP): 1,
-    ("u4", "p3", R.FUTURE_TIMESTAMP): 1,
-    ("u4", "p6", R.TIMESTAMP_TOO_OLD): 1,
-    ("u4", "p5", R.UNKNOWN_EVENT): 1,
-    ("u5", "p1", R.MALFORMED_ROW): 1,
-    ("u?", "p1", R.INVALID_ENCODING): 1,  # user id with bytes that are not UTF-8
+    ("u2", "p1", reasons.DUPLICATE_ROW): 1,
+    ("u3", "zzz", reasons.UNKNOWN_PRODUCT): 1,
+    ("u3", "m1", reasons.UNKNOWN_PRODUCT): 1,  # its product was quarantined
+    (None, "p1", reasons.MISSING_USER): 1,
+    ("u4", None, reasons.MISSING_PRODUCT): 1,
+    ("u4", "p2", reasons.UNPARSEABLE_TIMESTAMP): 1,
+    ("u4", "p3", reasons.FUTURE_TIMESTAMP): 1,
+    ("u4", "p6", reasons.TIMESTAMP_TOO_OLD): 1,
+    ("u4", "p5", reasons.UNKNOWN_EVENT): 1,
+    ("u5", "p1", reasons.MALFORMED_ROW): 1,
+    ("u?", "p1", reasons.INVALID_ENCODING): 1,  # user id with bytes that are not UTF-8
 }
 
 
@@ -228,7 +228,7 @@ def test_each_bad_product_row_is_quarantined_with_its_reason(spark, ingested) ->
     assert "U+FFFD" in by_id["enc1"]["detail"] and "outside the image root" in by_id["e1"]["detail"]
     accepted = {r["product_id"] for r in _table(spark, cfg, PRODUCTS).select("product_id").collect()}
     assert accepted == {k for k, v in expected.items() if v is None}
-    assert set(R.PRODUCT_REASONS) == {reason for _, reason in EXPECTED_PRODUCT_QUARANTINE}
+    assert set(reasons.PRODUCT_REASONS) == {reason for _, reason in EXPECTED_PRODUCT_QUARANTINE}
 
 
 def test_accepted_products_carry_text_image_and_attributes(spark, ingested) -> None:
@@ -394,7 +394,7 @@ def test_photo_pattern_text_only_and_a_rating_log_without_header(spark, tmp_path
     photos = {r["product_id"]: r["image_path"] for r in _table(spark, cfg, PRODUCTS).collect()}
     assert photos == {"p1": str(raw / "images" / "p1.jpg"), "p2": None}
     q = _table(spark, cfg, QUARANTINE_PRODUCTS).first()
-    assert q["reason"] == R.MISSING_IMAGE and q["raw"]["sku"] == "p3"  # no photo and no text
+    assert q["reason"] == reasons.MISSING_IMAGE and q["raw"]["sku"] == "p3"  # no photo and no text
     assert counts["products_photo_missing_text_only"] == 1 and counts["products_with_image"] == 1
 
     got = sorted(
@@ -402,13 +402,13 @@ def test_photo_pattern_text_only_and_a_rating_log_without_header(spark, tmp_path
         for r in _table(spark, cfg, QUARANTINE_INTERACTIONS).collect()
     )
     assert got == [
-        ("u1", "NaN", R.INVALID_WEIGHT),
-        ("u2", "-1", R.INVALID_WEIGHT),
-        ("u2", "abc", R.INVALID_WEIGHT),
-        ("u3", "0.5", R.BELOW_MIN_RATING),
-        ("u4", "4", R.DUPLICATE_EVENT_CONFLICT),
-        ("u4", "5", R.DUPLICATE_EVENT_CONFLICT),
-        ("u5", "3", R.DUPLICATE_ROW),
+        ("u1", "NaN", reasons.INVALID_WEIGHT),
+        ("u2", "-1", reasons.INVALID_WEIGHT),
+        ("u2", "abc", reasons.INVALID_WEIGHT),
+        ("u3", "0.5", reasons.BELOW_MIN_RATING),
+        ("u4", "4", reasons.DUPLICATE_EVENT_CONFLICT),
+        ("u4", "5", reasons.DUPLICATE_EVENT_CONFLICT),
+        ("u5", "3", reasons.DUPLICATE_ROW),
     ]
     expected = spark.createDataFrame(
         [("u1", "p1", dt.datetime(2023, 11, 14, 22, 13, 20), "rating", 4.5),
@@ -419,7 +419,7 @@ def test_photo_pattern_text_only_and_a_rating_log_without_header(spark, tmp_path
                        ignore_row_order=True, ignore_nullable=True)
     assert (counts["interactions_read"], counts["interactions_accepted"]) == (9, 2)
     all_reasons = set(EXPECTED_INTERACTION_QUARANTINE_REASONS) | {r for *_, r in got}
-    assert all_reasons == set(R.INTERACTION_REASONS)
+    assert all_reasons == set(reasons.INTERACTION_REASONS)
 
 
 EXPECTED_INTERACTION_QUARANTINE_REASONS = {k[2] for k in EXPECTED_INTERACTION_QUARANTINE}

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from conftest import REPO_ROOT
 from hybridrec.catalog import sources
-from hybridrec.catalog import validation as V
+from hybridrec.catalog import validation
 from hybridrec.config import (
     CatalogColumns,
     CatalogConfig,
@@ -31,7 +31,7 @@ PRODUCT_FIELDS = ["product_id", "title", "description", "category", "image_ref"]
 
 def _products(spark, cat: CatalogConfig):
     raw = sources.read_catalog(spark, sources.catalog_settings(cat))
-    return raw, V.standardize_products(raw.df, raw.columns, sources.catalog_settings(cat))
+    return raw, validation.standardize_products(raw.df, raw.columns, sources.catalog_settings(cat))
 
 
 def test_generic_csv_with_separator_quotes_and_line_breaks(spark, tmp_path) -> None:
@@ -142,7 +142,7 @@ def test_tab_separated_ratings_without_header(spark, tmp_path, named: bool) -> N
                                      rating=cols["rating"], timestamp=cols["ts"]),
     )
     raw = sources.read_interactions(spark, inter)
-    std = V.standardize_interactions(raw.df, raw.columns, inter)
+    std = validation.standardize_interactions(raw.df, raw.columns, inter)
     expected = spark.createDataFrame(
         [("u1", "p1", dt.datetime(2023, 11, 14, 22, 13, 20), "rating", 4.5),
          ("u2", "p2", dt.datetime(2023, 11, 14, 22, 14, 20), "rating", 3.0)],
@@ -165,7 +165,7 @@ def test_interaction_timestamps_iso_epoch_and_format(spark, tmp_path) -> None:
     inter = InteractionsConfig(path=str(path))
     raw = sources.read_interactions(spark, inter)
     got = {r["product_id"]: (r["ts"], r["event"])
-           for r in V.standardize_interactions(raw.df, raw.columns, inter).collect()}
+           for r in validation.standardize_interactions(raw.df, raw.columns, inter).collect()}
     t = dt.datetime(2024, 1, 2, 3, 4, 5)
     assert got == {"p1": (t, "view"), "p2": (t, "cart"), "p3": (t, "purchase"), "p4": (None, "view")}
 
@@ -173,7 +173,7 @@ def test_interaction_timestamps_iso_epoch_and_format(spark, tmp_path) -> None:
     path2.write_text("user_id,product_id,event,ts\nu1,p1,view,02/01/2024 03:04\n", encoding="utf-8")
     inter2 = InteractionsConfig(path=str(path2), timestamp_format="dd/MM/yyyy HH:mm")
     raw2 = sources.read_interactions(spark, inter2)
-    row = V.standardize_interactions(raw2.df, raw2.columns, inter2).first()
+    row = validation.standardize_interactions(raw2.df, raw2.columns, inter2).first()
     assert row["ts"] == dt.datetime(2024, 1, 2, 3, 4)
 
 
@@ -189,7 +189,7 @@ def test_parquet_interactions_with_typed_columns(spark, tmp_path) -> None:
         columns=InteractionColumns(user="uid", item="item", event="kind", timestamp="at"),
     )
     raw = sources.read_interactions(spark, inter)
-    got = V.standardize_interactions(raw.df, raw.columns, inter).select(
+    got = validation.standardize_interactions(raw.df, raw.columns, inter).select(
         "user_id", "product_id", "ts", "event", "raw"
     ).collect()
     assert sorted((r["user_id"], r["product_id"], r["ts"], r["event"]) for r in got) == [

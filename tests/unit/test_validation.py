@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from hybridrec.catalog import image_check as ic
-from hybridrec.catalog import reasons as R
+from hybridrec.catalog import reasons
 from hybridrec.catalog.ingest import IngestCountError, reconcile, sql_string
 from hybridrec.catalog.sources import catalog_settings, normalise_source_file
 from hybridrec.config import CatalogConfig, ConfigError, config_from_dict
@@ -119,17 +119,17 @@ def test_a_link_leaving_the_root_escapes(root: Path, tmp_path: Path) -> None:
 
 
 def test_reason_codes_are_distinct_snake_case_constants() -> None:
-    codes = [v for k, v in vars(R).items() if k.isupper() and isinstance(v, str)]
+    codes = [v for k, v in vars(reasons).items() if k.isupper() and isinstance(v, str)]
     assert len(codes) == len(set(codes))
     assert all(c == c.lower() and " " not in c for c in codes)
-    assert set(R.PRODUCT_REASONS) | set(R.INTERACTION_REASONS) == set(codes)
+    assert set(reasons.PRODUCT_REASONS) | set(reasons.INTERACTION_REASONS) == set(codes)
     for required in ("missing_image", "unreadable_image", "image_path_escapes_root",
                      "empty_text_and_no_image", "duplicate_id_conflict", "duplicate_row",
                      "unknown_category", "empty_category", "missing_id"):
-        assert required in R.PRODUCT_REASONS
+        assert required in reasons.PRODUCT_REASONS
     for required in ("unknown_product", "missing_user", "unparseable_timestamp", "unknown_event",
                      "invalid_weight", "future_timestamp"):
-        assert required in R.INTERACTION_REASONS
+        assert required in reasons.INTERACTION_REASONS
 
 
 def test_reconcile_counts_per_reason() -> None:

@@ -29,7 +29,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from hybridrec.catalog import sources
-from hybridrec.catalog import validation as V
+from hybridrec.catalog import validation
 from hybridrec.catalog.image_check import image_check_column, local_root
 from hybridrec.config import CatalogConfig, Config
 from hybridrec.errors import HybridrecError, MissingInputError
@@ -98,16 +98,16 @@ def ingest_products(
     raw = sources.read_catalog(spark, cat)
     n_read = raw.df.count()
     log.info("products: read %d rows from %d file(s)", n_read, len(raw.files))
-    std = V.standardize_products(raw.df, raw.columns, cat)
+    std = validation.standardize_products(raw.df, raw.columns, cat)
     partitions = max(2, spark.sparkContext.defaultParallelism * 2)
-    validated = V.validate_products(
+    validated = validation.validate_products(
         std, cat, image_check, now, image_partitions=partitions
     ).persist()
     try:
-        accepted_with_photo = F.col(V.REASON).isNull() & F.col("image_path").isNotNull()
+        accepted_with_photo = F.col(validation.REASON).isNull() & F.col("image_path").isNotNull()
         by_reason, extra, files = summarise(
             validated,
-            {"with_image": accepted_with_photo, "photo_missing_text_only": F.col(V.PHOTO_MISSING)},
+            {"with_image": accepted_with_photo, "photo_missing_text_only": F.col(validation.PHOTO_MISSING)},
         )
         tally = reconcile("products", n_read, by_reason)
         tally["products_with_image"] = extra["with_image"]
@@ -147,8 +147,8 @@ def ingest_interactions(
             "the catalog, so ingest the catalog first (jobs/ingest.py does both, catalog first)"
         )
     product_ids = read_table(spark, products_ref).select("product_id")
-    std = V.standardize_interactions(raw.df, raw.columns, inter)
-    validated = V.validate_interactions(std, inter, product_ids, now).persist()
+    std = validation.standardize_interactions(raw.df, raw.columns, inter)
+    validated = validation.validate_interactions(std, inter, product_ids, now).persist()
     try:
         by_reason, _, files = summarise(validated, {})
         tally = reconcile("interactions", n_read, by_reason)
@@ -179,7 +179,7 @@ def _load(
     counts: dict[str, int],
 ) -> None:
     """Merge the accepted rows into the bronze table and replace the files' quarantine rows."""
-    accepted = V.accepted_rows(validated, bronze.schema, now)
+    accepted = validation.accepted_rows(validated, bronze.schema, now)
     merged = merge_table(accepted, table_ref(cfg, bronze), key, compare=content)
     counts.update({f"{what}_{k}": v for k, v in merged.items()})
     log.info(
@@ -187,7 +187,7 @@ def _load(
         bronze.logical_name, merged["inserted"], merged["updated"], merged["unchanged"],
     )
     _replace_quarantine(
-        cfg, quarantine, V.quarantine_rows(validated, run_id, now), files, n_quarantined
+        cfg, quarantine, validation.quarantine_rows(validated, run_id, now), files, n_quarantined
     )
 
 
@@ -200,10 +200,10 @@ def summarise(
     aggs = [F.count(F.lit(1)).alias("_n")] + [
         F.sum(F.coalesce(c, F.lit(False)).cast("long")).alias(f"_x_{name}") for name, c in extra.items()
     ]
-    rows = validated.groupBy(V.REASON, sources.SOURCE_FILE).agg(*aggs).collect()
+    rows = validated.groupBy(validation.REASON, sources.SOURCE_FILE).agg(*aggs).collect()
     by_reason: dict[str | None, int] = {}
     for r in rows:
-        by_reason[r[V.REASON]] = by_reason.get(r[V.REASON], 0) + int(r["_n"])
+        by_reason[r[validation.REASON]] = by_reason.get(r[validation.REASON], 0) + int(r["_n"])
     sums = {name: sum(int(r[f"_x_{name}"] or 0) for r in rows) for name in extra}
     return by_reason, sums, {r[sources.SOURCE_FILE] for r in rows}
 

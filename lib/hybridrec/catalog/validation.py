@@ -41,7 +41,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from hybridrec.catalog import image_check as ic
-from hybridrec.catalog import reasons as R
+from hybridrec.catalog import reasons
 from hybridrec.catalog.sources import CORRUPT_RECORD, SOURCE_FILE, quote
 from hybridrec.config import CatalogConfig, InteractionsConfig
 from hybridrec.tables import INTERACTIONS, PRODUCTS, QUARANTINE_PRODUCTS
@@ -150,7 +150,7 @@ def timestamp_range_rules(ts: Column, what: str, now: dt.datetime) -> list[Rule]
     return [
         (
             ts < F.lit(MIN_TIMESTAMP).cast("timestamp"),
-            R.TIMESTAMP_TOO_OLD,
+            reasons.TIMESTAMP_TOO_OLD,
             F.format_string(
                 "%s %s is before %s, the earliest timestamp kept (readers holding nanoseconds "
                 "since 1970 cannot represent it)",
@@ -159,7 +159,7 @@ def timestamp_range_rules(ts: Column, what: str, now: dt.datetime) -> list[Rule]
         ),
         (
             ts > F.lit(_utc(now)).cast("timestamp"),
-            R.FUTURE_TIMESTAMP,
+            reasons.FUTURE_TIMESTAMP,
             F.format_string(
                 "%s %s is after the ingest run started (%s UTC)",
                 F.lit(what), shown, F.lit(now.strftime("%Y-%m-%d %H:%M:%S")),
@@ -270,13 +270,13 @@ def validate_products(
     rules: list[Rule] = [
         (
             F.col(CORRUPT_RECORD).isNotNull(),
-            R.MALFORMED_ROW,
+            reasons.MALFORMED_ROW,
             F.lit("the line does not split into the file's columns (see raw._corrupt_record)"),
         ),
-        (F.col("product_id").isNull(), R.MISSING_ID, F.lit("empty product id")),
+        (F.col("product_id").isNull(), reasons.MISSING_ID, F.lit("empty product id")),
         (
             F.col("_conflict"),
-            R.DUPLICATE_ID_CONFLICT,
+            reasons.DUPLICATE_ID_CONFLICT,
             F.format_string(
                 "product id %s appears %d times in the input with different content",
                 "product_id",
@@ -285,30 +285,30 @@ def validate_products(
         ),
         (
             F.col("_copy") > 1,
-            R.DUPLICATE_ROW,
+            reasons.DUPLICATE_ROW,
             F.format_string("exact copy %d of %d of product %s", "_copy", "_copies", "product_id"),
         ),
         (
             has_bad_encoding(*(F.col(c) for c in ("product_id", "title", "description", "category"))),
-            R.INVALID_ENCODING,
+            reasons.INVALID_ENCODING,
             F.lit("text holds U+FFFD or NUL: the file is not valid UTF-8 text"),
         ),
         (
             F.col("listed_at_raw").isNotNull() & F.col("listed_at").isNull(),
-            R.UNPARSEABLE_TIMESTAMP,
+            reasons.UNPARSEABLE_TIMESTAMP,
             F.format_string("listed_at %s is not a timestamp", "listed_at_raw"),
         ),
         *timestamp_range_rules(F.col("listed_at"), "listed_at", now),
     ]
     if cat.require_category:
         rules.append(
-            (F.col("category").isNull(), R.EMPTY_CATEGORY, F.lit("no category (required)"))
+            (F.col("category").isNull(), reasons.EMPTY_CATEGORY, F.lit("no category (required)"))
         )
     if cat.categories is not None:
         rules.append(
             (
                 F.col("category").isNotNull() & ~F.col("category").isin(list(cat.categories)),
-                R.UNKNOWN_CATEGORY,
+                reasons.UNKNOWN_CATEGORY,
                 F.format_string("category %s is not in catalog.categories", "category"),
             )
         )
@@ -325,19 +325,19 @@ def validate_products(
     no_text = F.col("title").isNull() & F.col("description").isNull()
     photo_missing = status == ic.MISSING
     image_rules: list[Rule] = [
-        (status == ic.ESCAPES, R.IMAGE_PATH_ESCAPES_ROOT, F.col("_img.detail")),
-        (status == ic.UNREADABLE, R.UNREADABLE_IMAGE, F.col("_img.detail")),
+        (status == ic.ESCAPES, reasons.IMAGE_PATH_ESCAPES_ROOT, F.col("_img.detail")),
+        (status == ic.UNREADABLE, reasons.UNREADABLE_IMAGE, F.col("_img.detail")),
     ]
     if cat.missing_image == "quarantine":
-        image_rules.append((photo_missing, R.MISSING_IMAGE, F.col("_img.detail")))
+        image_rules.append((photo_missing, reasons.MISSING_IMAGE, F.col("_img.detail")))
     else:
         no_photo_no_text = F.concat(F.col("_img.detail"), F.lit(" and no text"))
-        image_rules.append((photo_missing & no_text, R.MISSING_IMAGE, no_photo_no_text))
+        image_rules.append((photo_missing & no_text, reasons.MISSING_IMAGE, no_photo_no_text))
     image_path = F.when(status == ic.OK, F.col("_img.path"))
     image_rules.append(
         (
             no_text & image_path.isNull(),
-            R.EMPTY_TEXT_AND_NO_IMAGE,
+            reasons.EMPTY_TEXT_AND_NO_IMAGE,
             F.lit("no title, no description, no image"),
         )
     )
@@ -444,19 +444,19 @@ def validate_interactions(
     rules: list[Rule] = [
         (
             F.col(CORRUPT_RECORD).isNotNull(),
-            R.MALFORMED_ROW,
+            reasons.MALFORMED_ROW,
             F.lit("the line does not split into the file's columns (see raw._corrupt_record)"),
         ),
-        (F.col("user_id").isNull(), R.MISSING_USER, F.lit("empty user id")),
-        (F.col("product_id").isNull(), R.MISSING_PRODUCT, F.lit("empty product id")),
+        (F.col("user_id").isNull(), reasons.MISSING_USER, F.lit("empty user id")),
+        (F.col("product_id").isNull(), reasons.MISSING_PRODUCT, F.lit("empty product id")),
         (
             has_bad_encoding(F.col("user_id"), F.col("product_id"), F.col("event")),
-            R.INVALID_ENCODING,
+            reasons.INVALID_ENCODING,
             F.lit("text holds U+FFFD or NUL: the file is not valid UTF-8 text"),
         ),
         (
             F.col("ts").isNull(),
-            R.UNPARSEABLE_TIMESTAMP,
+            reasons.UNPARSEABLE_TIMESTAMP,
             F.format_string(
                 "timestamp %s is not %s",
                 F.coalesce(F.col("ts_raw"), F.lit("(empty)")),
@@ -473,7 +473,7 @@ def validate_interactions(
         rules.append(
             (
                 event_weight.isNull(),
-                R.UNKNOWN_EVENT,
+                reasons.UNKNOWN_EVENT,
                 F.format_string(
                     "event %s is not in interactions.event_weights (%s)",
                     F.coalesce(F.col("event"), F.lit("(empty)")),
@@ -485,7 +485,7 @@ def validate_interactions(
         rules += [
             (
                 bad_rating,
-                R.INVALID_WEIGHT,
+                reasons.INVALID_WEIGHT,
                 F.format_string(
                     "rating %s is not a finite number >= 0",
                     F.coalesce(F.col("rating_raw"), F.lit("(empty)")),
@@ -493,7 +493,7 @@ def validate_interactions(
             ),
             (
                 rating < F.lit(inter.min_rating),
-                R.BELOW_MIN_RATING,
+                reasons.BELOW_MIN_RATING,
                 F.format_string(
                     "rating %s is below interactions.min_rating %s",
                     "rating_raw",
@@ -504,7 +504,7 @@ def validate_interactions(
     rules.append(
         (
             F.col("_known").isNull(),
-            R.UNKNOWN_PRODUCT,
+            reasons.UNKNOWN_PRODUCT,
             F.format_string("product %s is not in bronze.products", "product_id"),
         )
     )
@@ -521,7 +521,7 @@ def validate_interactions(
     dup_rules: list[Rule] = [
         (
             F.col("_conflict"),
-            R.DUPLICATE_EVENT_CONFLICT,
+            reasons.DUPLICATE_EVENT_CONFLICT,
             F.format_string(
                 "%d copies of (user %s, product %s, %s, %s) with different weights",
                 "_copies", "user_id", "product_id", "ts", "event",
@@ -529,7 +529,7 @@ def validate_interactions(
         ),
         (
             F.col("_copy") > 1,
-            R.DUPLICATE_ROW,
+            reasons.DUPLICATE_ROW,
             F.format_string("exact copy %d of %d of this event", "_copy", "_copies"),
         ),
     ]

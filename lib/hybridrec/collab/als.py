@@ -47,7 +47,7 @@ from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from hybridrec.collab import ids as I
+from hybridrec.collab import ids
 from hybridrec.collab.blas import log_linear_algebra
 from hybridrec.collab.confidence import count_reasons, data_end, flag_interactions, implicit_confidence, usable
 from hybridrec.collab.estimator import AlsParams, fit_model
@@ -163,10 +163,10 @@ def fit_als(
         )
     events = usable(flagged)
 
-    stored_users = user_ids if user_ids is not None else I.empty_mapping(spark, I.USERS)
-    stored_items = item_ids if item_ids is not None else I.empty_mapping(spark, I.ITEMS)
-    users, new_users = I.extend_mapping(stored_users, events, I.USERS, cutoff)
-    items, new_items = I.extend_mapping(stored_items, events, I.ITEMS, cutoff)
+    stored_users = user_ids if user_ids is not None else ids.empty_mapping(spark, ids.USERS)
+    stored_items = item_ids if item_ids is not None else ids.empty_mapping(spark, ids.ITEMS)
+    users, new_users = ids.extend_mapping(stored_users, events, ids.USERS, cutoff)
+    items, new_items = ids.extend_mapping(stored_items, events, ids.ITEMS, cutoff)
     users, items = users.persist(), items.persist()
     counts["new_user_ids"], counts["new_item_ids"] = new_users.count(), new_items.count()
     counts["user_ids"], counts["item_ids"] = users.count(), items.count()
@@ -203,11 +203,11 @@ def fit_als(
     cached.append(ratings)
     counts["pairs"] = ratings.count()
     model, fit_seconds = fit_model(ratings, chosen, cfg)
-    user_factors = I.to_id(
-        model.userFactors.withColumnRenamed("id", "user_idx"), users, I.USERS
+    user_factors = ids.to_id(
+        model.userFactors.withColumnRenamed("id", "user_idx"), users, ids.USERS
     ).select("user_id", F.col("features").alias("factors"))
-    item_factors = I.to_id(
-        model.itemFactors.withColumnRenamed("id", "item_idx"), items, I.ITEMS
+    item_factors = ids.to_id(
+        model.itemFactors.withColumnRenamed("id", "item_idx"), items, ids.ITEMS
     ).select("product_id", F.col("features").alias("factors"))
     # What each user already has never becomes a candidate (removed before the top-K is cut).
     pairs = excluded_pairs(events, rule, rc.purchase_events)
@@ -216,7 +216,7 @@ def fit_als(
     recs = top_k(model, als.top_k, als.topk_method, user_block=als.topk_user_block,
                  item_block=als.topk_item_block, sizes=(counts["user_ids"], counts["item_ids"]),
                  exclude=exclude)
-    candidates = I.to_id(I.to_id(recs, users, I.USERS), items, I.ITEMS).select(
+    candidates = ids.to_id(ids.to_id(recs, users, ids.USERS), items, ids.ITEMS).select(
         "user_id", "product_id", "score", "rank"
     )
     metrics["fit_seconds"] = fit_seconds

@@ -19,7 +19,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from hybridrec.collab import ids as I
+from hybridrec.collab import ids
 from hybridrec.collab.als import AlsResult
 from hybridrec.config import Config
 from hybridrec.tables import (
@@ -39,14 +39,14 @@ log = logging.getLogger(__name__)
 def load_id_mappings(spark: SparkSession, cfg: Config) -> tuple[DataFrame, DataFrame]:
     """The stored (users, items) mappings, each pinned to its current version; empty at first."""
     out = []
-    for kind in (I.USERS, I.ITEMS):
+    for kind in (ids.USERS, ids.ITEMS):
         ref = table_ref(cfg, kind.spec)
         if table_exists(spark, ref):
             mapping, version = read_table_snapshot(spark, ref)
-            n = I.check_mapping(mapping, kind)
+            n = ids.check_mapping(mapping, kind)
             log.info("%s: %d ids (version %d)", kind.spec.logical_name, n, version)
         else:
-            mapping = I.empty_mapping(spark, kind)
+            mapping = ids.empty_mapping(spark, kind)
         out.append(mapping)
     return out[0], out[1]
 
@@ -59,14 +59,14 @@ def save_id_mappings(cfg: Config, result: AlsResult) -> dict[str, int]:
     """
     spark = result.user_ids.sparkSession
     written = {}
-    for kind, new in ((I.USERS, result.new_user_ids), (I.ITEMS, result.new_item_ids)):
+    for kind, new in ((ids.USERS, result.new_user_ids), (ids.ITEMS, result.new_item_ids)):
         ref = table_ref(cfg, kind.spec)
         rows = new.select(*kind.spec.schema.fieldNames())
         if table_exists(spark, ref):
             stored = read_table(spark, ref).select(kind.id_col, F.col(kind.idx_col).alias("_stored"))
             clash = rows.join(stored, on=kind.id_col).filter(F.col(kind.idx_col) != F.col("_stored")).count()
             if clash:
-                raise I.IdMappingError(
+                raise ids.IdMappingError(
                     f"{kind.spec.logical_name}: {clash} ids were stored with other indices since this "
                     f"fit read the mapping (two ALS runs at once?); re-run the fit"
                 )

@@ -13,9 +13,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from hybridrec.config import RecommendConfig
-from hybridrec.hybrid import blend as B
-from hybridrec.hybrid import history as H
-from hybridrec.hybrid import popular as P
+from hybridrec.hybrid import blend
+from hybridrec.hybrid.history import repeat_candidates
+from hybridrec.hybrid import popular
 
 # How the night materialises an intermediate result: ``stage(df, name)`` returns ``df`` or the same
 # rows re-read (``scoring.parquet_stage`` writes Parquet, cutting lineage); the default is the identity.
@@ -42,17 +42,17 @@ def final_lists(
     ``products``: (product_id, title, category); ``pop``: ``popular.popularity``. ``stage``
     materialises an intermediate result (the job writes it to Parquet) and returns it re-read."""
     excluded = history.filter(F.col("excluded")).select("user_id", "product_id")
-    ranked = stage(B.cap_and_rank(blended, excluded, products, rc.top_n, rc.max_per_category), "ranked")
+    ranked = stage(blend.cap_and_rank(blended, excluded, products, rc.top_n, rc.max_per_category), "ranked")
     sizes = ranked.groupBy("user_id").agg(F.count(F.lit(1)).alias("_n"))
     short = stage(
         user_stats.select("user_id").join(sizes, "user_id", "left")
         .filter(F.coalesce("_n", F.lit(0)) < rc.top_n).select("user_id"),
         "short",
     )
-    fill = P.popular_fill(short, P.user_categories(history, products), P.category_popular(pop, rc.popular_per_category),
-                          P.overall_popular(pop, rc.top_n + rc.popular_per_category))
-    fill = H.repeat_candidates(short, history).unionByName(fill)
+    fill = popular.popular_fill(short, popular.user_categories(history, products), popular.category_popular(pop, rc.popular_per_category),
+                          popular.overall_popular(pop, rc.top_n + rc.popular_per_category))
+    fill = repeat_candidates(short, history).unionByName(fill)
     keep = ranked.join(short, "user_id", "left_anti")
     redo = ranked.join(short, "user_id", "left_semi").drop("rank", "category").unionByName(fill)
-    topped = B.cap_and_rank(redo, excluded, products, rc.top_n, rc.max_per_category)
-    return Lists(final=B.explain(keep.unionByName(topped), products, history), short=short)
+    topped = blend.cap_and_rank(redo, excluded, products, rc.top_n, rc.max_per_category)
+    return Lists(final=blend.explain(keep.unionByName(topped), products, history), short=short)

@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from hybridrec.collab.refit import run_als
 from hybridrec.config import Config
 from hybridrec.errors import HybridrecError, MissingInputError
-from hybridrec.hybrid import blend as B
+from hybridrec.hybrid import blend
 from hybridrec.hybrid.freshness import embed_new_products
 from hybridrec.hybrid.lists import Stage
 from hybridrec.hybrid.scoring import (
@@ -265,19 +265,19 @@ def write_recommendations(spark: SparkSession, cfg: Config, scores: NightScores,
         out = out.mapInPandas(_killer(pid), out.schema)
     written = _replace_night(out, cfg, RECOMMENDATIONS, run_date)
     per_user = out.groupBy("user_id").agg(F.count(F.lit(1)).alias("n"))
-    agg = out.agg(*[F.sum((F.col("source") == s).cast("long")).alias(s) for s in B.SOURCES]).collect()[0]
+    agg = out.agg(*[F.sum((F.col("source") == s).cast("long")).alias(s) for s in blend.SOURCES]).collect()[0]
     sizes = per_user.agg(F.count(F.lit(1)).alias("users"),
                          F.sum((F.col("n") == rc.top_n).cast("long")).alias("full")).collect()[0]
     counts["recommendations"] = written
     counts["users_with_recommendations"] = int(sizes["users"])
     counts["users_short"] = int(short.count())
-    for s in B.SOURCES:
+    for s in blend.SOURCES:
         counts[f"recommendations_{s}"] = int(agg[s] or 0)
     counts["users_with_full_list"] = int(sizes["full"] or 0)
     counts["users_without_recommendations"] = counts["active_users"] - counts["users_with_recommendations"]
     return (f"{written} rows for {sizes['users']} of {counts['active_users']} active users "
             f"({counts['users_with_full_list']} full lists of {rc.top_n}); sources " +
-            ", ".join(f"{s} {counts[f'recommendations_{s}']}" for s in B.SOURCES))
+            ", ".join(f"{s} {counts[f'recommendations_{s}']}" for s in blend.SOURCES))
 
 
 def _write_summary(folder: Path, result: NightResult) -> None:

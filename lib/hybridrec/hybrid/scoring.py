@@ -30,13 +30,13 @@ from hybridrec.collab.confidence import count_reasons, data_end, flag_interactio
 from hybridrec.collab.exclusion import effective_rule
 from hybridrec.config import Config
 from hybridrec.errors import MissingInputError
-from hybridrec.hybrid import blend as B
-from hybridrec.hybrid import cold as C
+from hybridrec.hybrid import blend
+from hybridrec.hybrid.cold import cold_candidates, fit_factor_regression, predicted_factors
 from hybridrec.hybrid import content as CT
-from hybridrec.hybrid import history as H
-from hybridrec.hybrid import lists as L
-from hybridrec.hybrid import popular as P
-from hybridrec.hybrid import similar as S
+from hybridrec.hybrid.history import item_counts, top_history, user_counts, user_item_history
+from hybridrec.hybrid import lists
+from hybridrec.hybrid import popular
+from hybridrec.hybrid import similar
 from hybridrec.hybrid.lists import Stage
 from hybridrec.models.product_embeddings import arrow_batch_rows
 
@@ -150,10 +150,10 @@ def score_users(
     events = usable(flagged)
     reference = data_end(events, cutoff)
     rule = effective_rule(events, rc.exclude, rc.purchase_events)
-    history = H.user_item_history(events, reference, cfg.als.half_life_days, rule, rc.purchase_events)
-    history = H.top_history(history, 10**9).persist()  # h_rank on every pair
-    user_stats = H.user_counts(history).persist()
-    item_stats = H.item_counts(history).persist()
+    history = user_item_history(events, reference, cfg.als.half_life_days, rule, rc.purchase_events)
+    history = top_history(history, 10**9).persist()  # h_rank on every pair
+    user_stats = user_counts(history).persist()
+    item_stats = item_counts(history).persist()
     cached = [flagged, history, user_stats, item_stats]
 
     def hist() -> str:
@@ -203,7 +203,7 @@ def score_users(
 
     def cold() -> str:
         warm_vec = inputs.als_items.join(item_index, "product_id").join(vec_idx, "item_idx").select("vec", "factors")
-        model = C.fit_factor_regression(warm_vec, rc.regression_l2)
+        model = fit_factor_regression(warm_vec, rc.regression_l2)
         metrics["cold_regression_r2"] = model.r2
         cold_vec = vec_idx.join(item_index, "item_idx").join(item_stats, "product_id", "left_anti").select("item_idx", "vec")
         n_cold = cold_vec.count()
@@ -213,7 +213,7 @@ def score_users(
             return f"no cold products (regression R2 {model.r2:.3f} on {model.rows} warm products)"
         uf = inputs.als_users.join(warm_users.select("user_id"), "user_id", "left_semi").join(user_index, "user_id").select(
             F.col("user_idx").alias("id"), F.col("factors").alias("features"))
-        cands = C.cold_candidates(uf, C.predicted_factors(cold_vec, model), rc.cold_candidates,
+        cands = cold_candidates(uf, predicted_factors(cold_vec, model), rc.cold_candidates,
                                   (int(counts["active_users"]), n_cold), cfg.als.topk_user_block, cfg.als.topk_item_block)
         frames["cold"] = stage(cands, "cold")
         counts["cold_candidates"] = frames["cold"].count()
@@ -239,16 +239,16 @@ def score_users(
     )
 
 
-def hybrid_lists(scores: NightScores, inputs: NightInputs, cfg: Config, cutoff: dt.datetime, stage: Stage) -> L.Lists:
+def hybrid_lists(scores: NightScores, inputs: NightInputs, cfg: Config, cutoff: dt.datetime, stage: Stage) -> lists.Lists:
     """Every active user's final list: the blend of ALS (warm users), content and cold-item
     candidates, then ``lists.final_lists`` (filter, cap, rank, popular top-up, reasons)."""
     rc = cfg.recommend
     warm = scores.warm_users.select("user_id")
-    blended = B.blend_candidates(scores.als.join(warm, "user_id", "left_semi"), scores.content, scores.cold,
+    blended = blend.blend_candidates(scores.als.join(warm, "user_id", "left_semi"), scores.content, scores.cold,
                                  scores.warm_users, scores.item_stats, rc)
-    pop = P.popularity(scores.usable_events, scores.reference, rc.popular_days, inputs.products).persist()
+    pop = popular.popularity(scores.usable_events, scores.reference, rc.popular_days, inputs.products).persist()
     scores._cached.append(pop)
-    return L.final_lists(blended, scores.history, scores.user_stats, inputs.products, pop, rc, stage=stage)
+    return lists.final_lists(blended, scores.history, scores.user_stats, inputs.products, pop, rc, stage=stage)
 
 
 def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> tuple[DataFrame, bool]:
@@ -256,17 +256,17 @@ def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> t
     whether co-interaction (ALS item factors) took part (``similar.similar_items``)."""
     rc = cfg.recommend
     item_index, n_items = scores.item_index, scores.n_items
-    content_nn = S.nearest(scores.vec_idx.select(F.col("item_idx").alias("id"), F.col("vec").alias("features")),
+    content_nn = similar.nearest(scores.vec_idx.select(F.col("item_idx").alias("id"), F.col("vec").alias("features")),
                            rc.similar_top_m, n_items, cfg.als.topk_user_block, rc.content_item_block)
     warm_f = inputs.als_items.join(item_index, "product_id").select(F.col("item_idx").alias("id"), "factors")
     n_warm = warm_f.count()
     collab_nn = None
     if n_warm > 1:
-        collab_nn = S.nearest(S.unit_rows(warm_f.withColumnRenamed("factors", "features")), rc.similar_top_m,
+        collab_nn = similar.nearest(similar.unit_rows(warm_f.withColumnRenamed("factors", "features")), rc.similar_top_m,
                               n_warm, cfg.als.topk_user_block, rc.content_item_block)
     evidence = scores.item_stats.join(item_index, "product_id").select(
         "item_idx", (F.col("n_users") / (F.col("n_users") + F.lit(rc.item_shrinkage))).alias("b"))
-    sims = S.similar_items(content_nn, collab_nn, evidence, rc)
+    sims = similar.similar_items(content_nn, collab_nn, evidence, rc)
     named = sims.join(F.broadcast(item_index), "item_idx").join(F.broadcast(
         item_index.select(F.col("item_idx").alias("other_idx"), F.col("product_id").alias("similar_product_id"))),
         "other_idx")
