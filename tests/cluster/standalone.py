@@ -19,8 +19,6 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_SH = REPO_ROOT / "scripts" / "cluster.sh"
-# tiny_catalog (the e2e tests' tiny catalog and config) lives in tests/e2e.
-sys.path.insert(0, str(REPO_ROOT / "tests" / "e2e"))
 
 HOST = "127.0.0.1"
 N_WORKERS = 2

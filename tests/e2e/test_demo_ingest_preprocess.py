@@ -20,7 +20,6 @@ from hybridrec.job import run_job
 from hybridrec.tables import INTERACTIONS, PRODUCTS, QUARANTINE_PRODUCTS, RUNS, read_table, table_ref
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "jobs"))
 import ingest as ingest_job  # noqa: E402
 import preprocess as preprocess_job  # noqa: E402
 

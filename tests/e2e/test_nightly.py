@@ -33,7 +33,7 @@ from hybridrec.tables import (
     table_ref,
 )
 
-import ingest as ingest_job  # noqa: E402  (jobs/ is on sys.path through tiny_catalog)
+import ingest as ingest_job
 import recommend as recommend_job  # noqa: E402
 import train as train_job  # noqa: E402
 

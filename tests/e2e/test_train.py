@@ -27,7 +27,7 @@ from hybridrec.job import run_job
 from hybridrec.models.training import FAULT_ENV, current_version, train
 from hybridrec.tables import PRODUCT_EMBEDDINGS, PRODUCTS, RUNS, delta_table, read_table, table_ref
 
-import train as train_job  # noqa: E402  (jobs/ is on sys.path through tiny_catalog)
+import train as train_job
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,8 @@ from hybridrec.config import load_config
 from hybridrec.job import run_job
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "jobs"))
-import ingest as ingest_job  # noqa: E402
-import preprocess as preprocess_job  # noqa: E402
+import ingest as ingest_job
+import preprocess as preprocess_job
 
 IMAGE_DIM, TEXT_DIM = 16, 12
 TINY_TRAIN = {

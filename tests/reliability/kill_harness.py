@@ -48,8 +48,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "tests" / "e2e"))
-from tiny_catalog import write_tiny_config  # noqa: E402  (also puts jobs/ on sys.path)
+from tiny_catalog import write_tiny_config
 
 from hybridrec.demo.raw_files import write_demo_data  # noqa: E402
 from hybridrec.config import Config, load_config  # noqa: E402

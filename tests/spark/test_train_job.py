@@ -12,7 +12,6 @@ from hybridrec.job import run_job
 from hybridrec.tables import RUNS, read_table, table_ref
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "jobs"))
 import train as train_job  # noqa: E402
 
 

@@ -16,7 +16,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH_PY = REPO / ".venv-bench" / "bin" / "python"
-sys.path.insert(0, str(REPO / "bench"))
 
 import bench_retail as BR  # noqa: E402
 import peer_fit as PF  # noqa: E402

@@ -93,7 +93,6 @@ def test_lightfm_fit_names_a_missing_input(tmp_path: Path) -> None:
 
 # ---- bench/bench_lightfm.py's pure helpers (no Spark, no LightFM) ----------------------------------
 
-sys.path.insert(0, str(REPO / "bench"))
 import bench_lightfm as BL  # noqa: E402
 import lightfm_fit as LF  # noqa: E402  (read_split needs no LightFM: it is imported inside main)
 
