@@ -8,6 +8,7 @@ cluster's Spark). Locally ``make setup`` installs them pinned (requirements.txt)
 ``spark`` and ``cpu`` extras. Horovod is built from source against the installed TensorFlow by
 ``make setup`` and is therefore not listed: pip would try to compile it without the right flags.
 """
+
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -35,8 +36,15 @@ setup(
     ],
     extras_require={
         # A plain Python environment (what `make setup` pins): Spark, Delta and Petastorm.
-        "spark": ["pyspark>=4.0,<4.1", "delta-spark>=4.0,<4.1", "petastorm>=0.12,<0.14",
-                  "cloudpickle", "psutil", "h5py", "fsspec"],
+        "spark": [
+            "pyspark>=4.0,<4.1",
+            "delta-spark>=4.0,<4.1",
+            "petastorm>=0.12,<0.14",
+            "cloudpickle",
+            "psutil",
+            "h5py",
+            "fsspec",
+        ],
         # tensorflow-cpu locally; GPU clusters (Databricks ML runtime) bring their own TensorFlow.
         "cpu": ["tensorflow-cpu>=2.15,<2.16"],
         "test": ["pytest>=8", "chispa>=0.10"],

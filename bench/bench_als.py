@@ -37,6 +37,7 @@ fallback is forced with ``-Ddev.ludovic.netlib.blas.nativeLib`` naming a missing
 The machine is shared (other work on the same two cores makes single runs noisy): the load
 average and the CPU seconds each measurement obtained are recorded; ratios come from the same run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 # One OpenBLAS thread per caller, before numpy loads: both engines parallelise themselves.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -62,9 +64,9 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "lib"))
 
-import numpy as np  # noqa: E402
+import numpy as np  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
 
-from hybridrec.config import Config, DemoConfig, config_from_dict, load_config  # noqa: E402
+from hybridrec.config import Config, DemoConfig, config_from_dict, load_config  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
 
 log = logging.getLogger("bench.als")
 FASHION = REPO_ROOT.parent / "shared" / "data" / "fashion"
@@ -90,6 +92,7 @@ BLAS_MODES = {
 
 # ---- measurement helpers -------------------------------------------------------------------------
 
+
 def _proc_cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one process (all its threads) from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -107,7 +110,9 @@ def _children_cpu_seconds(pid: int) -> float:
         except OSError:
             continue
         if int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") + _children_cpu_seconds(int(entry.name))
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") + _children_cpu_seconds(
+                int(entry.name)
+            )
     return total
 
 
@@ -128,9 +133,13 @@ class Clock:
         out = fn()
         seconds = time.perf_counter() - t0
         cpu = self.cpu() - cpu0
-        return out, {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
-                     "effective_cores": round(cpu / seconds, 2) if seconds else 0.0,
-                     "load_1m_before": round(load0, 2), "load_1m_after": round(os.getloadavg()[0], 2)}
+        return out, {
+            "seconds": round(seconds, 2),
+            "cpu_seconds": round(cpu, 2),
+            "effective_cores": round(cpu / seconds, 2) if seconds else 0.0,
+            "load_1m_before": round(load0, 2),
+            "load_1m_after": round(os.getloadavg()[0], 2),
+        }
 
 
 def best(runs: list[dict[str, float]]) -> dict[str, Any]:
@@ -148,12 +157,20 @@ def machine() -> dict[str, Any]:
     import pyspark
     import scipy
 
-    return {"cores": os.cpu_count(), "memory_gib": mem, "platform": platform.platform(),
-            "python": platform.python_version(), "pyspark": pyspark.__version__,
-            "implicit": implicit.__version__, "scipy": scipy.__version__, "numpy": np.__version__}
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": mem,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "pyspark": pyspark.__version__,
+        "implicit": implicit.__version__,
+        "scipy": scipy.__version__,
+        "numpy": np.__version__,
+    }
 
 
 # ---- data ----------------------------------------------------------------------------------------
+
 
 def simulate_events(target_events: int, seed: int):
     """Simulated events (pandas) of about ``target_events`` rows and a description of the catalog."""
@@ -166,8 +183,9 @@ def simulate_events(target_events: int, seed: int):
         fashion_cfg = load_config(REPO_ROOT / "conf" / "fashion.yaml")
         styles, id_col, cat_col = read_fashion_styles(FASHION, fashion_cfg)
         demo = dataclasses.replace(fashion_cfg.demo, n_users=n_users, seed=seed)
-        sim = simulate(styles, demo, demo.preference_attributes, id_col=id_col, category_col=cat_col,
-                       listed_at_col=None)
+        sim = simulate(
+            styles, demo, demo.preference_attributes, id_col=id_col, category_col=cat_col, listed_at_col=None
+        )
         return sim.events, f"fashion catalog ../shared/data/fashion/styles.csv ({len(styles)} products)"
     from hybridrec.demo.interactions import simulate_generated
 
@@ -180,9 +198,9 @@ def prepare(spark, cfg: Config, events_pd) -> dict[str, Any]:
     """The training matrix (cached DataFrame + CSR of r) and the relevant sets of warm test users."""
     import scipy.sparse as sp
 
-    from hybridrec.collab.ids import ITEMS, USERS, empty_mapping, extend_mapping
     from hybridrec.collab.confidence import flag_interactions, usable
     from hybridrec.collab.holdout_metrics import prepare_holdout
+    from hybridrec.collab.ids import ITEMS, USERS, empty_mapping, extend_mapping
     from hybridrec.demo.interactions import interactions_frame
     from hybridrec.splits import split_holdout
 
@@ -192,23 +210,35 @@ def prepare(spark, cfg: Config, events_pd) -> dict[str, Any]:
     items, _ = extend_mapping(empty_mapping(spark, ITEMS), events, ITEMS, CUTOFF)
     users, items = users.persist(), items.persist()
     als = cfg.als
-    data = prepare_holdout(split_holdout(events, CUTOFF, als.holdout, als.holdout_days, als.holdout_n), users, items,
-                           als)
+    data = prepare_holdout(
+        split_holdout(events, CUTOFF, als.holdout, als.holdout_days, als.holdout_n), users, items, als
+    )
     train = data.train
     # Bench only: the matrix and the relevant sets go to the driver to feed implicit.
     pdf = train.toPandas()
     n_users, n_items = users.count(), items.count()
-    r = sp.csr_matrix((pdf["rating"].to_numpy(np.float32), (pdf["user_idx"].to_numpy(), pdf["item_idx"].to_numpy())),
-                      shape=(n_users, n_items))
+    r = sp.csr_matrix(
+        (pdf["rating"].to_numpy(np.float32), (pdf["user_idx"].to_numpy(), pdf["item_idx"].to_numpy())),
+        shape=(n_users, n_items),
+    )
     relevant = {int(row["user_idx"]): set(row["relevant"]) for row in data.relevant.collect()}
     per_user = np.diff(r.indptr)
     per_item = np.bincount(r.indices, minlength=n_items)
     return {
-        "train": train, "r": r, "relevant": relevant, "data": data, "events": events,
-        "counts": {"events": int(len(events_pd)), "users": int(n_users), "items": int(n_items),
-                   "train_pairs": int(r.nnz), **data.counts,
-                   "mean_pairs_per_train_user": round(float(per_user[per_user > 0].mean()), 2),
-                   "mean_pairs_per_train_item": round(float(per_item[per_item > 0].mean()), 2)},
+        "train": train,
+        "r": r,
+        "relevant": relevant,
+        "data": data,
+        "events": events,
+        "counts": {
+            "events": int(len(events_pd)),
+            "users": int(n_users),
+            "items": int(n_items),
+            "train_pairs": int(r.nnz),
+            **data.counts,
+            "mean_pairs_per_train_user": round(float(per_user[per_user > 0].mean()), 2),
+            "mean_pairs_per_train_item": round(float(per_item[per_item > 0].mean()), 2),
+        },
     }
 
 
@@ -217,11 +247,16 @@ def quality(top: dict[int, list[int]], relevant: dict[int, set[int]]) -> dict[st
     from hybridrec.metrics.ranking import mean_metrics
 
     m = mean_metrics([(top.get(u, []), rel) for u, rel in relevant.items()], K_EVAL)
-    return {"recall@10": round(m["recall@10"], 4), "ndcg@10": round(m["ndcg@10"], 4),
-            "precision@10": round(m["precision@10"], 4), "map@10": round(m["map@10"], 4)}
+    return {
+        "recall@10": round(m["recall@10"], 4),
+        "ndcg@10": round(m["ndcg@10"], 4),
+        "precision@10": round(m["precision@10"], 4),
+        "map@10": round(m["map@10"], 4),
+    }
 
 
 # ---- Spark ---------------------------------------------------------------------------------------
+
 
 def spark_session(cfg: Config, java_opts: str | None = None):
     from hybridrec.spark import build_spark
@@ -233,7 +268,7 @@ def spark_session(cfg: Config, java_opts: str | None = None):
 
 
 def jvm_pid(spark) -> int:
-    return int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())  # noqa: SLF001
+    return int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())  # noqa: SLF001 - the JVM's pid, only through py4j
 
 
 def spark_quality(spark, model, prep: dict[str, Any]) -> dict[str, float]:
@@ -249,8 +284,8 @@ def spark_quality(spark, model, prep: dict[str, Any]) -> dict[str, float]:
 
 def spark_tuning(spark, cfg: Config, prep: dict[str, Any]) -> dict[str, Any]:
     """The library's own search (``hybridrec.collab.tuning``) on the validation window."""
-    from hybridrec.collab.ids import ITEMS, USERS, empty_mapping, extend_mapping
     from hybridrec.collab.holdout_metrics import prepare_holdout
+    from hybridrec.collab.ids import ITEMS, USERS, empty_mapping, extend_mapping
     from hybridrec.collab.tuning import tune
     from hybridrec.splits import split_holdout
 
@@ -266,11 +301,20 @@ def spark_tuning(spark, cfg: Config, prep: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     chosen, trials = tune(validation, cfg)
     validation.unpersist()
-    return {"window": "the 7 days before the test window", "seconds": round(time.perf_counter() - t0, 1),
-            "chosen": chosen.as_dict(),
-            "trials": [{**t.params.as_dict(), "ndcg@10": round(t.metrics["ndcg@10"], 4),
-                        "recall@10": round(t.metrics["recall@10"], 4),
-                        "fit_seconds": round(t.fit_seconds, 1)} for t in trials]}
+    return {
+        "window": "the 7 days before the test window",
+        "seconds": round(time.perf_counter() - t0, 1),
+        "chosen": chosen.as_dict(),
+        "trials": [
+            {
+                **t.params.as_dict(),
+                "ndcg@10": round(t.metrics["ndcg@10"], 4),
+                "recall@10": round(t.metrics["recall@10"], 4),
+                "fit_seconds": round(t.fit_seconds, 1),
+            }
+            for t in trials
+        ],
+    }
 
 
 def blas_worker(ratings_dir: str, params_json: str, mode: str) -> None:
@@ -299,8 +343,16 @@ def blas_comparison(prep: dict[str, Any], params, work: Path, repeats: int) -> d
     out: dict[str, Any] = {}
     for _ in range(repeats):
         for mode in BLAS_MODES:
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--blas-worker", str(ratings_dir),
-                   "--params", json.dumps(params.as_dict()), "--blas-mode", mode]
+            cmd = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--blas-worker",
+                str(ratings_dir),
+                "--params",
+                json.dumps(params.as_dict()),
+                "--blas-mode",
+                mode,
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             line = next((x for x in proc.stdout.splitlines() if x.startswith("BLAS_RESULT ")), None)
             if proc.returncode or line is None:
@@ -309,27 +361,32 @@ def blas_comparison(prep: dict[str, Any], params, work: Path, repeats: int) -> d
                 continue
             result = json.loads(line.removeprefix("BLAS_RESULT "))
             result["log_says_failed_to_load"] = sorted(
-                lib for lib in ("JNIBLAS", "JNILAPACK")
+                lib
+                for lib in ("JNIBLAS", "JNILAPACK")
                 if f"Failed to load implementation from:dev.ludovic.netlib.{lib[3:].lower()}.{lib}" in proc.stderr
             )
             runs[mode].append(result)
     for mode, results in runs.items():
         if results:
-            out[mode] = {"linear_algebra": results[0]["linear_algebra"],
-                         "log_says_failed_to_load": results[0]["log_says_failed_to_load"],
-                         "fit": best([r["fit"] for r in results]),
-                         "runs_cpu_seconds": [r["fit"]["cpu_seconds"] for r in results]}
+            out[mode] = {
+                "linear_algebra": results[0]["linear_algebra"],
+                "log_says_failed_to_load": results[0]["log_says_failed_to_load"],
+                "fit": best([r["fit"] for r in results]),
+                "runs_cpu_seconds": [r["fit"]["cpu_seconds"] for r in results],
+            }
     if "native" in out:
         base = out["native"]["fit"]
         for mode in BLAS_MODES:
             if mode != "native" and mode in out:
                 out[f"{mode}_over_native_wall"] = round(out[mode]["fit"]["seconds"] / base["seconds"], 2)
                 out[f"{mode}_over_native_cpu"] = round(
-                    min(out[mode]["runs_cpu_seconds"]) / min(out["native"]["runs_cpu_seconds"]), 2)
+                    min(out[mode]["runs_cpu_seconds"]) / min(out["native"]["runs_cpu_seconds"]), 2
+                )
     return out
 
 
 # ---- implicit and the head-to-head -------------------------------------------------------------
+
 
 class Implicit:
     """implicit's ALS on the same matrix: a user x item CSR of c = 1 + alpha * r, and alpha=1."""
@@ -344,9 +401,16 @@ class Implicit:
     def model(self, reg: float, use_cg: bool):
         from implicit.cpu.als import AlternatingLeastSquares
 
-        return AlternatingLeastSquares(factors=self.params.rank, regularization=reg, alpha=1.0,
-                                       iterations=self.params.max_iter, use_cg=use_cg, num_threads=2,
-                                       random_state=42, calculate_training_loss=False)
+        return AlternatingLeastSquares(
+            factors=self.params.rank,
+            regularization=reg,
+            alpha=1.0,
+            iterations=self.params.max_iter,
+            use_cg=use_cg,
+            num_threads=2,
+            random_state=42,
+            calculate_training_loss=False,
+        )
 
     def fit(self, model) -> dict[str, float]:
         return Clock()(lambda: model.fit(self.conf, show_progress=False))[1]
@@ -384,8 +448,9 @@ def head_to_head(spark, cfg: Config, prep: dict[str, Any], params, repeats: int)
     for reg in [round(params.reg_param * f, 4) for f in REG_MULTIPLES]:
         model = imp.model(reg, True)
         figures = imp.fit(model)
-        out["implicit_regularization_grid"].append({"regularization": reg, "fit_seconds": figures["seconds"],
-                                                    **imp.quality(model)})
+        out["implicit_regularization_grid"].append(
+            {"regularization": reg, "fit_seconds": figures["seconds"], **imp.quality(model)}
+        )
     best_reg = max(out["implicit_regularization_grid"], key=lambda g: g["ndcg@10"])["regularization"]
     out["implicit_best_regularization"] = best_reg
 
@@ -410,37 +475,49 @@ def head_to_head(spark, cfg: Config, prep: dict[str, Any], params, repeats: int)
     out["fits"]["rounds"] = rounds
     out["paired_ratios"] = {
         f"spark_over_{name}_{unit}": _median([r["spark"][key] / r[name][key] for r in rounds])
-        for name in engines for unit, key in (("wall", "seconds"), ("cpu", "cpu_seconds"))
+        for name in engines
+        for unit, key in (("wall", "seconds"), ("cpu", "cpu_seconds"))
     }
-    out["quality"] = {"spark": spark_quality(spark, models["spark"], prep),
-                      **{name: imp.quality(models[name]) for name in engines},
-                      "popularity": popularity(prep)}
+    out["quality"] = {
+        "spark": spark_quality(spark, models["spark"], prep),
+        **{name: imp.quality(models[name]) for name in engines},
+        "popularity": popularity(prep),
+    }
 
     log.info("spark: cheaper settings, each paired with implicit at its best regularization")
     out["spark_sweep"] = []
     for rank, iters in SPARK_SWEEP:
         cheaper = dataclasses.replace(params, rank=rank, max_iter=iters)
-        (sweep_model, _), figures = clock(lambda: fit_model(prep["train"], cheaper, cfg))
+        (sweep_model, _), figures = clock(lambda cheaper=cheaper: fit_model(prep["train"], cheaper, cfg))
         reference = imp.fit(imp.model(best_reg, True))
-        out["spark_sweep"].append({
-            "rank": rank, "max_iter": iters, "fit": figures, "implicit_cg_best_reg_fit": reference,
-            "spark_over_implicit_wall": round(figures["seconds"] / reference["seconds"], 2),
-            "spark_over_implicit_cpu": round(figures["cpu_seconds"] / reference["cpu_seconds"], 2),
-            **spark_quality(spark, sweep_model, prep)})
+        out["spark_sweep"].append(
+            {
+                "rank": rank,
+                "max_iter": iters,
+                "fit": figures,
+                "implicit_cg_best_reg_fit": reference,
+                "spark_over_implicit_wall": round(figures["seconds"] / reference["seconds"], 2),
+                "spark_over_implicit_cpu": round(figures["cpu_seconds"] / reference["cpu_seconds"], 2),
+                **spark_quality(spark, sweep_model, prep),
+            }
+        )
         del sweep_model
 
     log.info("top-%d for every user: Spark blocked, Spark recommendForAllUsers, implicit", K_TOPK)
     out["topk_all_users"] = {}
     for method in ("blocked", "recommend_for_all"):
-        frame = top_k(models["spark"], K_TOPK, method, user_block=cfg.als.topk_user_block,
-                      item_block=cfg.als.topk_item_block)
+        frame = top_k(
+            models["spark"], K_TOPK, method, user_block=cfg.als.topk_user_block, item_block=cfg.als.topk_item_block
+        )
         out["topk_all_users"][f"spark_{method}"] = clock(
-            lambda: frame.write.format("noop").mode("overwrite").save())[1]
+            lambda frame=frame: frame.write.format("noop").mode("overwrite").save()
+        )[1]
     out["topk_all_users"]["implicit"] = imp.topk_all_users(models["implicit_cg"])
     return out
 
 
 # ---- main ----------------------------------------------------------------------------------------
+
 
 def bench_config(base: Path) -> Config:
     """local[2] Spark and the ALS settings of conf/local.yaml, paths under ``base``."""
@@ -448,12 +525,19 @@ def bench_config(base: Path) -> Config:
     from hybridrec.config import to_dict
 
     als = to_dict(local)["als"]
-    return config_from_dict({
-        "spark": {"master": "local[2]", "shuffle_partitions": 4, "driver_memory": "8g", "ui_enabled": False,
-                  "app_name": "bench-als"},
-        "paths": {k: str(base / k) for k in ("warehouse", "models", "checkpoints", "features", "raw", "report")},
-        "als": als,
-    })
+    return config_from_dict(
+        {
+            "spark": {
+                "master": "local[2]",
+                "shuffle_partitions": 4,
+                "driver_memory": "8g",
+                "ui_enabled": False,
+                "app_name": "bench-als",
+            },
+            "paths": {k: str(base / k) for k in ("warehouse", "models", "checkpoints", "features", "raw", "report")},
+            "als": als,
+        }
+    )
 
 
 def run_size(spark, cfg: Config, target: int, seed: int, repeats: int, tune_it: bool, work: Path) -> dict[str, Any]:
@@ -461,12 +545,18 @@ def run_size(spark, cfg: Config, target: int, seed: int, repeats: int, tune_it: 
 
     t0 = time.perf_counter()
     events, catalog = simulate_events(target, seed)
-    log.info("size %d: %d simulated events (%.1fs); preparing the matrix", target, len(events), time.perf_counter() - t0)
+    log.info(
+        "size %d: %d simulated events (%.1fs); preparing the matrix", target, len(events), time.perf_counter() - t0
+    )
     prep = prepare(spark, cfg, events)
     log.info("matrix: %s", prep["counts"])
     params = AlsParams.from_config(cfg.als)
-    result: dict[str, Any] = {"target_events": target, "catalog": catalog, "counts": prep["counts"],
-                              "params": params.as_dict()}
+    result: dict[str, Any] = {
+        "target_events": target,
+        "catalog": catalog,
+        "counts": prep["counts"],
+        "params": params.as_dict(),
+    }
     result.update(head_to_head(spark, cfg, prep, params, repeats))
     if tune_it:
         log.info("spark: the library's tuning grid on the validation window")
@@ -483,23 +573,45 @@ def ratios(r: dict[str, Any]) -> dict[str, Any]:
     """Headline ratios: fits (paired medians), quality gaps, top-K methods, equal quality."""
     q, t, fits = r["quality"], r["topk_all_users"], r["fits"]
     out = dict(r["paired_ratios"])
-    out.update({
-        "spark_ndcg_vs_implicit_nominal_reg": round(q["spark"]["ndcg@10"] / q["implicit_cg"]["ndcg@10"] - 1, 4),
-        "spark_ndcg_vs_implicit_best_reg": round(q["spark"]["ndcg@10"] / q["implicit_cg_best_reg"]["ndcg@10"] - 1, 4),
-        "spark_ndcg_vs_popularity": round(q["spark"]["ndcg@10"] / q["popularity"]["ndcg@10"] - 1, 4),
-        "recommend_for_all_over_blocked_topk": round(
-            t["spark_recommend_for_all"]["seconds"] / t["spark_blocked"]["seconds"], 2),
-        "spark_blocked_topk_over_implicit_topk": round(t["spark_blocked"]["seconds"] / t["implicit"]["seconds"], 2),
-        "best_spark_fit_over_best_implicit_cg_fit": round(fits["spark"]["seconds"] / fits["implicit_cg"]["seconds"], 2),
-    })
+    out.update(
+        {
+            "spark_ndcg_vs_implicit_nominal_reg": round(q["spark"]["ndcg@10"] / q["implicit_cg"]["ndcg@10"] - 1, 4),
+            "spark_ndcg_vs_implicit_best_reg": round(
+                q["spark"]["ndcg@10"] / q["implicit_cg_best_reg"]["ndcg@10"] - 1, 4
+            ),
+            "spark_ndcg_vs_popularity": round(q["spark"]["ndcg@10"] / q["popularity"]["ndcg@10"] - 1, 4),
+            "recommend_for_all_over_blocked_topk": round(
+                t["spark_recommend_for_all"]["seconds"] / t["spark_blocked"]["seconds"], 2
+            ),
+            "spark_blocked_topk_over_implicit_topk": round(t["spark_blocked"]["seconds"] / t["implicit"]["seconds"], 2),
+            "best_spark_fit_over_best_implicit_cg_fit": round(
+                fits["spark"]["seconds"] / fits["implicit_cg"]["seconds"], 2
+            ),
+        }
+    )
     # Equal quality: the cheapest Spark setting within 2 % of implicit's best NDCG@10 (or above).
     target = q["implicit_cg_best_reg"]["ndcg@10"] * 0.98
-    settings = [{"rank": r["params"]["rank"], "max_iter": r["params"]["max_iter"], "ndcg@10": q["spark"]["ndcg@10"],
-                 "cpu": fits["spark"]["cpu_seconds"], "wall_ratio": out["spark_over_implicit_cg_best_reg_wall"],
-                 "cpu_ratio": out["spark_over_implicit_cg_best_reg_cpu"]}]
-    settings += [{"rank": x["rank"], "max_iter": x["max_iter"], "ndcg@10": x["ndcg@10"], "cpu": x["fit"]["cpu_seconds"],
-                  "wall_ratio": x["spark_over_implicit_wall"], "cpu_ratio": x["spark_over_implicit_cpu"]}
-                 for x in r["spark_sweep"]]
+    settings = [
+        {
+            "rank": r["params"]["rank"],
+            "max_iter": r["params"]["max_iter"],
+            "ndcg@10": q["spark"]["ndcg@10"],
+            "cpu": fits["spark"]["cpu_seconds"],
+            "wall_ratio": out["spark_over_implicit_cg_best_reg_wall"],
+            "cpu_ratio": out["spark_over_implicit_cg_best_reg_cpu"],
+        }
+    ]
+    settings += [
+        {
+            "rank": x["rank"],
+            "max_iter": x["max_iter"],
+            "ndcg@10": x["ndcg@10"],
+            "cpu": x["fit"]["cpu_seconds"],
+            "wall_ratio": x["spark_over_implicit_wall"],
+            "cpu_ratio": x["spark_over_implicit_cpu"],
+        }
+        for x in r["spark_sweep"]
+    ]
     good = [x for x in settings if x["ndcg@10"] >= target]
     if good:
         cheapest = min(good, key=lambda x: x["cpu_ratio"])  # paired with implicit: load-independent
@@ -521,8 +633,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-tune", action="store_true", help="skip the tuning grid on the smallest size")
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--note", action="append", default=[],
-                        help="a line for the results' notes (what else ran on the machine, ...)")
+    parser.add_argument(
+        "--note", action="append", default=[], help="a line for the results' notes (what else ran on the machine, ...)"
+    )
     parser.add_argument("--blas-worker", help=argparse.SUPPRESS)
     parser.add_argument("--params", help=argparse.SUPPRESS)
     parser.add_argument("--blas-mode", choices=sorted(BLAS_MODES), help=argparse.SUPPRESS)
@@ -539,20 +652,26 @@ def main(argv: list[str] | None = None) -> int:
     cfg = bench_config(work)
     results: dict[str, Any] = {
         "benchmark": "als",
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "machine_shared": None,
         "inputs": {
-            "simulator_seed": args.seed, "events_per_user": EVENTS_PER_USER,
+            "simulator_seed": args.seed,
+            "events_per_user": EVENTS_PER_USER,
             "holdout": f"{cfg.als.holdout}: the last {cfg.als.holdout_days:g} days before {CUTOFF.isoformat()}Z test",
             "confidence": f"r = {cfg.als.transform} of the event weights (view 1, cart 3, purchase 5) halved every "
-                          f"{cfg.als.half_life_days:g} days before the split; c = 1 + alpha * r",
-            "spark": {"master": cfg.spark.master, "num_blocks": cfg.als.num_blocks or 2,
-                      "checkpoint_interval": cfg.als.checkpoint_interval},
+            f"{cfg.als.half_life_days:g} days before the split; c = 1 + alpha * r",
+            "spark": {
+                "master": cfg.spark.master,
+                "num_blocks": cfg.als.num_blocks or 2,
+                "checkpoint_interval": cfg.als.checkpoint_interval,
+            },
             "implicit": "AlternatingLeastSquares(factors=rank, regularization=..., alpha=1.0 on a CSR of 1 + alpha*r, "
-                        "iterations=max_iter, num_threads=2)",
-            "repeats": args.repeats, "kept": "the fastest of the repeats (runs_seconds lists all)",
-            "k_eval": K_EVAL, "k_topk": K_TOPK,
+            "iterations=max_iter, num_threads=2)",
+            "repeats": args.repeats,
+            "kept": "the fastest of the repeats (runs_seconds lists all)",
+            "k_eval": K_EVAL,
+            "k_topk": K_TOPK,
         },
         "notes": [
             "Wall times on a shared machine are noisy: every fit also records its CPU seconds and the "
@@ -568,8 +687,9 @@ def main(argv: list[str] | None = None) -> int:
 
         results["linear_algebra"] = log_linear_algebra(spark)
         for n, target in enumerate(sizes):
-            results["sizes"].append(run_size(spark, cfg, target, args.seed, args.repeats,
-                                             tune_it=not args.no_tune and n == 0, work=work))
+            results["sizes"].append(
+                run_size(spark, cfg, target, args.seed, args.repeats, tune_it=not args.no_tune and n == 0, work=work)
+            )
             _write(results, args.out)
         spark.stop()
     finally:
@@ -615,38 +735,65 @@ def _write(results: dict[str, Any], out: Path) -> None:
 
 def print_summary(results: dict[str, Any]) -> None:
     m = results["machine"]
-    print(f"\nALS benchmark: Spark {m['pyspark']} local[2] vs implicit {m['implicit']} (2 threads), "
-          f"{m['cores']} cores, {m['memory_gib']} GiB; shared machine: {results['machine_shared']} "
-          f"(load {results['load_1m_range']})")
+    print(
+        f"\nALS benchmark: Spark {m['pyspark']} local[2] vs implicit {m['implicit']} (2 threads), "
+        f"{m['cores']} cores, {m['memory_gib']} GiB; shared machine: {results['machine_shared']} "
+        f"(load {results['load_1m_range']})"
+    )
     for s in results["sizes"]:
         c, f, q, r = s["counts"], s["fits"], s["quality"], s["ratios"]
-        print(f"\n{c['events']:,} events: {c['users']:,} users x {c['items']:,} items, {c['train_pairs']:,} training "
-              f"pairs, {c['warm_test_users']:,} warm test users; params {s['params']}")
-        print("  fit s (CPU s) " + " | ".join(
-            f"{name} {f[name]['seconds']} ({f[name]['cpu_seconds']})"
-            for name in ("spark", "implicit_cg", "implicit_cholesky", "implicit_cg_best_reg")))
-        print(f"  Spark / implicit, median of paired rounds: CG x{r['spark_over_implicit_cg_wall']} "
-              f"(CPU x{r['spark_over_implicit_cg_cpu']}), Cholesky x{r['spark_over_implicit_cholesky_wall']} "
-              f"(CPU x{r['spark_over_implicit_cholesky_cpu']})")
-        print("  NDCG@10 / Recall@10  " + " | ".join(
-            f"{name} {v['ndcg@10']} / {v['recall@10']}" for name, v in q.items()))
-        print(f"  implicit best regularization {s['implicit_best_regularization']} (Spark regParam "
-              f"{s['params']['reg_param']})")
-        print("  Spark sweep   " + ", ".join(
-            f"rank {x['rank']} x{x['max_iter']}: {x['fit']['seconds']} s NDCG {x['ndcg@10']} "
-            f"(x{x['spark_over_implicit_wall']} implicit)" for x in s["spark_sweep"]))
+        print(
+            f"\n{c['events']:,} events: {c['users']:,} users x {c['items']:,} items, {c['train_pairs']:,} training "
+            f"pairs, {c['warm_test_users']:,} warm test users; params {s['params']}"
+        )
+        print(
+            "  fit s (CPU s) "
+            + " | ".join(
+                f"{name} {f[name]['seconds']} ({f[name]['cpu_seconds']})"
+                for name in ("spark", "implicit_cg", "implicit_cholesky", "implicit_cg_best_reg")
+            )
+        )
+        print(
+            f"  Spark / implicit, median of paired rounds: CG x{r['spark_over_implicit_cg_wall']} "
+            f"(CPU x{r['spark_over_implicit_cg_cpu']}), Cholesky x{r['spark_over_implicit_cholesky_wall']} "
+            f"(CPU x{r['spark_over_implicit_cholesky_cpu']})"
+        )
+        print(
+            "  NDCG@10 / Recall@10  " + " | ".join(f"{name} {v['ndcg@10']} / {v['recall@10']}" for name, v in q.items())
+        )
+        print(
+            f"  implicit best regularization {s['implicit_best_regularization']} (Spark regParam "
+            f"{s['params']['reg_param']})"
+        )
+        print(
+            "  Spark sweep   "
+            + ", ".join(
+                f"rank {x['rank']} x{x['max_iter']}: {x['fit']['seconds']} s NDCG {x['ndcg@10']} "
+                f"(x{x['spark_over_implicit_wall']} implicit)"
+                for x in s["spark_sweep"]
+            )
+        )
         if "equal_quality" in r:
             e = r["equal_quality"]
-            print(f"  equal quality Spark {e['spark_setting']} NDCG {e['spark_ndcg@10']} vs implicit best "
-                  f"{e['implicit_best_ndcg@10']}: x{e['spark_over_implicit_cg_wall']} (CPU x{e['spark_over_implicit_cg_cpu']})")
+            print(
+                f"  equal quality Spark {e['spark_setting']} NDCG {e['spark_ndcg@10']} vs implicit best "
+                f"{e['implicit_best_ndcg@10']}: x{e['spark_over_implicit_cg_wall']} (CPU "
+                f"x{e['spark_over_implicit_cg_cpu']})"
+            )
         t = s["topk_all_users"]
-        print(f"  top-{K_TOPK} s     Spark blocked {t['spark_blocked']['seconds']}, recommendForAllUsers "
-              f"{t['spark_recommend_for_all']['seconds']} (x{r['recommend_for_all_over_blocked_topk']}) | implicit "
-              f"{t['implicit']['seconds']}")
+        print(
+            f"  top-{K_TOPK} s     Spark blocked {t['spark_blocked']['seconds']}, recommendForAllUsers "
+            f"{t['spark_recommend_for_all']['seconds']} (x{r['recommend_for_all_over_blocked_topk']}) | implicit "
+            f"{t['implicit']['seconds']}"
+        )
         b = s["blas"]
-        modes = [f"{mode} {b[mode]['fit']['seconds']} s / {min(b[mode]['runs_cpu_seconds'])} CPU s "
-                 f"({b[mode]['linear_algebra']['blas'].rsplit('.', 1)[-1]}+{b[mode]['linear_algebra']['lapack'].rsplit('.', 1)[-1]})"
-                 for mode in BLAS_MODES if mode in b]
+        modes = [
+            f"{mode} {b[mode]['fit']['seconds']} s / {min(b[mode]['runs_cpu_seconds'])} CPU s "
+            f"({b[mode]['linear_algebra']['blas'].rsplit('.', 1)[-1]}+"
+            f"{b[mode]['linear_algebra']['lapack'].rsplit('.', 1)[-1]})"
+            for mode in BLAS_MODES
+            if mode in b
+        ]
         print(f"  BLAS          {'; '.join(modes)}")
         if "spark_tuning" in s:
             tu = s["spark_tuning"]

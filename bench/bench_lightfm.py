@@ -36,6 +36,7 @@ Spark's ``noop`` sink, so that each system gets a fit and a score figure (``syst
 what each figure covers is written next to it). LightFM's fit and score seconds are its own
 (``--lightfm-threads 1`` by default: reproducible, one core; Spark uses ``local[2]``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,8 +62,8 @@ sys.path.insert(0, str(REPO_ROOT / "lib"))
 sys.path.insert(0, str(REPO_ROOT / "tests" / "e2e"))  # eval_catalog, the evaluation test's setup
 sys.path.insert(0, str(REPO_ROOT / "bench"))  # peer_io when imported from elsewhere (tests)
 
-from peer_io import export_split, json_safe, parse_fit_summary, read_recs, recs_as_candidates  # noqa: E402,F401
-from peer_scoring import evaluation_backtest, evaluation_seconds, peer_lists, score_lists, train_users_items  # noqa: E402
+from peer_io import export_split, json_safe, parse_fit_summary  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
+from peer_scoring import evaluation_backtest, evaluation_seconds, peer_lists, score_lists, train_users_items  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
 
 RESULTS = REPO_ROOT / "bench" / "results" / "lightfm.json"
 BENCH_PY = REPO_ROOT / ".venv-bench" / "bin" / "python"
@@ -70,11 +72,18 @@ ENV_SCRIPT = REPO_ROOT / "bench" / "lightfm_env.sh"
 LIGHTFM = "lightfm"
 HEADLINE_METRICS = ("recall", "ndcg", "ap")
 # The evaluation's comparisons, then LightFM's.
-COMPARISONS = (("hybrid", "als"), ("als", "popularity"), ("hybrid", "content"),
-               ("hybrid", LIGHTFM), (LIGHTFM, "als"), (LIGHTFM, "popularity"))
+COMPARISONS = (
+    ("hybrid", "als"),
+    ("als", "popularity"),
+    ("hybrid", "content"),
+    ("hybrid", LIGHTFM),
+    (LIGHTFM, "als"),
+    (LIGHTFM, "popularity"),
+)
 
 
 # ---- the LightFM boundary (pure; the split folder and lists: bench/peer_io.py) --------------------
+
 
 def lightfm_command(python: Path, split: Path, out: Path, params: dict[str, Any]) -> list[str]:
     """The ``lightfm_fit.py`` command line for ``params`` (its option names without dashes)."""
@@ -85,6 +94,7 @@ def lightfm_command(python: Path, split: Path, out: Path, params: dict[str, Any]
 
 
 # ---- summaries (pure) ----------------------------------------------------------------------------
+
 
 def _find(rows: list[dict], **match: Any) -> dict | None:
     hits = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
@@ -118,10 +128,12 @@ def format_run(run: dict[str, Any], systems: Sequence[str], segments: Sequence[s
             cells.append(f"{seg} {_ci(r)}")
         out.append(f"    {a + ' - ' + b:<22}" + "; ".join(cells))
     cov = {r["system"]: r["coverage"] for r in run["coverage"]}
-    out.append("  coverage@{}: ".format(k) + ", ".join(f"{s} {cov.get(s, 0.0):.3f}" for s in systems))
+    out.append(f"  coverage@{k}: " + ", ".join(f"{s} {cov.get(s, 0.0):.3f}" for s in systems))
     sec = run["seconds"]["systems"]
-    out.append("  seconds (fit / score): " + ", ".join(
-        f"{s} {sec[s]['fit_s']:.1f} / {sec[s]['score_s']:.1f}" for s in systems if s in sec))
+    out.append(
+        "  seconds (fit / score): "
+        + ", ".join(f"{s} {sec[s]['fit_s']:.1f} / {sec[s]['score_s']:.1f}" for s in systems if s in sec)
+    )
     return "\n".join(out)
 
 
@@ -130,26 +142,45 @@ def summarise_seeds(runs: list[dict[str, Any]], metrics: Sequence[str] = HEADLIN
     paired difference with how many seeds put its interval above 0 or below 0."""
     seeds = [r["seed"] for r in runs]
     headline: list[dict[str, Any]] = []
-    keys = sorted({(r["segment"], r["system"], r["metric"]) for run in runs for r in run["headline"]
-                   if r["metric"] in metrics})
+    keys = sorted(
+        {(r["segment"], r["system"], r["metric"]) for run in runs for r in run["headline"] if r["metric"] in metrics}
+    )
     for seg, system, metric in keys:
-        values = [(_find(run["headline"], segment=seg, system=system, metric=metric) or {}).get("mean")
-                  for run in runs]
+        values = [(_find(run["headline"], segment=seg, system=system, metric=metric) or {}).get("mean") for run in runs]
         got = [v for v in values if v is not None]
-        headline.append({"segment": seg, "system": system, "metric": metric, "per_seed": values,
-                         "mean": float(np.mean(got)) if got else None, "min": min(got) if got else None,
-                         "max": max(got) if got else None})
+        headline.append(
+            {
+                "segment": seg,
+                "system": system,
+                "metric": metric,
+                "per_seed": values,
+                "mean": float(np.mean(got)) if got else None,
+                "min": min(got) if got else None,
+                "max": max(got) if got else None,
+            }
+        )
     paired: list[dict[str, Any]] = []
-    keys = sorted({(r["system_a"], r["system_b"], r["segment"], r["metric"]) for run in runs
-                   for r in run["paired"] if r["metric"] in metrics})
+    keys = sorted(
+        {
+            (r["system_a"], r["system_b"], r["segment"], r["metric"])
+            for run in runs
+            for r in run["paired"]
+            if r["metric"] in metrics
+        }
+    )
     for a, b, seg, metric in keys:
         rows = [_find(run["paired"], system_a=a, system_b=b, segment=seg, metric=metric) for run in runs]
-        paired.append({
-            "system_a": a, "system_b": b, "segment": seg, "metric": metric,
-            "per_seed": [None if r is None else {"mean": r["mean"], "lo": r["lo"], "hi": r["hi"]} for r in rows],
-            "seeds_above_0": sum(1 for r in rows if r is not None and r["lo"] > 0),
-            "seeds_below_0": sum(1 for r in rows if r is not None and r["hi"] < 0),
-        })
+        paired.append(
+            {
+                "system_a": a,
+                "system_b": b,
+                "segment": seg,
+                "metric": metric,
+                "per_seed": [None if r is None else {"mean": r["mean"], "lo": r["lo"], "hi": r["hi"]} for r in rows],
+                "seeds_above_0": sum(1 for r in rows if r is not None and r["lo"] > 0),
+                "seeds_below_0": sum(1 for r in rows if r is not None and r["hi"] < 0),
+            }
+        )
     return {"seeds": seeds, "headline": headline, "paired": paired}
 
 
@@ -169,6 +200,7 @@ def format_seeds(summary: dict[str, Any], segments: Sequence[str]) -> str:
 
 # ---- machine -------------------------------------------------------------------------------------
 
+
 def machine(bench_python: Path) -> dict[str, Any]:
     import pyspark
     import scipy
@@ -177,11 +209,26 @@ def machine(bench_python: Path) -> dict[str, Any]:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
             mem = round(int(line.split()[1]) / 1024**2, 1)
-    lightfm = subprocess.run([str(bench_python), "-c", "import lightfm; print(lightfm.__version__)"],
-                             capture_output=True, text=True, check=False).stdout.strip() or None
-    return {"cores": os.cpu_count(), "memory_gib": mem, "platform": platform.platform(),
-            "python": platform.python_version(), "pyspark": pyspark.__version__, "numpy": np.__version__,
-            "scipy": scipy.__version__, "pandas": pd.__version__, "lightfm": lightfm}
+    lightfm = (
+        subprocess.run(
+            [str(bench_python), "-c", "import lightfm; print(lightfm.__version__)"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        or None
+    )
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": mem,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "pyspark": pyspark.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pd.__version__,
+        "lightfm": lightfm,
+    }
 
 
 def ensure_bench_env() -> Path:
@@ -194,12 +241,13 @@ def ensure_bench_env() -> Path:
 
 # ---- one seed (Spark) ----------------------------------------------------------------------------
 
+
 def run_seed(spark: Any, conf: Path, seed: int, args: argparse.Namespace, bench_python: Path) -> dict[str, Any]:
     """Build the simulator's catalog of ``conf``, backtest the evaluation's systems and LightFM on one
     split, and score them all with the same code (see the module docstring)."""
+    from eval_catalog import build_eval_catalog
     from pyspark.sql import functions as F
 
-    from eval_catalog import build_eval_catalog
     from hybridrec.collab.confidence import implicit_confidence
     from hybridrec.evaluation import report
     from hybridrec.evaluation.protocol import SEGMENTS
@@ -211,7 +259,15 @@ def run_seed(spark: Any, conf: Path, seed: int, args: argparse.Namespace, bench_
     ev, k = cfg.evaluate, cfg.evaluate.k
     systems = (*SYSTEMS, LIGHTFM)
     e = evaluation_backtest(spark, cfg, Path(cfg.paths.checkpoints) / "bench_lightfm", f"bench-lightfm seed {seed}")
-    cutoff, split, bt, judged, capped, stage, progress = e.cutoff, e.split, e.bt, e.judged, e.capped, e.stage, e.progress
+    cutoff, split, bt, judged, capped, stage, progress = (
+        e.cutoff,
+        e.split,
+        e.bt,
+        e.judged,
+        e.capped,
+        e.stage,
+        e.progress,
+    )
     vectors, seconds = e.vectors, e.seconds
     catalog = split.products.select("product_id", "category")
     held: dict[str, Any] = {}
@@ -220,18 +276,27 @@ def run_seed(spark: Any, conf: Path, seed: int, args: argparse.Namespace, bench_
 
     def export() -> str:
         # LightFM is single-node: the whole split goes into its memory anyway.
-        train = implicit_confidence(bt.scores.usable_events, bt.scores.reference, cfg.als.half_life_days,
-                                    cfg.als.transform)
+        train = implicit_confidence(
+            bt.scores.usable_events, bt.scores.reference, cfg.als.half_life_days, cfg.als.transform
+        )
         train = train.select("user_id", "product_id", F.col("rating").alias("weight")).toPandas()
         items = catalog.join(vectors, "product_id", "left").toPandas()
         users = judged.toPandas()
         held["export"] = n = export_split(folder, train, items, users)
-        return (f"{n['train_pairs']} training pairs, {n['items']} products ({n['items_with_vec']} with a vector), "
-                f"{n['users']} users → {folder}")
+        return (
+            f"{n['train_pairs']} training pairs, {n['items']} products ({n['items_with_vec']} with a vector), "
+            f"{n['users']} users → {folder}"
+        )
 
     progress("lightfm_export", export)
-    params = {"k": args.lightfm_k, "epochs": args.epochs, "components": args.components, "vec_bits": args.vec_bits,
-              "seed": args.lightfm_seed, "threads": args.lightfm_threads}
+    params = {
+        "k": args.lightfm_k,
+        "epochs": args.epochs,
+        "components": args.components,
+        "vec_bits": args.vec_bits,
+        "seed": args.lightfm_seed,
+        "threads": args.lightfm_threads,
+    }
 
     def fit() -> str:
         cmd = lightfm_command(bench_python, folder, folder / "recs.parquet", params)
@@ -240,8 +305,10 @@ def run_seed(spark: Any, conf: Path, seed: int, args: argparse.Namespace, bench_
             raise RuntimeError(f"lightfm_fit.py failed ({done.returncode}):\n{done.stderr[-3000:]}")
         held["fit"] = summary = parse_fit_summary(done.stdout)
         s = summary["seconds"]
-        return (f"LightFM fit {s['fit']:.1f}s, top-{params['k']} for {summary['counts']['users']} users "
-                f"{s['score']:.1f}s ({summary['counts']['unknown_users']} unknown to training)")
+        return (
+            f"LightFM fit {s['fit']:.1f}s, top-{params['k']} for {summary['counts']['users']} users "
+            f"{s['score']:.1f}s ({summary['counts']['unknown_users']} unknown to training)"
+        )
 
     progress("lightfm", fit)
 
@@ -257,8 +324,21 @@ def run_seed(spark: Any, conf: Path, seed: int, args: argparse.Namespace, bench_
 
     def metrics() -> str:
         items = train_users_items(catalog, bt.scores.item_stats)
-        tables.update(score_lists(lists, split.relevant, items, k, int(bt.scores.counts["active_users"]), systems,
-                                  COMPARISONS, ev, stage, SEGMENTS, int(split.counts["catalog_products"])))
+        tables.update(
+            score_lists(
+                lists,
+                split.relevant,
+                items,
+                k,
+                int(bt.scores.counts["active_users"]),
+                systems,
+                COMPARISONS,
+                ev,
+                stage,
+                SEGMENTS,
+                int(split.counts["catalog_products"]),
+            )
+        )
         return f"{len(systems)} systems × {len(SEGMENTS)} segments, {ev.bootstrap_replicates} replicates"
 
     progress("metrics", metrics)
@@ -268,17 +348,26 @@ def run_seed(spark: Any, conf: Path, seed: int, args: argparse.Namespace, bench_
     stage_s = dict(seconds)
     systems_seconds = {
         **evaluation_seconds(stage_s, "oracle vectors; in production the CNN/LSTM training"),
-        LIGHTFM: {"fit_s": lf["fit"], "score_s": lf["score"], "read_s": lf["read"], "export_s": stage_s["lightfm_export"],
-                  "subprocess_wall_s": stage_s["lightfm"], "filter_s": stage_s["lightfm_lists"],
-                  "covers": f"fit: {params['epochs']} epochs, {params['threads']} thread(s); score: top-{params['k']} "
-                            "over every product for the judged users"},
+        LIGHTFM: {
+            "fit_s": lf["fit"],
+            "score_s": lf["score"],
+            "read_s": lf["read"],
+            "export_s": stage_s["lightfm_export"],
+            "subprocess_wall_s": stage_s["lightfm"],
+            "filter_s": stage_s["lightfm_lists"],
+            "covers": f"fit: {params['epochs']} epochs, {params['threads']} thread(s); score: top-{params['k']} "
+            "over every product for the judged users",
+        },
     }
     return {
-        "seed": seed, "cutoff": cutoff.date().isoformat(),
-        "counts": {**{f"split_{k_}": v for k_, v in split.counts.items()},
-                   **{f"backtest_{k_}": v for k_, v in bt.scores.counts.items()},
-                   **{f"lightfm_export_{k_}": v for k_, v in held["export"].items()},
-                   **{f"lightfm_{k_}": v for k_, v in fit_summary["counts"].items()}},
+        "seed": seed,
+        "cutoff": cutoff.date().isoformat(),
+        "counts": {
+            **{f"split_{k_}": v for k_, v in split.counts.items()},
+            **{f"backtest_{k_}": v for k_, v in bt.scores.counts.items()},
+            **{f"lightfm_export_{k_}": v for k_, v in held["export"].items()},
+            **{f"lightfm_{k_}": v for k_, v in fit_summary["counts"].items()},
+        },
         "headline": [dataclasses.asdict(r) for r in report.metric_rows(tables["headline"])],
         "paired": [dataclasses.asdict(r) for r in report.paired_rows(tables["paired"])],
         "coverage": tables["coverage"].to_dict("records"),
@@ -288,6 +377,7 @@ def run_seed(spark: Any, conf: Path, seed: int, args: argparse.Namespace, bench_
 
 
 # ---- main ----------------------------------------------------------------------------------------
+
 
 def parse_seeds(text: str) -> list[int]:
     try:
@@ -309,7 +399,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--work", type=Path, help="work folder (default: a temporary one, removed afterwards)")
     ap.add_argument("--epochs", type=int, default=30, help="LightFM epochs")
     ap.add_argument("--components", type=int, default=64, help="LightFM embedding size")
-    ap.add_argument("--vec-bits", type=int, default=32, help="LightFM sign bits of the content vector (0: category only)")
+    ap.add_argument(
+        "--vec-bits", type=int, default=32, help="LightFM sign bits of the content vector (0: category only)"
+    )
     ap.add_argument("--lightfm-k", type=int, default=100, help="LightFM list length before the nightly filter")
     ap.add_argument("--lightfm-seed", type=int, default=42)
     ap.add_argument("--lightfm-threads", type=int, default=1)
@@ -326,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_python = ensure_bench_env()
 
     from eval_catalog import eval_sections, write_eval_config
+
     from hybridrec.config import load_config
     from hybridrec.evaluation.protocol import SEGMENTS
     from hybridrec.evaluation.systems import SYSTEMS
@@ -341,17 +434,30 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     results: dict[str, Any] = {
-        "benchmark": "lightfm", "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "benchmark": "lightfm",
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "inputs": {
-            "seeds": seeds, "users": args.users, "products": args.products,
+            "seeds": seeds,
+            "users": args.users,
+            "products": args.products,
             "config": eval_sections(seeds[0], args.users, args.products),
             "config_note": "demo.seed is each run's seed; everything else as tests/e2e/test_evaluation.py",
-            "k": cfg0.evaluate.k, "bootstrap_replicates": cfg0.evaluate.bootstrap_replicates,
-            "bootstrap_seed": cfg0.evaluate.seed, "confidence": cfg0.evaluate.confidence,
-            "max_per_category": cfg0.recommend.max_per_category, "spark_master": cfg0.spark.master,
-            "lightfm": {"epochs": args.epochs, "components": args.components, "vec_bits": args.vec_bits,
-                        "k": args.lightfm_k, "seed": args.lightfm_seed, "threads": args.lightfm_threads,
-                        "loss": "warp", "weights": "ALS rating: log1p of the time-decayed event weights"},
+            "k": cfg0.evaluate.k,
+            "bootstrap_replicates": cfg0.evaluate.bootstrap_replicates,
+            "bootstrap_seed": cfg0.evaluate.seed,
+            "confidence": cfg0.evaluate.confidence,
+            "max_per_category": cfg0.recommend.max_per_category,
+            "spark_master": cfg0.spark.master,
+            "lightfm": {
+                "epochs": args.epochs,
+                "components": args.components,
+                "vec_bits": args.vec_bits,
+                "k": args.lightfm_k,
+                "seed": args.lightfm_seed,
+                "threads": args.lightfm_threads,
+                "loss": "warp",
+                "weights": "ALS rating: log1p of the time-decayed event weights",
+            },
         },
         "machine": machine(bench_python),
         "runs": [],
@@ -366,13 +472,16 @@ def main(argv: list[str] | None = None) -> int:
             results["across_seeds"] = summarise_seeds(results["runs"])
             print(format_seeds(results["across_seeds"], SEGMENTS), flush=True)
     finally:
-        results["load_average"] = {"before": [round(x, 2) for x in load_before],
-                                   "after": [round(x, 2) for x in os.getloadavg()]}
+        results["load_average"] = {
+            "before": [round(x, 2) for x in load_before],
+            "after": [round(x, 2) for x in os.getloadavg()],
+        }
         results["total_seconds"] = round(time.perf_counter() - t0, 1)
         if results["runs"]:
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(json_safe(results), indent=1, default=str, allow_nan=False),
-                                encoding="utf-8")
+            args.out.write_text(
+                json.dumps(json_safe(results), indent=1, default=str, allow_nan=False), encoding="utf-8"
+            )
             print(f"[bench-lightfm] wrote {args.out}", flush=True)
         spark.stop()
         if args.work is None:

@@ -47,6 +47,7 @@ between two Parquet stagings of a stage.
 The machine is shared: each stage records its CPU seconds (driver Python + JVM + workers), the
 effective cores, the whole machine's busy cores and the 1-minute load average before and after.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,8 +64,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -72,10 +74,10 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "lib"))
 
-import numpy as np  # noqa: E402
+import numpy as np  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
 
-from hybridrec.config import Config, config_from_dict, load_config, to_dict  # noqa: E402
-from hybridrec.run_dates import start_of_day  # noqa: E402
+from hybridrec.config import Config, config_from_dict, load_config, to_dict  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
+from hybridrec.run_dates import start_of_day  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
 
 log = logging.getLogger("bench.nightly")
 RESULTS = REPO_ROOT / "bench" / "results" / "nightly.json"
@@ -84,19 +86,20 @@ CUTOFF = start_of_day(RUN_DATE)
 DAYS = 56
 N_PRODUCTS = 40_000
 N_CATEGORIES = 30
-N_WARM = 30_000            # products 0..29,999 are warm: product p is in category p % 30, rank p // 30
+N_WARM = 30_000  # products 0..29,999 are warm: product p is in category p % 30, rank p // 30
 DIM = 256
 RANK = 64
-COLD_USER_EVERY = 10       # users u with u % 10 == 9 have one event (cold users)
-MEAN_DRAWS = 20.0          # mean event draws of the other users (2 + Exp(18)): ~16 distinct products
+COLD_USER_EVERY = 10  # users u with u % 10 == 9 have one event (cold users)
+MEAN_DRAWS = 20.0  # mean event draws of the other users (2 + Exp(18)): ~16 distinct products
 FAVOURITE_SHARE = 0.6
 EVENTS = (("purchase", 0.06, 5.0), ("cart", 0.14, 3.0), ("view", 0.80, 1.0))
 STAGES = ("history", "content", "cold", "recommendations")
 PLANS: dict[str, dict[str, int]] = {}  # physical plan operator counts per stage (worker process)
-MIB = 1024 ** 2
+MIB = 1024**2
 
 
 # ---- measurement -------------------------------------------------------------------------------
+
 
 def _proc_cpu_seconds(proc: Any) -> float:
     t = proc.cpu_times()
@@ -113,7 +116,7 @@ class MemorySampler(threading.Thread):
         self.psutil = psutil
         self.me = psutil.Process()
         self.jvm = psutil.Process(jvm_pid)
-        self.runtime = spark.sparkContext._jvm.java.lang.Runtime.getRuntime()  # noqa: SLF001
+        self.runtime = spark.sparkContext._jvm.java.lang.Runtime.getRuntime()  # noqa: SLF001 - the JVM's runtime and plan, only through py4j
         self.interval = interval
         self.stage = "setup"
         self.peaks: dict[str, dict[str, float]] = {}
@@ -167,8 +170,13 @@ class MemorySampler(threading.Thread):
                     self._cpu[child.pid] = _proc_cpu_seconds(child)
             except self.psutil.Error:
                 pass
-        return {"driver_python": drv / MIB, "jvm": jvm / MIB, "python_workers": workers / MIB,
-                "total": (drv + jvm + workers) / MIB, "python_worker_processes": n}
+        return {
+            "driver_python": drv / MIB,
+            "jvm": jvm / MIB,
+            "python_workers": workers / MIB,
+            "total": (drv + jvm + workers) / MIB,
+            "python_worker_processes": n,
+        }
 
     def _workers_detail(self) -> list[dict[str, Any]]:
         """Each Python worker's RSS, PSS (shared pages divided among the processes sharing them)
@@ -177,9 +185,14 @@ class MemorySampler(threading.Thread):
         for child in self._python_children():
             try:
                 full = child.memory_full_info()
-                out.append({"pid_role": "daemon" if child.ppid() == self.jvm.pid else "worker",
-                            "rss": round(full.rss / MIB, 1), "pss": round(full.pss / MIB, 1),
-                            "uss": round(full.uss / MIB, 1)})
+                out.append(
+                    {
+                        "pid_role": "daemon" if child.ppid() == self.jvm.pid else "worker",
+                        "rss": round(full.rss / MIB, 1),
+                        "pss": round(full.pss / MIB, 1),
+                        "uss": round(full.uss / MIB, 1),
+                    }
+                )
             except self.psutil.Error:
                 pass
         return out
@@ -211,11 +224,12 @@ class MemorySampler(threading.Thread):
         self.join(timeout=5)
 
     def peak(self, stage: str) -> dict[str, float]:
-        return {k: (int(v) if k == "python_worker_processes" else round(v, 1))
-                for k, v in self.peaks.get(stage, {}).items()}
+        return {
+            k: (int(v) if k == "python_worker_processes" else round(v, 1)) for k, v in self.peaks.get(stage, {}).items()
+        }
 
 
-def timed(fn: Callable[[], Any], sampler: "MemorySampler") -> tuple[Any, dict[str, float]]:
+def timed(fn: Callable[[], Any], sampler: MemorySampler) -> tuple[Any, dict[str, float]]:
     """Wall and CPU seconds of ``fn``, the load around it, and the whole machine's CPU time split
     (busy in others' processes, iowait) over the same interval."""
     import psutil
@@ -227,12 +241,16 @@ def timed(fn: Callable[[], Any], sampler: "MemorySampler") -> tuple[Any, dict[st
     cpu = sampler.cpu_seconds() - cpu0
     sys1 = psutil.cpu_times()
     busy = sum(getattr(sys1, f) - getattr(sys0, f) for f in ("user", "nice", "system", "irq", "softirq", "steal"))
-    return out, {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 1),
-                 "effective_cores": round(cpu / seconds, 2) if seconds else 0.0,
-                 "machine_busy_cores": round(busy / seconds, 2) if seconds else 0.0,
-                 "others_cpu_seconds": round(max(0.0, busy - cpu), 1),
-                 "iowait_cores": round((sys1.iowait - sys0.iowait) / seconds, 2) if seconds else 0.0,
-                 "load_1m_before": round(load0, 2), "load_1m_after": round(os.getloadavg()[0], 2)}
+    return out, {
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu, 1),
+        "effective_cores": round(cpu / seconds, 2) if seconds else 0.0,
+        "machine_busy_cores": round(busy / seconds, 2) if seconds else 0.0,
+        "others_cpu_seconds": round(max(0.0, busy - cpu), 1),
+        "iowait_cores": round((sys1.iowait - sys0.iowait) / seconds, 2) if seconds else 0.0,
+        "load_1m_before": round(load0, 2),
+        "load_1m_after": round(os.getloadavg()[0], 2),
+    }
 
 
 def machine() -> dict[str, Any]:
@@ -241,14 +259,23 @@ def machine() -> dict[str, Any]:
     import pyspark
     import scipy
 
-    mem = psutil.virtual_memory().total / 1024 ** 3
-    return {"cores": os.cpu_count(), "memory_gib": round(mem, 1), "platform": platform.platform(),
-            "python": platform.python_version(), "pyspark": pyspark.__version__, "numpy": np.__version__,
-            "scipy": scipy.__version__, "pandas": pandas.__version__, "psutil": psutil.__version__,
-            "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS")}
+    mem = psutil.virtual_memory().total / 1024**3
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "pyspark": pyspark.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pandas.__version__,
+        "psutil": psutil.__version__,
+        "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+    }
 
 
 # ---- config and inputs -------------------------------------------------------------------------
+
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
     """``recommend.key=value`` overrides (values parsed as YAML) → {key: value}."""
@@ -269,15 +296,26 @@ def bench_config(work: Path, driver_memory: str, overrides: dict[str, Any] | Non
     ``overrides``), paths under work."""
     local = to_dict(load_config(REPO_ROOT / "conf" / "local.yaml"))
     local["recommend"].update(overrides or {})
-    return config_from_dict({
-        "spark": {"master": "local[2]", "driver_memory": driver_memory, "ui_enabled": False,
-                  "shuffle_partitions": local["spark"]["shuffle_partitions"], "app_name": "bench-nightly",
-                  "conf": {"spark.local.dir": str(work / "spark-local"), "spark.eventLog.enabled": "true",
-                           "spark.eventLog.dir": str(work / "events"), "spark.eventLog.compress": "false"}},
-        "paths": {k: str(work / k) for k in ("warehouse", "models", "checkpoints", "features", "raw", "report")},
-        "als": local["als"],
-        "recommend": local["recommend"],
-    })
+    return config_from_dict(
+        {
+            "spark": {
+                "master": "local[2]",
+                "driver_memory": driver_memory,
+                "ui_enabled": False,
+                "shuffle_partitions": local["spark"]["shuffle_partitions"],
+                "app_name": "bench-nightly",
+                "conf": {
+                    "spark.local.dir": str(work / "spark-local"),
+                    "spark.eventLog.enabled": "true",
+                    "spark.eventLog.dir": str(work / "events"),
+                    "spark.eventLog.compress": "false",
+                },
+            },
+            "paths": {k: str(work / k) for k in ("warehouse", "models", "checkpoints", "features", "raw", "report")},
+            "als": local["als"],
+            "recommend": local["recommend"],
+        }
+    )
 
 
 def catalog(seed: int) -> dict[str, np.ndarray]:
@@ -287,7 +325,11 @@ def catalog(seed: int) -> dict[str, np.ndarray]:
     cat = p % N_CATEGORIES
     centroids = rng.standard_normal((N_CATEGORIES, DIM)).astype(np.float32)
     subs = rng.standard_normal((N_CATEGORIES * 8, DIM)).astype(np.float32)
-    vec = centroids[cat] + 0.8 * subs[cat * 8 + (p // N_CATEGORIES) % 8] + 1.0 * rng.standard_normal((N_PRODUCTS, DIM)).astype(np.float32)
+    vec = (
+        centroids[cat]
+        + 0.8 * subs[cat * 8 + (p // N_CATEGORIES) % 8]
+        + 1.0 * rng.standard_normal((N_PRODUCTS, DIM)).astype(np.float32)
+    )
     vec /= np.linalg.norm(vec, axis=1, keepdims=True)
     words = np.array(["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), rng.integers(3, 10))) for _ in range(800)])
     n_words = rng.integers(3, 13, N_PRODUCTS)
@@ -295,8 +337,13 @@ def catalog(seed: int) -> dict[str, np.ndarray]:
     weights = (0.1 * rng.standard_normal((DIM, RANK))).astype(np.float32)
     factors = vec[:N_WARM] @ weights * 4.0 + 0.05 * rng.standard_normal((N_WARM, RANK)).astype(np.float32)
     cat_factors = np.stack([factors[cat[:N_WARM] == c].mean(axis=0) for c in range(N_CATEGORIES)])
-    return {"cat": cat, "vec": vec.astype(np.float32), "titles": np.array(titles), "factors": factors.astype(np.float32),
-            "cat_factors": cat_factors.astype(np.float32)}
+    return {
+        "cat": cat,
+        "vec": vec.astype(np.float32),
+        "titles": np.array(titles),
+        "factors": factors.astype(np.float32),
+        "cat_factors": cat_factors.astype(np.float32),
+    }
 
 
 def _pid(col: Any) -> Any:
@@ -330,48 +377,72 @@ def make_inputs(spark: Any, cfg: Config, n_users: int, seed: int, folder: Path) 
     parts = max(2, min(64, n_users // 20_000))
     p = np.arange(N_PRODUCTS)
     cat_names = np.array([f"category_{k:02d}" for k in range(N_CATEGORIES)])
-    prod_pd = pd.DataFrame({
-        "product_id": [f"p{i:06d}" for i in p], "title": c["titles"],
-        "description": [f"{t}. Synthetic product of {cat_names[k]}." for t, k in zip(c["titles"], c["cat"])],
-        "category": cat_names[c["cat"]], "image_path": [f"images/p{i:06d}.jpg" for i in p],
-    })
+    prod_pd = pd.DataFrame(
+        {
+            "product_id": [f"p{i:06d}" for i in p],
+            "title": c["titles"],
+            "description": [f"{t}. Synthetic product of {cat_names[k]}." for t, k in zip(c["titles"], c["cat"])],
+            "category": cat_names[c["cat"]],
+            "image_path": [f"images/p{i:06d}.jpg" for i in p],
+        }
+    )
     spark.createDataFrame(prod_pd).write.mode("overwrite").parquet(str(folder / "products"))
-    emb_pd = pd.DataFrame({"product_id": prod_pd["product_id"], "fused_emb": list(c["vec"]),
-                           "model_version": "bench"})
-    spark.createDataFrame(emb_pd, "product_id string, fused_emb array<float>, model_version string") \
-        .write.mode("overwrite").parquet(str(folder / "embeddings"))
-    items_pd = pd.DataFrame({"run_date": RUN_DATE, "product_id": prod_pd["product_id"][:N_WARM],
-                             "factors": list(c["factors"]), "model_version": "als-bench"})
-    spark.createDataFrame(items_pd, "run_date date, product_id string, factors array<float>, model_version string") \
-        .write.mode("overwrite").partitionBy("run_date").parquet(str(folder / "als_item_factors"))
+    emb_pd = pd.DataFrame({"product_id": prod_pd["product_id"], "fused_emb": list(c["vec"]), "model_version": "bench"})
+    spark.createDataFrame(emb_pd, "product_id string, fused_emb array<float>, model_version string").write.mode(
+        "overwrite"
+    ).parquet(str(folder / "embeddings"))
+    items_pd = pd.DataFrame(
+        {
+            "run_date": RUN_DATE,
+            "product_id": prod_pd["product_id"][:N_WARM],
+            "factors": list(c["factors"]),
+            "model_version": "als-bench",
+        }
+    )
+    spark.createDataFrame(
+        items_pd, "run_date date, product_id string, factors array<float>, model_version string"
+    ).write.mode("overwrite").partitionBy("run_date").parquet(str(folder / "als_item_factors"))
 
     # Users and their events, in Spark (deterministic: fixed partitions, seeded rand).
     users = spark.range(0, n_users, 1, parts).select(
         F.col("id").cast("int").alias("u"),
         F.pmod(F.xxhash64("id", F.lit(seed)), F.lit(N_CATEGORIES)).cast("int").alias("fav"),
         F.when(F.pmod(F.col("id"), F.lit(COLD_USER_EVERY)) == COLD_USER_EVERY - 1, F.lit(1))
-        .otherwise(F.lit(2) + F.floor(-F.log(F.lit(1.0) - F.rand(seed + 2)) * (MEAN_DRAWS - 2))).cast("int").alias("n"),
+        .otherwise(F.lit(2) + F.floor(-F.log(F.lit(1.0) - F.rand(seed + 2)) * (MEAN_DRAWS - 2)))
+        .cast("int")
+        .alias("n"),
     )
     draws = users.select("u", "fav", F.explode(F.sequence(F.lit(1), F.col("n"))).alias("j"))
     cat = F.when(F.rand(seed + 3) < FAVOURITE_SHARE, F.col("fav")).otherwise(F.floor(F.rand(seed + 4) * N_CATEGORIES))
-    rank = F.least(F.lit(N_WARM // N_CATEGORIES - 1),
-                   F.floor(F.exp(F.rand(seed + 5) * float(np.log(N_WARM // N_CATEGORIES)))) - 1)
+    rank = F.least(
+        F.lit(N_WARM // N_CATEGORIES - 1), F.floor(F.exp(F.rand(seed + 5) * float(np.log(N_WARM // N_CATEGORIES)))) - 1
+    )
     x = F.rand(seed + 6)
     event = F.when(x < EVENTS[0][1], "purchase").when(x < EVENTS[0][1] + EVENTS[1][1], "cart").otherwise("view")
-    cutoff_s = int(CUTOFF.replace(tzinfo=dt.timezone.utc).timestamp())
+    cutoff_s = int(CUTOFF.replace(tzinfo=dt.UTC).timestamp())
     ts = F.timestamp_seconds(F.floor(F.lit(cutoff_s) - F.rand(seed + 7) * (DAYS * 86400) - 1))
-    events = draws.select(_uid("u").alias("user_id"), _pid(rank * N_CATEGORIES + cat).alias("product_id"),
-                          ts.alias("ts"), event.alias("event"))
+    events = draws.select(
+        _uid("u").alias("user_id"),
+        _pid(rank * N_CATEGORIES + cat).alias("product_id"),
+        ts.alias("ts"),
+        event.alias("event"),
+    )
     weight = F.create_map(*[v for e, _, w in EVENTS for v in (F.lit(e), F.lit(w))])
     events = events.withColumn("weight", F.element_at(weight, F.col("event")))
     events.write.mode("overwrite").parquet(str(folder / "events_draws"))
     drawn = spark.read.parquet(str(folder / "events_draws"))
-    missing = (spark.range(0, N_WARM, 1, 1).select(_pid("id").alias("product_id"), F.col("id"))
-               .join(drawn.select("product_id").distinct(), "product_id", "left_anti"))
+    missing = (
+        spark.range(0, N_WARM, 1, 1)
+        .select(_pid("id").alias("product_id"), F.col("id"))
+        .join(drawn.select("product_id").distinct(), "product_id", "left_anti")
+    )
     cover = missing.select(
-        _uid(_not_cold(F.pmod(F.xxhash64("id", F.lit(seed)), F.lit(n_users)))).alias("user_id"), "product_id",
+        _uid(_not_cold(F.pmod(F.xxhash64("id", F.lit(seed)), F.lit(n_users)))).alias("user_id"),
+        "product_id",
         F.timestamp_seconds(F.floor(F.lit(cutoff_s) - F.rand(seed + 8) * (DAYS * 86400) - 1)).alias("ts"),
-        F.lit("view").alias("event"), F.lit(1.0).alias("weight"))
+        F.lit("view").alias("event"),
+        F.lit(1.0).alias("weight"),
+    )
     drawn.unionByName(cover).write.mode("overwrite").parquet(str(folder / "interactions"))
     interactions = spark.read.parquet(str(folder / "interactions"))
 
@@ -384,51 +455,78 @@ def make_inputs(spark: Any, cfg: Config, n_users: int, seed: int, folder: Path) 
                 continue
             rng = np.random.default_rng(seed * 1_000_003 + int(pdf["u"].iloc[0]))
             f = 1.5 * cat_f[pdf["fav"].to_numpy()] + 0.1 * rng.standard_normal((len(pdf), RANK)).astype(np.float32)
-            yield pd.DataFrame({"run_date": RUN_DATE, "user_id": [f"u{u:07d}" for u in pdf["u"]],
-                                "factors": list(f.astype(np.float32)), "model_version": "als-bench"})
+            yield pd.DataFrame(
+                {
+                    "run_date": RUN_DATE,
+                    "user_id": [f"u{u:07d}" for u in pdf["u"]],
+                    "factors": list(f.astype(np.float32)),
+                    "model_version": "als-bench",
+                }
+            )
 
     active = users.select("u", "fav")
-    active.mapInPandas(user_factors, "run_date date, user_id string, factors array<float>, model_version string") \
-        .write.mode("overwrite").partitionBy("run_date").parquet(str(folder / "als_user_factors"))
-    spark.range(0, n_users, 1, parts).select(_uid("id").alias("user_id"), F.col("id").cast("int").alias("user_idx")) \
-        .write.mode("overwrite").parquet(str(folder / "als_user_ids"))
+    active.mapInPandas(
+        user_factors, "run_date date, user_id string, factors array<float>, model_version string"
+    ).write.mode("overwrite").partitionBy("run_date").parquet(str(folder / "als_user_factors"))
+    spark.range(0, n_users, 1, parts).select(
+        _uid("id").alias("user_id"), F.col("id").cast("int").alias("user_idx")
+    ).write.mode("overwrite").parquet(str(folder / "als_user_ids"))
     k = cfg.als.top_k
     per_cat = N_WARM // N_CATEGORIES
     base = F.pmod(F.xxhash64("u", F.lit(seed + 9)), F.lit(per_cat))
     # 40 % in the favourite category, the rest spread over the others (hashed per user and slot).
     slot = F.pmod(F.col("rank"), F.lit(10))
-    other = F.pmod(F.col("fav") + 1 + F.pmod(F.xxhash64("u", "slot", F.lit(seed + 10)), F.lit(N_CATEGORIES - 1)),
-                   F.lit(N_CATEGORIES))
+    other = F.pmod(
+        F.col("fav") + 1 + F.pmod(F.xxhash64("u", "slot", F.lit(seed + 10)), F.lit(N_CATEGORIES - 1)),
+        F.lit(N_CATEGORIES),
+    )
     cand_cat = F.when(F.col("slot") < 4, F.col("fav")).otherwise(other)
     # r distinct over ranks (7 is coprime to 1,000): 100 distinct products per user.
     cand_rank = F.pmod(base + F.col("rank") * 7, F.lit(per_cat))
-    (active.select("u", "fav", F.explode(F.sequence(F.lit(1), F.lit(k))).alias("rank"))
-     .withColumn("slot", slot)
-     .select(F.lit(RUN_DATE).alias("run_date"), _uid("u").alias("user_id"), F.col("rank").cast("int").alias("rank"),
-             _pid(cand_rank * N_CATEGORIES + cand_cat).alias("product_id"),
-             (F.lit(1.2) * F.exp(-F.col("rank") / 60.0) + F.rand(seed + 12) * 0.005).cast("float").alias("score"),
-             F.lit("als-bench").alias("model_version"))
-     .write.mode("overwrite").partitionBy("run_date").parquet(str(folder / "als_candidates")))
+    (
+        active.select("u", "fav", F.explode(F.sequence(F.lit(1), F.lit(k))).alias("rank"))
+        .withColumn("slot", slot)
+        .select(
+            F.lit(RUN_DATE).alias("run_date"),
+            _uid("u").alias("user_id"),
+            F.col("rank").cast("int").alias("rank"),
+            _pid(cand_rank * N_CATEGORIES + cand_cat).alias("product_id"),
+            (F.lit(1.2) * F.exp(-F.col("rank") / 60.0) + F.rand(seed + 12) * 0.005).cast("float").alias("score"),
+            F.lit("als-bench").alias("model_version"),
+        )
+        .write.mode("overwrite")
+        .partitionBy("run_date")
+        .parquet(str(folder / "als_candidates"))
+    )
 
     # What run_nightly hands to score_users (nightly.read_inputs, from Parquet instead of the tables).
-    products = spark.read.parquet(str(folder / "products")).select(
-        "product_id", "title", "description", "category", "image_path").persist()
+    products = (
+        spark.read.parquet(str(folder / "products"))
+        .select("product_id", "title", "description", "category", "image_path")
+        .persist()
+    )
 
     def night(name: str) -> Any:
         return spark.read.parquet(str(folder / name)).filter(F.col("run_date") == F.lit(RUN_DATE))
 
     inputs = NightInputs(
-        products=products, interactions=interactions,
-        vectors=spark.read.parquet(str(folder / "embeddings")).filter(F.col("model_version") == "bench")
+        products=products,
+        interactions=interactions,
+        vectors=spark.read.parquet(str(folder / "embeddings"))
+        .filter(F.col("model_version") == "bench")
         .select("product_id", F.col("fused_emb").alias("vec")),
         als_users=night("als_user_factors").select("user_id", "factors"),
         als_items=night("als_item_factors").select("product_id", "factors"),
         als_candidates=night("als_candidates").select("user_id", "product_id", "score", "rank"),
         user_index=spark.read.parquet(str(folder / "als_user_ids")).select("user_id", "user_idx"),
-        content_version="bench", als_version="als-bench",
+        content_version="bench",
+        als_version="als-bench",
     )
-    counts: dict[str, Any] = {"events": interactions.count(), "products": products.count(),
-                              "als_candidates_table_rows": inputs.als_candidates.count()}
+    counts: dict[str, Any] = {
+        "events": interactions.count(),
+        "products": products.count(),
+        "als_candidates_table_rows": inputs.als_candidates.count(),
+    }
     return inputs, counts
 
 
@@ -436,27 +534,40 @@ def describe_users(scores: Any) -> dict[str, Any]:
     """How the simulated users look once scored (from the persisted history statistics; not timed)."""
     from pyspark.sql import functions as F
 
-    stats = scores.user_stats.agg(F.mean("n_items"), F.expr("percentile_approx(n_items, array(0.5, 0.9, 0.99))"),
-                                  F.max("n_items")).first()
-    return {"history_pairs": scores.history.count(),
-            "excluded_pairs": scores.history.filter(F.col("excluded")).count(),
-            "mean_distinct_products_per_user": round(float(stats[0]), 2),
-            "distinct_products_per_user_p50_p90_p99": [int(v) for v in stats[1]],
-            "max_distinct_products_per_user": int(stats[2]),
-            "users_of_most_popular_product": int(scores.item_stats.agg(F.max("n_users")).first()[0])}
+    stats = scores.user_stats.agg(
+        F.mean("n_items"), F.expr("percentile_approx(n_items, array(0.5, 0.9, 0.99))"), F.max("n_items")
+    ).first()
+    return {
+        "history_pairs": scores.history.count(),
+        "excluded_pairs": scores.history.filter(F.col("excluded")).count(),
+        "mean_distinct_products_per_user": round(float(stats[0]), 2),
+        "distinct_products_per_user_p50_p90_p99": [int(v) for v in stats[1]],
+        "max_distinct_products_per_user": int(stats[2]),
+        "users_of_most_popular_product": int(scores.item_stats.agg(F.max("n_users")).first()[0]),
+    }
 
 
 def plan_ops(df: Any) -> dict[str, int]:
     """Operator counts of a DataFrame's physical plan as AQE starts it (before it runs): shuffles,
     sorts, windows, joins. Persisted inputs count as one InMemoryTableScan (their own plan ran before)."""
-    names = {"Exchange": "shuffles", "BroadcastExchange": "broadcasts", "Sort": "sorts", "Window": "windows",
-             "SortMergeJoin": "sort_merge_joins", "BroadcastHashJoin": "broadcast_hash_joins",
-             "BroadcastNestedLoopJoin": "nested_loop_joins", "CartesianProduct": "cartesian_products",
-             "MapInPandas": "python_udfs", "InMemoryTableScan": "cached_scans", "FileScan": "file_scans",
-             "HashAggregate": "hash_aggregates", "SortAggregate": "sort_aggregates",
-             "ObjectHashAggregate": "object_hash_aggregates"}
+    names = {
+        "Exchange": "shuffles",
+        "BroadcastExchange": "broadcasts",
+        "Sort": "sorts",
+        "Window": "windows",
+        "SortMergeJoin": "sort_merge_joins",
+        "BroadcastHashJoin": "broadcast_hash_joins",
+        "BroadcastNestedLoopJoin": "nested_loop_joins",
+        "CartesianProduct": "cartesian_products",
+        "MapInPandas": "python_udfs",
+        "InMemoryTableScan": "cached_scans",
+        "FileScan": "file_scans",
+        "HashAggregate": "hash_aggregates",
+        "SortAggregate": "sort_aggregates",
+        "ObjectHashAggregate": "object_hash_aggregates",
+    }
     counts: dict[str, int] = {}
-    root = df._jdf.queryExecution().executedPlan()  # noqa: SLF001
+    root = df._jdf.queryExecution().executedPlan()  # noqa: SLF001 - the JVM's runtime and plan, only through py4j
     stack = [root]
     while stack:
         node = stack.pop()
@@ -480,6 +591,7 @@ def plan_ops(df: Any) -> dict[str, int]:
 
 # ---- the timed stages: the nightly job's own code, observed ---------------------------------------
 
+
 class StageObserver:
     """What the benchmark hooks into the job's code: a ``scoring.Progress`` (each stage timed with
     its CPU, load and memory) and a ``lists.Stage`` (the job's Parquet staging, with each staged
@@ -488,8 +600,9 @@ class StageObserver:
     Spark job groups follow the steps (``<stage>/<step>``) for the event-log figures.
     """
 
-    def __init__(self, spark: Any, sampler: "MemorySampler", folder: Path, res: dict[str, Any],
-                 save: Callable[[], None]) -> None:
+    def __init__(
+        self, spark: Any, sampler: MemorySampler, folder: Path, res: dict[str, Any], save: Callable[[], None]
+    ) -> None:
         from hybridrec.hybrid.scoring import parquet_stage
 
         self.sc = spark.sparkContext
@@ -514,11 +627,17 @@ class StageObserver:
         line, figures = timed(fn, self.sampler)
         if self.steps[name]:
             self.steps[name]["after_last_staging"] = round(time.perf_counter() - self._mark, 2)
-        self.res["stages"][name] = {**figures, "peak_memory_mib": self.sampler.peak(name),
-                                    "python_workers_at_peak": self.sampler.details.get(name, []),
-                                    "steps_seconds": self.steps[name]}
-        print(f"[bench {self.res['users']} {name}] {line} ({figures['seconds']}s, {figures['cpu_seconds']} CPU s, "
-              f"load {figures['load_1m_before']}->{figures['load_1m_after']})", flush=True)
+        self.res["stages"][name] = {
+            **figures,
+            "peak_memory_mib": self.sampler.peak(name),
+            "python_workers_at_peak": self.sampler.details.get(name, []),
+            "steps_seconds": self.steps[name],
+        }
+        print(
+            f"[bench {self.res['users']} {name}] {line} ({figures['seconds']}s, {figures['cpu_seconds']} CPU s, "
+            f"load {figures['load_1m_before']}->{figures['load_1m_after']})",
+            flush=True,
+        )
         self.current = None
         self.save()
 
@@ -549,6 +668,7 @@ class StageObserver:
 
 def event_log_summary(folder: Path) -> dict[str, dict[str, float]]:
     """Task metrics from Spark's event log, summed per job group (bench stage / recommendations step)."""
+
     # Spark 4 writes a folder eventlog_v2_<app>/ of rolled files events_<n>_<app>.
     def order(f: Path) -> tuple[int, str]:
         parts = f.name.split("_")
@@ -557,6 +677,7 @@ def event_log_summary(folder: Path) -> dict[str, dict[str, float]]:
     files = sorted((f for f in folder.rglob("events_*") if f.is_file()), key=order) if folder.is_dir() else []
     group_of_stage: dict[int, str] = {}
     out: dict[str, dict[str, float]] = {}
+
     def lines():
         for f in files:
             with f.open(encoding="utf-8") as fh:
@@ -588,14 +709,23 @@ def event_log_summary(folder: Path) -> dict[str, dict[str, float]]:
             }
             for k, v in add.items():
                 g[k] = g.get(k, 0) + v
-            g["max_task_peak_execution_mib"] = max(g.get("max_task_peak_execution_mib", 0),
-                                                   m.get("Peak Execution Memory", 0) / MIB)
-    return {grp: {k: (round(v, 1) if isinstance(v, float) else v) for k, v in vals.items()}
-            for grp, vals in out.items()}
+            g["max_task_peak_execution_mib"] = max(
+                g.get("max_task_peak_execution_mib", 0), m.get("Peak Execution Memory", 0) / MIB
+            )
+    return {
+        grp: {k: (round(v, 1) if isinstance(v, float) else v) for k, v in vals.items()} for grp, vals in out.items()
+    }
 
 
-def worker(n_users: int, work: Path, out: Path, seed: int, driver_memory: str, scoring_limit_s: float,
-           overrides: dict[str, Any]) -> None:
+def worker(
+    n_users: int,
+    work: Path,
+    out: Path,
+    seed: int,
+    driver_memory: str,
+    scoring_limit_s: float,
+    overrides: dict[str, Any],
+) -> None:
     from hybridrec.hybrid.nightly import write_recommendations
     from hybridrec.hybrid.scoring import score_users
     from hybridrec.spark import build_spark
@@ -603,7 +733,7 @@ def worker(n_users: int, work: Path, out: Path, seed: int, driver_memory: str, s
     cfg = bench_config(work, driver_memory, overrides)
     (work / "events").mkdir(parents=True, exist_ok=True)
     spark = build_spark(cfg.spark)
-    jvm = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())  # noqa: SLF001
+    jvm = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())  # noqa: SLF001 - the JVM's runtime and plan, only through py4j
     sampler = MemorySampler(spark, jvm)
     sampler.start()
     res: dict[str, Any] = {"users": n_users, "recommend_overrides": overrides, "stages": {}, "status": "setup"}
@@ -616,8 +746,11 @@ def worker(n_users: int, work: Path, out: Path, seed: int, driver_memory: str, s
     stage_dir.mkdir(parents=True, exist_ok=True)
     (inputs, counts), figures = timed(lambda: make_inputs(spark, cfg, n_users, seed, work / "inputs"), sampler)
     res["counts"] = counts
-    res["setup"] = {**figures, "peak_memory_mib": sampler.peak("setup"),
-                    "python_workers_at_peak": sampler.details.get("setup", [])}
+    res["setup"] = {
+        **figures,
+        "peak_memory_mib": sampler.peak("setup"),
+        "python_workers_at_peak": sampler.details.get("setup", []),
+    }
     print(f"[bench {n_users} setup] {counts} ({figures['seconds']}s)", flush=True)
     observer = StageObserver(spark, sampler, stage_dir, res, save)
     sc = spark.sparkContext
@@ -638,16 +771,24 @@ def worker(n_users: int, work: Path, out: Path, seed: int, driver_memory: str, s
         scores = score_users(spark, cfg, inputs, CUTOFF, observer.stage, observer.hook())
         res["counts"].update(scores.counts)
         res["counts"]["content_user_blocks"] = math.ceil(scores.counts["active_users"] / cfg.recommend.user_block)
-        observer.progress("recommendations", lambda: write_recommendations(
-            spark, cfg, scores, inputs, RUN_DATE, observer.stage, "bench", res["counts"]))
+        observer.progress(
+            "recommendations",
+            lambda: write_recommendations(spark, cfg, scores, inputs, RUN_DATE, observer.stage, "bench", res["counts"]),
+        )
         res["status"] = "done"
     except Exception as exc:  # noqa: BLE001 - a cancelled (limit) or failed stage: keep the figures so far
         name = observer.current or "setup"
-        res["stages"][name] = {"seconds_until_stopped": round(time.perf_counter() - observer.started, 1),
-                               "peak_memory_mib": sampler.peak(name), "finished": False,
-                               "steps_seconds": observer.steps.get(name, {})}
-        why = (f"scoring limit of {scoring_limit_s / 60:g} min reached" if limit_hit.is_set()
-               else f"failed: {type(exc).__name__}: {str(exc)[:500]}")
+        res["stages"][name] = {
+            "seconds_until_stopped": round(time.perf_counter() - observer.started, 1),
+            "peak_memory_mib": sampler.peak(name),
+            "finished": False,
+            "steps_seconds": observer.steps.get(name, {}),
+        }
+        why = (
+            f"scoring limit of {scoring_limit_s / 60:g} min reached"
+            if limit_hit.is_set()
+            else f"failed: {type(exc).__name__}: {str(exc)[:500]}"
+        )
         res["status"] = f"stopped in {name}: {why}"
         print(f"[bench {n_users} {name}] {res['status']}", flush=True)
     watchdog.cancel()
@@ -657,8 +798,15 @@ def worker(n_users: int, work: Path, out: Path, seed: int, driver_memory: str, s
         res["counts"].update(describe_users(scores))
     res["metrics"] = scores.metrics if scores is not None else {}
     res["plans"] = PLANS
-    res["spark_conf"] = {k: spark.conf.get(k) for k in ("spark.sql.shuffle.partitions", "spark.driver.memory",
-                                                         "spark.sql.adaptive.enabled", "spark.sql.autoBroadcastJoinThreshold")}
+    res["spark_conf"] = {
+        k: spark.conf.get(k)
+        for k in (
+            "spark.sql.shuffle.partitions",
+            "spark.driver.memory",
+            "spark.sql.adaptive.enabled",
+            "spark.sql.autoBroadcastJoinThreshold",
+        )
+    }
     sampler.stop()
     res["memory_samples_with_non_python_jvm_children"] = sampler.other_children_seen
     save()
@@ -667,13 +815,26 @@ def worker(n_users: int, work: Path, out: Path, seed: int, driver_memory: str, s
     save()
 
 
-def run_size(n_users: int, seed: int, driver_memory: str, limit_s: float, scoring_limit_s: float,
-             sets: list[str]) -> dict[str, Any]:
+def run_size(
+    n_users: int, seed: int, driver_memory: str, limit_s: float, scoring_limit_s: float, sets: list[str]
+) -> dict[str, Any]:
     """One size in a fresh process (fresh JVM); partial figures survive a timeout or a failure."""
     work = Path(tempfile.mkdtemp(prefix=f"bench_nightly_{n_users}_"))
     out = work / "result.json"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(n_users), "--work", str(work),
-           "--seed", str(seed), "--driver-memory", driver_memory, "--scoring-limit-minutes", str(scoring_limit_s / 60)] + [a for x in sets for a in ("--set", x)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        str(n_users),
+        "--work",
+        str(work),
+        "--seed",
+        str(seed),
+        "--driver-memory",
+        driver_memory,
+        "--scoring-limit-minutes",
+        str(scoring_limit_s / 60),
+    ] + [a for x in sets for a in ("--set", x)]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, start_new_session=True)
     status = None
@@ -698,6 +859,7 @@ def run_size(n_users: int, seed: int, driver_memory: str, limit_s: float, scorin
 
 
 # ---- summary -----------------------------------------------------------------------------------
+
 
 def scaling(sizes: list[dict[str, Any]]) -> dict[str, Any]:
     done = [s for s in sizes if s.get("status") == "done" and not s.get("variant")]
@@ -737,15 +899,22 @@ def scaling(sizes: list[dict[str, Any]]) -> dict[str, Any]:
         ma, mb = a.get("spark_task_metrics", {}), b.get("spark_task_metrics", {})
         for fig in ("executor_cpu_s", "shuffle_write_records", "memory_spilled_mib", "disk_spilled_mib"):
             row[f"{fig}_per_user_ratio"] = {
-                g: (round(mb[g][fig] / ma[g][fig] / k, 2) if ma[g].get(fig) else
-                    ("from 0 to " + str(mb[g][fig]) if mb[g].get(fig) else 0))
-                for g in ma if "/" in g and g in mb}
+                g: (
+                    round(mb[g][fig] / ma[g][fig] / k, 2)
+                    if ma[g].get(fig)
+                    else ("from 0 to " + str(mb[g][fig]) if mb[g].get(fig) else 0)
+                )
+                for g in ma
+                if "/" in g and g in mb
+            }
         steps[f"{a['users']}->{b['users']}"] = row
     out["steps"] = steps
     # Content: the exact kNN costs the same per user block (user_block users x every product).
     out["content_seconds_per_user_block"] = {
         str(s["users"]): round(s["stages"]["content"]["seconds"] / s["counts"]["content_user_blocks"], 2)
-        for s in done if s.get("counts", {}).get("content_user_blocks")}
+        for s in done
+        if s.get("counts", {}).get("content_user_blocks")
+    }
     return out
 
 
@@ -763,11 +932,16 @@ def machine_sharing(results: dict[str, Any]) -> None:
 
 def print_summary(results: dict[str, Any]) -> None:
     m = results["machine"]
-    print(f"\nNightly scoring benchmark: Spark {m['pyspark']} local[2], {m['cores']} cores, {m['memory_gib']} GiB; "
-          f"shared machine: {results['machine_shared']} (others' CPU {results.get('others_cpu_share')} of ours, "
-          f"load {results['load_1m_range']})")
-    print(f"{'users':>9} {'variant':>10} {'history s':>9} {'content s':>10} {'cold s':>8} {'recs s':>8} {'total s':>8} {'CPU s':>7} "
-          f"{'ms/user':>8} {'x/user':>7} {'xCPU/user':>9} | peak RSS MiB: {'py':>5} {'JVM':>6} {'workers':>7} {'sum':>6}")
+    print(
+        f"\nNightly scoring benchmark: Spark {m['pyspark']} local[2], {m['cores']} cores, {m['memory_gib']} GiB; "
+        f"shared machine: {results['machine_shared']} (others' CPU {results.get('others_cpu_share')} of ours, "
+        f"load {results['load_1m_range']})"
+    )
+    print(
+        f"{'users':>9} {'variant':>10} {'history s':>9} {'content s':>10} {'cold s':>8} {'recs s':>8} "
+        f"{'total s':>8} {'CPU s':>7} "
+        f"{'ms/user':>8} {'x/user':>7} {'xCPU/user':>9} | peak RSS MiB: {'py':>5} {'JVM':>6} {'workers':>7} {'sum':>6}"
+    )
     sc = results.get("scaling", {}).get("per_user_time_vs_baseline", {})
 
     def cell(st: dict[str, Any], width: int) -> str:
@@ -786,9 +960,13 @@ def print_summary(results: dict[str, Any]) -> None:
             continue
         peak = s["peak_memory_mib"]
         r = sc.get(str(s["users"]), {}) if not s.get("variant") else {}
-        print(f"{head} {s['total_scoring_seconds']:>8} {s['total_scoring_cpu_seconds']:>7.0f} "
-              f"{1000 * s['total_scoring_seconds'] / s['users']:>8.2f} {r.get('total', '-'):>7} {r.get('total_cpu', '-'):>9} | "
-              f"{'':>13} {peak['driver_python']:>5.0f} {peak['jvm']:>6.0f} {peak['python_workers']:>7.0f} {peak['total']:>6.0f}")
+        print(
+            f"{head} {s['total_scoring_seconds']:>8} {s['total_scoring_cpu_seconds']:>7.0f} "
+            f"{1000 * s['total_scoring_seconds'] / s['users']:>8.2f} {r.get('total', '-'):>7} "
+            f"{r.get('total_cpu', '-'):>9} | "
+            f"{'':>13} {peak['driver_python']:>5.0f} {peak['jvm']:>6.0f} {peak['python_workers']:>7.0f} "
+            f"{peak['total']:>6.0f}"
+        )
     for key, e in results.get("scaling", {}).get("growth_exponent", {}).items():
         print(f"  growth exponent {key}: " + ", ".join(f"{k} {v}" for k, v in e.items()))
     for users, r in sc.items():
@@ -796,7 +974,9 @@ def print_summary(results: dict[str, Any]) -> None:
     for s in results["sizes"]:
         for name, st in s.get("stages", {}).items():
             if st.get("steps_seconds"):
-                print(f"  {s['users']} users ({s.get('variant') or 'default'}), {name} steps (s): {st['steps_seconds']}")
+                print(
+                    f"  {s['users']} users ({s.get('variant') or 'default'}), {name} steps (s): {st['steps_seconds']}"
+                )
 
 
 def _loads(node: Any) -> list[float]:
@@ -813,29 +993,56 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", default="10000,100000,1000000", help="simulated users per run, comma-separated")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--driver-memory", default="12g")
-    parser.add_argument("--scoring-limit-minutes", type=float, default=60.0,
-                        help="wall-clock limit of one size's timed stages: past it the running Spark jobs are "
-                             "cancelled and the figures so far kept")
-    parser.add_argument("--limit-minutes", type=float, default=90.0,
-                        help="wall-clock limit of one size's process (setup included); killed past it")
-    parser.add_argument("--set", action="append", default=[], dest="sets", metavar="recommend.KEY=VALUE",
-                        help="a recommendation setting for this invocation's sizes (a variant, e.g. fewer candidates)")
+    parser.add_argument(
+        "--scoring-limit-minutes",
+        type=float,
+        default=60.0,
+        help="wall-clock limit of one size's timed stages: past it the running Spark jobs are "
+        "cancelled and the figures so far kept",
+    )
+    parser.add_argument(
+        "--limit-minutes",
+        type=float,
+        default=90.0,
+        help="wall-clock limit of one size's process (setup included); killed past it",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="sets",
+        metavar="recommend.KEY=VALUE",
+        help="a recommendation setting for this invocation's sizes (a variant, e.g. fewer candidates)",
+    )
     parser.add_argument("--variant", help="label of this invocation's sizes when --set is used")
-    parser.add_argument("--append", action="store_true",
-                        help="add this invocation's sizes to the existing results file instead of replacing it")
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="add this invocation's sizes to the existing results file instead of replacing it",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--note", action="append", default=[], help="a line for the results' notes")
-    parser.add_argument("--summarize-only", action="store_true",
-                        help="recompute the derived figures (scaling, sharing) of the results file, add --note "
-                             "lines, print the summary; runs nothing")
+    parser.add_argument(
+        "--summarize-only",
+        action="store_true",
+        help="recompute the derived figures (scaling, sharing) of the results file, add --note "
+        "lines, print the summary; runs nothing",
+    )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)
     if args.worker:
-        worker(args.worker, args.work, args.work / "result.json", args.seed, args.driver_memory,
-               args.scoring_limit_minutes * 60, parse_sets(args.sets))
+        worker(
+            args.worker,
+            args.work,
+            args.work / "result.json",
+            args.seed,
+            args.driver_memory,
+            args.scoring_limit_minutes * 60,
+            parse_sets(args.sets),
+        )
         return 0
 
     if args.summarize_only:
@@ -851,23 +1058,46 @@ def main(argv: list[str] | None = None) -> int:
     rc = to_dict(cfg)["recommend"]
     results: dict[str, Any] = {
         "benchmark": "nightly",
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "machine_shared": None,
         "load_before": [round(x, 2) for x in os.getloadavg()],
         "inputs": {
-            "seed": args.seed, "products": N_PRODUCTS, "categories": N_CATEGORIES, "vector_dim": DIM,
-            "warm_products": N_WARM, "cold_products": N_PRODUCTS - N_WARM, "als_rank": RANK,
+            "seed": args.seed,
+            "products": N_PRODUCTS,
+            "categories": N_CATEGORIES,
+            "vector_dim": DIM,
+            "warm_products": N_WARM,
+            "cold_products": N_PRODUCTS - N_WARM,
+            "als_rank": RANK,
             "als_candidates_per_user_in_table": cfg.als.top_k,
             "users": "see sizes; 10 % cold (one event), the others ~2 + Exp(18) event draws, "
-                     f"{FAVOURITE_SHARE:.0%} in a favourite category, Zipf(1) popularity within a category",
-            "events": {e: share for e, share, _ in EVENTS}, "event_days": DAYS, "run_date": RUN_DATE.isoformat(),
-            "recommend": {k: rc[k] for k in ("top_n", "max_per_category", "als_candidates", "content_candidates",
-                                             "cold_candidates", "history_items", "popular_per_category",
-                                             "cold_user_max_items", "user_block", "content_item_block") if k in rc},
+            f"{FAVOURITE_SHARE:.0%} in a favourite category, Zipf(1) popularity within a category",
+            "events": {e: share for e, share, _ in EVENTS},
+            "event_days": DAYS,
+            "run_date": RUN_DATE.isoformat(),
+            "recommend": {
+                k: rc[k]
+                for k in (
+                    "top_n",
+                    "max_per_category",
+                    "als_candidates",
+                    "content_candidates",
+                    "cold_candidates",
+                    "history_items",
+                    "popular_per_category",
+                    "cold_user_max_items",
+                    "user_block",
+                    "content_item_block",
+                )
+                if k in rc
+            },
             "als": {"topk_user_block": cfg.als.topk_user_block, "topk_item_block": cfg.als.topk_item_block},
-            "spark": {"master": cfg.spark.master, "driver_memory": cfg.spark.driver_memory,
-                      "shuffle_partitions": cfg.spark.shuffle_partitions},
+            "spark": {
+                "master": cfg.spark.master,
+                "driver_memory": cfg.spark.driver_memory,
+                "shuffle_partitions": cfg.spark.shuffle_partitions,
+            },
             "code": "hybrid.scoring.score_users + hybrid.nightly.write_recommendations (the job's own functions)",
             "limit_minutes_per_size": args.limit_minutes,
             "scoring_limit_minutes": args.scoring_limit_minutes,
@@ -893,21 +1123,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.append and args.out.is_file():
         previous = json.loads(args.out.read_text(encoding="utf-8"))
         results["sizes"] = previous.get("sizes", [])
-        results["notes"] = previous.get("notes", results["notes"]) + [n for n in args.note if n not in previous.get("notes", [])]
+        results["notes"] = previous.get("notes", results["notes"]) + [
+            n for n in args.note if n not in previous.get("notes", [])
+        ]
         results["load_before"] = previous.get("load_before", results["load_before"])
         results["created_at"] = previous.get("created_at", results["created_at"])
-        results["appended_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        results["appended_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     for n in [int(x) for x in args.users.split(",") if x]:
         log.info("%d users: fresh process", n)
-        res = run_size(n, args.seed, args.driver_memory, args.limit_minutes * 60,
-                       args.scoring_limit_minutes * 60, args.sets)
+        res = run_size(
+            n, args.seed, args.driver_memory, args.limit_minutes * 60, args.scoring_limit_minutes * 60, args.sets
+        )
         res["variant"] = (args.variant or "overrides") if overrides else None
         if res.get("status") == "done":
             res["total_scoring_seconds"] = round(sum(res["stages"][s]["seconds"] for s in STAGES), 2)
             res["total_scoring_cpu_seconds"] = round(sum(res["stages"][s]["cpu_seconds"] for s in STAGES), 1)
-            res["peak_memory_mib"] = {k: max(res["stages"][s]["peak_memory_mib"].get(k, 0) for s in STAGES)
-                                      for k in ("driver_python", "jvm", "python_workers", "total",
-                                                "jvm_heap_used", "jvm_heap_committed")}
+            res["peak_memory_mib"] = {
+                k: max(res["stages"][s]["peak_memory_mib"].get(k, 0) for s in STAGES)
+                for k in ("driver_python", "jvm", "python_workers", "total", "jvm_heap_used", "jvm_heap_committed")
+            }
         results["sizes"].append(res)
         results["scaling"] = scaling(results["sizes"])
         _write(results, args.out)

@@ -31,6 +31,7 @@ with its counts per split and class.
 The machine is shared: other work on the same cores makes single runs noisy; the load average before
 and after each measurement is recorded with it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,18 +44,19 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "lib"))
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
 
-from hybridrec.config import Config, config_from_dict, load_config  # noqa: E402
-from hybridrec.features import images as img  # noqa: E402
+from hybridrec.config import Config, config_from_dict, load_config  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
+from hybridrec.features import images as img  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
 
 log = logging.getLogger("bench.preprocess")
 FASHION = REPO_ROOT.parent / "shared" / "data" / "fashion"
@@ -63,10 +65,11 @@ RESULTS = REPO_ROOT / "bench" / "results" / "preprocess.json"
 
 # ---- inputs --------------------------------------------------------------------------------------
 
+
 def generate_images(folder: Path, n: int, seed: int = 0, size: int = 128) -> tuple[list[str], str]:
     """``n`` product photos from the demo catalog generator (the photos ``make demo`` ingests)."""
-    from hybridrec.demo.catalog import generate_catalog
     from hybridrec.config import DemoConfig
+    from hybridrec.demo.catalog import generate_catalog
 
     demo = DemoConfig(seed=seed, n_products=n, image_size=size, no_photo_share=0.0)
     products = generate_catalog(demo, folder)
@@ -78,6 +81,7 @@ def generate_images(folder: Path, n: int, seed: int = 0, size: int = 128) -> tup
 
 
 # ---- measurements --------------------------------------------------------------------------------
+
 
 def _tree_cpu_seconds(root_pid: int) -> float:
     """CPU seconds (user + system, incl. reaped children) of a process and all its descendants, from
@@ -108,8 +112,15 @@ def _timed(fn: Callable[[], Any], cpu: Callable[[], float] = time.process_time) 
     out = fn()
     seconds = time.perf_counter() - t0
     used = cpu() - cpu0
-    return seconds, out, {"cpu_seconds": round(used, 2),
-                          "load_avg_1m_before": round(load0, 2), "load_avg_1m_after": round(os.getloadavg()[0], 2)}
+    return (
+        seconds,
+        out,
+        {
+            "cpu_seconds": round(used, 2),
+            "load_avg_1m_before": round(load0, 2),
+            "load_avg_1m_after": round(os.getloadavg()[0], 2),
+        },
+    )
 
 
 def plain_loop(paths: list[str], size: int) -> dict[str, Any]:
@@ -121,10 +132,15 @@ def plain_loop(paths: list[str], size: int) -> dict[str, Any]:
         return ok
 
     seconds, ok, load = _timed(run)
-    return {"images": len(paths), "decoded": ok, "seconds": round(seconds, 2),
-            "images_per_s": round(len(paths) / seconds, 1),
-            "images_per_cpu_s": round(len(paths) / max(load["cpu_seconds"], 1e-9), 1),
-            "effective_cores": round(load["cpu_seconds"] / seconds, 2), **load}
+    return {
+        "images": len(paths),
+        "decoded": ok,
+        "seconds": round(seconds, 2),
+        "images_per_s": round(len(paths) / seconds, 1),
+        "images_per_cpu_s": round(len(paths) / max(load["cpu_seconds"], 1e-9), 1),
+        "effective_cores": round(load["cpu_seconds"] / seconds, 2),
+        **load,
+    }
 
 
 def best_of(repeats: int, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -135,9 +151,9 @@ def best_of(repeats: int, measure: Callable[[], dict[str, Any]]) -> dict[str, An
 
 
 def spark_session(cfg: Config, master: str):
-    from hybridrec.spark import build_spark
-
     from pyspark.sql import SparkSession
+
+    from hybridrec.spark import build_spark
 
     active = SparkSession.getActiveSession()
     if active is not None:
@@ -167,10 +183,16 @@ def spark_decode(spark, paths: list[str], size: int, rows_per_group: int) -> dic
         return time.process_time() + _tree_cpu_seconds(jvm_launcher)
 
     seconds, _, load = _timed(lambda: df.write.format("noop").mode("overwrite").save(), cpu)
-    return {"images": len(paths), "partitions": parts, "master": spark.sparkContext.master,
-            "seconds": round(seconds, 2), "images_per_s": round(len(paths) / seconds, 1),
-            "images_per_cpu_s": round(len(paths) / max(load["cpu_seconds"], 1e-9), 1),
-            "effective_cores": round(load["cpu_seconds"] / seconds, 2), **load}
+    return {
+        "images": len(paths),
+        "partitions": parts,
+        "master": spark.sparkContext.master,
+        "seconds": round(seconds, 2),
+        "images_per_s": round(len(paths) / seconds, 1),
+        "images_per_cpu_s": round(len(paths) / max(load["cpu_seconds"], 1e-9), 1),
+        "effective_cores": round(load["cpu_seconds"] / seconds, 2),
+        **load,
+    }
 
 
 def petastorm_formats(spark, paths: list[str], size: int, workdir: Path) -> dict[str, Any]:
@@ -196,8 +218,12 @@ def petastorm_formats(spark, paths: list[str], size: int, workdir: Path) -> dict
         "binary": decoded,
         "array_byte": decoded.mapInPandas(as_int8, "product_id string, label int, image array<tinyint>"),
     }
-    out: dict[str, Any] = {"images": n, "image_shape": [size, size, 3], "rows_per_group": 512,
-                           "reader": "make_batch_reader, 4 threads, into tf.data, batches of 64"}
+    out: dict[str, Any] = {
+        "images": n,
+        "image_shape": [size, size, 3],
+        "rows_per_group": 512,
+        "reader": "make_batch_reader, 4 threads, into tf.data, batches of 64",
+    }
     for name, frame in forms.items():
         path = workdir / f"petastorm_{name}"
         frame.write.option("maxRecordsPerFile", 512).option("compression", "snappy").parquet(str(path))
@@ -211,9 +237,14 @@ def petastorm_formats(spark, paths: list[str], size: int, workdir: Path) -> dict
     def read(name: str, pool: str = "thread") -> float:
         # shuffle_row_groups=False: Petastorm 0.13.1's thread pool can end a shuffled read early (see
         # hybridrec.features.preprocess), which would make a rate meaningless.
-        with make_batch_reader(f"file://{workdir / f'petastorm_{name}'}", num_epochs=1, workers_count=4,
-                               reader_pool_type=pool, shuffle_row_groups=False,
-                               schema_fields=["image", "label"]) as reader:
+        with make_batch_reader(
+            f"file://{workdir / f'petastorm_{name}'}",
+            num_epochs=1,
+            workers_count=4,
+            reader_pool_type=pool,
+            shuffle_row_groups=False,
+            schema_fields=["image", "label"],
+        ) as reader:
             ds = make_petastorm_dataset(reader)
             if name == "binary":
                 ds = ds.map(lambda b: (tf.reshape(tf.io.decode_raw(b.image, tf.uint8), (-1, size, size, 3)), b.label))
@@ -231,8 +262,9 @@ def petastorm_formats(spark, paths: list[str], size: int, workdir: Path) -> dict
         rates = [read(name) for _ in range(3)]
         out[name]["images_per_s_best_of_3"] = round(max(rates), 1)
     out["binary"]["dummy_pool_images_per_s_best_of_3"] = round(max(read("binary", "dummy") for _ in range(3)), 1)
-    out["binary_vs_array_byte"] = round(out["binary"]["images_per_s_best_of_3"]
-                                        / out["array_byte"]["images_per_s_best_of_3"], 2)
+    out["binary_vs_array_byte"] = round(
+        out["binary"]["images_per_s_best_of_3"] / out["array_byte"]["images_per_s_best_of_3"], 2
+    )
     return out
 
 
@@ -243,20 +275,37 @@ def fashion_end_to_end(spark, base: Path, features: dict[str, Any]) -> dict[str,
     from hybridrec.features.preprocess import preprocess
     from hybridrec.tables import PRODUCTS, table_ref, write_table
 
-    cfg = config_from_dict({"spark": {"master": spark.sparkContext.master},
-                            "paths": {"warehouse": str(base / "warehouse"), "features": str(base / "features")},
-                            "features": features})
+    cfg = config_from_dict(
+        {
+            "spark": {"master": spark.sparkContext.master},
+            "paths": {"warehouse": str(base / "warehouse"), "features": str(base / "features")},
+            "features": features,
+        }
+    )
     styles = pd.read_csv(FASHION / "styles.csv", dtype=str, keep_default_na=False)
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     rows = []
     for r in styles.itertuples(index=False):
         photo = FASHION / "images" / f"{r.id}.jpg"
-        rows.append((r.id, r.productDisplayName or None, None, r.articleType or None,
-                     str(photo) if photo.is_file() else None, {}, None, r.id, "styles.csv", now))
+        rows.append(
+            (
+                r.id,
+                r.productDisplayName or None,
+                None,
+                r.articleType or None,
+                str(photo) if photo.is_file() else None,
+                {},
+                None,
+                r.id,
+                "styles.csv",
+                now,
+            )
+        )
     write_table(spark.createDataFrame(rows, PRODUCTS.schema), table_ref(cfg, PRODUCTS), mode="overwrite")
-    jvm_launcher = spark.sparkContext._gateway.proc.pid  # noqa: SLF001
-    seconds, result, load = _timed(lambda: preprocess(spark, cfg, run_id="bench"),
-                                   lambda: time.process_time() + _tree_cpu_seconds(jvm_launcher))
+    jvm_launcher = spark.sparkContext._gateway.proc.pid  # noqa: SLF001 - the JVM's pid, only through py4j
+    seconds, result, load = _timed(
+        lambda: preprocess(spark, cfg, run_id="bench"), lambda: time.process_time() + _tree_cpu_seconds(jvm_launcher)
+    )
     m = result.manifest
     return {
         "master": spark.sparkContext.master,
@@ -283,6 +332,7 @@ def fashion_end_to_end(spark, base: Path, features: dict[str, Any]) -> dict[str,
 
 # ---- main ----------------------------------------------------------------------------------------
 
+
 def machine() -> dict[str, Any]:
     mem = None
     try:
@@ -294,8 +344,14 @@ def machine() -> dict[str, Any]:
     import PIL
     import pyspark
 
-    return {"cores": os.cpu_count(), "memory_gib": mem, "platform": platform.platform(),
-            "python": platform.python_version(), "pyspark": pyspark.__version__, "pillow": PIL.__version__}
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": mem,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "pyspark": pyspark.__version__,
+        "pillow": PIL.__version__,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -316,10 +372,14 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench_preprocess_"))
     results: dict[str, Any] = {
         "benchmark": "preprocess",
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "inputs": {"image_size": size, "image_rows_per_group": fc.image_rows_per_group,
-                   "repeats": args.repeats, "kept": "the fastest of the repeats"},
+        "inputs": {
+            "image_size": size,
+            "image_rows_per_group": fc.image_rows_per_group,
+            "repeats": args.repeats,
+            "kept": "the fastest of the repeats",
+        },
         "notes": "The 2 cores are shared with other work: single runs are noisy; see the load averages.",
         "sets": {},
     }
@@ -338,15 +398,19 @@ def main(argv: list[str] | None = None) -> int:
 
         for name, (paths, desc) in sets.items():
             log.info("%s: plain loop over %d images", name, len(paths))
-            results["sets"][name] = {"description": desc, "images": len(paths),
-                                     "plain_loop": best_of(args.repeats, lambda: plain_loop(paths, size))}
+            results["sets"][name] = {
+                "description": desc,
+                "images": len(paths),
+                "plain_loop": best_of(args.repeats, lambda paths=paths: plain_loop(paths, size)),
+            }
         for master in ("local[1]", "local[2]"):
             spark = spark_session(cfg, master)
             for name, (paths, _) in sets.items():
                 log.info("%s: Spark %s over %d images", name, master, len(paths))
                 key = "spark_local1" if master == "local[1]" else "spark_local2"
                 results["sets"][name][key] = best_of(
-                    args.repeats, lambda: spark_decode(spark, paths, size, fc.image_rows_per_group)
+                    args.repeats,
+                    lambda spark=spark, paths=paths: spark_decode(spark, paths, size, fc.image_rows_per_group),
                 )
             if master == "local[2]":
                 if "fashion" in sets:
@@ -358,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
                         results["fashion_end_to_end"] = fashion_end_to_end(spark, work / "e2e", features)
             spark.stop()
 
-        for name, figures in results["sets"].items():
+        for figures in results["sets"].values():
             loop = figures["plain_loop"]["images_per_s"]
             one = figures["spark_local1"]["images_per_s"]
             two = figures["spark_local2"]["images_per_s"]
@@ -367,9 +431,11 @@ def main(argv: list[str] | None = None) -> int:
                 "spark_overhead_loop_vs_spark_1_core": round(loop / one, 2),
                 # Independent of what else runs on the machine: CPU spent per image.
                 "cpu_per_image_spark_1_core_vs_loop": round(
-                    figures["plain_loop"]["images_per_cpu_s"] / figures["spark_local1"]["images_per_cpu_s"], 2),
+                    figures["plain_loop"]["images_per_cpu_s"] / figures["spark_local1"]["images_per_cpu_s"], 2
+                ),
                 "cpu_per_image_spark_2_cores_vs_loop": round(
-                    figures["plain_loop"]["images_per_cpu_s"] / figures["spark_local2"]["images_per_cpu_s"], 2),
+                    figures["plain_loop"]["images_per_cpu_s"] / figures["spark_local2"]["images_per_cpu_s"], 2
+                ),
             }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -383,33 +449,46 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_summary(results: dict[str, Any]) -> None:
     m = results["machine"]
-    print(f"\npreprocess benchmark: {results['inputs']['image_size']}px, {m['cores']} cores, "
-          f"{m['memory_gib']} GiB")
-    print(f"{'set':<10} {'images':>7} {'loop img/s':>11} {'spark[1]':>9} {'spark[2]':>9} "
-          f"{'2v1 cores':>10} {'loop/spark[1]':>14} {'CPU/img spark[1]/loop':>22}")
+    print(f"\npreprocess benchmark: {results['inputs']['image_size']}px, {m['cores']} cores, {m['memory_gib']} GiB")
+    print(
+        f"{'set':<10} {'images':>7} {'loop img/s':>11} {'spark[1]':>9} {'spark[2]':>9} "
+        f"{'2v1 cores':>10} {'loop/spark[1]':>14} {'CPU/img spark[1]/loop':>22}"
+    )
     for name, f in results["sets"].items():
         r = f["ratios"]
-        print(f"{name:<10} {f['images']:>7} {f['plain_loop']['images_per_s']:>11} "
-              f"{f['spark_local1']['images_per_s']:>9} {f['spark_local2']['images_per_s']:>9} "
-              f"{r['scaling_2_vs_1_cores']:>10} {r['spark_overhead_loop_vs_spark_1_core']:>14} "
-              f"{r['cpu_per_image_spark_1_core_vs_loop']:>22}")
-    loads = [v["load_avg_1m_before"] for f in results["sets"].values() for v in f.values()
-             if isinstance(v, dict) and "load_avg_1m_before" in v]
+        print(
+            f"{name:<10} {f['images']:>7} {f['plain_loop']['images_per_s']:>11} "
+            f"{f['spark_local1']['images_per_s']:>9} {f['spark_local2']['images_per_s']:>9} "
+            f"{r['scaling_2_vs_1_cores']:>10} {r['spark_overhead_loop_vs_spark_1_core']:>14} "
+            f"{r['cpu_per_image_spark_1_core_vs_loop']:>22}"
+        )
+    loads = [
+        v["load_avg_1m_before"]
+        for f in results["sets"].values()
+        for v in f.values()
+        if isinstance(v, dict) and "load_avg_1m_before" in v
+    ]
     print(f"load average (1 min) before the measurements: {min(loads)} to {max(loads)} on {m['cores']} cores")
     for name, f in results["sets"].items():
-        print(f"{name}: CPU actually obtained (CPU s / wall s): loop {f['plain_loop']['effective_cores']}, "
-              f"spark[1] {f['spark_local1']['effective_cores']}, spark[2] {f['spark_local2']['effective_cores']}")
+        print(
+            f"{name}: CPU actually obtained (CPU s / wall s): loop {f['plain_loop']['effective_cores']}, "
+            f"spark[1] {f['spark_local1']['effective_cores']}, spark[2] {f['spark_local2']['effective_cores']}"
+        )
     if "petastorm_read" in results:
         p = results["petastorm_read"]
-        print(f"petastorm read (img/s, best of 3): binary {p['binary']['images_per_s_best_of_3']}, "
-              f"array<byte> {p['array_byte']['images_per_s_best_of_3']} (x{p['binary_vs_array_byte']}); "
-              f"binary with the dummy pool {p['binary']['dummy_pool_images_per_s_best_of_3']}")
+        print(
+            f"petastorm read (img/s, best of 3): binary {p['binary']['images_per_s_best_of_3']}, "
+            f"array<byte> {p['array_byte']['images_per_s_best_of_3']} (x{p['binary_vs_array_byte']}); "
+            f"binary with the dummy pool {p['binary']['dummy_pool_images_per_s_best_of_3']}"
+        )
     if "fashion_end_to_end" in results:
         e = results["fashion_end_to_end"]
-        print(f"fashion preprocess job ({e['master']}, got {e['effective_cores']} cores): {e['seconds']} s, "
-              f"{e['products']} products, "
-              f"{e['image_rows']} images + {e['decode_errors']} errors, {e['classes']} classes, "
-              f"vocab {e['vocab_size']}; images by split {e['images_by_split']}")
+        print(
+            f"fashion preprocess job ({e['master']}, got {e['effective_cores']} cores): {e['seconds']} s, "
+            f"{e['products']} products, "
+            f"{e['image_rows']} images + {e['decode_errors']} errors, {e['classes']} classes, "
+            f"vocab {e['vocab_size']}; images by split {e['images_by_split']}"
+        )
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ Writes ``bench/results/train.json`` and prints a summary. Figures:
 
 The machine may be shared with other work: ``load_before`` / ``load_after`` record the load average.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,7 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HOROVOD_GLOO_IFACE", "lo")
 
-from hybridrec.config import Config, load_config  # noqa: E402
+from hybridrec.config import Config, load_config  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
 
 log = logging.getLogger("bench.train")
 RESULTS = REPO_ROOT / "bench" / "results" / "train.json"
@@ -63,14 +64,26 @@ def quality(spark: Any, cfg: Config, reuse: bool) -> dict[str, Any]:
         version = train(spark, cfg).version
         wall = time.perf_counter() - started
     metrics = json.loads((Path(cfg.paths.models) / version / METRICS).read_text(encoding="utf-8"))
-    out: dict[str, Any] = {"version": version, "job_wall_seconds": wall or metrics.get("wall_seconds"),
-                           "reused": reuse, "load_before": before, "load_after": load(), "models": {}}
+    out: dict[str, Any] = {
+        "version": version,
+        "job_wall_seconds": wall or metrics.get("wall_seconds"),
+        "reused": reuse,
+        "load_before": before,
+        "load_after": load(),
+        "models": {},
+    }
     for name, m in metrics["models"].items():
         out["models"][name] = {
-            "test_accuracy": m["test"]["accuracy"], "test_macro_f1": m["test"]["macro_f1"],
-            "test_examples": m["test"]["examples"], "epochs_done": m["epochs_done"], "best_epoch": m["best_epoch"],
-            "stopped_early": m["stopped_early"], "train_wall_seconds": m["wall_seconds"],
-            "parameters": m["parameters"], "processes": m["processes"], "threads_per_process": m["threads_per_process"],
+            "test_accuracy": m["test"]["accuracy"],
+            "test_macro_f1": m["test"]["macro_f1"],
+            "test_examples": m["test"]["examples"],
+            "epochs_done": m["epochs_done"],
+            "best_epoch": m["best_epoch"],
+            "stopped_early": m["stopped_early"],
+            "train_wall_seconds": m["wall_seconds"],
+            "parameters": m["parameters"],
+            "processes": m["processes"],
+            "threads_per_process": m["threads_per_process"],
             "samples_per_s_by_epoch": [round(h["samples_per_s"], 1) for h in m["history"]],
             "val_accuracy_by_epoch": [round(h.get("val_accuracy", float("nan")), 4) for h in m["history"]],
         }
@@ -101,18 +114,30 @@ def distribution(spark: Any, cfg: Config, steps: int) -> dict[str, Any]:
             runs = {}
             for procs, threads in ((1, 2), (2, 1)):
                 key = f"{procs}x{threads}"
-                spec = build_spec(bench_cfg, model, manifest, classes, vocab_size, Path(tmp) / model / key / "ckpt",
-                                  Path(tmp) / model / key / "export", threads)
+                spec = build_spec(
+                    bench_cfg,
+                    model,
+                    manifest,
+                    classes,
+                    vocab_size,
+                    Path(tmp) / model / key / "ckpt",
+                    Path(tmp) / model / key / "export",
+                    threads,
+                )
                 before = load()
                 t0 = time.perf_counter()
                 results = run_horovod(spec, procs, tc)
                 hist = results[0]["history"]
                 runs[key] = {
-                    "processes": procs, "threads_per_process": threads, "steps": steps,
+                    "processes": procs,
+                    "threads_per_process": threads,
+                    "steps": steps,
                     "batch_size_per_process": tc.batch_size,
                     "samples_per_s_epoch2": round(hist[-1]["samples_per_s"], 1),
                     "samples_per_s_epoch1": round(hist[0]["samples_per_s"], 1),
-                    "wall_seconds": round(time.perf_counter() - t0, 1), "load_before": before, "load_after": load(),
+                    "wall_seconds": round(time.perf_counter() - t0, 1),
+                    "load_before": before,
+                    "load_after": load(),
                 }
                 log.info("%s %s: %.0f samples/s", model, key, hist[-1]["samples_per_s"])
             runs["overhead"] = round(runs["1x2"]["samples_per_s_epoch2"] / runs["2x1"]["samples_per_s_epoch2"], 3)
@@ -134,10 +159,16 @@ def input_pipeline(cfg: Config, dist: dict[str, Any], batches: int = 150) -> dic
     out: dict[str, Any] = {}
     for model in ("image", "text"):
         section = manifest["images" if model == "image" else "text"]
-        shard = ShardSpec(split_urls(cfg.paths.features, model, "train"), 0, 2,
-                          section["row_groups_by_split"]["train"])
-        ds = make_dataset(model, shard, cfg.features.image_size, cfg.features.max_len, cfg.train.batch_size,
-                          training=True, shuffle_buffer=cfg.train.shuffle_buffer)
+        shard = ShardSpec(split_urls(cfg.paths.features, model, "train"), 0, 2, section["row_groups_by_split"]["train"])
+        ds = make_dataset(
+            model,
+            shard,
+            cfg.features.image_size,
+            cfg.features.max_len,
+            cfg.train.batch_size,
+            training=True,
+            shuffle_buffer=cfg.train.shuffle_buffer,
+        )
         it = iter(ds)
         for _ in range(10):  # warm-up: first row groups, shuffle buffer fill
             next(it)
@@ -145,9 +176,12 @@ def input_pipeline(cfg: Config, dist: dict[str, Any], batches: int = 150) -> dic
         n = sum(int(next(it)[1].shape[0]) for _ in range(batches))
         reader = n / (time.perf_counter() - t0)
         consumed = dist[model]["2x1"]["samples_per_s_epoch2"] / 2
-        out[model] = {"reader_samples_per_s": round(reader, 1),
-                      "training_consumes_per_process_samples_per_s": round(consumed, 1),
-                      "headroom": round(reader / consumed, 1), "batches": batches}
+        out[model] = {
+            "reader_samples_per_s": round(reader, 1),
+            "training_consumes_per_process_samples_per_s": round(consumed, 1),
+            "headroom": round(reader / consumed, 1),
+            "batches": batches,
+        }
     return out
 
 
@@ -165,7 +199,7 @@ def main() -> None:
     spark = build_spark(cfg.spark)
     result: dict[str, Any] = {
         "benchmark": "train",
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "config": str(Path(args.config).resolve().relative_to(REPO_ROOT)),
         "notes": [],
@@ -180,14 +214,19 @@ def main() -> None:
     q = result["quality"]
     print(f"train bench ({q['classes']} classes, version {q['version']}):")
     for name, m in q["models"].items():
-        print(f"  {name:5s} test acc {m['test_accuracy']:.4f} macro-F1 {m['test_macro_f1']:.4f} "
-              f"({m['epochs_done']} epochs, {m['train_wall_seconds']:.0f}s)")
+        print(
+            f"  {name:5s} test acc {m['test_accuracy']:.4f} macro-F1 {m['test_macro_f1']:.4f} "
+            f"({m['epochs_done']} epochs, {m['train_wall_seconds']:.0f}s)"
+        )
     for name, m in (q.get("photo_subset") or {}).items():
         print(f"  photo subset {name:6s} acc {m['accuracy']:.4f} macro-F1 {m['macro_f1']:.4f} on {m['examples']}")
     for model, d in result["distribution"].items():
-        print(f"  {model}: 1x2 {d['1x2']['samples_per_s_epoch2']:.0f} vs 2x1 {d['2x1']['samples_per_s_epoch2']:.0f} "
-              f"samples/s (overhead x{d['overhead']}); reader {result['input_pipeline'][model]['reader_samples_per_s']:.0f}"
-              f" samples/s (headroom x{result['input_pipeline'][model]['headroom']})")
+        print(
+            f"  {model}: 1x2 {d['1x2']['samples_per_s_epoch2']:.0f} vs 2x1 {d['2x1']['samples_per_s_epoch2']:.0f} "
+            f"samples/s (overhead x{d['overhead']}); reader "
+            f"{result['input_pipeline'][model]['reader_samples_per_s']:.0f}"
+            f" samples/s (headroom x{result['input_pipeline'][model]['headroom']})"
+        )
     print(f"wrote {RESULTS.relative_to(REPO_ROOT)}")
     spark.stop()
 

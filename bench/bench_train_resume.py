@@ -36,6 +36,7 @@ learning rate, which show whether the resumed run followed the uninterrupted one
 seed) and stayed on the same learning-rate curve after it. The machine may be shared with other work:
 ``load_before`` / ``load_after`` record the load average.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,7 +57,7 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("HOROVOD_GLOO_IFACE", "lo")
 
-from hybridrec.config import Config, load_config  # noqa: E402
+from hybridrec.config import Config, load_config  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
 
 log = logging.getLogger("bench.train_resume")
 RESULTS = REPO_ROOT / "bench" / "results" / "train_resume.json"
@@ -69,11 +70,19 @@ def load() -> list[float]:
 
 
 def run_config(config: str, scratch: Path, seed: int) -> Config:
-    return load_config(config, [
-        "spark.master=local[2]", "spark.ui_enabled=false", f"train.models=[{MODEL}]", f"train.num_proc={NUM_PROC}",
-        f"train.seed={seed}", f"paths.models={scratch / 'models'}", f"paths.checkpoints={scratch / 'checkpoints'}",
-        f"paths.warehouse={scratch / 'warehouse'}",
-    ])
+    return load_config(
+        config,
+        [
+            "spark.master=local[2]",
+            "spark.ui_enabled=false",
+            f"train.models=[{MODEL}]",
+            f"train.num_proc={NUM_PROC}",
+            f"train.seed={seed}",
+            f"paths.models={scratch / 'models'}",
+            f"paths.checkpoints={scratch / 'checkpoints'}",
+            f"paths.warehouse={scratch / 'warehouse'}",
+        ],
+    )
 
 
 class Trainer:
@@ -102,13 +111,24 @@ class Trainer:
         if fault:
             os.environ[FAULT_ENV] = fault
         try:
-            spec = build_spec(self.cfg, MODEL, self.manifest, self.classes, self.vocab_size, self.ckpt_dir,
-                              self.export_dir, self.threads)
+            spec = build_spec(
+                self.cfg,
+                MODEL,
+                self.manifest,
+                self.classes,
+                self.vocab_size,
+                self.ckpt_dir,
+                self.export_dir,
+                self.threads,
+            )
         finally:
             os.environ.pop(FAULT_ENV, None)
         state = read_state(self.ckpt_dir)
-        out: dict[str, Any] = {"fault": fault, "starts_from_epoch": state["epoch"] if state else 0,
-                               "load_before": load()}
+        out: dict[str, Any] = {
+            "fault": fault,
+            "starts_from_epoch": state["epoch"] if state else 0,
+            "load_before": load(),
+        }
         t0 = time.perf_counter()
         try:
             results = run_horovod(spec, NUM_PROC, self.cfg.train)
@@ -118,12 +138,20 @@ class Trainer:
             out["checkpoint_epoch_after_failure"] = state["epoch"] if state else None
         else:
             lead = results[0]
-            out.update(ok=True, wall_seconds=round(time.perf_counter() - t0, 1),
-                       resumed_from_epoch=lead["resumed_from_epoch"], epochs_run=lead["epochs_run"],
-                       test_accuracy=lead["test"]["accuracy"], test_macro_f1=lead["test"]["macro_f1"],
-                       test_examples=lead["test"]["examples"], epochs_done=lead["epochs_done"],
-                       best_epoch=lead["best_epoch"], stopped_early=lead["stopped_early"],
-                       steps_per_epoch=lead["steps_per_epoch"], history=[_epoch(h) for h in lead["history"]])
+            out.update(
+                ok=True,
+                wall_seconds=round(time.perf_counter() - t0, 1),
+                resumed_from_epoch=lead["resumed_from_epoch"],
+                epochs_run=lead["epochs_run"],
+                test_accuracy=lead["test"]["accuracy"],
+                test_macro_f1=lead["test"]["macro_f1"],
+                test_examples=lead["test"]["examples"],
+                epochs_done=lead["epochs_done"],
+                best_epoch=lead["best_epoch"],
+                stopped_early=lead["stopped_early"],
+                steps_per_epoch=lead["steps_per_epoch"],
+                history=[_epoch(h) for h in lead["history"]],
+            )
         out["load_after"] = load()
         return out
 
@@ -139,8 +167,16 @@ def _epoch(h: dict[str, Any]) -> dict[str, Any]:
 def summary(attempts: list[dict[str, Any]]) -> dict[str, Any]:
     """A run's headline figures; for a resumed run, the finishing attempt's plus the killed one's."""
     last = attempts[-1]
-    keys = ("test_accuracy", "test_macro_f1", "test_examples", "epochs_done", "best_epoch", "stopped_early",
-            "steps_per_epoch", "history")
+    keys = (
+        "test_accuracy",
+        "test_macro_f1",
+        "test_examples",
+        "epochs_done",
+        "best_epoch",
+        "stopped_early",
+        "steps_per_epoch",
+        "history",
+    )
     out = {k: last.get(k) for k in keys}
     out["wall_seconds"] = round(sum(a["wall_seconds"] for a in attempts), 1)
     out["attempts"] = [{k: v for k, v in a.items() if k not in keys} for a in attempts]
@@ -158,10 +194,14 @@ def compare(base: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
         b = by_epoch.get(h["epoch"])
         if b is None:
             continue
-        rows.append({"epoch": h["epoch"],
-                     "val_loss_diff": round(h["val_loss"] - b["val_loss"], 6),
-                     "val_accuracy_diff": round(h["val_accuracy"] - b["val_accuracy"], 6),
-                     "lr_diff": round(h["lr"] - b["lr"], 8)})
+        rows.append(
+            {
+                "epoch": h["epoch"],
+                "val_loss_diff": round(h["val_loss"] - b["val_loss"], 6),
+                "val_accuracy_diff": round(h["val_accuracy"] - b["val_accuracy"], 6),
+                "lr_diff": round(h["lr"] - b["lr"], 8),
+            }
+        )
     return {
         "abs_diff_test_accuracy": round(abs(other["test_accuracy"] - base["test_accuracy"]), 6),
         "abs_diff_test_macro_f1": round(abs(other["test_macro_f1"] - base["test_macro_f1"]), 6),
@@ -171,16 +211,17 @@ def compare(base: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
 
 def optimizer_restore_check() -> dict[str, Any]:
     """Adam's state across a checkpoint restore done the way ``worker.py`` resumes (see the docstring)."""
+    import horovod.tensorflow.keras as hvd
     import numpy as np
     import tensorflow as tf
-    import horovod.tensorflow.keras as hvd
 
     hvd.init()
     tf.keras.utils.set_random_seed(0)
 
     def build() -> tuple[Any, Any]:
-        model = tf.keras.Sequential([tf.keras.Input((8,)), tf.keras.layers.Dense(4),
-                                     tf.keras.layers.Dense(3, activation="softmax")])
+        model = tf.keras.Sequential(
+            [tf.keras.Input((8,)), tf.keras.layers.Dense(4), tf.keras.layers.Dense(3, activation="softmax")]
+        )
         opt = hvd.DistributedOptimizer(tf.keras.optimizers.Adam(learning_rate=0.01))
         model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", experimental_run_tf_function=False)
         return model, opt
@@ -199,8 +240,13 @@ def optimizer_restore_check() -> dict[str, Any]:
         status.expect_partial()
         restored_iterations = int(o2.iterations.numpy())
         m1.fit(ds.take(1), steps_per_epoch=1, epochs=1, verbose=0)
-        m2.fit(ds.take(1), steps_per_epoch=1, epochs=1, verbose=0,
-               callbacks=[hvd.callbacks.BroadcastGlobalVariablesCallback(0)])
+        m2.fit(
+            ds.take(1),
+            steps_per_epoch=1,
+            epochs=1,
+            verbose=0,
+            callbacks=[hvd.callbacks.BroadcastGlobalVariablesCallback(0)],
+        )
         try:
             status.assert_existing_objects_matched()
             matched = True
@@ -209,9 +255,11 @@ def optimizer_restore_check() -> dict[str, Any]:
     return {
         "optimizer_class": f"{type(o1).__mro__[1].__module__}.{type(o1).__mro__[1].__name__}",
         "optimizer_variables_in_checkpoint": len(saved),
-        "iterations_saved": 8, "iterations_restored": restored_iterations,
-        "max_weight_diff_after_one_step": max(float(np.abs(a - b).max())
-                                              for a, b in zip(m1.get_weights(), m2.get_weights())),
+        "iterations_saved": 8,
+        "iterations_restored": restored_iterations,
+        "max_weight_diff_after_one_step": max(
+            float(np.abs(a - b).max()) for a, b in zip(m1.get_weights(), m2.get_weights())
+        ),
         "existing_objects_matched": matched,
     }
 
@@ -221,10 +269,12 @@ def main() -> None:
     parser.add_argument("--config", default=str(REPO_ROOT / "conf" / "fashion.yaml"))
     parser.add_argument("--fault", default="1:3", help="rank:epoch of the killed attempt")
     parser.add_argument("--early-fault", default="1:1", help="rank:epoch of the resumed_early run ('' = none)")
-    parser.add_argument("--only", default="", help="comma-separated runs to (re)do; the others are kept from "
-                                                   "the existing results file")
-    parser.add_argument("--seeds", default="42,43", help="seed of the compared runs, then of the spread run "
-                                                         "(one seed: no spread run)")
+    parser.add_argument(
+        "--only", default="", help="comma-separated runs to (re)do; the others are kept from the existing results file"
+    )
+    parser.add_argument(
+        "--seeds", default="42,43", help="seed of the compared runs, then of the spread run (one seed: no spread run)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -234,10 +284,12 @@ def main() -> None:
 
     result: dict[str, Any] = {
         "benchmark": "train_resume",
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "config": str(Path(config).relative_to(REPO_ROOT)),
-        "model": MODEL, "processes": NUM_PROC, "fault": args.fault,
+        "model": MODEL,
+        "processes": NUM_PROC,
+        "fault": args.fault,
         "notes": [
             "text model only, train settings at their defaults except train.models, train.num_proc and train.seed",
             "each run starts from scratch in its own scratch folder (<tmp>/<run>); embeddings, fusion, "
@@ -252,8 +304,10 @@ def main() -> None:
         result["runs"] = {k: v for k, v in old.get("runs", {}).items() if k not in only}
         if "optimizer_restore" not in only and "optimizer_restore" in old:
             result["optimizer_restore"] = old["optimizer_restore"]
-        result["notes"].append(f"runs {', '.join(sorted(result['runs']))} from the results file of "
-                               f"{old.get('created_at')}; {', '.join(sorted(only))} from this one")
+        result["notes"].append(
+            f"runs {', '.join(sorted(result['runs']))} from the results file of "
+            f"{old.get('created_at')}; {', '.join(sorted(only))} from this one"
+        )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:
@@ -270,8 +324,7 @@ def main() -> None:
         for name, seed, fault in plan:
             cfg = run_config(config, tmp / name, seed)
             trainer = Trainer(cfg, tmp)
-            log.info("run %s: seed %d, version %s%s", name, seed, trainer.version,
-                     f", fault {fault}" if fault else "")
+            log.info("run %s: seed %d, version %s%s", name, seed, trainer.version, f", fault {fault}" if fault else "")
             attempts = [trainer.attempt(fault)]
             if fault:
                 if attempts[0]["ok"]:
@@ -291,17 +344,24 @@ def main() -> None:
     for run in runs.values():
         if run.get("resumed_from_epoch") is not None:  # else the tested weights predate the kill
             run["best_epoch_after_resume"] = run["best_epoch"] > run["resumed_from_epoch"]
-    result["comparison"] = {f"{name}_vs_uninterrupted": compare(runs["uninterrupted"], runs[name])
-                            for name in ("resumed", "resumed_early", "other_seed") if name in runs}
+    result["comparison"] = {
+        f"{name}_vs_uninterrupted": compare(runs["uninterrupted"], runs[name])
+        for name in ("resumed", "resumed_early", "other_seed")
+        if name in runs
+    }
     save()
 
     print(f"train resume bench ({MODEL} model, {NUM_PROC} processes, fault {args.fault}):")
-    print(f"  {'run':14s} {'seed':>4s} {'test acc':>8s} {'macro-F1':>8s} {'epochs':>6s} {'best':>4s} "
-          f"{'early':>5s} {'wall s':>7s} {'resumed from':>12s}")
+    print(
+        f"  {'run':14s} {'seed':>4s} {'test acc':>8s} {'macro-F1':>8s} {'epochs':>6s} {'best':>4s} "
+        f"{'early':>5s} {'wall s':>7s} {'resumed from':>12s}"
+    )
     for name, r in runs.items():
-        print(f"  {name:14s} {r['seed']:4d} {r['test_accuracy']:8.4f} {r['test_macro_f1']:8.4f} "
-              f"{r['epochs_done']:6d} {r['best_epoch']:4d} {str(r['stopped_early']):>5s} {r['wall_seconds']:7.0f} "
-              f"{r.get('resumed_from_epoch', '-')!s:>12s}")
+        print(
+            f"  {name:14s} {r['seed']:4d} {r['test_accuracy']:8.4f} {r['test_macro_f1']:8.4f} "
+            f"{r['epochs_done']:6d} {r['best_epoch']:4d} {str(r['stopped_early']):>5s} {r['wall_seconds']:7.0f} "
+            f"{r.get('resumed_from_epoch', '-')!s:>12s}"
+        )
     for key, c in result["comparison"].items():
         print(f"  {key}: |d acc| {c['abs_diff_test_accuracy']:.4f}, |d macro-F1| {c['abs_diff_test_macro_f1']:.4f}")
     for name in ("resumed", "resumed_early"):
@@ -309,9 +369,11 @@ def main() -> None:
             print(f"  {name} killed attempt: {runs[name]['failure'][:300]}")
     o = result.get("optimizer_restore")
     if o:
-        print(f"  optimizer restore check: iterations {o['iterations_restored']}/{o['iterations_saved']}, "
-              f"max |w diff| after one step {o['max_weight_diff_after_one_step']:.2g}, "
-              f"all checkpoint objects matched: {o['existing_objects_matched']}")
+        print(
+            f"  optimizer restore check: iterations {o['iterations_restored']}/{o['iterations_saved']}, "
+            f"max |w diff| after one step {o['max_weight_diff_after_one_step']:.2g}, "
+            f"all checkpoint objects matched: {o['existing_objects_matched']}"
+        )
     print(f"wrote {RESULTS.relative_to(REPO_ROOT)}")
 
 

@@ -31,6 +31,7 @@ top K over every product, nothing excluded (the caller filters already-bought it
 Reproducible with ``--threads 1`` (LightFM's multi-threaded SGD is Hogwild: thread timing changes
 the result slightly). A JSON summary (counts, parameters, seconds) is printed on the last line.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -98,20 +99,26 @@ def item_features(items: pd.DataFrame, vec_bits: int, seed: int) -> tuple[sp.csr
             planes = np.random.default_rng(seed).standard_normal((vecs.shape[1], vec_bits))
             side = (vecs @ planes > 0).astype(np.int64)  # (items with a vector, bits)
             cols = (2 * np.arange(vec_bits))[None, :] + side
-            blocks.append(sp.csr_matrix(
-                (np.ones(cols.size, np.float32), (np.repeat(rows, vec_bits), cols.ravel())),
-                shape=(n, 2 * vec_bits)))
+            blocks.append(
+                sp.csr_matrix(
+                    (np.ones(cols.size, np.float32), (np.repeat(rows, vec_bits), cols.ravel())), shape=(n, 2 * vec_bits)
+                )
+            )
         else:
             blocks.append(sp.csr_matrix((n, 2 * vec_bits), dtype=np.float32))
     features = sp.hstack(blocks, format="csr", dtype=np.float32)
     row_sums = np.asarray(features.sum(axis=1)).ravel()
     features = sp.diags(1.0 / row_sums).astype(np.float32) @ features
-    return features.tocsr(), {"categories": len(uniques), "items_with_vec": with_vec,
-                              "item_features": int(features.shape[1])}
+    return features.tocsr(), {
+        "categories": len(uniques),
+        "items_with_vec": with_vec,
+        "item_features": int(features.shape[1]),
+    }
 
 
-def top_k(user_emb: np.ndarray, user_bias: np.ndarray, item_emb: np.ndarray, item_bias: np.ndarray,
-          k: int) -> tuple[np.ndarray, np.ndarray]:
+def top_k(
+    user_emb: np.ndarray, user_bias: np.ndarray, item_emb: np.ndarray, item_bias: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices and scores of the k best items per user row, best first (ties: lower item index)."""
     scores = user_emb @ item_emb.T + user_bias[:, None] + item_bias[None, :]
     k = min(k, scores.shape[1])
@@ -160,16 +167,24 @@ def main(argv: list[str] | None = None) -> int:
     features, feature_counts = item_features(items, args.vec_bits, args.seed)
     read_s = time.perf_counter() - t0
 
-    model = LightFM(no_components=args.components, loss=args.loss, learning_rate=args.learning_rate,
-                    item_alpha=args.item_alpha, user_alpha=args.user_alpha, max_sampled=args.max_sampled,
-                    random_state=np.random.RandomState(args.seed))
+    model = LightFM(
+        no_components=args.components,
+        loss=args.loss,
+        learning_rate=args.learning_rate,
+        item_alpha=args.item_alpha,
+        user_alpha=args.user_alpha,
+        max_sampled=args.max_sampled,
+        random_state=np.random.RandomState(args.seed),
+    )
     t1 = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
-        model.fit_partial(interactions, item_features=features, sample_weight=weights, epochs=1,
-                          num_threads=args.threads)
+        model.fit_partial(
+            interactions, item_features=features, sample_weight=weights, epochs=1, num_threads=args.threads
+        )
         if epoch == 1 or epoch % 10 == 0 or epoch == args.epochs:
-            print(f"[lightfm] epoch {epoch}/{args.epochs} {time.perf_counter() - t1:.1f} s", file=sys.stderr,
-                  flush=True)
+            print(
+                f"[lightfm] epoch {epoch}/{args.epochs} {time.perf_counter() - t1:.1f} s", file=sys.stderr, flush=True
+            )
     fit_s = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -184,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.split / "recs.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    schema = pa.schema([("user_id", pa.string()), ("rank", pa.int32()), ("product_id", pa.string()),
-                        ("score", pa.float32())])
+    schema = pa.schema(
+        [("user_id", pa.string()), ("rank", pa.int32()), ("product_id", pa.string()), ("score", pa.float32())]
+    )
     product_ids = item_index.to_numpy()
     n_rows = 0
     with pq.ParquetWriter(tmp, schema) as writer:
@@ -193,12 +209,17 @@ def main(argv: list[str] | None = None) -> int:
             sl = slice(start, start + SCORE_BATCH)
             idx, scores = top_k(user_emb[sl], user_bias[sl], item_emb, item_bias, args.k)
             k = idx.shape[1]
-            writer.write_table(pa.table({
-                "user_id": np.repeat(split.users.to_numpy()[sl], k),
-                "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), idx.shape[0]),
-                "product_id": product_ids[idx.ravel()],
-                "score": scores.ravel().astype(np.float32),
-            }, schema=schema))
+            writer.write_table(
+                pa.table(
+                    {
+                        "user_id": np.repeat(split.users.to_numpy()[sl], k),
+                        "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), idx.shape[0]),
+                        "product_id": product_ids[idx.ravel()],
+                        "score": scores.ravel().astype(np.float32),
+                    },
+                    schema=schema,
+                )
+            )
             n_rows += idx.size
     tmp.replace(out)
     score_s = time.perf_counter() - t2
@@ -206,15 +227,32 @@ def main(argv: list[str] | None = None) -> int:
     trained_items = np.zeros(len(item_index), bool)
     trained_items[cols] = True
     summary = {
-        "out": str(out), "rows": n_rows,
-        "counts": {"train_pairs": int(len(train)), "train_users": len(user_index), "items": len(item_index),
-                   "cold_items": int((~trained_items).sum()), "users": int(len(pos)),
-                   "unknown_users": int((~known).sum()), "dropped_weights": split.dropped_weights,
-                   "dropped_unknown_item_pairs": int(unknown_items.sum()), **feature_counts},
-        "params": {"k": args.k, "epochs": args.epochs, "components": args.components, "loss": args.loss,
-                   "learning_rate": args.learning_rate, "item_alpha": args.item_alpha,
-                   "user_alpha": args.user_alpha, "max_sampled": args.max_sampled, "vec_bits": args.vec_bits,
-                   "seed": args.seed, "threads": args.threads},
+        "out": str(out),
+        "rows": n_rows,
+        "counts": {
+            "train_pairs": int(len(train)),
+            "train_users": len(user_index),
+            "items": len(item_index),
+            "cold_items": int((~trained_items).sum()),
+            "users": int(len(pos)),
+            "unknown_users": int((~known).sum()),
+            "dropped_weights": split.dropped_weights,
+            "dropped_unknown_item_pairs": int(unknown_items.sum()),
+            **feature_counts,
+        },
+        "params": {
+            "k": args.k,
+            "epochs": args.epochs,
+            "components": args.components,
+            "loss": args.loss,
+            "learning_rate": args.learning_rate,
+            "item_alpha": args.item_alpha,
+            "user_alpha": args.user_alpha,
+            "max_sampled": args.max_sampled,
+            "vec_bits": args.vec_bits,
+            "seed": args.seed,
+            "threads": args.threads,
+        },
         "seconds": {"read": round(read_s, 3), "fit": round(fit_s, 3), "score": round(score_s, 3)},
     }
     print(json.dumps(summary), flush=True)

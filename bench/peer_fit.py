@@ -11,6 +11,7 @@ Writes ``<out>/trial_<i>.parquet`` (``user_id, rank, product_id, score``) per gr
 prints a JSON summary on its last line: counts, and per trial its parameters, fit and score
 seconds. LightFM's grid values of ``epochs`` come from one run per other setting (snapshots).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import peer_models as M  # noqa: E402
+import peer_models as M
 
 
 def _read(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -40,7 +41,8 @@ def _read(path: Path, columns: list[str]) -> pd.DataFrame:
 def read_folder(folder: Path, model: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, pd.DataFrame | None, int]:
     """train (pairs summed, weight > 0), items, users, exclude (or None), dropped weights."""
     train = _read(folder / "train.parquet", ["user_id", "product_id", "weight"]).astype(
-        {"user_id": str, "product_id": str})
+        {"user_id": str, "product_id": str}
+    )
     bad = ~(train["weight"] > 0)
     train = train[~bad].groupby(["user_id", "product_id"], as_index=False, sort=False)["weight"].sum()
     items = _read(folder / "item_features.parquet", ["product_id"] + (["title"] if model == "lightfm" else []))
@@ -86,8 +88,16 @@ def main(argv: list[str] | None = None) -> int:
         for i, params in enumerate(trials):
             lists, info = M.fit_implicit(train, users, exclude, params, args.k, args.seed, args.threads)
             path = args.out / f"trial_{i}.parquet"
-            done.append({"trial": i, "params": info["params"], "fit_s": round(info["fit_s"], 3),
-                         "score_s": round(info["score_s"], 3), "recs": str(path), "rows": _write(lists, path)})
+            done.append(
+                {
+                    "trial": i,
+                    "params": info["params"],
+                    "fit_s": round(info["fit_s"], 3),
+                    "score_s": round(info["score_s"], 3),
+                    "recs": str(path),
+                    "rows": _write(lists, path),
+                }
+            )
             counts = info["counts"]
             print(f"[peer-fit] implicit trial {i} {params}: fit {info['fit_s']:.1f}s", file=sys.stderr, flush=True)
     else:
@@ -98,21 +108,50 @@ def main(argv: list[str] | None = None) -> int:
         for members in groups.values():
             epochs = sorted({int(index[i].get("epochs", M.LIGHTFM_DEFAULTS["epochs"])) for i in members})
             base = {k: v for k, v in index[members[0]].items() if k != "epochs"}
-            for epoch, lists, info in M.fit_lightfm(train, items, users, exclude, {**base, "epochs": epochs[-1]},
-                                                    args.k, args.seed, args.threads, args.min_df, snapshots=epochs):
+            for epoch, lists, info in M.fit_lightfm(
+                train,
+                items,
+                users,
+                exclude,
+                {**base, "epochs": epochs[-1]},
+                args.k,
+                args.seed,
+                args.threads,
+                args.min_df,
+                snapshots=epochs,
+            ):
                 for i in members:
                     if int(index[i].get("epochs", M.LIGHTFM_DEFAULTS["epochs"])) == epoch:
                         path = args.out / f"trial_{i}.parquet"
-                        done.append({"trial": i, "params": info["params"], "fit_s": round(info["fit_s"], 3),
-                                     "score_s": round(info["score_s"], 3), "recs": str(path),
-                                     "rows": _write(lists, path)})
+                        done.append(
+                            {
+                                "trial": i,
+                                "params": info["params"],
+                                "fit_s": round(info["fit_s"], 3),
+                                "score_s": round(info["score_s"], 3),
+                                "recs": str(path),
+                                "rows": _write(lists, path),
+                            }
+                        )
                 counts = info["counts"]
                 print(f"[peer-fit] lightfm {base} epoch {epoch}: fit {info['fit_s']:.1f}s", file=sys.stderr, flush=True)
         done.sort(key=lambda t: t["trial"])
     counts = {**counts, "dropped_weights": dropped}
-    print(json.dumps({"model": args.model, "k": args.k, "seed": args.seed, "threads": args.threads,
-                      "min_df": args.min_df, "counts": counts, "trials": done,
-                      "seconds": {"read": round(read_s, 3), "total": round(time.perf_counter() - t0, 3)}}), flush=True)
+    print(
+        json.dumps(
+            {
+                "model": args.model,
+                "k": args.k,
+                "seed": args.seed,
+                "threads": args.threads,
+                "min_df": args.min_df,
+                "counts": counts,
+                "trials": done,
+                "seconds": {"read": round(read_s, 3), "total": round(time.perf_counter() - t0, 3)},
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 

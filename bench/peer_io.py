@@ -15,11 +15,13 @@ Split folder:
 
 Lists: ``user_id, rank, product_id, score``, ranks 1..n per user.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,13 +39,20 @@ def need(df: pd.DataFrame, columns: Sequence[str], name: str) -> None:
 
 
 def _strings(values: Any) -> pa.Array:
-    return pa.array([None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v) for v in values],
-                    pa.string())
+    return pa.array(
+        [None if v is None or (not isinstance(v, str) and pd.isna(v)) else str(v) for v in values], pa.string()
+    )
 
 
-def export_split(folder: Path, train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame, *,
-                 features: Sequence[str] = ("category", "vec"),
-                 exclude: pd.DataFrame | None = None) -> dict[str, int]:
+def export_split(
+    folder: Path,
+    train: pd.DataFrame,
+    items: pd.DataFrame,
+    users: pd.DataFrame,
+    *,
+    features: Sequence[str] = ("category", "vec"),
+    exclude: pd.DataFrame | None = None,
+) -> dict[str, int]:
     """Write the split folder of the module docstring.
 
     ``train``: user_id, product_id, weight; ``items``: product_id and ``features`` (a subset of
@@ -63,29 +72,35 @@ def export_split(folder: Path, train: pd.DataFrame, items: pd.DataFrame, users: 
     if "category" in features:
         columns["category"] = _strings(items["category"])
     if "vec" in features:
-        vec = [None if v is None or (isinstance(v, float) and np.isnan(v)) else np.asarray(v, np.float32)
-               for v in items["vec"]]
+        vec = [
+            None if v is None or (isinstance(v, float) and np.isnan(v)) else np.asarray(v, np.float32)
+            for v in items["vec"]
+        ]
         columns["vec"] = pa.array(vec, pa.list_(pa.float32()))
         counts["items_with_vec"] = sum(v is not None for v in vec)
     if "title" in features:
         columns["title"] = _strings(items["title"])
         counts["items_with_title"] = len(items) - columns["title"].null_count
     tables = {
-        "train.parquet": pa.table({
-            "user_id": pa.array(train["user_id"].astype(str), pa.string()),
-            "product_id": pa.array(train["product_id"].astype(str), pa.string()),
-            "weight": pa.array(train["weight"].astype(float), pa.float64()),
-        }),
+        "train.parquet": pa.table(
+            {
+                "user_id": pa.array(train["user_id"].astype(str), pa.string()),
+                "product_id": pa.array(train["product_id"].astype(str), pa.string()),
+                "weight": pa.array(train["weight"].astype(float), pa.float64()),
+            }
+        ),
         "item_features.parquet": pa.table(columns),
         "users.parquet": pa.table({"user_id": pa.array(users["user_id"].astype(str), pa.string())}),
     }
     counts["users"] = len(users)
     if exclude is not None:
         need(exclude, ("user_id", "product_id"), "exclude")
-        tables["exclude.parquet"] = pa.table({
-            "user_id": pa.array(exclude["user_id"].astype(str), pa.string()),
-            "product_id": pa.array(exclude["product_id"].astype(str), pa.string()),
-        })
+        tables["exclude.parquet"] = pa.table(
+            {
+                "user_id": pa.array(exclude["user_id"].astype(str), pa.string()),
+                "product_id": pa.array(exclude["product_id"].astype(str), pa.string()),
+            }
+        )
         counts["exclude_pairs"] = len(exclude)
     else:
         (folder / "exclude.parquet").unlink(missing_ok=True)
@@ -125,8 +140,13 @@ def recs_as_candidates(recs: pd.DataFrame) -> pd.DataFrame:
     """A peer's lists as nightly candidates: ``user_id, product_id, score`` with score = −rank, so
     ``cap_and_rank`` (score descending) keeps the peer's own order, ties included."""
     need(recs, ("user_id", "rank", "product_id"), "recs")
-    return pd.DataFrame({"user_id": recs["user_id"].astype(str), "product_id": recs["product_id"].astype(str),
-                         "score": -recs["rank"].astype(float)})
+    return pd.DataFrame(
+        {
+            "user_id": recs["user_id"].astype(str),
+            "product_id": recs["product_id"].astype(str),
+            "score": -recs["rank"].astype(float),
+        }
+    )
 
 
 def json_safe(value: Any) -> Any:

@@ -18,12 +18,14 @@ functions, so the feature and top-K code is unit tested in the product's .venv w
   the exact scores over every item, excluded pairs set to −inf, then the top K
   (``masked_top_k``). A user absent from training is scored by the item biases alone.
 """
+
 from __future__ import annotations
 
 import itertools
 import re
 import time
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +36,7 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 
 
 # ---- features and top-K (pure) -------------------------------------------------------------------
+
 
 def title_tokens(title: str | None, min_chars: int = 2) -> list[str]:
     """Lower-cased alphanumeric words of a product title, each once, in order of appearance;
@@ -73,8 +76,13 @@ def title_features(titles: Sequence[str | None], min_df: int = 2) -> tuple[sp.cs
     return (sp.diags(1.0 / row_sums).astype(np.float32) @ features).tocsr(), vocab
 
 
-def pair_matrix(users: pd.Index, items: pd.Index, user_ids: Iterable[str], product_ids: Iterable[str],
-                values: Sequence[float] | None = None) -> sp.csr_matrix:
+def pair_matrix(
+    users: pd.Index,
+    items: pd.Index,
+    user_ids: Iterable[str],
+    product_ids: Iterable[str],
+    values: Sequence[float] | None = None,
+) -> sp.csr_matrix:
     """users x items CSR of the (user, product) pairs whose ids are in both indexes (others are
     dropped); value 1, or ``values``. Repeated pairs are summed."""
     rows = users.get_indexer(pd.Index(list(user_ids), dtype=object))
@@ -112,9 +120,14 @@ def lists_frame(user_ids: np.ndarray, idx: np.ndarray, scores: np.ndarray, produ
     """Top-K arrays (rows = ``user_ids``) as ``user_id, rank, product_id, score`` rows; the −1
     slots of ``masked_top_k`` (nothing left to list) are dropped, so ranks stay 1..n."""
     k = idx.shape[1]
-    frame = pd.DataFrame({"user_id": np.repeat(np.asarray(user_ids, dtype=object), k),
-                          "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), idx.shape[0]),
-                          "item": idx.ravel(), "score": scores.ravel().astype(np.float32)})
+    frame = pd.DataFrame(
+        {
+            "user_id": np.repeat(np.asarray(user_ids, dtype=object), k),
+            "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), idx.shape[0]),
+            "item": idx.ravel(),
+            "score": scores.ravel().astype(np.float32),
+        }
+    )
     frame = frame[frame["item"] >= 0]
     frame["product_id"] = np.asarray(product_ids, dtype=object)[frame["item"].to_numpy()]
     return frame[["user_id", "rank", "product_id", "score"]].reset_index(drop=True)
@@ -136,8 +149,15 @@ def expand_grid(grid: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
 IMPLICIT_DEFAULTS = {"factors": 64, "regularization": 0.01, "alpha": 1.0, "iterations": 15}
 
 
-def fit_implicit(train: pd.DataFrame, users: pd.Series, exclude: pd.DataFrame | None, params: dict[str, Any],
-                 k: int, seed: int, threads: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+def fit_implicit(
+    train: pd.DataFrame,
+    users: pd.Series,
+    exclude: pd.DataFrame | None,
+    params: dict[str, Any],
+    k: int,
+    seed: int,
+    threads: int,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """implicit's ALS on ``train`` (user_id, product_id, weight = r) and its top ``k`` for
     ``users`` with the ``exclude`` pairs removed first (module docstring). Returns the lists and
     counts/seconds."""
@@ -148,40 +168,78 @@ def fit_implicit(train: pd.DataFrame, users: pd.Series, exclude: pd.DataFrame | 
     item_index = pd.Index(train["product_id"].drop_duplicates())
     confidence = 1.0 + float(p["alpha"]) * train["weight"].to_numpy(np.float64)
     cui = pair_matrix(user_index, item_index, train["user_id"], train["product_id"], confidence)
-    model = AlternatingLeastSquares(factors=int(p["factors"]), regularization=float(p["regularization"]),
-                                    alpha=1.0, iterations=int(p["iterations"]), random_state=seed,
-                                    num_threads=threads)
+    model = AlternatingLeastSquares(
+        factors=int(p["factors"]),
+        regularization=float(p["regularization"]),
+        alpha=1.0,
+        iterations=int(p["iterations"]),
+        random_state=seed,
+        num_threads=threads,
+    )
     t0 = time.perf_counter()
     model.fit(cui, show_progress=False)
     fit_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     pos = user_index.get_indexer(pd.Index(users, dtype=object))
     known = np.flatnonzero(pos >= 0)
-    ex = (pair_matrix(user_index, item_index, exclude["user_id"], exclude["product_id"])
-          if exclude is not None else sp.csr_matrix(cui.shape, dtype=np.float32))
+    ex = (
+        pair_matrix(user_index, item_index, exclude["user_id"], exclude["product_id"])
+        if exclude is not None
+        else sp.csr_matrix(cui.shape, dtype=np.float32)
+    )
     parts = []
     for start in range(0, len(known), SCORE_BATCH):
-        rows = pos[known[start:start + SCORE_BATCH]]
+        rows = pos[known[start : start + SCORE_BATCH]]
         ids, scores = model.recommend(rows, ex[rows], N=min(k, len(item_index)), filter_already_liked_items=True)
         ids = np.where(np.isfinite(scores) & (ids >= 0), ids, -1)
-        parts.append(lists_frame(np.asarray(users)[known[start:start + SCORE_BATCH]], ids, scores,
-                                 item_index.to_numpy()))
-    lists = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["user_id", "rank", "product_id", "score"])
-    return lists, {"params": p, "fit_s": fit_s, "score_s": time.perf_counter() - t1,
-                   "counts": {"train_users": len(user_index), "train_items": len(item_index),
-                              "train_pairs": int(cui.nnz), "users": len(pos), "unknown_users": int((pos < 0).sum()),
-                              "excluded_pairs_masked": int(ex.nnz)}}
+        parts.append(
+            lists_frame(np.asarray(users)[known[start : start + SCORE_BATCH]], ids, scores, item_index.to_numpy())
+        )
+    lists = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=["user_id", "rank", "product_id", "score"])
+    )
+    return lists, {
+        "params": p,
+        "fit_s": fit_s,
+        "score_s": time.perf_counter() - t1,
+        "counts": {
+            "train_users": len(user_index),
+            "train_items": len(item_index),
+            "train_pairs": int(cui.nnz),
+            "users": len(pos),
+            "unknown_users": int((pos < 0).sum()),
+            "excluded_pairs_masked": int(ex.nnz),
+        },
+    }
 
 
 # ---- LightFM -------------------------------------------------------------------------------------
 
-LIGHTFM_DEFAULTS = {"no_components": 64, "epochs": 30, "learning_rate": 0.05, "loss": "warp", "max_sampled": 10,
-                    "item_alpha": 0.0, "user_alpha": 0.0}
+LIGHTFM_DEFAULTS = {
+    "no_components": 64,
+    "epochs": 30,
+    "learning_rate": 0.05,
+    "loss": "warp",
+    "max_sampled": 10,
+    "item_alpha": 0.0,
+    "user_alpha": 0.0,
+}
 
 
-def fit_lightfm(train: pd.DataFrame, items: pd.DataFrame, users: pd.Series, exclude: pd.DataFrame | None,
-                params: dict[str, Any], k: int, seed: int, threads: int, min_df: int = 2,
-                snapshots: Sequence[int] = ()) -> Iterable[tuple[int, pd.DataFrame, dict[str, Any]]]:
+def fit_lightfm(
+    train: pd.DataFrame,
+    items: pd.DataFrame,
+    users: pd.Series,
+    exclude: pd.DataFrame | None,
+    params: dict[str, Any],
+    k: int,
+    seed: int,
+    threads: int,
+    min_df: int = 2,
+    snapshots: Sequence[int] = (),
+) -> Iterable[tuple[int, pd.DataFrame, dict[str, Any]]]:
     """LightFM WARP with identity + title-token item features (module docstring). Trains
     ``params['epochs']`` epochs one at a time and yields ``(epoch, lists, info)`` after each epoch
     in ``snapshots`` and after the last, so that one run gives the grid's shorter epoch counts (the
@@ -195,20 +253,33 @@ def fit_lightfm(train: pd.DataFrame, items: pd.DataFrame, users: pd.Series, excl
     train = train[known_items]
     user_index = pd.Index(train["user_id"].drop_duplicates())
     interactions = pair_matrix(user_index, item_index, train["user_id"], train["product_id"]).tocoo()
-    weights = pair_matrix(user_index, item_index, train["user_id"], train["product_id"],
-                          train["weight"].to_numpy()).tocoo()
-    model = LightFM(no_components=int(p["no_components"]), loss=p["loss"], learning_rate=float(p["learning_rate"]),
-                    item_alpha=float(p["item_alpha"]), user_alpha=float(p["user_alpha"]),
-                    max_sampled=int(p["max_sampled"]), random_state=np.random.RandomState(seed))
+    weights = pair_matrix(
+        user_index, item_index, train["user_id"], train["product_id"], train["weight"].to_numpy()
+    ).tocoo()
+    model = LightFM(
+        no_components=int(p["no_components"]),
+        loss=p["loss"],
+        learning_rate=float(p["learning_rate"]),
+        item_alpha=float(p["item_alpha"]),
+        user_alpha=float(p["user_alpha"]),
+        max_sampled=int(p["max_sampled"]),
+        random_state=np.random.RandomState(seed),
+    )
     pos = user_index.get_indexer(pd.Index(users, dtype=object))
     known = pos >= 0
     ex_users = pd.Index(np.asarray(users, dtype=object))
-    ex = (pair_matrix(ex_users, item_index, exclude["user_id"], exclude["product_id"])
-          if exclude is not None else None)
-    counts = {"train_users": len(user_index), "items": len(item_index), "train_pairs": int(interactions.nnz),
-              "dropped_unknown_item_pairs": int((~known_items).sum()), "title_tokens": len(vocab),
-              "item_features": int(features.shape[1]), "users": len(pos), "unknown_users": int((~known).sum()),
-              "excluded_pairs_masked": int(ex.nnz) if ex is not None else 0}
+    ex = pair_matrix(ex_users, item_index, exclude["user_id"], exclude["product_id"]) if exclude is not None else None
+    counts = {
+        "train_users": len(user_index),
+        "items": len(item_index),
+        "train_pairs": int(interactions.nnz),
+        "dropped_unknown_item_pairs": int((~known_items).sum()),
+        "title_tokens": len(vocab),
+        "item_features": int(features.shape[1]),
+        "users": len(pos),
+        "unknown_users": int((~known).sum()),
+        "excluded_pairs_masked": int(ex.nnz) if ex is not None else 0,
+    }
     fit_s = 0.0
     last = int(p["epochs"])
     for epoch in range(1, last + 1):
@@ -231,8 +302,11 @@ def fit_lightfm(train: pd.DataFrame, items: pd.DataFrame, users: pd.Series, excl
             idx, top = masked_top_k(scores, ex[sl] if ex is not None else None, k)
             parts.append(lists_frame(np.asarray(users, dtype=object)[sl], idx, top, item_index.to_numpy()))
         lists = pd.concat(parts, ignore_index=True)
-        yield epoch, lists, {"params": {**p, "epochs": epoch}, "fit_s": fit_s,
-                             "score_s": time.perf_counter() - t1, "counts": counts}
+        yield (
+            epoch,
+            lists,
+            {"params": {**p, "epochs": epoch}, "fit_s": fit_s, "score_s": time.perf_counter() - t1, "counts": counts},
+        )
 
 
 FITTERS: dict[str, Callable[..., Any]] = {"implicit": fit_implicit, "lightfm": fit_lightfm}

@@ -12,14 +12,16 @@ shared by bench/bench_lightfm.py and bench/bench_retail.py.
 - ``evaluation_seconds``: the fit / score seconds of the evaluation's four systems from the stage
   timings, with what each figure covers
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -34,8 +36,9 @@ def peer_lists(spark: Any, recs_path: Any, capped: Callable[[Any], Any], system:
     keeps the judged users only); the peer's own order is kept (score = −rank)."""
     from pyspark.sql import functions as F
 
-    cands = spark.createDataFrame(recs_as_candidates(read_recs(recs_path)),
-                                  "user_id string, product_id string, score double")
+    cands = spark.createDataFrame(
+        recs_as_candidates(read_recs(recs_path)), "user_id string, product_id string, score double"
+    )
     return capped(cands).select(F.lit(system).alias("system"), "user_id", "rank", "product_id")
 
 
@@ -43,14 +46,26 @@ def train_users_items(catalog: Any, item_stats: Any) -> Any:
     """``product_id, category, train_users`` (users with events before the cutoff; 0 for cold)."""
     from pyspark.sql import functions as F
 
-    return (catalog.select("product_id", "category")
-            .join(item_stats.select("product_id", F.col("n_users").alias("train_users")), "product_id", "left")
-            .fillna({"train_users": 0}))
+    return (
+        catalog.select("product_id", "category")
+        .join(item_stats.select("product_id", F.col("n_users").alias("train_users")), "product_id", "left")
+        .fillna({"train_users": 0})
+    )
 
 
-def score_lists(lists: Any, relevant: Any, items: Any, k: int, n_train_users: int, systems: Sequence[str],
-                comparisons: Sequence[tuple[str, str]], ev: Any, stage: Callable[[Any, str], Any],
-                segments: Sequence[str], n_catalog: int) -> dict[str, Any]:
+def score_lists(
+    lists: Any,
+    relevant: Any,
+    items: Any,
+    k: int,
+    n_train_users: int,
+    systems: Sequence[str],
+    comparisons: Sequence[tuple[str, str]],
+    ev: Any,
+    stage: Callable[[Any, str], Any],
+    segments: Sequence[str],
+    n_catalog: int,
+) -> dict[str, Any]:
     """The evaluation's tables for ``lists`` (see the module docstring): headline, paired, coverage."""
     from pyspark.sql import functions as F
 
@@ -59,15 +74,24 @@ def score_lists(lists: Any, relevant: Any, items: Any, k: int, n_train_users: in
 
     per_user = None
     for seg in segments:
-        part = per_user_metrics(lists, relevant.filter(F.col("segment") == seg), items, k, n_train_users,
-                                systems=list(systems)).withColumn("segment", F.lit(seg))
+        part = per_user_metrics(
+            lists, relevant.filter(F.col("segment") == seg), items, k, n_train_users, systems=list(systems)
+        ).withColumn("segment", F.lit(seg))
         per_user = part if per_user is None else per_user.unionByName(part)
     per_user = stage(per_user, "per_user")
     return {
-        "headline": bootstrap_ci(per_user, ["segment", "system"], [*RANKING, *BEYOND], ev.bootstrap_replicates,
-                                 ev.seed, ev.confidence),
-        "paired": pd.concat([paired_difference_ci(per_user, a, b, ["segment"], list(RANKING), ev.bootstrap_replicates,
-                                                  ev.seed, ev.confidence) for a, b in comparisons], ignore_index=True),
+        "headline": bootstrap_ci(
+            per_user, ["segment", "system"], [*RANKING, *BEYOND], ev.bootstrap_replicates, ev.seed, ev.confidence
+        ),
+        "paired": pd.concat(
+            [
+                paired_difference_ci(
+                    per_user, a, b, ["segment"], list(RANKING), ev.bootstrap_replicates, ev.seed, ev.confidence
+                )
+                for a, b in comparisons
+            ],
+            ignore_index=True,
+        ),
         "coverage": coverage(lists, k, n_catalog),
     }
 
@@ -83,17 +107,28 @@ def evaluation_seconds(stage_s: dict[str, float], content_fit: str) -> dict[str,
     """Fit / score seconds of popularity, ALS, content and hybrid from the backtest's stage
     seconds plus the ``popularity_noop`` and ``als_topk_noop`` re-runs."""
     return {
-        "popularity": {"fit_s": stage_s["popularity_noop"], "score_s": 0.0,
-                       "covers": "fit: the decayed event count of the last popular_days and its top list "
-                                 "(noop re-run); score: none (one list for all)"},
-        "als": {"fit_s": stage_s["als"], "score_s": stage_s["als_topk_noop"],
-                "covers": "fit: fit_als at the cutoff (in memory); score: top-K for every user (noop re-run)"},
-        "content": {"fit_s": 0.0, "score_s": stage_s["content"],
-                    "covers": f"fit: none here ({content_fit}); score: the content candidates of every active user"},
-        "hybrid": {"fit_s": stage_s["als"],
-                   "score_s": round(stage_s["history"] + stage_s["content"] + stage_s["cold"] + stage_s["lists"], 2),
-                   "covers": "fit: ALS; score: history + content + cold + lists stages (lists also filters the "
-                             "other three systems: an upper bound)"},
+        "popularity": {
+            "fit_s": stage_s["popularity_noop"],
+            "score_s": 0.0,
+            "covers": "fit: the decayed event count of the last popular_days and its top list "
+            "(noop re-run); score: none (one list for all)",
+        },
+        "als": {
+            "fit_s": stage_s["als"],
+            "score_s": stage_s["als_topk_noop"],
+            "covers": "fit: fit_als at the cutoff (in memory); score: top-K for every user (noop re-run)",
+        },
+        "content": {
+            "fit_s": 0.0,
+            "score_s": stage_s["content"],
+            "covers": f"fit: none here ({content_fit}); score: the content candidates of every active user",
+        },
+        "hybrid": {
+            "fit_s": stage_s["als"],
+            "score_s": round(stage_s["history"] + stage_s["content"] + stage_s["cold"] + stage_s["lists"], 2),
+            "covers": "fit: ALS; score: history + content + cold + lists stages (lists also filters the "
+            "other three systems: an upper bound)",
+        },
     }
 
 
@@ -103,13 +138,13 @@ class Evaluated:
 
     cfg: Any
     cutoff: dt.datetime
-    version: str          # the content model (gold.product_embeddings) version
-    products: Any         # bronze.products
-    interactions: Any     # bronze.interactions
-    vectors: Any          # product_id, vec of ``version``
-    split: Any            # protocol.Split
-    bt: Any               # systems.Backtest
-    judged: Any           # user_id of the judged users
+    version: str  # the content model (gold.product_embeddings) version
+    products: Any  # bronze.products
+    interactions: Any  # bronze.interactions
+    vectors: Any  # product_id, vec of ``version``
+    split: Any  # protocol.Split
+    bt: Any  # systems.Backtest
+    judged: Any  # user_id of the judged users
     capped: Callable[[Any], Any]  # systems.filtered_lists: the backtest's own filter
     stage: Callable[[Any, str], Any]
     progress: Any
@@ -123,8 +158,8 @@ def evaluation_backtest(spark: Any, cfg: Any, work: Path, job: str) -> Evaluated
     of ``evaluation_seconds``. Stages under ``work/stage`` (``work`` is emptied first)."""
     from pyspark.sql import functions as F
 
-    from hybridrec.evaluation.protocol import temporal_split
     from hybridrec.evaluation.backtest_report import evaluation_cutoff
+    from hybridrec.evaluation.protocol import temporal_split
     from hybridrec.evaluation.systems import backtest, filtered_lists
     from hybridrec.hybrid import popular
     from hybridrec.hybrid.scoring import Progress, parquet_stage
@@ -156,9 +191,24 @@ def evaluation_backtest(spark: Any, cfg: Any, work: Path, job: str) -> Evaluated
     capped = filtered_lists(bt.scores, split.products, judged, k, rc.max_per_category)
     # Per-system scoring costs the shared stages do not separate (re-run into the noop sink).
     seconds["als_topk_noop"] = noop_seconds(bt.inputs.als_candidates)
-    seconds["popularity_noop"] = noop_seconds(popular.overall_popular(
-        popular.popularity(bt.scores.usable_events, bt.scores.reference, rc.popular_days, bt.inputs.products),
-        k + rc.popular_per_category))
-    return Evaluated(cfg=cfg, cutoff=cutoff, version=version, products=products, interactions=interactions,
-                     vectors=vectors, split=split, bt=bt, judged=judged, capped=capped, stage=stage,
-                     progress=progress, seconds=seconds)
+    seconds["popularity_noop"] = noop_seconds(
+        popular.overall_popular(
+            popular.popularity(bt.scores.usable_events, bt.scores.reference, rc.popular_days, bt.inputs.products),
+            k + rc.popular_per_category,
+        )
+    )
+    return Evaluated(
+        cfg=cfg,
+        cutoff=cutoff,
+        version=version,
+        products=products,
+        interactions=interactions,
+        vectors=vectors,
+        split=split,
+        bt=bt,
+        judged=judged,
+        capped=capped,
+        stage=stage,
+        progress=progress,
+        seconds=seconds,
+    )

@@ -10,6 +10,7 @@ partition of gold.als_user_factors / gold.als_item_factors / gold.als_candidates
 --run-date D uses the events before D 00:00 UTC; --cutoff names the instant; with neither, every
 event ingested so far is used and the run date is the day of the last one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,20 +35,31 @@ def main(ctx: JobContext) -> None:
     result = run_als(ctx.spark, ctx.cfg, cutoff, run_date, counts=ctx.run.counts, metrics=ctx.run.metrics)
     k = ctx.cfg.als.eval_k
     scores = (
-        f"NDCG@{k} ALS {result.metrics[f'als_ndcg@{k}']:.4f} vs popularity "
-        f"{result.metrics[f'popularity_ndcg@{k}']:.4f}"
-        if f"als_ndcg@{k}" in result.metrics else "not evaluated"
+        f"NDCG@{k} ALS {result.metrics[f'als_ndcg@{k}']:.4f} vs popularity {result.metrics[f'popularity_ndcg@{k}']:.4f}"
+        if f"als_ndcg@{k}" in result.metrics
+        else "not evaluated"
     )
-    print(f"als: model {result.model_version} (cutoff {cutoff.isoformat()}Z, run date {run_date}) "
-          f"{result.params.as_dict()}; {scores}", flush=True)
+    print(
+        f"als: model {result.model_version} (cutoff {cutoff.isoformat()}Z, run date {run_date}) "
+        f"{result.params.as_dict()}; {scores}",
+        flush=True,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = job_parser(__doc__)
-    p.add_argument("--run-date", type=parse_run_date, default=None,
-                   help="night to fit for: events before this date (00:00 UTC) are used")
-    p.add_argument("--cutoff", type=parse_cutoff, default=None,
-                   help="exact cutoff instant (ISO-8601 with Z); overrides the run date's midnight")
+    p.add_argument(
+        "--run-date",
+        type=parse_run_date,
+        default=None,
+        help="night to fit for: events before this date (00:00 UTC) are used",
+    )
+    p.add_argument(
+        "--cutoff",
+        type=parse_cutoff,
+        default=None,
+        help="exact cutoff instant (ISO-8601 with Z); overrides the run date's midnight",
+    )
     return p
 
 

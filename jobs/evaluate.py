@@ -7,6 +7,7 @@ writes <paths.report>/<cutoff>/index.html (self-contained) and metrics.json and 
 
 --run-date (optional, for schedulers) evaluates with the cutoff test_days before that night.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,9 +34,13 @@ def main(ctx: JobContext) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = job_parser(__doc__)
-    p.add_argument("--run-date", type=parse_run_date, default=None,
-                   help="the night the scheduler runs for: cutoff = run date - evaluate.test_days "
-                        "(unless evaluate.cutoff is set); default: from the data")
+    p.add_argument(
+        "--run-date",
+        type=parse_run_date,
+        default=None,
+        help="the night the scheduler runs for: cutoff = run date - evaluate.test_days "
+        "(unless evaluate.cutoff is set); default: from the data",
+    )
     return p
 
 

@@ -5,6 +5,7 @@ Re-running on the same files changes nothing; counts (read = accepted + quaranti
     spark-submit jobs/ingest.py [--config conf/local.yaml] [--set catalog.path=...]
     spark-submit jobs/ingest.py --config conf/fashion.yaml
 """
+
 from __future__ import annotations
 
 import argparse

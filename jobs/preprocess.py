@@ -3,6 +3,7 @@
 
     spark-submit jobs/preprocess.py [--config conf/local.yaml] [--set features.image_size=96]
 """
+
 from __future__ import annotations
 
 import argparse

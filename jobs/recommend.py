@@ -7,6 +7,7 @@ product for one night, written to gold.recommendations / gold.similar_items (par
 The night uses every event before --run-date 00:00 UTC (default: today, UTC). Re-running a night
 replaces exactly its partitions; the previous nights stay (recommend.keep_nights of them).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,15 +27,22 @@ def main(ctx: JobContext) -> None:
     ctx.run.metrics.update({k: float(v) for k, v in result.metrics.items()})
     ctx.run.metrics.update({f"seconds_{k}": float(v) for k, v in result.seconds.items()})
     c = result.counts
-    print(f"recommend: night {run_date}: {c['recommendations']} recommendations for "
-          f"{c['users_with_recommendations']} users, {c['similar_items']} similar items; models "
-          f"{result.content_version} + {result.als_version}", flush=True)
+    print(
+        f"recommend: night {run_date}: {c['recommendations']} recommendations for "
+        f"{c['users_with_recommendations']} users, {c['similar_items']} similar items; models "
+        f"{result.content_version} + {result.als_version}",
+        flush=True,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = job_parser(__doc__)
-    p.add_argument("--run-date", type=parse_run_date, default=None,
-                   help="night to compute, YYYY-MM-DD: events before its 00:00 UTC (default: today, UTC)")
+    p.add_argument(
+        "--run-date",
+        type=parse_run_date,
+        default=None,
+        help="night to compute, YYYY-MM-DD: events before its 00:00 UTC (default: today, UTC)",
+    )
     return p
 
 

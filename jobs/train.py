@@ -6,6 +6,7 @@ write product embeddings (and the fusion classifier's categories) to gold.produc
 A re-run with the same features and settings resumes the same model version from its last
 checkpoint; --restart discards the checkpoints, --resume insists on one.
 """
+
 from __future__ import annotations
 
 import sys

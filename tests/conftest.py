@@ -3,16 +3,21 @@
 Tests get a fresh ``Config`` whose every path lies in a per-test temporary folder, so tables written
 by one test never leak into another.
 """
+
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from hybridrec.config import Config, config_from_dict
+
+if TYPE_CHECKING:
+    import pyspark.sql
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Resolved like the config loader resolves paths (shared/ may be a symlink).
@@ -58,7 +63,7 @@ def cfg(tmp_path: Path) -> Config:
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator["pyspark.sql.SparkSession"]:  # noqa: F821
+def spark() -> Iterator[pyspark.sql.SparkSession]:
     from hybridrec.spark import build_spark
 
     session = build_spark(config_from_dict({"spark": TEST_SPARK}).spark)

@@ -13,6 +13,7 @@
 
 Errors print one sentence; ``--debug`` (or ``HYBRIDREC_DEBUG=1``) adds the full trace.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,7 @@ import os
 import sys
 import tempfile
 import traceback
-from typing import Sequence
+from collections.abc import Sequence
 
 from hybridrec.config import Config, ConfigError, load_config
 from hybridrec.errors import HybridrecError
@@ -103,7 +104,10 @@ def print_examples(run_date: dt.date | None, config_path: str | None, overrides:
     for spec in (tables.RECOMMENDATIONS, tables.SIMILAR_ITEMS, tables.PRODUCT_EMBEDDINGS, tables.RUNS):
         print(f"{spec.logical_name:<24} {tables.table_ref(cfg, spec)}")
     keys = lookup.example_keys(spark, cfg, night)
-    for label, key in (("a user with history", keys.get("warm_user")), ("a user with almost none", keys.get("cold_user"))):
+    for label, key in (
+        ("a user with history", keys.get("warm_user")),
+        ("a user with almost none", keys.get("cold_user")),
+    ):
         if key:
             rows = lookup.user_recommendations(spark, cfg, key, night)
             print(f"\n{tables.RECOMMENDATIONS.logical_name}, night {night}, {label} ({terminal_text(key)}):")
@@ -111,8 +115,10 @@ def print_examples(run_date: dt.date | None, config_path: str | None, overrides:
     if "cold_product" in keys:
         rows = lookup.similar_products(spark, cfg, keys["cold_product"], night)
         title = terminal_text(str(rows["title"].iloc[0])) if len(rows) else ""
-        print(f"\n{tables.SIMILAR_ITEMS.logical_name}, night {night}, a product nobody has bought or viewed yet "
-              f"({terminal_text(keys['cold_product'])}: {title}):")
+        print(
+            f"\n{tables.SIMILAR_ITEMS.logical_name}, night {night}, a product nobody has bought or viewed yet "
+            f"({terminal_text(keys['cold_product'])}: {title}):"
+        )
         print(format_table(rows.head(5), SIMILAR_COLUMNS))
     return 0
 
@@ -120,8 +126,9 @@ def print_examples(run_date: dt.date | None, config_path: str | None, overrides:
 RUNS_COLUMNS = ("started_at", "job", "run_date", "state", "duration_s", "run_id", "host", "pid", "message")
 
 
-def print_runs(job: str | None, limit: int, stale_after_hours: float, config_path: str | None,
-               overrides: Sequence[str]) -> int:
+def print_runs(
+    job: str | None, limit: int, stale_after_hours: float, config_path: str | None, overrides: Sequence[str]
+) -> int:
     """``hybridrec runs``: the latest runs, newest first; 1 when gold.runs does not exist yet.
 
     A run killed with SIGKILL (or whose machine vanished) never recorded its end, so its row still
@@ -149,8 +156,11 @@ def print_runs(job: str | None, limit: int, stale_after_hours: float, config_pat
     rows = runs.orderBy(F.col("started_at").desc()).limit(max(limit, 1)).toPandas()
     now, stale = utcnow(), dt.timedelta(hours=stale_after_hours)
     rows["state"] = [run_state(s, t.to_pydatetime(), now, stale) for s, t in zip(rows["status"], rows["started_at"])]
-    print(f"{tables.RUNS.logical_name} at {ref}: latest {len(rows)} run(s)"
-          + (f" of {job}" if job else "") + f"; `stale` = running for over {stale_after_hours:g} h (killed?)")
+    print(
+        f"{tables.RUNS.logical_name} at {ref}: latest {len(rows)} run(s)"
+        + (f" of {job}" if job else "")
+        + f"; `stale` = running for over {stale_after_hours:g} h (killed?)"
+    )
     print(format_table(rows, RUNS_COLUMNS, max_width=60))
     return 0
 
@@ -200,8 +210,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_runs = sub.add_parser("runs", help="recent job runs from gold.runs, killed ones shown as stale")
     p_runs.add_argument("--job", default=None, help="only this job (ingest, train, recommend, ...)")
     p_runs.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
-    p_runs.add_argument("--stale-after-hours", type=float, default=12.0,
-                        help="a `running` row older than this shows as stale (default 12)")
+    p_runs.add_argument(
+        "--stale-after-hours",
+        type=float,
+        default=12.0,
+        help="a `running` row older than this shows as stale (default 12)",
+    )
     p_runs.add_argument("--config", default=None)
     p_runs.add_argument("--set", dest="overrides", action="append", default=[])
     for p in sub.choices.values():
@@ -225,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hybridrec: config error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # noqa: BLE001 - Delta failures a user can act on get one sentence
+    except Exception as exc:  # Delta failures a user can act on get one sentence
         from hybridrec.tables import explain_delta_error
 
         error = exc if isinstance(exc, HybridrecError) else explain_delta_error(exc, _config_or_none(args))

@@ -8,6 +8,7 @@ version by time travel, and moving the broken commit out of ``_delta_log`` when 
 
 Spark-free on purpose: the Spark jobs (``tables``) and the Spark-free reader (``reader``) share it.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,9 +60,7 @@ def find_broken_commit(table_path: str) -> BrokenCommit | None:
     folder = local_path(table_path)
     if folder is None or not (folder / "_delta_log").is_dir():
         return None
-    versions = sorted(
-        int(m.group(1)) for p in (folder / "_delta_log").iterdir() if (m := _COMMIT.match(p.name))
-    )
+    versions = sorted(int(m.group(1)) for p in (folder / "_delta_log").iterdir() if (m := _COMMIT.match(p.name)))
     for version in versions:
         if not _readable(folder / "_delta_log" / f"{version:020d}.json"):
             return BrokenCommit(str(folder), version, versions[-1])
@@ -87,20 +86,28 @@ def repair_advice(name: str, broken: BrokenCommit) -> str:
     log_file = f"{broken.table_path}/_delta_log/{broken.file_name}"
     good = broken.version - 1
     if broken.version == 0:
-        return (f"{name} at {broken.table_path} is corrupt: its first commit {log_file} is unreadable, "
-                "so no version can be read; delete the folder and re-run the job that writes it")
+        return (
+            f"{name} at {broken.table_path} is corrupt: its first commit {log_file} is unreadable, "
+            "so no version can be read; delete the folder and re-run the job that writes it"
+        )
     read_good = f"read version {good} with time travel (versionAsOf {good})"
     if broken.version == broken.latest:
-        return (f"{name} at {broken.table_path} is corrupt: its newest commit {log_file} is cut short or "
-                f"damaged (RESTORE cannot read past it); {read_good}, or move that file (and its .crc, if any) "
-                f"out of _delta_log so the table ends at version {good}, then re-run the job that wrote it")
-    return (f"{name} at {broken.table_path} is corrupt: commit {log_file} is cut short or damaged and "
-            f"{broken.latest - broken.version} later commit(s) build on it; {read_good} and copy it to a "
-            "new table, or put the file back from a backup")
+        return (
+            f"{name} at {broken.table_path} is corrupt: its newest commit {log_file} is cut short or "
+            f"damaged (RESTORE cannot read past it); {read_good}, or move that file (and its .crc, if any) "
+            f"out of _delta_log so the table ends at version {good}, then re-run the job that wrote it"
+        )
+    return (
+        f"{name} at {broken.table_path} is corrupt: commit {log_file} is cut short or damaged and "
+        f"{broken.latest - broken.version} later commit(s) build on it; {read_good} and copy it to a "
+        "new table, or put the file back from a backup"
+    )
 
 
 def corrupt_without_file(name: str, table_path: str, cause: str) -> str:
     """The sentence when the broken commit cannot be located (a remote store)."""
-    return (f"{name} at {table_path} is corrupt: its Delta log cannot be read ({cause}); read the last "
-            "good version with time travel (versionAsOf) and move the broken commit out of _delta_log "
-            "if it is the newest, then re-run the job that wrote it")
+    return (
+        f"{name} at {table_path} is corrupt: its Delta log cannot be read ({cause}); read the last "
+        "good version with time travel (versionAsOf) and move the broken commit out of _delta_log "
+        "if it is the newest, then re-run the job that wrote it"
+    )

@@ -3,6 +3,7 @@
 Jobs catch ``HybridrecError`` at the top, print its message and exit non-zero without a traceback;
 anything else is a bug and keeps its traceback.
 """
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """Small file helpers shared by the jobs."""
+
 from __future__ import annotations
 
 import os

@@ -16,6 +16,7 @@ terminal only with ``--debug`` or ``HYBRIDREC_DEBUG=1``.
 Every run that got a SparkSession leaves one row in ``gold.runs``: ``running`` from the start, its
 outcome at the end, so a run killed in between stays visible as a stale ``running`` row.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +26,9 @@ import sys
 import tempfile
 import traceback
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from pyspark.sql import SparkSession
 
@@ -71,11 +72,10 @@ def job_parser(description: str | None = None) -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override one config key, e.g. --set train.epochs=3 (repeatable)",
     )
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
-    parser.add_argument(
-        "--debug", action="store_true",
+        "--debug",
+        action="store_true",
         help="print the full trace of an error (also: HYBRIDREC_DEBUG=1); it always goes to the log file",
     )
     return parser
@@ -199,7 +199,9 @@ def other_runs(spark: SparkSession, cfg: Config, run: RunRecord) -> str | None:
         rows = (
             read_table(spark, ref)
             .filter(f"job = '{run.job}' AND run_id != '{run.run_id}' AND {night}")
-            .orderBy("started_at", ascending=False).limit(1).collect()
+            .orderBy("started_at", ascending=False)
+            .limit(1)
+            .collect()
         )
     except Exception:  # noqa: BLE001 - naming the winner must never hide the conflict itself
         return None
@@ -232,9 +234,7 @@ def run_job(
     except UnwritablePathError as exc:
         print(f"{job}: error: {exc}", file=sys.stderr)
         return 2
-    run = RunRecord(
-        run_id=run_id, job=job, started_at=utcnow(), run_date=getattr(args, "run_date", None)
-    )
+    run = RunRecord(run_id=run_id, job=job, started_at=utcnow(), run_date=getattr(args, "run_date", None))
     spark = build_spark(cfg.spark)
     try:
         start_run(spark, cfg, run)
@@ -263,7 +263,11 @@ def _record_end(spark: SparkSession, cfg: Config, run: RunRecord) -> None:
     """Record the run's outcome; a failure to do so is logged, never hides the run's own outcome."""
     try:
         record_run(spark, cfg, run)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - recording the end must never hide the run's own outcome
         error = explain_delta_error(exc, cfg)
-        log.error("could not record run %s in %s: %s", run.run_id, RUNS.logical_name,
-                  redact(str(error)) if error else f"{type(exc).__name__}: {str(exc)[:300]}")
+        log.error(
+            "could not record run %s in %s: %s",
+            run.run_id,
+            RUNS.logical_name,
+            redact(str(error)) if error else f"{type(exc).__name__}: {str(exc)[:300]}",
+        )

@@ -5,6 +5,7 @@ Backs ``hybridrec recs`` / ``hybridrec similar``: reads the nightly tables where
 one short list (top-N / top-M rows), returned as pandas for printing. Downstream systems without
 Spark read the same tables with ``hybridrec.reader``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,16 +34,12 @@ def nights(spark: SparkSession, cfg: Config, spec: tables.TableSpec) -> list[dt.
     """
     ref = tables.table_ref(cfg, spec)
     if not tables.table_exists(spark, ref):
-        raise MissingInputError(
-            f"{spec.logical_name} not found at {ref}: run jobs/recommend.py first"
-        )
+        raise MissingInputError(f"{spec.logical_name} not found at {ref}: run jobs/recommend.py first")
     rows = tables.read_table(spark, ref).select("run_date").distinct().collect()
     return sorted(r["run_date"] for r in rows if r["run_date"] is not None)
 
 
-def resolve_night(
-    spark: SparkSession, cfg: Config, spec: tables.TableSpec, run_date: dt.date | None = None
-) -> dt.date:
+def resolve_night(spark: SparkSession, cfg: Config, spec: tables.TableSpec, run_date: dt.date | None = None) -> dt.date:
     """``run_date`` if the table has it, else the latest night when ``run_date`` is None."""
     present = nights(spark, cfg, spec)
     if not present:
@@ -51,9 +48,7 @@ def resolve_night(
         return present[-1]
     if run_date not in present:
         listed = ", ".join(map(str, present[-8:]))
-        raise NightNotFoundError(
-            f"{spec.logical_name} has no night {run_date} (latest nights: {listed})"
-        )
+        raise NightNotFoundError(f"{spec.logical_name} has no night {run_date} (latest nights: {listed})")
     return run_date
 
 
@@ -70,9 +65,7 @@ def _titles(spark: SparkSession, cfg: Config, product_ids: list[str]) -> DataFra
     )
 
 
-def _with_titles(
-    spark: SparkSession, cfg: Config, rows: DataFrame, id_col: str, title_col: str
-) -> DataFrame:
+def _with_titles(spark: SparkSession, cfg: Config, rows: DataFrame, id_col: str, title_col: str) -> DataFrame:
     ids = [r[id_col] for r in rows.select(id_col).distinct().collect()]  # one list: top-N ids
     titles = _titles(spark, cfg, ids)
     if titles is None:
@@ -83,7 +76,7 @@ def _with_titles(
 
 def user_recommendations(
     spark: SparkSession, cfg: Config, user_id: str, run_date: dt.date | None = None
-) -> "pd.DataFrame":
+) -> pd.DataFrame:
     """The user's list of the given (default: latest) night with product titles, by rank.
 
     Columns: the gold.recommendations columns plus ``title`` (null for a product missing from
@@ -100,7 +93,7 @@ def user_recommendations(
 
 def similar_products(
     spark: SparkSession, cfg: Config, product_id: str, run_date: dt.date | None = None
-) -> "pd.DataFrame":
+) -> pd.DataFrame:
     """The product's similar items of the given (default: latest) night with titles, by rank.
 
     Columns: the gold.similar_items columns plus ``title`` (of ``product_id``) and
@@ -120,7 +113,9 @@ def similar_products(
 def example_keys(spark: SparkSession, cfg: Config, night: dt.date) -> dict[str, str]:
     """A few ids worth showing from one night (for the demo): ``warm_user`` (a list with blended
     items), ``cold_user`` (a popular-only list) and ``cold_product`` (a new product that made a list)."""
-    recs = tables.read_table(spark, tables.table_ref(cfg, tables.RECOMMENDATIONS)).filter(F.col("run_date") == F.lit(night))
+    recs = tables.read_table(spark, tables.table_ref(cfg, tables.RECOMMENDATIONS)).filter(
+        F.col("run_date") == F.lit(night)
+    )
     keys: dict[str, str] = {}
     warm = recs.filter(F.col("source") == "blend").agg(F.min("user_id")).first()[0]
     if warm:

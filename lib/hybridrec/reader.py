@@ -26,6 +26,7 @@ mapping. Tables with type widening cannot be read by deltalake 1.6.6 at all.
 
 Cloud tables (s3://, abfss://, gs://) take delta-rs ``storage_options`` (``--storage-option K=V``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,10 @@ import json
 import math
 import re
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from hybridrec.errors import HybridrecError
 
@@ -82,9 +84,7 @@ _RECS = _Kind("user_id", "recommendations", RECOMMENDATION_COLUMNS)
 _SIMILAR = _Kind("product_id", "similar items", SIMILAR_COLUMNS)
 
 
-def latest_run_date(
-    table_uri: str | Path, storage_options: Mapping[str, str] | None = None
-) -> dt.date | None:
+def latest_run_date(table_uri: str | Path, storage_options: Mapping[str, str] | None = None) -> dt.date | None:
     """The newest ``run_date`` in the table, or None when it has no night yet.
 
     Answered from the Delta log's partition values alone: no data file is opened.
@@ -98,7 +98,7 @@ def read_recommendations(
     user_id: str | None = None,
     run_date: dt.date | str | None = None,
     storage_options: Mapping[str, str] | None = None,
-) -> "pd.DataFrame":
+) -> pd.DataFrame:
     """One night of gold.recommendations as pandas, sorted by user_id, rank.
 
     ``run_date`` (a date or ``YYYY-MM-DD``) defaults to the latest night; ``user_id`` narrows to one
@@ -113,13 +113,13 @@ def read_similar_items(
     product_id: str | None = None,
     run_date: dt.date | str | None = None,
     storage_options: Mapping[str, str] | None = None,
-) -> "pd.DataFrame":
+) -> pd.DataFrame:
     """One night of gold.similar_items as pandas, sorted by product_id, rank (see read_recommendations)."""
     return _read(table_uri, _SIMILAR, product_id, run_date, storage_options)[1].to_pandas()
 
 
 def format_table(
-    df: "pd.DataFrame",
+    df: pd.DataFrame,
     columns: Sequence[str] | None = None,
     *,
     max_width: int = 40,
@@ -141,9 +141,7 @@ def format_table(
     if max_width < 4:
         raise ValueError(f"format_table: max_width must be at least 4, got {max_width}")
     cells = [[_cell(v, max_width, float_digits, null) for v in df[c].tolist()] for c in names]
-    right = [
-        pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in names
-    ]
+    right = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in names]
     widths = [max([len(terminal_text(str(c))), *map(len, col)]) for c, col in zip(names, cells)]
 
     def line(values: Sequence[str]) -> str:
@@ -217,7 +215,7 @@ def _open_table(table_uri: str | Path, storage_options: Mapping[str, str] | None
         raise TableNotFoundError(
             f"no Delta table at {table_uri}: run jobs/recommend.py first (or check the path)"
         ) from exc
-    except Exception as exc:  # noqa: BLE001 - delta-rs raises one DeltaError class for everything
+    except Exception as exc:  # delta-rs raises one DeltaError class for everything
         error = _corrupt_or(exc, table_uri)
         if error is exc:
             raise
@@ -270,12 +268,10 @@ def _resolve_night(table: Any, table_uri: str | Path, run_date: dt.date | str | 
         return nights[-1]
     night = _as_date(run_date)
     if night not in nights:
-        present = ", ".join(map(str, nights)) if len(nights) <= 8 else (
-            f"{len(nights)} from {nights[0]} to {nights[-1]}"
+        present = (
+            ", ".join(map(str, nights)) if len(nights) <= 8 else (f"{len(nights)} from {nights[0]} to {nights[-1]}")
         )
-        raise NightNotFoundError(
-            f"no night {night} in {table_uri} (nights present: {present}; latest {nights[-1]})"
-        )
+        raise NightNotFoundError(f"no night {night} in {table_uri} (nights present: {present}; latest {nights[-1]})")
     return night
 
 
@@ -289,7 +285,7 @@ def _read(
     key: str | None,
     run_date: dt.date | str | None,
     storage_options: Mapping[str, str] | None,
-) -> tuple[dt.date, "pa.Table"]:
+) -> tuple[dt.date, pa.Table]:
     """The night read and its rows as an Arrow table (plain string columns), sorted by key, rank."""
     table = _open_table(table_uri, storage_options)  # first: it explains a missing deltalake
     import pyarrow as pa
@@ -299,9 +295,7 @@ def _read(
     where = [f"\"{RUN_DATE}\" = DATE '{night.isoformat()}'"]
     if key is not None:
         where.append(f'"{kind.key}" = {_sql_string(key)}')
-    sql = (
-        f'SELECT * FROM "{_SQL_NAME}" WHERE {" AND ".join(where)} ORDER BY "{kind.key}", "rank"'
-    )
+    sql = f'SELECT * FROM "{_SQL_NAME}" WHERE {" AND ".join(where)} ORDER BY "{kind.key}", "rank"'
     result = pa.table(QueryBuilder().register(_SQL_NAME, table).execute(sql).read_all())
     # DataFusion returns string_view columns; plain strings are what pandas and Spark expect.
     fields = [f.with_type(pa.string()) if pa.types.is_string_view(f.type) else f for f in result.schema]
@@ -351,8 +345,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.add_argument("--json", action="store_true", help="print the rows as a JSON array")
         p.add_argument("--limit", type=int, default=50, help="rows shown by the text output (default 50)")
         p.add_argument(
-            "--storage-option", dest="storage_options", type=_parse_option, action="append",
-            default=[], metavar="KEY=VALUE", help="delta-rs storage option for cloud tables",
+            "--storage-option",
+            dest="storage_options",
+            type=_parse_option,
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="delta-rs storage option for cloud tables",
         )
     args = parser.parse_args(argv)
     kind: _Kind = args.kind

@@ -11,6 +11,7 @@ Every time here is naive UTC (``runs.utcnow``): a cutoff is compared with Delta 
 ``utc_timestamp``, and the last event is collected as epoch microseconds, because a collected
 timestamp would be converted to the driver's local time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ def start_of_day(day: dt.date) -> dt.datetime:
 
 def naive_utc(moment: dt.datetime) -> dt.datetime:
     """``moment`` as naive UTC: an aware time is converted, a naive one is taken to be UTC already."""
-    return moment.astimezone(dt.timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def parse_run_date(value: str) -> dt.date:
@@ -58,7 +59,7 @@ def date_cutoff(value: str) -> dt.datetime:
 
 def utc_timestamp(moment: dt.datetime) -> Column:
     """A Python datetime as a Spark timestamp literal; naive datetimes are UTC (``runs.utcnow``)."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
     return F.lit(aware).cast("timestamp")
 
 

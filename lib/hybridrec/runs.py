@@ -6,6 +6,7 @@ pid) when the job starts, then replaced by its outcome (MERGE on ``run_id``) whe
 was SIGKILLed or lost its machine never ends, so it stays visible as a ``running`` row that grows
 stale (``hybridrec runs`` marks it).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -21,7 +22,14 @@ from pyspark.sql import DataFrame, SparkSession
 from hybridrec.config import Config
 from hybridrec.errors import ConcurrentRunError
 from hybridrec.tables import (
-    RUNS, TableRef, delta_conflicts, delta_table, ensure_table, read_table, table_exists, table_ref,
+    RUNS,
+    TableRef,
+    delta_conflicts,
+    delta_table,
+    ensure_table,
+    read_table,
+    table_exists,
+    table_ref,
     write_table,
 )
 
@@ -61,7 +69,7 @@ class RunRecord:
 
 def utcnow() -> dt.datetime:
     """Naive UTC timestamp (the session time zone is UTC)."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 # user:password@ in a URL (MLflow, JDBC, s3a://KEY:SECRET@bucket), and secret-bearing query
@@ -148,7 +156,8 @@ def record_run(spark: SparkSession, cfg: Config, run: RunRecord) -> None:
         try:
             with delta_conflicts(ref):
                 (
-                    delta_table(spark, ref).alias("t")
+                    delta_table(spark, ref)
+                    .alias("t")
                     .merge(source.alias("s"), "t.run_id = s.run_id")
                     .whenMatchedUpdateAll()
                     .whenNotMatchedInsertAll()

@@ -7,6 +7,7 @@ Delta Lake: locally the jars come from the folder that ``make setup`` fills with
 the virtual environment's ``spark-defaults.conf`` (no Ivy, no network at run time); on Databricks the
 runtime ships Delta. Either way the builder checks that the classes load and says what to do if not.
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,9 +70,7 @@ def build_spark(cfg: SparkConfig) -> SparkSession:
     spark.sparkContext.setLogLevel("WARN")
     if cfg.require_delta:
         check_delta(spark)
-    log.info(
-        "spark %s master=%s delta=%s", spark.version, spark.sparkContext.master, cfg.require_delta
-    )
+    log.info("spark %s master=%s delta=%s", spark.version, spark.sparkContext.master, cfg.require_delta)
     return spark
 
 
@@ -79,9 +78,7 @@ def check_delta(spark: SparkSession) -> None:
     """Raise ``SparkSetupError`` with the fix when the Delta Lake classes cannot be loaded."""
     jvm = spark.sparkContext._jvm  # noqa: SLF001 - py4j is the only way to ask the JVM
     try:
-        jvm.java.lang.Class.forName(
-            DELTA_EXTENSION, True, jvm.java.lang.Thread.currentThread().getContextClassLoader()
-        )
+        jvm.java.lang.Class.forName(DELTA_EXTENSION, True, jvm.java.lang.Thread.currentThread().getContextClassLoader())
     except Exception as exc:  # py4j wraps ClassNotFoundException
         raise SparkSetupError(
             "Delta Lake classes are not on Spark's classpath: run `make setup` (it fetches the Delta "

@@ -31,6 +31,7 @@ show new users or late items. Times are naive UTC (``run_dates``).
 - ``window_end`` / ``events_between``: the test window ``[cutoff, cutoff + days)`` of the offline
   backtest (``evaluation.protocol``, which decides which of those events count and for whom).
 """
+
 from __future__ import annotations
 
 import datetime as dt

@@ -9,6 +9,7 @@ through ``yaml.load(..., Loader=...)`` so that the security scan's rule "no yaml
 Merge keys (``<<: *base``) are allowed: a key given next to a merge overrides the merged one, which is
 what the merge is for.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -6,12 +6,14 @@ by their logical name (``gold.runs``) and never spell a path.
 
 Schemas are declared next to the names as they are added by the issues that own each table.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -20,6 +22,9 @@ from pyspark.sql import types as T
 from hybridrec.config import Config
 from hybridrec.delta_log import broken_commit_in_text, local_path, repair_advice
 from hybridrec.errors import ConcurrentRunError, CorruptTableError, HybridrecError, MissingInputError
+
+if TYPE_CHECKING:  # delta.tables is imported where a handle is built (it needs the JVM)
+    from delta.tables import DeltaTable
 
 LAYERS = ("bronze", "quarantine", "gold")
 
@@ -273,16 +278,30 @@ RECOMMENDATIONS = TableSpec(
     ),
     schema=T.StructType(
         [
-            _col("run_date", T.DateType(), False, "Night the list was computed for (events before 00:00 UTC of that day)."),
+            _col(
+                "run_date",
+                T.DateType(),
+                False,
+                "Night the list was computed for (events before 00:00 UTC of that day).",
+            ),
             _col("user_id", T.StringType(), False, "User the list is for."),
             _col("rank", T.IntegerType(), False, "Position in the list, 1 = show first."),
             _col("product_id", T.StringType(), False, "Recommended product."),
             _col("score", T.DoubleType(), False, "Blended score; only comparable within one user's list of one night."),
-            _col("source", T.StringType(), False, "Where the item came from: als | content | blend | repeat | popular."),
+            _col(
+                "source", T.StringType(), False, "Where the item came from: als | content | blend | repeat | popular."
+            ),
             _col("reason", T.StringType(), False, "Short human explanation, e.g. 'similar to <title> you viewed'."),
-            _col("reason_product_id", T.StringType(), True, "The product the reason refers to (from the user's history), if any."),
+            _col(
+                "reason_product_id",
+                T.StringType(),
+                True,
+                "The product the reason refers to (from the user's history), if any.",
+            ),
             _col("category", T.StringType(), True, "Catalog category of the recommended product."),
-            _col("als_model_version", T.StringType(), True, "ALS model of the night (null when no ALS signal was used)."),
+            _col(
+                "als_model_version", T.StringType(), True, "ALS model of the night (null when no ALS signal was used)."
+            ),
             _col("content_model_version", T.StringType(), True, "Image/text model version of the embeddings used."),
             _col("run_id", T.StringType(), False, "Run of jobs/recommend.py that wrote the row (see gold.runs)."),
             _col("created_at", T.TimestampType(), False, "When the row was written (UTC)."),
@@ -321,8 +340,14 @@ NIGHTLY_TABLES = (RECOMMENDATIONS, SIMILAR_ITEMS)
 TABLES: dict[str, TableSpec] = {
     t.logical_name: t
     for t in (
-        RUNS, PRODUCTS, INTERACTIONS, QUARANTINE_PRODUCTS, QUARANTINE_INTERACTIONS, PRODUCT_EMBEDDINGS,
-        *ALS_TABLES, *NIGHTLY_TABLES,
+        RUNS,
+        PRODUCTS,
+        INTERACTIONS,
+        QUARANTINE_PRODUCTS,
+        QUARANTINE_INTERACTIONS,
+        PRODUCT_EMBEDDINGS,
+        *ALS_TABLES,
+        *NIGHTLY_TABLES,
     )
 }
 
@@ -383,7 +408,7 @@ def ensure_table(spark: SparkSession, ref: TableRef) -> None:
     builder.execute()
 
 
-def delta_table(spark: SparkSession, ref: TableRef) -> "DeltaTable":  # noqa: F821
+def delta_table(spark: SparkSession, ref: TableRef) -> DeltaTable:
     """The ``DeltaTable`` handle of an existing table (for MERGE, history, vacuum)."""
     from delta.tables import DeltaTable
 
@@ -474,17 +499,12 @@ def merge_table(
     target = delta_table(spark, ref)
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
     with delta_conflicts(ref):
-        (
-            target.alias("t")
-            .merge(changed.alias("s"), on)
-            .whenMatchedUpdateAll()
-            .whenNotMatchedInsertAll()
-            .execute()
-        )
+        (target.alias("t").merge(changed.alias("s"), on).whenMatchedUpdateAll().whenNotMatchedInsertAll().execute())
     return counts
 
 
 # ---- Delta failures a user can act on ------------------------------------------------------------
+
 
 def _from_jvm(exc: BaseException) -> bool:
     """Raised by py4j or PySpark's wrappers of a JVM exception (so its text names the Java class)."""
@@ -499,10 +519,16 @@ def is_delta_conflict(exc: BaseException) -> bool:
     ``io.delta.exceptions.*``. Both are recognised, by class name and by the Java class in the text.
     """
     names = {k.__name__ for k in type(exc).__mro__}
-    if names & {"DeltaConcurrentModificationException", "ConcurrentAppendException",
-                "ConcurrentDeleteReadException", "ConcurrentDeleteDeleteException",
-                "ConcurrentWriteException", "MetadataChangedException", "ProtocolChangedException",
-                "ConcurrentTransactionException"}:
+    if names & {
+        "DeltaConcurrentModificationException",
+        "ConcurrentAppendException",
+        "ConcurrentDeleteReadException",
+        "ConcurrentDeleteDeleteException",
+        "ConcurrentWriteException",
+        "MetadataChangedException",
+        "ProtocolChangedException",
+        "ConcurrentTransactionException",
+    }:
         return True
     if not _from_jvm(exc):
         return False
@@ -519,7 +545,7 @@ def delta_conflicts(ref: TableRef) -> Iterator[None]:
     """
     try:
         yield
-    except Exception as exc:  # noqa: BLE001 - the conflict classes come through py4j
+    except Exception as exc:  # the conflict classes come through py4j
         if not is_delta_conflict(exc):
             raise
         name = ref.spec.logical_name

@@ -14,6 +14,7 @@ param names made MLflow-safe (``ndcg@10`` → ``ndcg_at_10``: MLflow 3 refuses `
 metrics left out; a ``dbfs:`` or other remote models folder kept remote; credentials in the URI
 never quoted in a warning.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,8 +22,9 @@ import math
 import os
 import re
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from hybridrec.config import MlflowSettings
 from hybridrec.runs import redact
@@ -61,7 +63,7 @@ def _finite(value: Any) -> bool:
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def log_run(
@@ -100,13 +102,19 @@ def log_run(
         run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags or {}))
         run_id = str(run.info.run_id)
         now = int(time.time() * 1000)
-        rows = [Metric(key=mlflow_key(k), value=float(v), timestamp=now, step=0)
-                for k, v in (metrics or {}).items() if _finite(v)]
+        rows = [
+            Metric(key=mlflow_key(k), value=float(v), timestamp=now, step=0)
+            for k, v in (metrics or {}).items()
+            if _finite(v)
+        ]
         for model, history in (epoch_metrics or {}).items():
             for row in history:
                 step = int(row.get("epoch", 0))
-                rows += [Metric(key=mlflow_key(f"{model}_{k}"), value=float(v), timestamp=now, step=step)
-                         for k, v in row.items() if k != "epoch" and _finite(v)]
+                rows += [
+                    Metric(key=mlflow_key(f"{model}_{k}"), value=float(v), timestamp=now, step=step)
+                    for k, v in row.items()
+                    if k != "epoch" and _finite(v)
+                ]
         values = [Param(key=mlflow_key(k), value=str(v)[:MAX_PARAM_LENGTH]) for k, v in (params or {}).items()]
         for part in _chunks(values, MAX_PARAMS_PER_BATCH):
             client.log_batch(run_id, params=list(part))
@@ -121,8 +129,14 @@ def log_run(
         log.info("logged %s as MLflow run %s at %s (experiment %s)", what, run_id, redact(uri), experiment_name)
         return run_id
     except Exception as exc:  # noqa: BLE001 - tracking must never lose the model or fail the night
-        log.warning("could not log %s to MLflow at %s: %s: %s (%s)",
-                    what, redact(uri), type(exc).__name__, redact(str(exc)), kept)
+        log.warning(
+            "could not log %s to MLflow at %s: %s: %s (%s)",
+            what,
+            redact(uri),
+            type(exc).__name__,
+            redact(str(exc)),
+            kept,
+        )
         if run_id is not None:
             _mark_failed(uri, run_id)
         return None

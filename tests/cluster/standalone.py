@@ -2,6 +2,7 @@
 conftest.py), submitting jobs to it with ``spark-submit --master``, and reading the Spark event log
 that each submission writes to its own folder: where tasks ran, which executors were lost, which
 tasks and stages were retried."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,10 @@ import socket
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pytest
 
@@ -66,8 +68,14 @@ class Cluster:
     workers: list[Worker] = field(default_factory=list)
 
     def script(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["bash", str(CLUSTER_SH), *args], env=self.env, capture_output=True, text=True,
-                              timeout=timeout, cwd=REPO_ROOT)
+        return subprocess.run(
+            ["bash", str(CLUSTER_SH), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=REPO_ROOT,
+        )
 
     def master_json(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.master_ui}/json/", timeout=10) as resp:
@@ -115,8 +123,9 @@ class Submission:
         return self.output()[-n:]
 
 
-def submit_command(cluster: Cluster, job: str, args: Sequence[str], events: Path,
-                   conf: dict[str, str] | None = None) -> list[str]:
+def submit_command(
+    cluster: Cluster, job: str, args: Sequence[str], events: Path, conf: dict[str, str] | None = None
+) -> list[str]:
     """spark-submit of jobs/<job>.py to the standalone master, with an event log per submission."""
     settings = {
         "spark.eventLog.enabled": "true",
@@ -138,24 +147,33 @@ def submit_command(cluster: Cluster, job: str, args: Sequence[str], events: Path
     return cmd + [str(REPO_ROOT / "jobs" / f"{job}.py"), *args]
 
 
-def start_job(cluster: Cluster, job: str, args: Sequence[str], workdir: Path, label: str,
-              conf: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], Submission]:
+def start_job(
+    cluster: Cluster, job: str, args: Sequence[str], workdir: Path, label: str, conf: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], Submission]:
     events = workdir / "events" / label
     events.mkdir(parents=True, exist_ok=True)
     log = workdir / "logs" / f"{label}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     sub = Submission(job=job, args=tuple(args), log=log, events=events)
-    env = {**os.environ, "SPARK_LOCAL_IP": HOST, "PYSPARK_PYTHON": cluster.env["PYSPARK_PYTHON"],
-           "PYSPARK_DRIVER_PYTHON": cluster.env["PYSPARK_PYTHON"], "HOROVOD_GLOO_IFACE": "lo",
-           "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "SPARK_LOCAL_IP": HOST,
+        "PYSPARK_PYTHON": cluster.env["PYSPARK_PYTHON"],
+        "PYSPARK_DRIVER_PYTHON": cluster.env["PYSPARK_PYTHON"],
+        "HOROVOD_GLOO_IFACE": "lo",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONUNBUFFERED": "1",
+    }
     with log.open("wb") as out:
-        proc = subprocess.Popen(submit_command(cluster, job, args, events, conf), stdout=out,
-                                stderr=subprocess.STDOUT, cwd=workdir, env=env)
+        proc = subprocess.Popen(
+            submit_command(cluster, job, args, events, conf), stdout=out, stderr=subprocess.STDOUT, cwd=workdir, env=env
+        )
     return proc, sub
 
 
-def run_job_on_cluster(cluster: Cluster, job: str, args: Sequence[str], workdir: Path, label: str,
-                       conf: dict[str, str] | None = None) -> Submission:
+def run_job_on_cluster(
+    cluster: Cluster, job: str, args: Sequence[str], workdir: Path, label: str, conf: dict[str, str] | None = None
+) -> Submission:
     proc, sub = start_job(cluster, job, args, workdir, label, conf)
     try:
         sub.returncode = proc.wait(timeout=SUBMIT_TIMEOUT_S)
@@ -201,7 +219,9 @@ def _event_files(folder: Path) -> list[Path]:
     """The event-log files of the one application logged in ``folder``, in order: a single file, or
     (rolling logs, Spark 4's default) the ``events_<n>_<app>`` files of an ``eventlog_v2_<app>`` folder."""
     entries = list(folder.iterdir())
-    assert len(entries) == 1, f"expected the event log of one application in {folder}, found {[p.name for p in entries]}"
+    assert len(entries) == 1, (
+        f"expected the event log of one application in {folder}, found {[p.name for p in entries]}"
+    )
     log = entries[0]
     if log.is_file():
         return [log]
@@ -234,9 +254,14 @@ def read_events(folder: Path) -> AppEvents:
             app.stage_attempts.append((info["Stage ID"], info.get("Stage Attempt ID", 0)))
         elif kind == "SparkListenerTaskEnd":
             info = ev["Task Info"]
-            app.tasks.append((ev["Stage ID"], ev.get("Stage Attempt ID", 0), info["Executor ID"],
-                              ev.get("Task End Reason", {}).get("Reason", "")))
+            app.tasks.append(
+                (
+                    ev["Stage ID"],
+                    ev.get("Stage Attempt ID", 0),
+                    info["Executor ID"],
+                    ev.get("Task End Reason", {}).get("Reason", ""),
+                )
+            )
         elif kind == "SparkListenerApplicationEnd":
             app.finished = True
     return app
-

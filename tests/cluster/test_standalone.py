@@ -12,6 +12,7 @@ each) on loopback, every job submitted with ``spark-submit --master spark://127.
    Either way the night's tables equal the uninterrupted run's (chispa, row order and run-specific
    columns ignored): no row lost, none duplicated. A summary of the fault and its effects is printed.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,18 +26,31 @@ from typing import Any
 
 import pytest
 from chispa import assert_df_equality
+from cluster_fixture import cluster_fixture  # noqa: F401 - registers the module-scoped "cluster" fixture
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-
-from cluster_fixture import cluster  # noqa: F401 - the module-scoped cluster fixture
 from standalone import (
-    Cluster, Submission, free_port_run, read_events, run_job_on_cluster, start_job, SUBMIT_TIMEOUT_S,
+    SUBMIT_TIMEOUT_S,
+    Cluster,
+    Submission,
+    free_port_run,
+    read_events,
+    run_job_on_cluster,
+    start_job,
 )
 from tiny_catalog import write_tiny_config
-from hybridrec.demo.raw_files import write_demo_data
+
 from hybridrec.config import Config, load_config
+from hybridrec.demo.raw_files import write_demo_data
 from hybridrec.tables import (
-    INTERACTIONS, PRODUCT_EMBEDDINGS, PRODUCTS, RECOMMENDATIONS, RUNS, SIMILAR_ITEMS, TableSpec, read_table,
+    INTERACTIONS,
+    PRODUCT_EMBEDDINGS,
+    PRODUCTS,
+    RECOMMENDATIONS,
+    RUNS,
+    SIMILAR_ITEMS,
+    TableSpec,
+    read_table,
     table_ref,
 )
 
@@ -66,9 +80,15 @@ def night(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Night:
     """The tiny catalog through every job of the night, each one a spark-submit to the cluster."""
     work = tmp_path_factory.mktemp("cluster_night")
     conf = write_tiny_config(
-        work, train={"epochs": 1, "num_proc": 2},
-        recommend={"top_n": TOP_N, "max_per_category": PER_CATEGORY, "similar_top_m": SIMILAR_M,
-                   "content_candidates": 30, "cold_candidates": 10},
+        work,
+        train={"epochs": 1, "num_proc": 2},
+        recommend={
+            "top_n": TOP_N,
+            "max_per_category": PER_CATEGORY,
+            "similar_top_m": SIMILAR_M,
+            "content_candidates": 30,
+            "cold_candidates": 10,
+        },
         als={"rank": 8, "max_iter": 5, "evaluate": False, "top_k": 30},
     )
     result = Night(conf=conf, workdir=work)
@@ -76,7 +96,8 @@ def night(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Night:
     for job, extra in PIPELINE:
         sub = run_job_on_cluster(cluster, job, ["--config", str(conf), *extra], work, job)
         assert sub.returncode == 0, (
-            f"{job} failed on the standalone cluster (exit {sub.returncode}); log {sub.log}:\n{sub.tail()}")
+            f"{job} failed on the standalone cluster (exit {sub.returncode}); log {sub.log}:\n{sub.tail()}"
+        )
         result.runs[job] = sub
     return result
 
@@ -101,10 +122,12 @@ def test_the_night_runs_on_the_standalone_cluster_with_horovod_ranks_on_both_wor
         assert app.finished, f"{job}: the event log has no application end ({sub.events})"
         placed = {e: cluster.worker_of_executor(app.app_id, e) for e in app.executors_added}
         assert sorted(w for w in placed.values() if w) == [1, 2], (
-            f"{job} ({app.app_id}): expected one executor on each of workers 1 and 2, got {placed}")
+            f"{job} ({app.app_id}): expected one executor on each of workers 1 and 2, got {placed}"
+        )
     completed = {a["id"]: a["state"] for a in cluster.master_json()["completedapps"]}
     assert all(completed.get(a) == "FINISHED" for a in app_ids.values()), (
-        f"the master's completed applications {completed} do not list {app_ids} as FINISHED")
+        f"the master's completed applications {completed} do not list {app_ids} as FINISHED"
+    )
 
     # Horovod: each model's horovod.spark.run job had its 2 tasks (one per rank) on both workers.
     train = read_events(night.runs["train"].events)
@@ -113,7 +136,8 @@ def test_the_night_runs_on_the_standalone_cluster_with_horovod_ranks_on_both_wor
     for executors in horovod_runs:
         workers = sorted(w for e in executors if (w := cluster.worker_of_executor(train.app_id, e)))
         assert len(executors) == 2 and workers == [1, 2], (
-            f"a Horovod run's tasks ran on executors {sorted(executors)} (workers {workers}), not one per worker")
+            f"a Horovod run's tasks ran on executors {sorted(executors)} (workers {workers}), not one per worker"
+        )
     cfg = night.cfg
     version = json.loads((Path(cfg.paths.models) / "current.json").read_text())["version"]
     metrics = json.loads((Path(cfg.paths.models) / version / "metrics.json").read_text())
@@ -121,18 +145,27 @@ def test_the_night_runs_on_the_standalone_cluster_with_horovod_ranks_on_both_wor
         m = metrics["models"][model]
         assert m["ranks"] == [0, 1] and m["processes"] == 2, f"{model}: ranks {m['ranks']}, {m['processes']} processes"
     assert re.search(r"\[train image\] epoch 1/1: .* on 2 process\(es\)", night.runs["train"].output()), (
-        "rank 0's epoch line for 2 processes is missing from the train log")
+        "rank 0's epoch line for 2 processes is missing from the train log"
+    )
 
     # Tables: every active user has N distinct products not bought; the jobs' counts reconcile.
     events = read_table(spark, table_ref(cfg, INTERACTIONS))
     before = events.filter(F.col("ts") < F.lit(NIGHT).cast("timestamp"))
     active = {r.user_id for r in before.select("user_id").distinct().collect()}
     recs = _night(spark, cfg, RECOMMENDATIONS).cache()
-    per_user = {r.user_id: (r.n, r.distinct, r.ranks) for r in recs.groupBy("user_id").agg(
-        F.count(F.lit(1)).alias("n"), F.countDistinct("product_id").alias("distinct"),
-        F.sort_array(F.collect_list("rank")).alias("ranks")).collect()}
+    per_user = {
+        r.user_id: (r.n, r.distinct, r.ranks)
+        for r in recs.groupBy("user_id")
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.countDistinct("product_id").alias("distinct"),
+            F.sort_array(F.collect_list("rank")).alias("ranks"),
+        )
+        .collect()
+    }
     assert set(per_user) == active, (
-        f"{len(active - set(per_user))} active users without a list, {len(set(per_user) - active)} unexpected")
+        f"{len(active - set(per_user))} active users without a list, {len(set(per_user) - active)} unexpected"
+    )
     wrong = {u: v for u, v in per_user.items() if v != (TOP_N, TOP_N, list(range(1, TOP_N + 1)))}
     assert not wrong, f"users without {TOP_N} distinct ranked products: {dict(list(wrong.items())[:5])}"
     bought = before.filter(F.col("event") == "purchase").select("user_id", "product_id").distinct()
@@ -166,8 +199,11 @@ def _busy_workers(cluster: Cluster, ui_port: int) -> list[int]:
             executors = json.load(resp)
     except (urllib.error.URLError, OSError, ValueError, IndexError, KeyError):
         return []  # the driver's UI is not up yet, or going away
-    busy = [cluster.worker_of_executor(app_id, e["id"]) for e in executors
-            if e["id"] != "driver" and e.get("activeTasks", 0) > 0]
+    busy = [
+        cluster.worker_of_executor(app_id, e["id"])
+        for e in executors
+        if e["id"] != "driver" and e.get("activeTasks", 0) > 0
+    ]
     return sorted(w for w in busy if w)
 
 
@@ -192,8 +228,12 @@ def test_a_worker_killed_mid_night_loses_and_duplicates_nothing(
     assert all(baseline.values()), "the uninterrupted night wrote nothing to compare with"
     ui_port = free_port_run(1)
     proc, sub = start_job(
-        cluster, "recommend", ["--config", str(night.conf), "--run-date", NIGHT, "--set", "spark.ui_enabled=true"],
-        night.workdir, "recommend-killed", conf={"spark.ui.port": str(ui_port)},
+        cluster,
+        "recommend",
+        ["--config", str(night.conf), "--run-date", NIGHT, "--set", "spark.ui_enabled=true"],
+        night.workdir,
+        "recommend-killed",
+        conf={"spark.ui.port": str(ui_port)},
     )
     killed: int | None = None
     pids: list[int] = []
@@ -210,7 +250,8 @@ def test_a_worker_killed_mid_night_loses_and_duplicates_nothing(
             time.sleep(0.2)
         assert killed is not None, (
             f"no worker could be killed mid-job: the job ended (exit {proc.poll()}) before a busy executor "
-            f"was seen after its first stage; log:\n{sub.tail()}")
+            f"was seen after its first stage; log:\n{sub.tail()}"
+        )
         killed_at = time.monotonic() - started
         rc = proc.wait(timeout=SUBMIT_TIMEOUT_S)
     finally:
@@ -220,7 +261,8 @@ def test_a_worker_killed_mid_night_loses_and_duplicates_nothing(
     app = read_events(sub.events)
     lost = [e for e in app.executors_added if cluster.worker_of_executor(app.app_id, e) == killed]
     assert lost and all(e in app.executors_removed for e in lost), (
-        f"the driver did not record the loss of worker {killed}'s executor(s) {lost}: removed {app.executors_removed}")
+        f"the driver did not record the loss of worker {killed}'s executor(s) {lost}: removed {app.executors_removed}"
+    )
     assert cluster.alive_workers() == 1, f"the master still lists 2 ALIVE workers: {cluster.master_json()['workers']}"
 
     outcome = "finished through task retries on the remaining worker"
@@ -228,16 +270,21 @@ def test_a_worker_killed_mid_night_loses_and_duplicates_nothing(
     if rc != 0:
         # A failure must say what happened, then the same command on the remaining worker completes.
         assert re.search(r"ExecutorLostFailure|Lost executor|lost worker|FetchFailed", sub.output()), (
-            f"the failed run's log does not say that an executor was lost:\n{sub.tail()}")
+            f"the failed run's log does not say that an executor was lost:\n{sub.tail()}"
+        )
         outcome = "failed naming the lost executor; the re-run succeeded"
-        rerun = run_job_on_cluster(cluster, "recommend", ["--config", str(night.conf), "--run-date", NIGHT],
-                                   night.workdir, "recommend-rerun")
+        rerun = run_job_on_cluster(
+            cluster, "recommend", ["--config", str(night.conf), "--run-date", NIGHT], night.workdir, "recommend-rerun"
+        )
         assert rerun.returncode == 0, f"the re-run after the failure failed (exit {rerun.returncode}):\n{rerun.tail()}"
 
-    figures = {s.name: _compare(spark, baseline[s.name], _content(_night(spark, cfg, s)), KEYS[s.name])
-               for s in specs}
-    last = read_table(spark, table_ref(cfg, RUNS)).filter(F.col("job") == "recommend").orderBy(
-        F.desc("started_at")).first()
+    figures = {s.name: _compare(spark, baseline[s.name], _content(_night(spark, cfg, s)), KEYS[s.name]) for s in specs}
+    last = (
+        read_table(spark, table_ref(cfg, RUNS))
+        .filter(F.col("job") == "recommend")
+        .orderBy(F.desc("started_at"))
+        .first()
+    )
     summary = {
         "faults_injected": 1,
         "killed_worker": killed,
@@ -259,10 +306,12 @@ def test_a_worker_killed_mid_night_loses_and_duplicates_nothing(
         print("\ncluster kill test:", json.dumps(summary, indent=1))
 
     assert last.status == "succeeded" and last.counts["recommendations"] == len(baseline[RECOMMENDATIONS.name]), (
-        f"gold.runs' last recommend run: {last.status}, counts {last.counts}")
+        f"gold.runs' last recommend run: {last.status}, counts {last.counts}"
+    )
     for s in specs:
         f = figures[s.name]
         assert f["rows_lost"] == 0 and f["rows_unexpected"] == 0 and f["duplicate_keys"] == 0, f"{s.name}: {f}"
         after = _content(_night(spark, cfg, s))
-        assert_df_equality(after, spark.createDataFrame(baseline[s.name], after.schema), ignore_row_order=True,
-                           ignore_nullable=True)
+        assert_df_equality(
+            after, spark.createDataFrame(baseline[s.name], after.schema), ignore_row_order=True, ignore_nullable=True
+        )

@@ -6,6 +6,7 @@ vectors are the catalog's own category and attribute one-hots (what a perfect co
 learn), written as model version ``VERSION``, so the evaluation checks the recommender and the
 protocol, not the CNN/LSTM.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from tiny_catalog import ingest_job, write_tiny_config
-from hybridrec.demo.raw_files import write_demo_data
+
 from hybridrec.config import Config, load_config
+from hybridrec.demo.raw_files import write_demo_data
 from hybridrec.job import run_job
 from hybridrec.models.training import CURRENT
 from hybridrec.tables import PRODUCT_EMBEDDINGS, PRODUCTS, read_table, table_ref, write_table
@@ -28,16 +29,22 @@ DEFAULT_USERS = 1500
 DEFAULT_PRODUCTS = 1500
 
 
-def eval_sections(seed: int = DEFAULT_SEED, n_users: int = DEFAULT_USERS,
-                  n_products: int = DEFAULT_PRODUCTS) -> dict[str, dict[str, Any]]:
+def eval_sections(
+    seed: int = DEFAULT_SEED, n_users: int = DEFAULT_USERS, n_products: int = DEFAULT_PRODUCTS
+) -> dict[str, dict[str, Any]]:
     """The config sections of the evaluation test (``write_tiny_config`` overrides)."""
     return {
-        "demo": {"n_products": n_products, "n_categories": 12, "n_users": n_users, "image_size": 16,
-                 "seed": seed, "late_share": 0.2},
+        "demo": {
+            "n_products": n_products,
+            "n_categories": 12,
+            "n_users": n_users,
+            "image_size": 16,
+            "seed": seed,
+            "late_share": 0.2,
+        },
         "als": {"rank": 16, "max_iter": 8, "evaluate": False, "top_k": 50},
         "recommend": {"content_candidates": 50, "cold_candidates": 20, "top_n": 20},
-        "evaluate": {"bootstrap_replicates": 100, "gallery_users": 2, "gallery_cold_products": 2,
-                     "screenshot": False},
+        "evaluate": {"bootstrap_replicates": 100, "gallery_users": 2, "gallery_cold_products": 2, "screenshot": False},
     }
 
 
@@ -47,15 +54,28 @@ def oracle_embeddings(spark, cfg: Config) -> None:
     keys = ["category"] + sorted({k for a in products["attributes"] for k in (a or {})})
     columns = []
     for key in keys:
-        values = products["category"] if key == "category" else products["attributes"].map(lambda a: (a or {}).get(key))
+        values = (
+            products["category"]
+            if key == "category"
+            else products["attributes"].map(lambda a, key=key: (a or {}).get(key))
+        )
         weight = 2.0 if key == "category" else 1.0
         columns.append(weight * pd.get_dummies(values.fillna("?"), dtype=np.float32).to_numpy())
     x = np.hstack(columns)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    rows = pd.DataFrame({"product_id": products["product_id"], "model_version": VERSION,
-                         "image_emb": None, "text_emb": list(x.astype(np.float32)), "fused_emb": list(x.astype(np.float32)),
-                         "predicted_category": products["category"], "predicted_prob": 1.0, "predicted_by": "text",
-                         "created_at": pd.Timestamp("2026-01-01")})
+    rows = pd.DataFrame(
+        {
+            "product_id": products["product_id"],
+            "model_version": VERSION,
+            "image_emb": None,
+            "text_emb": list(x.astype(np.float32)),
+            "fused_emb": list(x.astype(np.float32)),
+            "predicted_category": products["category"],
+            "predicted_prob": 1.0,
+            "predicted_by": "text",
+            "created_at": pd.Timestamp("2026-01-01"),
+        }
+    )
     df = spark.createDataFrame(rows, PRODUCT_EMBEDDINGS.schema)
     write_table(df, table_ref(cfg, PRODUCT_EMBEDDINGS), mode="overwrite")
     models = Path(cfg.paths.models)
@@ -63,8 +83,9 @@ def oracle_embeddings(spark, cfg: Config) -> None:
     (models / CURRENT).write_text(json.dumps({"version": VERSION}), encoding="utf-8")
 
 
-def write_eval_config(tmp: Path, seed: int = DEFAULT_SEED, n_users: int = DEFAULT_USERS,
-                      n_products: int = DEFAULT_PRODUCTS) -> Path:
+def write_eval_config(
+    tmp: Path, seed: int = DEFAULT_SEED, n_users: int = DEFAULT_USERS, n_products: int = DEFAULT_PRODUCTS
+) -> Path:
     """The evaluation's tiny config under ``tmp`` (every path there)."""
     return write_tiny_config(tmp, **eval_sections(seed, n_users, n_products))
 

@@ -9,11 +9,13 @@ parameter ``train_from_weekday=8`` (no weekly training): training runs only beca
 task catalog_check sets the task value ``retrain=1`` (there is no model yet). The notebook runs
 here with a stand-in ``dbutils`` (its ``args`` widget, a task-value store), and the plan is made
 again with the values it set, as the Jobs service evaluates ``catalog_changed`` after it. Ingest,
-catalog_check, preprocess, train, recommend and evaluate all run. The only change to a command line is ``--config``: the tiny local config in
+catalog_check, preprocess, train, recommend and evaluate all run. The only change to a command line is ``--config``:
+the tiny local config in
 place of conf/databricks.yaml. Each script then gets the bundle's ``--set`` overrides and
 ``--run-date`` exactly as written, so the test also shows that those overrides send every output
 where the bundle says (models, features, reports, the table schema prefix).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,8 +31,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from tiny_catalog import REPO_ROOT, write_tiny_config
+
 from hybridrec.config import load_config
 from hybridrec.demo.raw_files import write_demo_data
 from tools.bundle_check.loader import load_bundle, resolve_target
@@ -39,7 +41,7 @@ from tools.bundle_check.plan import PlannedTask, plan_run
 pytestmark = pytest.mark.e2e
 JOB = "hybridrec_nightly"
 NIGHT = "2026-01-01"  # the tiny catalog's simulated window ends here
-START = dt.datetime(2026, 1, 1, 2, 0, tzinfo=dt.timezone.utc)  # a Thursday: training only when forced
+START = dt.datetime(2026, 1, 1, 2, 0, tzinfo=dt.UTC)  # a Thursday: training only when forced
 ORDER = ["ingest", "catalog_check", "preprocess", "train", "recommend", "evaluate"]
 DATABRICKS_CONFIG = str(REPO_ROOT / "conf" / "databricks.yaml")
 
@@ -61,13 +63,25 @@ def dry_run(spark, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict
         # the text model only: one Horovod run instead of two (tests/e2e/test_nightly.py trains both)
         train={"epochs": 1, "max_steps_per_epoch": 2, "models": ["text"]},
         als={"rank": 8, "max_iter": 3, "evaluate": False, "top_k": 20},
-        recommend={"top_n": 5, "similar_top_m": 5, "als_candidates": 20, "content_candidates": 20,
-                   "cold_candidates": 5, "vacuum": False},
+        recommend={
+            "top_n": 5,
+            "similar_top_m": 5,
+            "als_candidates": 20,
+            "content_candidates": 20,
+            "cold_candidates": 5,
+            "vacuum": False,
+        },
         evaluate={"bootstrap_replicates": 20, "gallery_users": 1, "gallery_cold_products": 1, "screenshot": False},
     )
     write_demo_data(load_config(conf))
-    local = {"catalog": "null", "schema": "local", "work_dir": str(tmp / "work"),
-             "models_dir": str(tmp / "models"), "report_dir": str(tmp / "reports"), "experiment_dir": "dry-run"}
+    local = {
+        "catalog": "null",
+        "schema": "local",
+        "work_dir": str(tmp / "work"),
+        "models_dir": str(tmp / "models"),
+        "report_dir": str(tmp / "reports"),
+        "experiment_dir": "dry-run",
+    }
     target = resolve_target(load_bundle(REPO_ROOT), "dev", local)
     params = {"train_from_weekday": "8"}
     outcomes: dict[str, Outcome] = {}
@@ -148,7 +162,7 @@ def test_the_plan_runs_the_whole_night_with_the_bundles_parameters(dry_run) -> N
     assert list(outcomes) == ORDER
     for key in ("recommend", "evaluate"):
         assert outcomes[key].task.argv[-2:] == ["--run-date", NIGHT]
-    assert "train.num_proc=1" in outcomes["train"].task.argv   # dev: one GPU worker, one process
+    assert "train.num_proc=1" in outcomes["train"].task.argv  # dev: one GPU worker, one process
     assert all("tables.schema_prefix=local_" in o.task.argv for o in outcomes.values())
 
 
@@ -156,7 +170,7 @@ def test_the_catalog_check_asks_for_training_when_there_is_no_model_yet(dry_run)
     _, outcomes, state = dry_run
     check = outcomes["catalog_check"]
     assert check.returncode == 0, check.output[-4000:]
-    assert check.values == {"retrain": 1, "new_classes": 0}   # no model: retrain, nothing "new"
+    assert check.values == {"retrain": 1, "new_classes": 0}  # no model: retrain, nothing "new"
     assert "no trained model yet" in check.output
     assert state["train_due"] == "false" and state["catalog_changed"] == "true"
 
@@ -173,8 +187,8 @@ def test_the_outputs_land_where_the_bundle_points_them(dry_run) -> None:
     tmp, outcomes, _ = dry_run
     if any(outcomes[k].returncode != 0 for k in ("ingest", "preprocess", "train", "recommend")):
         pytest.fail("an upstream task failed (see test_each_task_succeeds_from_its_bundle_command_line)")
-    assert (tmp / "work" / "features" / "manifest.json").is_file()          # paths.features
-    assert (tmp / "models" / "current.json").is_file()                      # paths.models
+    assert (tmp / "work" / "features" / "manifest.json").is_file()  # paths.features
+    assert (tmp / "models" / "current.json").is_file()  # paths.models
     for table in ("bronze/products", "gold/recommendations", "gold/similar_items", "gold/runs"):
-        assert (tmp / "warehouse" / f"local_{table}" / "_delta_log").is_dir(), table   # tables.schema_prefix
+        assert (tmp / "warehouse" / f"local_{table}" / "_delta_log").is_dir(), table  # tables.schema_prefix
     assert f"recommend: night {NIGHT}:" in outcomes["recommend"].output

@@ -5,23 +5,23 @@ session with a config file, then checks what downstream steps rely on: counts re
 gold.runs, every accepted product has text features, every product with a photo has image features,
 and the features feed tf.data through Petastorm.
 """
+
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import yaml
 from pyspark.sql import functions as F
 
-from hybridrec.demo.raw_files import write_demo_data
+import ingest as ingest_job
+import preprocess as preprocess_job
 from hybridrec.config import load_config
+from hybridrec.demo.raw_files import write_demo_data
 from hybridrec.job import run_job
 from hybridrec.tables import INTERACTIONS, PRODUCTS, QUARANTINE_PRODUCTS, RUNS, read_table, table_ref
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-import ingest as ingest_job  # noqa: E402
-import preprocess as preprocess_job  # noqa: E402
 
 
 def _tiny_config(tmp_path: Path) -> Path:
@@ -68,7 +68,9 @@ def test_demo_data_ingest_preprocess_chain(spark, tmp_path) -> None:
     from petastorm.tf_utils import make_petastorm_dataset
 
     files = [f"file://{p}" for p in sorted((Path(cfg.paths.features) / "images").glob("*.parquet"))]
-    with make_batch_reader(files, num_epochs=1, reader_pool_type="dummy", shuffle_row_groups=False, workers_count=1) as reader:
+    with make_batch_reader(
+        files, num_epochs=1, reader_pool_type="dummy", shuffle_row_groups=False, workers_count=1
+    ) as reader:
         ds = make_petastorm_dataset(reader).map(
             lambda b: tf.reshape(tf.io.decode_raw(b.image, tf.uint8), (-1, 32, 32, 3))
         )

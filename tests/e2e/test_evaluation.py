@@ -17,6 +17,7 @@ the default cold-item weight it is a small loss: cold products take a few slots 
 And the bookkeeping: every judged user in every system and segment, intervals around their means,
 the report written with its images.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -26,10 +27,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from eval_catalog import DEFAULT_SEED, build_eval_catalog, write_eval_config
-from hybridrec.evaluation.protocol import SEGMENTS
+
 from hybridrec.evaluation.backtest_report import run_evaluation
+from hybridrec.evaluation.protocol import SEGMENTS
 from hybridrec.evaluation.systems import SYSTEMS
 
 pytestmark = pytest.mark.e2e
@@ -59,7 +60,9 @@ def test_every_system_and_segment_is_scored_with_intervals(evaluated) -> None:
     assert (users == 1).all()
     assert (head["lo"] <= head["mean"] + 1e-12).all() and (head["mean"] <= head["hi"] + 1e-12).all()
     c = result.counts
-    assert c["split_judged_users"] == int(head[(head.segment == "all_users") & (head.metric == "recall")]["n_users"].iloc[0])
+    assert c["split_judged_users"] == int(
+        head[(head.segment == "all_users") & (head.metric == "recall")]["n_users"].iloc[0]
+    )
     assert c["split_cold_items_users"] > 20, "the simulator's late products give a cold-item segment"
     assert result.cutoff == dt.datetime(2025, 12, 18)  # 14 days before the simulated window's end
     # One report per cutoff: <paths.report>/<cutoff>/, stating that these interactions are simulated.
@@ -69,8 +72,11 @@ def test_every_system_and_segment_is_scored_with_intervals(evaluated) -> None:
 
 
 def _paired(report: dict, a: str, b: str, segment: str, metric: str = "recall") -> dict:
-    rows = [r for r in report["paired"] if r["system_a"] == a and r["system_b"] == b
-            and r["segment"] == segment and r["metric"] == metric]
+    rows = [
+        r
+        for r in report["paired"]
+        if r["system_a"] == a and r["system_b"] == b and r["segment"] == segment and r["metric"] == metric
+    ]
     assert len(rows) == 1
     return rows[0]
 
@@ -86,7 +92,9 @@ def test_hybrid_beats_als_on_cold_items(evaluated) -> None:
 
 
 def _headline(report: dict, system: str, segment: str, metric: str = "recall") -> dict:
-    rows = [r for r in report["headline"] if r["system"] == system and r["segment"] == segment and r["metric"] == metric]
+    rows = [
+        r for r in report["headline"] if r["system"] == system and r["segment"] == segment and r["metric"] == metric
+    ]
     assert len(rows) == 1
     return rows[0]
 

@@ -10,6 +10,7 @@ tables at their previous, readable version and a re-run completes it without dup
 keeping one night, deletes the older one); bad
 run dates and missing upstream tables fail with a message naming the fix.
 """
+
 from __future__ import annotations
 
 import csv
@@ -23,19 +24,25 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-
 from tiny_catalog import REPO_ROOT, ingest_and_preprocess, write_tiny_config
+
+import ingest as ingest_job
+import recommend as recommend_job
+import train as train_job
 from hybridrec.config import load_config
 from hybridrec.hybrid.nightly import FAULT_ENV
 from hybridrec.job import run_job
 from hybridrec.tables import (
-    INTERACTIONS, PRODUCT_EMBEDDINGS, PRODUCTS, RECOMMENDATIONS, RUNS, SIMILAR_ITEMS, delta_table, read_table,
+    INTERACTIONS,
+    PRODUCT_EMBEDDINGS,
+    PRODUCTS,
+    RECOMMENDATIONS,
+    RUNS,
+    SIMILAR_ITEMS,
+    delta_table,
+    read_table,
     table_ref,
 )
-
-import ingest as ingest_job
-import recommend as recommend_job  # noqa: E402
-import train as train_job  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 NIGHT = "2026-01-01"
@@ -52,9 +59,15 @@ def _recommend(conf: Path, *extra: str) -> int:
 def night(spark, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("nightly_e2e")
     conf = write_tiny_config(
-        tmp, train={"epochs": 1},
-        recommend={"top_n": TOP_N, "max_per_category": PER_CATEGORY, "similar_top_m": SIMILAR_M,
-                   "content_candidates": 30, "cold_candidates": 10},
+        tmp,
+        train={"epochs": 1},
+        recommend={
+            "top_n": TOP_N,
+            "max_per_category": PER_CATEGORY,
+            "similar_top_m": SIMILAR_M,
+            "content_candidates": 30,
+            "cold_candidates": 10,
+        },
         als={"rank": 8, "max_iter": 5, "evaluate": False, "top_k": 30},
     )
     ingest_and_preprocess(conf)
@@ -83,15 +96,23 @@ def test_every_active_user_gets_n_distinct_unbought_products_with_reasons(spark,
     events = read_table(spark, table_ref(cfg, INTERACTIONS)).filter(F.col("ts") < F.lit(NIGHT).cast("timestamp"))
     active = {r.user_id for r in events.select("user_id").distinct().collect()}
     per_user = recs.groupBy("user_id").agg(
-        F.count(F.lit(1)).alias("n"), F.countDistinct("product_id").alias("distinct"),
-        F.sort_array(F.collect_list("rank")).alias("ranks"))
+        F.count(F.lit(1)).alias("n"),
+        F.countDistinct("product_id").alias("distinct"),
+        F.sort_array(F.collect_list("rank")).alias("ranks"),
+    )
     rows = per_user.collect()
     assert {r.user_id for r in rows} == active
     assert all(r.n == TOP_N and r.distinct == TOP_N and r.ranks == list(range(1, TOP_N + 1)) for r in rows)
     bought = events.filter(F.col("event") == "purchase").select("user_id", "product_id").distinct()
     assert recs.join(bought, ["user_id", "product_id"]).count() == 0
     assert recs.groupBy("user_id", "category").count().agg(F.max("count")).first()[0] <= PER_CATEGORY
-    assert {r.source for r in recs.select("source").distinct().collect()} <= {"als", "content", "blend", "repeat", "popular"}
+    assert {r.source for r in recs.select("source").distinct().collect()} <= {
+        "als",
+        "content",
+        "blend",
+        "repeat",
+        "popular",
+    }
     assert recs.filter(F.length("reason") < 5).count() == 0
     similar = recs.filter(F.col("reason").startswith("similar to ")).first()
     assert similar is not None and similar.reason_product_id is not None
@@ -137,7 +158,10 @@ def _content(df: DataFrame) -> DataFrame:
 def test_rerunning_a_night_replaces_it_with_identical_content(spark, night) -> None:
     cfg = load_config(night)
     before = {s.name: _content(_night(spark, night, s)).collect() for s in (RECOMMENDATIONS, SIMILAR_ITEMS)}
-    versions = {s.name: delta_table(spark, table_ref(cfg, s)).history(1).first().version for s in (RECOMMENDATIONS, SIMILAR_ITEMS)}
+    versions = {
+        s.name: delta_table(spark, table_ref(cfg, s)).history(1).first().version
+        for s in (RECOMMENDATIONS, SIMILAR_ITEMS)
+    }
     assert _recommend(night, "--run-date", NIGHT) == 0
     for spec in (RECOMMENDATIONS, SIMILAR_ITEMS):
         after = _content(_night(spark, night, spec))
@@ -166,9 +190,21 @@ def test_a_job_killed_while_writing_leaves_the_previous_version_and_a_rerun_comp
     before = _content(_night(spark, night, RECOMMENDATIONS)).collect()
     env = {**os.environ, FAULT_ENV: "kill_during_write", "PYSPARK_PYTHON": sys.executable}
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "spark-submit"), "--master", "local[2]",
-         str(REPO_ROOT / "jobs" / "recommend.py"), "--config", str(night), "--run-date", NIGHT],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env,
+        [
+            str(Path(sys.executable).parent / "spark-submit"),
+            "--master",
+            "local[2]",
+            str(REPO_ROOT / "jobs" / "recommend.py"),
+            "--config",
+            str(night),
+            "--run-date",
+            NIGHT,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+        env=env,
     )
     assert proc.returncode != 0, (proc.stdout + proc.stderr)[-3000:]
     assert "[recommend recommendations]" not in proc.stdout  # it died inside that stage
@@ -184,8 +220,9 @@ def test_a_job_killed_while_writing_leaves_the_previous_version_and_a_rerun_comp
     again = _night(spark, night, RECOMMENDATIONS)
     assert again.count() == len(before)
     assert again.groupBy("user_id", "product_id").count().filter("count > 1").count() == 0
-    assert_df_equality(_content(again), spark.createDataFrame(before, still.schema), ignore_row_order=True,
-                       ignore_nullable=True)
+    assert_df_equality(
+        _content(again), spark.createDataFrame(before, still.schema), ignore_row_order=True, ignore_nullable=True
+    )
 
 
 def test_bad_run_dates_and_missing_upstream_fail_clearly(night, tmp_path, capsys, caplog) -> None:

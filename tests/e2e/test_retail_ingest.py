@@ -6,6 +6,7 @@ titles and no category, description or photo; lines that share (user, product, t
 invoice listing a product twice) are quarantined as duplicate_row and counted, never lost.
 Skipped when ../shared/data/online-retail is not beside the repository.
 """
+
 from __future__ import annotations
 
 import collections
@@ -16,11 +17,11 @@ from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
+from tiny_catalog import REPO_ROOT, ingest_job
 
 from hybridrec.config import load_config
 from hybridrec.job import run_job
 from hybridrec.tables import INTERACTIONS, PRODUCTS, QUARANTINE_INTERACTIONS, RUNS, read_table, table_ref
-from tiny_catalog import REPO_ROOT, ingest_job
 
 RETAIL = (REPO_ROOT.parent / "shared" / "data" / "online-retail").resolve()
 CONF = REPO_ROOT / "conf" / "retail.yaml"
@@ -43,8 +44,12 @@ def ingested(spark, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("retail")
     rows = _slice(tmp / "interactions.csv.gz")
     overrides = [f"paths.{k}={tmp / k}" for k in ("warehouse", "features", "models", "raw", "checkpoints", "report")]
-    overrides += [f"interactions.path={tmp / 'interactions.csv.gz'}", "spark.master=local[2]",
-                  "spark.shuffle_partitions=4", "spark.ui_enabled=false"]
+    overrides += [
+        f"interactions.path={tmp / 'interactions.csv.gz'}",
+        "spark.master=local[2]",
+        "spark.shuffle_partitions=4",
+        "spark.ui_enabled=false",
+    ]
     argv = ["--config", str(CONF)] + [x for o in overrides for x in ("--set", o)]
     assert run_job("ingest", ingest_job.main, argv, ingest_job.job_parser()) == 0
     cfg = load_config(CONF, overrides)
@@ -94,7 +99,10 @@ def test_products_have_titles_and_no_category(spark, ingested) -> None:
 
 def test_timestamps_are_the_uk_wall_clock_read_as_utc(spark, ingested) -> None:
     cfg, rows, _ = ingested
-    first = read_table(spark, table_ref(cfg, INTERACTIONS)).where(
-        (F.col("user_id") == rows[0]["user_id"]) & (F.col("product_id") == rows[0]["product_id"])
-    ).select(F.date_format("ts", "yyyy-MM-dd'T'HH:mm:ss").alias("ts")).first()
+    first = (
+        read_table(spark, table_ref(cfg, INTERACTIONS))
+        .where((F.col("user_id") == rows[0]["user_id"]) & (F.col("product_id") == rows[0]["product_id"]))
+        .select(F.date_format("ts", "yyyy-MM-dd'T'HH:mm:ss").alias("ts"))
+        .first()
+    )
     assert first.ts == rows[0]["ts"]  # 2010-12-01T08:26:00, no shift

@@ -10,6 +10,7 @@ One module-scoped catalog (demo data → ingest → preprocess through the real 
 - a third run of the same version reuses the trained models (no Horovod run) and replaces the
   version's rows in place.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,15 +20,14 @@ import numpy as np
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
-
 from tiny_catalog import IMAGE_DIM, TEXT_DIM, ingest_and_preprocess, write_tiny_config
+
+import train as train_job
 from hybridrec.config import load_config
 from hybridrec.errors import HybridrecError
 from hybridrec.job import run_job
 from hybridrec.models.training import FAULT_ENV, current_version, train
 from hybridrec.tables import PRODUCT_EMBEDDINGS, PRODUCTS, RUNS, delta_table, read_table, table_ref
-
-import train as train_job
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +108,9 @@ def test_train_survives_a_dead_worker_resumes_and_writes_embeddings(spark, catal
     assert rerun["models"]["image"]["test"] == image["test"]
     after = read_table(spark, table_ref(cfg, PRODUCT_EMBEDDINGS)).where(F.col("model_version") == version)
     assert after.count() == n_products
-    assert_df_equality(after.drop("created_at").orderBy("product_id"), before, ignore_row_order=True,
-                       ignore_nullable=True)
+    assert_df_equality(
+        after.drop("created_at").orderBy("product_id"), before, ignore_row_order=True, ignore_nullable=True
+    )
     history = delta_table(spark, table_ref(cfg, PRODUCT_EMBEDDINGS)).history()
     assert history.count() == history_before + 1
     assert history.orderBy(F.desc("version")).first().operation == "WRITE"

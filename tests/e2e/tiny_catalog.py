@@ -1,26 +1,35 @@
 """The tiny catalog the end-to-end tests share: a generated demo catalog with simulated
 interactions, small images and small models, run through the real job entry points."""
+
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from hybridrec.demo.raw_files import write_demo_data
+import ingest as ingest_job  # jobs/ (pytest.ini pythonpath)
+import preprocess as preprocess_job
 from hybridrec.config import load_config
+from hybridrec.demo.raw_files import write_demo_data
 from hybridrec.job import run_job
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-import ingest as ingest_job
-import preprocess as preprocess_job
 
 IMAGE_DIM, TEXT_DIM = 16, 12
 TINY_TRAIN = {
-    "num_proc": 2, "threads_per_proc": 1, "epochs": 2, "batch_size": 16, "max_steps_per_epoch": 3,
-    "early_stopping_patience": 0, "image_embedding_dim": IMAGE_DIM, "text_embedding_dim": TEXT_DIM,
-    "token_embedding_dim": 8, "lstm_units": 8, "fusion_epochs": 2, "inference_batch_size": 64,
+    "num_proc": 2,
+    "threads_per_proc": 1,
+    "epochs": 2,
+    "batch_size": 16,
+    "max_steps_per_epoch": 3,
+    "early_stopping_patience": 0,
+    "image_embedding_dim": IMAGE_DIM,
+    "text_embedding_dim": TEXT_DIM,
+    "token_embedding_dim": 8,
+    "lstm_units": 8,
+    "fusion_epochs": 2,
+    "inference_batch_size": 64,
     "start_timeout": 300,
 }
 

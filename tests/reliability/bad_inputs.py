@@ -19,6 +19,7 @@ the row must be accepted. The accept decisions (documented in ``Case.why``):
 - a user id never seen before is a new (cold) user, not an error: there is no user registry;
 - a rating of 0 is a valid rating (``interactions.min_rating`` defaults to 0).
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,9 +28,10 @@ import io
 import os
 import struct
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -141,9 +143,7 @@ def _photo_files() -> dict[str, bytes]:
         "img_cmyk.jpg": _encoded(Image.new("CMYK", (24, 24), (0, 255, 255, 0)), "JPEG"),
         "img_grayscale.jpg": _encoded(Image.new("L", (24, 24), 90), "JPEG"),
         "img_rgba.jpg": png_full,
-        "img_16bit.jpg": _encoded(
-            Image.fromarray(np.full((20, 20), 40000, dtype=np.uint16)), "PNG"
-        ),
+        "img_16bit.jpg": _encoded(Image.fromarray(np.full((20, 20), 40000, dtype=np.uint16)), "PNG"),
         "img_bilevel.jpg": _encoded(Image.new("1", (24, 24), 1), "PNG"),
         "img_exif_rotated.jpg": _encoded(rotated, "JPEG", exif=exif),
         "img_bomb_png.jpg": png_declaring(100_000, 100_000),  # 10^10 pixels, 92 bytes
@@ -170,21 +170,27 @@ def write_photos(root: Path, outside: Path, good_ids: Iterable[str]) -> None:
 
 # --- products -------------------------------------------------------------------------------------
 
+
 def product_cases(base: Path) -> list[tuple[Case, list[ProductRow]]]:
     """Every product case with its rows. ``base`` holds ``images/`` (the root) and ``outside/``."""
     outside = base / "outside"
     root = base / "images"
 
-    def one(tag: str, reason: str | None, why: str, layouts: tuple[str, ...] = LAYOUTS,
-            **row: Any) -> tuple[Case, list[ProductRow]]:
+    def one(
+        tag: str, reason: str | None, why: str, layouts: tuple[str, ...] = LAYOUTS, **row: Any
+    ) -> tuple[Case, list[ProductRow]]:
         return Case(tag, (reason,), why, layouts), [ProductRow(tag=tag, id=row.pop("id", tag), **row)]
 
     cases = [
         # Good rows, so that the bad ones sit among normal data.
         one("good_rgb", None, "an ordinary product"),
         one("good_text_only", None, "no image reference: a text-only product", (GENERIC,), image=""),
-        one("good_multiline", None, "quoted description with a line break, a comma and a quote",
-            description='Two lines,\nand a "quoted" word'),
+        one(
+            "good_multiline",
+            None,
+            "quoted description with a line break, a comma and a quote",
+            description='Two lines,\nand a "quoted" word',
+        ),
         # Photos.
         one("img_corrupt_header", reasons.UNREADABLE_IMAGE, "JPEG magic bytes followed by garbage"),
         one("img_corrupt_data", reasons.UNREADABLE_IMAGE, "bytes flipped in the entropy-coded data"),
@@ -203,81 +209,180 @@ def product_cases(base: Path) -> list[tuple[Case, list[ProductRow]]]:
         one("img_exif_rotated", None, "EXIF orientation tag: applied by preprocess"),
         one("img_bomb_png", reasons.UNREADABLE_IMAGE, "PNG declaring 100000x100000 pixels (bomb)"),
         one("img_bomb_jpeg", reasons.UNREADABLE_IMAGE, "JPEG declaring 65000x65000 pixels (bomb)"),
-        one("img_bomb_over_warning", reasons.UNREADABLE_IMAGE,
-            "10^8 declared pixels: above Pillow's warning limit, treated as a bomb"),
+        one(
+            "img_bomb_over_warning",
+            reasons.UNREADABLE_IMAGE,
+            "10^8 declared pixels: above Pillow's warning limit, treated as a bomb",
+        ),
         one("img_missing", reasons.MISSING_IMAGE, "the referenced file does not exist"),
         one("img_is_directory", reasons.MISSING_IMAGE, "the reference names a folder, not a file"),
-        one("img_escape_dotdot", reasons.IMAGE_PATH_ESCAPES_ROOT, "'../' out of the image root (the "
-            "target exists)", image="../outside/outside.jpg", retail_id="../outside/outside"),
-        one("img_escape_etc_passwd", reasons.IMAGE_PATH_ESCAPES_ROOT, "'../../etc/passwd'",
-            image="../../etc/passwd", retail_id="../../etc/passwd"),
-        one("img_escape_absolute", reasons.IMAGE_PATH_ESCAPES_ROOT, "an absolute path: /etc/passwd",
-            image="/etc/passwd", retail_id="/etc/passwd"),
-        one("img_escape_absolute_existing", reasons.IMAGE_PATH_ESCAPES_ROOT,
+        one(
+            "img_escape_dotdot",
+            reasons.IMAGE_PATH_ESCAPES_ROOT,
+            "'../' out of the image root (the target exists)",
+            image="../outside/outside.jpg",
+            retail_id="../outside/outside",
+        ),
+        one(
+            "img_escape_etc_passwd",
+            reasons.IMAGE_PATH_ESCAPES_ROOT,
+            "'../../etc/passwd'",
+            image="../../etc/passwd",
+            retail_id="../../etc/passwd",
+        ),
+        one(
+            "img_escape_absolute",
+            reasons.IMAGE_PATH_ESCAPES_ROOT,
+            "an absolute path: /etc/passwd",
+            image="/etc/passwd",
+            retail_id="/etc/passwd",
+        ),
+        one(
+            "img_escape_absolute_existing",
+            reasons.IMAGE_PATH_ESCAPES_ROOT,
             "an absolute path to a real photo outside the root",
-            image=str(outside / "outside.jpg"), retail_id=str(outside / "outside")),
-        one("img_escape_symlink", reasons.IMAGE_PATH_ESCAPES_ROOT,
-            "a link inside the root pointing outside it"),
-        one("img_absolute_inside_root", None, "an absolute path that stays inside the root",
-            (GENERIC,), image=str(root / "img_absolute_inside_root.jpg")),
-        one("img_file_uri", reasons.MISSING_IMAGE, "'file:///etc/passwd' is a relative name under the "
-            "root (no URL is ever opened)", (GENERIC,), image="file:///etc/passwd"),
-        one("img_http_url", reasons.MISSING_IMAGE, "an http URL is a (missing) file name, never fetched",
-            (GENERIC,), image="http://169.254.169.254/latest/meta-data/x.jpg"),
+            image=str(outside / "outside.jpg"),
+            retail_id=str(outside / "outside"),
+        ),
+        one("img_escape_symlink", reasons.IMAGE_PATH_ESCAPES_ROOT, "a link inside the root pointing outside it"),
+        one(
+            "img_absolute_inside_root",
+            None,
+            "an absolute path that stays inside the root",
+            (GENERIC,),
+            image=str(root / "img_absolute_inside_root.jpg"),
+        ),
+        one(
+            "img_file_uri",
+            reasons.MISSING_IMAGE,
+            "'file:///etc/passwd' is a relative name under the root (no URL is ever opened)",
+            (GENERIC,),
+            image="file:///etc/passwd",
+        ),
+        one(
+            "img_http_url",
+            reasons.MISSING_IMAGE,
+            "an http URL is a (missing) file name, never fetched",
+            (GENERIC,),
+            image="http://169.254.169.254/latest/meta-data/x.jpg",
+        ),
         # Text.
-        one("txt_empty_with_image", None, "no title or description but a photo: image-only",
-            title="", description=""),
-        one("txt_empty_no_image", reasons.EMPTY_TEXT_AND_NO_IMAGE, "no title, no description, no photo",
-            (GENERIC,), title="", description="", image=""),
-        one("txt_whitespace_no_image", reasons.EMPTY_TEXT_AND_NO_IMAGE, "white space only is empty",
-            (GENERIC,), title="  \t ", description=" \n ", image=""),
-        one("txt_bad_utf8_title", reasons.INVALID_ENCODING, "title bytes that are not UTF-8",
-            title=f"Shoe {BAD_UTF8} red"),
-        one("txt_bad_utf8_description", reasons.INVALID_ENCODING, "description bytes that are not UTF-8",
-            description=f"Leather {BAD_UTF8}"),
-        one("txt_latin1", reasons.INVALID_ENCODING, "a Latin-1 'é' in a UTF-8 file",
-            title=f"{LATIN1} au lait mug"),
-        one("txt_replacement_char", reasons.INVALID_ENCODING,
-            "a literal U+FFFD: the text was already damaged upstream", title="Shoe \ufffd red"),
-        one("txt_nul_title", reasons.INVALID_ENCODING,
-            "a NUL inside a title: never text (UTF-16 read as UTF-8 looks like this)", title="Shoe\x00 red"),
-        one("txt_html", None, "HTML is kept in bronze, stripped by preprocess",
-            description='<p onclick="x()">Soft <b>cotton</b> &amp; <script>alert(1)</script></p>'),
-        one("txt_emoji", None, "emoji and other scripts are valid text",
-            title="Платье 👗 dress ❤️", description="日本語 ✨"),
+        one("txt_empty_with_image", None, "no title or description but a photo: image-only", title="", description=""),
+        one(
+            "txt_empty_no_image",
+            reasons.EMPTY_TEXT_AND_NO_IMAGE,
+            "no title, no description, no photo",
+            (GENERIC,),
+            title="",
+            description="",
+            image="",
+        ),
+        one(
+            "txt_whitespace_no_image",
+            reasons.EMPTY_TEXT_AND_NO_IMAGE,
+            "white space only is empty",
+            (GENERIC,),
+            title="  \t ",
+            description=" \n ",
+            image="",
+        ),
+        one(
+            "txt_bad_utf8_title",
+            reasons.INVALID_ENCODING,
+            "title bytes that are not UTF-8",
+            title=f"Shoe {BAD_UTF8} red",
+        ),
+        one(
+            "txt_bad_utf8_description",
+            reasons.INVALID_ENCODING,
+            "description bytes that are not UTF-8",
+            description=f"Leather {BAD_UTF8}",
+        ),
+        one("txt_latin1", reasons.INVALID_ENCODING, "a Latin-1 'é' in a UTF-8 file", title=f"{LATIN1} au lait mug"),
+        one(
+            "txt_replacement_char",
+            reasons.INVALID_ENCODING,
+            "a literal U+FFFD: the text was already damaged upstream",
+            title="Shoe \ufffd red",
+        ),
+        one(
+            "txt_nul_title",
+            reasons.INVALID_ENCODING,
+            "a NUL inside a title: never text (UTF-16 read as UTF-8 looks like this)",
+            title="Shoe\x00 red",
+        ),
+        one(
+            "txt_html",
+            None,
+            "HTML is kept in bronze, stripped by preprocess",
+            description='<p onclick="x()">Soft <b>cotton</b> &amp; <script>alert(1)</script></p>',
+        ),
+        one(
+            "txt_emoji",
+            None,
+            "emoji and other scripts are valid text",
+            title="Платье 👗 dress ❤️",
+            description="日本語 ✨",
+        ),
         one("txt_100kb", None, "a 100 kB description is kept whole", description=DESCRIPTION_100KB),
-        one("txt_100kb_unclosed_comments", None,
+        one(
+            "txt_100kb_unclosed_comments",
+            None,
             "100 kB of unclosed '<!--': accepted, and preprocess must stay linear",
-            description=UNCLOSED_COMMENTS_100KB),
+            description=UNCLOSED_COMMENTS_100KB,
+        ),
         # Ids and categories.
         one("id_missing", reasons.MISSING_ID, "empty id", id=""),
         one("id_whitespace", reasons.MISSING_ID, "white-space id", id="   "),
         one("id_bad_utf8", reasons.INVALID_ENCODING, "id bytes that are not UTF-8", id=f"p{BAD_UTF8}"),
-        one("cat_unknown", reasons.UNKNOWN_CATEGORY, "a category outside catalog.categories",
-            category="hats"),
-        one("cat_wrong_case", reasons.UNKNOWN_CATEGORY, "categories match exactly: 'Shoes' is not 'shoes'",
-            category="Shoes"),
-        one("cat_empty", reasons.EMPTY_CATEGORY, "no category with catalog.require_category",
-            category=""),
-        one("id_padded", None, "white space around an id is trimmed (a spreadsheet's padding)",
-            id="  id_padded  ", image="id_padded.jpg"),
-        one("txt_multiline_title", None, "a quoted title with a line break is one record",
-            title="Two-line\ntitle"),
-        one("txt_crlf_in_description", None, "a quoted CRLF inside a description is one record",
-            description="Windows\r\nline break"),
+        one("cat_unknown", reasons.UNKNOWN_CATEGORY, "a category outside catalog.categories", category="hats"),
+        one(
+            "cat_wrong_case",
+            reasons.UNKNOWN_CATEGORY,
+            "categories match exactly: 'Shoes' is not 'shoes'",
+            category="Shoes",
+        ),
+        one("cat_empty", reasons.EMPTY_CATEGORY, "no category with catalog.require_category", category=""),
+        one(
+            "id_padded",
+            None,
+            "white space around an id is trimmed (a spreadsheet's padding)",
+            id="  id_padded  ",
+            image="id_padded.jpg",
+        ),
+        one("txt_multiline_title", None, "a quoted title with a line break is one record", title="Two-line\ntitle"),
+        one(
+            "txt_crlf_in_description",
+            None,
+            "a quoted CRLF inside a description is one record",
+            description="Windows\r\nline break",
+        ),
         # listed_at (generic layout): checked like event times, one rule.
-        one("listed_ok", None, "an ordinary listed_at", (GENERIC,),
-            listed_at="2024-05-01T10:00:00Z"),
-        one("listed_future_far", reasons.FUTURE_TIMESTAMP, "listed_at 2999-01-01: a placeholder, and "
-            "beyond what nanosecond readers (pyarrow) hold", (GENERIC,),
-            listed_at="2999-01-01T00:00:00Z"),
-        one("listed_too_old", reasons.TIMESTAMP_TOO_OLD, "listed_at 1500: before what nanosecond readers "
-            "hold", (GENERIC,), listed_at="1500-01-01T00:00:00Z"),
+        one("listed_ok", None, "an ordinary listed_at", (GENERIC,), listed_at="2024-05-01T10:00:00Z"),
+        one(
+            "listed_future_far",
+            reasons.FUTURE_TIMESTAMP,
+            "listed_at 2999-01-01: a placeholder, and beyond what nanosecond readers (pyarrow) hold",
+            (GENERIC,),
+            listed_at="2999-01-01T00:00:00Z",
+        ),
+        one(
+            "listed_too_old",
+            reasons.TIMESTAMP_TOO_OLD,
+            "listed_at 1500: before what nanosecond readers hold",
+            (GENERIC,),
+            listed_at="1500-01-01T00:00:00Z",
+        ),
         (
-            Case("id_dup_conflict", (reasons.DUPLICATE_ID_CONFLICT,) * 2,
-                 "one id, two contents: ambiguous, both copies quarantined"),
-            [ProductRow("id_dup_conflict", "id_dup_conflict", title="Red shoe"),
-             ProductRow("id_dup_conflict", "id_dup_conflict", title="Red shoe, new title")],
+            Case(
+                "id_dup_conflict",
+                (reasons.DUPLICATE_ID_CONFLICT,) * 2,
+                "one id, two contents: ambiguous, both copies quarantined",
+            ),
+            [
+                ProductRow("id_dup_conflict", "id_dup_conflict", title="Red shoe"),
+                ProductRow("id_dup_conflict", "id_dup_conflict", title="Red shoe, new title"),
+            ],
         ),
         (
             Case("id_dup_exact", (None, reasons.DUPLICATE_ROW), "an exact copy: one kept, one counted"),
@@ -295,21 +400,25 @@ def cases_for(layout: str) -> list[Case]:
 
 def interaction_case_list() -> list[Case]:
     """The interaction cases (written with the generic layout's run)."""
-    return [c for c, _ in interaction_cases(dt.datetime(2025, 1, 1))] + list(
-        MALFORMED_INTERACTION_CASES
-    )
+    return [c for c, _ in interaction_cases(dt.datetime(2025, 1, 1))] + list(MALFORMED_INTERACTION_CASES)
 
 
 # Rows whose cells do not match the header, written as raw lines (the csv module would not).
 MALFORMED_PRODUCT_CASES = (
     Case("row_extra_cell", (reasons.MALFORMED_ROW,), "a row with one cell more than the header"),
     Case("row_missing_cell", (reasons.MALFORMED_ROW,), "a row with cells missing"),
-    Case("row_trailing_delimiter", (reasons.MALFORMED_ROW,),
-         "a trailing separator is one (empty) cell more than the header"),
+    Case(
+        "row_trailing_delimiter",
+        (reasons.MALFORMED_ROW,),
+        "a trailing separator is one (empty) cell more than the header",
+    ),
     Case("row_crlf_line", (None,), "one CRLF line in an LF file: the stray CR is trimmed"),
     # Must stay the last line: an unclosed quote runs to the end of the file.
-    Case("row_unclosed_quote", (reasons.MALFORMED_ROW,),
-         "a quote never closed: the rest of the file is one record, short of cells"),
+    Case(
+        "row_unclosed_quote",
+        (reasons.MALFORMED_ROW,),
+        "a quote never closed: the rest of the file is one record, short of cells",
+    ),
 )
 # Photos the raw lines above refer to.
 RAW_LINE_PHOTOS = ("row_crlf_line",)
@@ -317,16 +426,20 @@ RAW_LINE_PHOTOS = ("row_crlf_line",)
 
 def _malformed_product_lines(layout: str) -> list[str]:
     if layout == GENERIC:  # case,id,title,description,category,image,listed_at
-        return ["row_extra_cell,row_extra_cell,Title,Text,shoes,,,EXTRA",
-                "row_missing_cell,row_missing_cell,Title",
-                "row_trailing_delimiter,row_trailing_delimiter,Title,Text,shoes,,,",
-                "row_crlf_line,row_crlf_line,Title,Text,shoes,row_crlf_line.jpg,\r",
-                'row_unclosed_quote,"row_unclosed_quote,Title,Text,shoes,,']
-    return ["row_extra_cell,row_extra_cell,Title,Text,shoes,EXTRA",  # case,ImgId,title,desc,categories
+        return [
+            "row_extra_cell,row_extra_cell,Title,Text,shoes,,,EXTRA",
             "row_missing_cell,row_missing_cell,Title",
-            "row_trailing_delimiter,row_trailing_delimiter,Title,Text,shoes,",
-            "row_crlf_line,row_crlf_line,Title,Text,shoes\r",
-            'row_unclosed_quote,"row_unclosed_quote,Title,Text,shoes']
+            "row_trailing_delimiter,row_trailing_delimiter,Title,Text,shoes,,,",
+            "row_crlf_line,row_crlf_line,Title,Text,shoes,row_crlf_line.jpg,\r",
+            'row_unclosed_quote,"row_unclosed_quote,Title,Text,shoes,,',
+        ]
+    return [
+        "row_extra_cell,row_extra_cell,Title,Text,shoes,EXTRA",  # case,ImgId,title,desc,categories
+        "row_missing_cell,row_missing_cell,Title",
+        "row_trailing_delimiter,row_trailing_delimiter,Title,Text,shoes,",
+        "row_crlf_line,row_crlf_line,Title,Text,shoes\r",
+        'row_unclosed_quote,"row_unclosed_quote,Title,Text,shoes',
+    ]
 
 
 def _csv_bytes(header: list[str], rows: list[list[str]], raw_lines: Iterable[str] = ()) -> bytes:
@@ -361,7 +474,9 @@ def write_catalog(base: Path, layout: str) -> Catalog:
     root, outside = base / "images", base / "outside"
     cases = [(c, rows) for c, rows in product_cases(base) if layout in c.layouts]
     good_ids = {
-        r.id for c, rows in cases for r in rows
+        r.id
+        for c, rows in cases
+        for r in rows
         if not c.tag.startswith("img_") and r.image != "" and BAD_UTF8 not in r.id
     } | {"img_absolute_inside_root", *RAW_LINE_PHOTOS}
     write_photos(root, outside, sorted({i.strip() for i in good_ids if i.strip()}))
@@ -387,14 +502,27 @@ def write_catalog(base: Path, layout: str) -> Catalog:
 
 def catalog_config(cat: Catalog) -> dict[str, Any]:
     """The ``catalog`` config section for a written catalog."""
-    common = {"path": str(cat.path), "image_root": str(cat.image_root), "categories": CATEGORIES,
-              "require_category": True, "missing_image": "quarantine"}
+    common = {
+        "path": str(cat.path),
+        "image_root": str(cat.image_root),
+        "categories": CATEGORIES,
+        "require_category": True,
+        "missing_image": "quarantine",
+    }
     if cat.layout == RETAIL:
         return {"layout": RETAIL, **common}
-    return {"layout": GENERIC, "columns": {"id": "id", "title": "title",
-                                           "description": "description", "category": "category",
-                                           "image": "image", "listed_at": "listed_at"},
-            **common}
+    return {
+        "layout": GENERIC,
+        "columns": {
+            "id": "id",
+            "title": "title",
+            "description": "description",
+            "category": "category",
+            "image": "image",
+            "listed_at": "listed_at",
+        },
+        **common,
+    }
 
 
 # --- interactions ---------------------------------------------------------------------------------
@@ -414,76 +542,129 @@ def interaction_cases(now: dt.datetime) -> list[tuple[Case, list[list[str]]]]:
 
     return [
         one("ev_good_view", None, "an ordinary view", ["u1", "good_rgb", "view", "1", ts]),
-        one("ev_good_purchase", None, "epoch seconds", ["u1", "img_cmyk", "purchase", "2",
-                                                         "1704103200"]),
-        one("ev_new_user", None, "a user never seen before is a new user (no user registry)",
-            ["u_nouveau_😀", "good_rgb", "view", "1", ts]),
-        one("ev_event_case", None, "event is trimmed and lower-cased",
-            ["u2", "good_rgb", " VIEW ", "1", "2024-01-02T10:00:00Z"]),
-        one("ev_zero_rating", None, "0 is a valid rating (min_rating 0)",
-            ["u3", "good_rgb", "view", "0", ts]),
-        one("ev_unknown_product", reasons.UNKNOWN_PRODUCT, "product id not in the catalog",
-            ["u1", "no_such_product", "view", "1", ts]),
-        one("ev_quarantined_product", reasons.UNKNOWN_PRODUCT, "its product was quarantined",
-            ["u1", "img_corrupt_header", "view", "1", ts]),
+        one("ev_good_purchase", None, "epoch seconds", ["u1", "img_cmyk", "purchase", "2", "1704103200"]),
+        one(
+            "ev_new_user",
+            None,
+            "a user never seen before is a new user (no user registry)",
+            ["u_nouveau_😀", "good_rgb", "view", "1", ts],
+        ),
+        one(
+            "ev_event_case",
+            None,
+            "event is trimmed and lower-cased",
+            ["u2", "good_rgb", " VIEW ", "1", "2024-01-02T10:00:00Z"],
+        ),
+        one("ev_zero_rating", None, "0 is a valid rating (min_rating 0)", ["u3", "good_rgb", "view", "0", ts]),
+        one(
+            "ev_unknown_product",
+            reasons.UNKNOWN_PRODUCT,
+            "product id not in the catalog",
+            ["u1", "no_such_product", "view", "1", ts],
+        ),
+        one(
+            "ev_quarantined_product",
+            reasons.UNKNOWN_PRODUCT,
+            "its product was quarantined",
+            ["u1", "img_corrupt_header", "view", "1", ts],
+        ),
         one("ev_missing_user", reasons.MISSING_USER, "empty user id", ["", "good_rgb", "view", "1", ts]),
         one("ev_missing_product", reasons.MISSING_PRODUCT, "empty product id", ["u1", "", "view", "1", ts]),
         one("ev_nan_rating", reasons.INVALID_WEIGHT, "NaN weight", ["u4", "good_rgb", "view", "NaN", ts]),
-        one("ev_negative_rating", reasons.INVALID_WEIGHT, "negative weight",
-            ["u4", "good_rgb", "cart", "-1", ts]),
-        one("ev_inf_rating", reasons.INVALID_WEIGHT, "infinite weight",
-            ["u4", "good_rgb", "purchase", "Infinity", ts]),
-        one("ev_overflow_rating", reasons.INVALID_WEIGHT, "1e400 overflows to infinity",
-            ["u5", "good_rgb", "view", "1e400", ts]),
+        one("ev_negative_rating", reasons.INVALID_WEIGHT, "negative weight", ["u4", "good_rgb", "cart", "-1", ts]),
+        one("ev_inf_rating", reasons.INVALID_WEIGHT, "infinite weight", ["u4", "good_rgb", "purchase", "Infinity", ts]),
+        one(
+            "ev_overflow_rating",
+            reasons.INVALID_WEIGHT,
+            "1e400 overflows to infinity",
+            ["u5", "good_rgb", "view", "1e400", ts],
+        ),
         one("ev_empty_rating", reasons.INVALID_WEIGHT, "no weight", ["u5", "good_rgb", "cart", "", ts]),
-        one("ev_text_rating", reasons.INVALID_WEIGHT, "weight is not a number",
-            ["u5", "good_rgb", "purchase", "five", ts]),
-        one("ev_future_far", reasons.FUTURE_TIMESTAMP, "year 2999",
-            ["u6", "good_rgb", "view", "1", "2999-01-01T00:00:00Z"]),
-        one("ev_future_near", reasons.FUTURE_TIMESTAMP, "two days after the run",
-            ["u6", "good_rgb", "view", "1", soon]),
-        one("ev_epoch_millis", reasons.UNPARSEABLE_TIMESTAMP, "epoch milliseconds are not seconds",
-            ["u6", "good_rgb", "view", "1", "1704103200000"]),
-        one("ev_bad_ts", reasons.UNPARSEABLE_TIMESTAMP, "not a time",
-            ["u6", "good_rgb", "view", "1", "yesterday"]),
+        one(
+            "ev_text_rating",
+            reasons.INVALID_WEIGHT,
+            "weight is not a number",
+            ["u5", "good_rgb", "purchase", "five", ts],
+        ),
+        one(
+            "ev_future_far",
+            reasons.FUTURE_TIMESTAMP,
+            "year 2999",
+            ["u6", "good_rgb", "view", "1", "2999-01-01T00:00:00Z"],
+        ),
+        one(
+            "ev_future_near", reasons.FUTURE_TIMESTAMP, "two days after the run", ["u6", "good_rgb", "view", "1", soon]
+        ),
+        one(
+            "ev_epoch_millis",
+            reasons.UNPARSEABLE_TIMESTAMP,
+            "epoch milliseconds are not seconds",
+            ["u6", "good_rgb", "view", "1", "1704103200000"],
+        ),
+        one("ev_bad_ts", reasons.UNPARSEABLE_TIMESTAMP, "not a time", ["u6", "good_rgb", "view", "1", "yesterday"]),
         one("ev_empty_ts", reasons.UNPARSEABLE_TIMESTAMP, "no time", ["u6", "good_rgb", "view", "1", ""]),
-        one("ev_unknown_event", reasons.UNKNOWN_EVENT, "event not in event_weights",
-            ["u7", "good_rgb", "like", "1", ts]),
+        one(
+            "ev_unknown_event", reasons.UNKNOWN_EVENT, "event not in event_weights", ["u7", "good_rgb", "like", "1", ts]
+        ),
         one("ev_empty_event", reasons.UNKNOWN_EVENT, "no event", ["u7", "good_rgb", "", "1", ts]),
-        one("ev_bad_utf8_user", reasons.INVALID_ENCODING, "user id bytes that are not UTF-8",
-            [f"u{BAD_UTF8}", "good_rgb", "view", "1", ts]),
-        one("ev_multiline_event", None, "a quoted event with a line break: one record, trimmed",
-            ["u10", "good_rgb", "view\n", "1", ts]),
-        one("ev_multiline_rating", reasons.INVALID_WEIGHT, "a quoted rating '1<newline>2': one record, "
-            "quarantined whole (not two half-events)", ["u10", "good_rgb", "cart", "1\n2", ts]),
-        one("ev_multiline_product", reasons.UNKNOWN_PRODUCT, "a quoted product id holding two ids on "
-            "two lines: one record, no such product", ["u10", "good_rgb\nimg_cmyk", "view", "1", ts]),
-        one("ev_padded_ids", None, "white space around ids is trimmed",
-            ["  u11 ", " good_rgb ", "view", "1", ts]),
-        one("ev_ts_too_old", reasons.TIMESTAMP_TOO_OLD, "year 1500: before what nanosecond readers hold",
-            ["u12", "good_rgb", "view", "1", "1500-01-01T00:00:00Z"]),
-        one("ev_negative_epoch", reasons.TIMESTAMP_TOO_OLD, "epoch seconds -99999999999 (year -1199)",
-            ["u12", "good_rgb", "view", "1", "-99999999999"]),
+        one(
+            "ev_bad_utf8_user",
+            reasons.INVALID_ENCODING,
+            "user id bytes that are not UTF-8",
+            [f"u{BAD_UTF8}", "good_rgb", "view", "1", ts],
+        ),
+        one(
+            "ev_multiline_event",
+            None,
+            "a quoted event with a line break: one record, trimmed",
+            ["u10", "good_rgb", "view\n", "1", ts],
+        ),
+        one(
+            "ev_multiline_rating",
+            reasons.INVALID_WEIGHT,
+            "a quoted rating '1<newline>2': one record, quarantined whole (not two half-events)",
+            ["u10", "good_rgb", "cart", "1\n2", ts],
+        ),
+        one(
+            "ev_multiline_product",
+            reasons.UNKNOWN_PRODUCT,
+            "a quoted product id holding two ids on two lines: one record, no such product",
+            ["u10", "good_rgb\nimg_cmyk", "view", "1", ts],
+        ),
+        one("ev_padded_ids", None, "white space around ids is trimmed", ["  u11 ", " good_rgb ", "view", "1", ts]),
+        one(
+            "ev_ts_too_old",
+            reasons.TIMESTAMP_TOO_OLD,
+            "year 1500: before what nanosecond readers hold",
+            ["u12", "good_rgb", "view", "1", "1500-01-01T00:00:00Z"],
+        ),
+        one(
+            "ev_negative_epoch",
+            reasons.TIMESTAMP_TOO_OLD,
+            "epoch seconds -99999999999 (year -1199)",
+            ["u12", "good_rgb", "view", "1", "-99999999999"],
+        ),
         (
             Case("ev_dup_exact", (None, reasons.DUPLICATE_ROW), "an exact copy: one kept", (GENERIC,)),
             [["u8", "good_rgb", "view", "1", ts]] * 2,
         ),
         (
-            Case("ev_dup_conflict", (reasons.DUPLICATE_EVENT_CONFLICT,) * 2,
-                 "same event key, two weights: both quarantined", (GENERIC,)),
+            Case(
+                "ev_dup_conflict",
+                (reasons.DUPLICATE_EVENT_CONFLICT,) * 2,
+                "same event key, two weights: both quarantined",
+                (GENERIC,),
+            ),
             [["u9", "good_rgb", "view", "1", ts], ["u9", "good_rgb", "view", "2", ts]],
         ),
     ]
 
 
 MALFORMED_INTERACTION_CASES = (
-    Case("ev_extra_cell", (reasons.MALFORMED_ROW,), "a line with one cell more than the header",
-         (GENERIC,)),
+    Case("ev_extra_cell", (reasons.MALFORMED_ROW,), "a line with one cell more than the header", (GENERIC,)),
     Case("ev_missing_cell", (reasons.MALFORMED_ROW,), "a line with cells missing", (GENERIC,)),
-    Case("ev_trailing_delimiter", (reasons.MALFORMED_ROW,), "a trailing separator: one cell too many",
-         (GENERIC,)),
-    Case("ev_crlf_line", (None,), "one CRLF line in an LF file: the stray CR is trimmed",
-         (GENERIC,)),
+    Case("ev_trailing_delimiter", (reasons.MALFORMED_ROW,), "a trailing separator: one cell too many", (GENERIC,)),
+    Case("ev_crlf_line", (None,), "one CRLF line in an LF file: the stray CR is trimmed", (GENERIC,)),
 )
 MALFORMED_INTERACTION_LINES = (
     "ev_extra_cell,u1,good_rgb,view,1,2024-01-03T00:00:00Z,EXTRA",
@@ -516,9 +697,10 @@ def write_interactions(base: Path, now: dt.datetime) -> Interactions:
 
 
 def interactions_config(inter: Interactions) -> dict[str, Any]:
-    return {"path": str(inter.path),
-            "columns": {"user": "user_id", "item": "product_id", "event": "event",
-                        "rating": "rating", "timestamp": "ts"}}
+    return {
+        "path": str(inter.path),
+        "columns": {"user": "user_id", "item": "product_id", "event": "event", "rating": "rating", "timestamp": "ts"},
+    }
 
 
 def files_under(folder: Path) -> dict[str, tuple[int, int]]:
@@ -590,7 +772,12 @@ def run_ingest(spark: Any, base: Path, layout: str) -> IngestRun:
     from hybridrec.job import run_job
     from hybridrec.runs import utcnow
     from hybridrec.tables import (
-        INTERACTIONS, PRODUCTS, QUARANTINE_INTERACTIONS, QUARANTINE_PRODUCTS, RUNS, read_table,
+        INTERACTIONS,
+        PRODUCTS,
+        QUARANTINE_INTERACTIONS,
+        QUARANTINE_PRODUCTS,
+        RUNS,
+        read_table,
         table_ref,
     )
 
@@ -598,18 +785,24 @@ def run_ingest(spark: Any, base: Path, layout: str) -> IngestRun:
     catalog = write_catalog(raw, layout)
     inter = write_interactions(raw, utcnow()) if layout == GENERIC else None
     conf = base / "job.yaml"
-    conf.write_text(yaml.safe_dump({
-        "spark": dict(TEST_SPARK),
-        "paths": {k: str(base / k) for k in ("warehouse", "features", "models", "raw",
-                                             "checkpoints", "report")},
-        "catalog": catalog_config(catalog),
-        "interactions": interactions_config(inter) if inter else {"path": None},
-        "als": {"mlflow_tracking_uri": SECRET_URI},
-        "train": {"mlflow_tracking_uri": SECRET_URI},
-    }, allow_unicode=True), encoding="utf-8")
+    conf.write_text(
+        yaml.safe_dump(
+            {
+                "spark": dict(TEST_SPARK),
+                "paths": {
+                    k: str(base / k) for k in ("warehouse", "features", "models", "raw", "checkpoints", "report")
+                },
+                "catalog": catalog_config(catalog),
+                "interactions": interactions_config(inter) if inter else {"path": None},
+                "als": {"mlflow_tracking_uri": SECRET_URI},
+                "train": {"mlflow_tracking_uri": SECRET_URI},
+            },
+            allow_unicode=True,
+        ),
+        encoding="utf-8",
+    )
 
-    spec = importlib.util.spec_from_file_location("reliability_ingest_job",
-                                                  REPO_ROOT / "jobs" / "ingest.py")
+    spec = importlib.util.spec_from_file_location("reliability_ingest_job", REPO_ROOT / "jobs" / "ingest.py")
     job = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(job)
@@ -653,7 +846,8 @@ def run_ingest(spark: Any, base: Path, layout: str) -> IngestRun:
     if inter is not None:
         by_pair = {  # accepted cases have distinct (user, product) pairs
             (row[0].strip(), row[1].strip()): c.tag
-            for c, case_rows in interaction_cases(utcnow()) if None in c.outcomes
+            for c, case_rows in interaction_cases(utcnow())
+            if None in c.outcomes
             for row in case_rows
         } | RAW_LINE_ACCEPTED
         for r in rows(INTERACTIONS):
@@ -664,12 +858,24 @@ def run_ingest(spark: Any, base: Path, layout: str) -> IngestRun:
             inter_found.setdefault(_tag(r["raw"]), []).append(r["reason"])
 
     return IngestRun(
-        layout=layout, base=base, cfg=cfg, catalog=catalog, interactions=inter, exit_code=code,
-        run_row=run_rows[0], product_outcomes=_sorted_outcomes(found),
-        interaction_outcomes=_sorted_outcomes(inter_found), bronze_products=bronze,
-        quarantine_products=q_products, quarantine_interactions=q_inter,
-        n_bronze_interactions=n_bronze_inter, logs=records, inputs_before=before,
-        inputs_after=after, top_level_after=written, seconds=seconds,
+        layout=layout,
+        base=base,
+        cfg=cfg,
+        catalog=catalog,
+        interactions=inter,
+        exit_code=code,
+        run_row=run_rows[0],
+        product_outcomes=_sorted_outcomes(found),
+        interaction_outcomes=_sorted_outcomes(inter_found),
+        bronze_products=bronze,
+        quarantine_products=q_products,
+        quarantine_interactions=q_inter,
+        n_bronze_interactions=n_bronze_inter,
+        logs=records,
+        inputs_before=before,
+        inputs_after=after,
+        top_level_after=written,
+        seconds=seconds,
     )
 
 
@@ -728,59 +934,125 @@ def file_cases() -> list[FileCase]:
     text = (FILE_CASE_HEADER + row).encode()
     events = b"user_id,product_id,event,ts\nu1,p1,view,2024-01-01T10:00:00Z\n"
     return [
-        FileCase("file_column_order_differs", "two files, columns in another order: each file is "
-                 "read by its own header, never by position",
-                 {"a.csv": text,
-                  "b.csv": b"title,id,category,description,listed_at\nTeapot,p2,kitchen,Blue,\n"},
-                 outcomes=(None, None), titles=(("p1", "Mug"), ("p2", "Teapot"))),
-        FileCase("file_extra_column_in_one_file", "one file has an unmapped extra column",
-                 {"a.csv": text, "b.csv": b"id,colour,title,description,category,listed_at\n"
-                                           b"p2,red,Teapot,Blue,kitchen,\n"},
-                 outcomes=(None, None), titles=(("p1", "Mug"), ("p2", "Teapot"))),
-        FileCase("file_lacks_mapped_column", "a second file without listed_at: refused, named",
-                 {"a.csv": text, "b.csv": b"title,id,category,description\nTeapot,p2,kitchen,x\n"},
-                 error=("b.csv", "catalog.columns.listed_at", "no such column")),
-        FileCase("file_utf16_bom", "UTF-16 with a BOM (an Excel 'Unicode text' export)",
-                 {"p.csv": (FILE_CASE_HEADER + row).encode("utf-16")},
-                 error=("p.csv", "UTF-16", "encoding", "convert it to UTF-8")),
-        FileCase("file_utf16_no_bom", "UTF-16 LE without a BOM: NUL bytes give it away",
-                 {"p.csv": (FILE_CASE_HEADER + row).encode("utf-16-le")},
-                 error=("p.csv", "UTF-16", "encoding")),
-        FileCase("file_utf32", "UTF-32 with a BOM", {"p.csv": (FILE_CASE_HEADER + row).encode("utf-32")},
-                 error=("p.csv", "UTF-32", "encoding")),
-        FileCase("file_utf8_bom", "UTF-8 with a BOM: read, the BOM is not part of the 'id' name",
-                 {"p.csv": b"\xef\xbb\xbf" + text}, outcomes=(None,), titles=(("p1", "Mug"),)),
-        FileCase("file_crlf", "CRLF line endings throughout (Windows)",
-                 {"p.csv": text.replace(b"\n", b"\r\n")}, outcomes=(None,),
-                 titles=(("p1", "Mug"),)),
-        FileCase("file_header_only", "a header and no rows: read 0 = accepted 0 + quarantined 0",
-                 {"p.csv": FILE_CASE_HEADER.encode()}, outcomes=()),
-        FileCase("file_gzip_named_csv", "gzip data named .csv: Spark would read compressed bytes",
-                 {"p.csv": _gzip(text)}, error=("p.csv", "gzip", "encoding", "rename")),
-        FileCase("file_empty_gz", "a 0-byte file named .csv.gz (an interrupted upload)",
-                 {"p.csv.gz": b""}, error=("p.csv.gz", "empty", ".gz")),
-        FileCase("file_plain_named_gz", "plain text named .csv.gz",
-                 {"p.csv.gz": text}, error=("p.csv.gz", "not gzip")),
-        FileCase("file_gzip_ok", "a .csv.gz is decompressed and read",
-                 {"p.csv.gz": _gzip(text)}, outcomes=(None,), titles=(("p1", "Mug"),)),
-        FileCase("file_duplicate_header", "a header naming 'id' twice",
-                 {"p.csv": b"id,title,ID,description,category,listed_at\np1,Mug,p2,x,kitchen,\n"},
-                 error=("p.csv", "'ID' twice", "header")),
-        FileCase("file_mixed_case_header", "'ID' where the config maps 'id': refused with a hint",
-                 {"p.csv": b"ID,title,description,category,listed_at\np1,Mug,x,kitchen,\n"},
-                 error=("catalog.columns.id is 'id'", "'ID' differs only in case")),
-        FileCase("file_multiline_record", "a quoted description over three lines, CRLF file",
-                 {"p.csv": FILE_CASE_HEADER.encode()
-                  + b'p1,Mug,"line one\r\nline two\r\nline three",kitchen,\r\n'},
-                 outcomes=(None,), titles=(("p1", "Mug"),)),
-        FileCase("file_parquet_type_clash", "Parquet files disagreeing on the type of 'id'",
-                 {"part-0.parquet": _parquet({"id": [1], "title": ["Mug"]}),
-                  "part-1.parquet": _parquet({"id": ["p2"], "title": ["Teapot"]})},
-                 file_format="parquet", error=("column 'id'", "part-0.parquet", "part-1.parquet",
-                                               "type")),
-        FileCase("events_utf16", "an interactions file in UTF-16",
-                 {"e.csv": events.decode().encode("utf-16")}, what="interactions",
-                 error=("e.csv", "UTF-16", "encoding")),
-        FileCase("events_gzip_named_csv", "gzip interactions named .csv",
-                 {"e.csv": _gzip(events)}, what="interactions", error=("e.csv", "gzip")),
+        FileCase(
+            "file_column_order_differs",
+            "two files, columns in another order: each file is read by its own header, never by position",
+            {"a.csv": text, "b.csv": b"title,id,category,description,listed_at\nTeapot,p2,kitchen,Blue,\n"},
+            outcomes=(None, None),
+            titles=(("p1", "Mug"), ("p2", "Teapot")),
+        ),
+        FileCase(
+            "file_extra_column_in_one_file",
+            "one file has an unmapped extra column",
+            {"a.csv": text, "b.csv": b"id,colour,title,description,category,listed_at\np2,red,Teapot,Blue,kitchen,\n"},
+            outcomes=(None, None),
+            titles=(("p1", "Mug"), ("p2", "Teapot")),
+        ),
+        FileCase(
+            "file_lacks_mapped_column",
+            "a second file without listed_at: refused, named",
+            {"a.csv": text, "b.csv": b"title,id,category,description\nTeapot,p2,kitchen,x\n"},
+            error=("b.csv", "catalog.columns.listed_at", "no such column"),
+        ),
+        FileCase(
+            "file_utf16_bom",
+            "UTF-16 with a BOM (an Excel 'Unicode text' export)",
+            {"p.csv": (FILE_CASE_HEADER + row).encode("utf-16")},
+            error=("p.csv", "UTF-16", "encoding", "convert it to UTF-8"),
+        ),
+        FileCase(
+            "file_utf16_no_bom",
+            "UTF-16 LE without a BOM: NUL bytes give it away",
+            {"p.csv": (FILE_CASE_HEADER + row).encode("utf-16-le")},
+            error=("p.csv", "UTF-16", "encoding"),
+        ),
+        FileCase(
+            "file_utf32",
+            "UTF-32 with a BOM",
+            {"p.csv": (FILE_CASE_HEADER + row).encode("utf-32")},
+            error=("p.csv", "UTF-32", "encoding"),
+        ),
+        FileCase(
+            "file_utf8_bom",
+            "UTF-8 with a BOM: read, the BOM is not part of the 'id' name",
+            {"p.csv": b"\xef\xbb\xbf" + text},
+            outcomes=(None,),
+            titles=(("p1", "Mug"),),
+        ),
+        FileCase(
+            "file_crlf",
+            "CRLF line endings throughout (Windows)",
+            {"p.csv": text.replace(b"\n", b"\r\n")},
+            outcomes=(None,),
+            titles=(("p1", "Mug"),),
+        ),
+        FileCase(
+            "file_header_only",
+            "a header and no rows: read 0 = accepted 0 + quarantined 0",
+            {"p.csv": FILE_CASE_HEADER.encode()},
+            outcomes=(),
+        ),
+        FileCase(
+            "file_gzip_named_csv",
+            "gzip data named .csv: Spark would read compressed bytes",
+            {"p.csv": _gzip(text)},
+            error=("p.csv", "gzip", "encoding", "rename"),
+        ),
+        FileCase(
+            "file_empty_gz",
+            "a 0-byte file named .csv.gz (an interrupted upload)",
+            {"p.csv.gz": b""},
+            error=("p.csv.gz", "empty", ".gz"),
+        ),
+        FileCase("file_plain_named_gz", "plain text named .csv.gz", {"p.csv.gz": text}, error=("p.csv.gz", "not gzip")),
+        FileCase(
+            "file_gzip_ok",
+            "a .csv.gz is decompressed and read",
+            {"p.csv.gz": _gzip(text)},
+            outcomes=(None,),
+            titles=(("p1", "Mug"),),
+        ),
+        FileCase(
+            "file_duplicate_header",
+            "a header naming 'id' twice",
+            {"p.csv": b"id,title,ID,description,category,listed_at\np1,Mug,p2,x,kitchen,\n"},
+            error=("p.csv", "'ID' twice", "header"),
+        ),
+        FileCase(
+            "file_mixed_case_header",
+            "'ID' where the config maps 'id': refused with a hint",
+            {"p.csv": b"ID,title,description,category,listed_at\np1,Mug,x,kitchen,\n"},
+            error=("catalog.columns.id is 'id'", "'ID' differs only in case"),
+        ),
+        FileCase(
+            "file_multiline_record",
+            "a quoted description over three lines, CRLF file",
+            {"p.csv": FILE_CASE_HEADER.encode() + b'p1,Mug,"line one\r\nline two\r\nline three",kitchen,\r\n'},
+            outcomes=(None,),
+            titles=(("p1", "Mug"),),
+        ),
+        FileCase(
+            "file_parquet_type_clash",
+            "Parquet files disagreeing on the type of 'id'",
+            {
+                "part-0.parquet": _parquet({"id": [1], "title": ["Mug"]}),
+                "part-1.parquet": _parquet({"id": ["p2"], "title": ["Teapot"]}),
+            },
+            file_format="parquet",
+            error=("column 'id'", "part-0.parquet", "part-1.parquet", "type"),
+        ),
+        FileCase(
+            "events_utf16",
+            "an interactions file in UTF-16",
+            {"e.csv": events.decode().encode("utf-16")},
+            what="interactions",
+            error=("e.csv", "UTF-16", "encoding"),
+        ),
+        FileCase(
+            "events_gzip_named_csv",
+            "gzip interactions named .csv",
+            {"e.csv": _gzip(events)},
+            what="interactions",
+            error=("e.csv", "gzip"),
+        ),
     ]

@@ -1,4 +1,5 @@
 """Run ``jobs/ingest.py`` on files written for one test: the reliability tests' common harness."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -13,8 +14,13 @@ from hybridrec.job import run_job
 from hybridrec.tables import RUNS, read_table, table_ref
 
 
-def run_ingest(spark: Any, tmp_path: Path, files: dict[str, bytes], catalog: dict[str, Any],
-               interactions: dict[str, Any] | None = None) -> tuple[int, dict[str, Any], Any]:
+def run_ingest(
+    spark: Any,
+    tmp_path: Path,
+    files: dict[str, bytes],
+    catalog: dict[str, Any],
+    interactions: dict[str, Any] | None = None,
+) -> tuple[int, dict[str, Any], Any]:
     """Write ``files`` under tmp_path/raw (an empty raw/images is the image root unless ``catalog``
     names one), run the ingest job: (exit code, its gold.runs row, the config)."""
     raw = tmp_path / "raw"
@@ -23,13 +29,19 @@ def run_ingest(spark: Any, tmp_path: Path, files: dict[str, bytes], catalog: dic
         (raw / name).parent.mkdir(parents=True, exist_ok=True)
         (raw / name).write_bytes(data)
     conf = tmp_path / "job.yaml"
-    conf.write_text(yaml.safe_dump({
-        "spark": dict(TEST_SPARK),
-        "paths": {"warehouse": str(tmp_path / "warehouse")},
-        "catalog": {"image_root": str(raw / "images"), **catalog, "path": str(raw / catalog["path"])},
-        "interactions": ({**interactions, "path": str(raw / interactions["path"])}
-                         if interactions else {"path": None}),
-    }), encoding="utf-8")
+    conf.write_text(
+        yaml.safe_dump(
+            {
+                "spark": dict(TEST_SPARK),
+                "paths": {"warehouse": str(tmp_path / "warehouse")},
+                "catalog": {"image_root": str(raw / "images"), **catalog, "path": str(raw / catalog["path"])},
+                "interactions": (
+                    {**interactions, "path": str(raw / interactions["path"])} if interactions else {"path": None}
+                ),
+            }
+        ),
+        encoding="utf-8",
+    )
     spec = importlib.util.spec_from_file_location("reliability_ingest_job", REPO_ROOT / "jobs" / "ingest.py")
     job = importlib.util.module_from_spec(spec)
     assert spec.loader is not None

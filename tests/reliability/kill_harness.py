@@ -21,6 +21,7 @@ Pieces:
   difference with a reference (rows lost, rows extra).
 - ``Tally``: faults injected and rows compared / lost / extra, written as JSON.
 """
+
 from __future__ import annotations
 
 import csv
@@ -35,10 +36,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO
 
 import psutil
 import pytest
@@ -46,15 +48,15 @@ import yaml
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 from tiny_catalog import write_tiny_config
 
-from hybridrec.demo.raw_files import write_demo_data  # noqa: E402
-from hybridrec.config import Config, load_config  # noqa: E402
-from hybridrec.job import run_job  # noqa: E402
-from hybridrec.models.worker import read_state  # noqa: E402
-from hybridrec.tables import TABLES, TableSpec, table_exists, table_ref  # noqa: E402
+from hybridrec.config import Config, load_config
+from hybridrec.demo.raw_files import write_demo_data
+from hybridrec.job import run_job
+from hybridrec.models.worker import read_state
+from hybridrec.tables import TABLES, TableSpec, table_exists, table_ref
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 NIGHT = "2026-01-01"  # the demo window ends here
 SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
@@ -77,11 +79,22 @@ VOLATILE: dict[str, tuple[str, ...]] = {
 # ~0.15 s, so the kill after "epoch 1" has a window of seconds to land mid-training (with 6 epochs,
 # early stopping after epoch 6, the run sometimes finished before the kill arrived).
 SECTIONS: dict[str, dict] = {
-    "train": {"models": ["text"], "epochs": 40, "early_stopping_patience": 0, "max_steps_per_epoch": 2,
-              "fusion_epochs": 1},
+    "train": {
+        "models": ["text"],
+        "epochs": 40,
+        "early_stopping_patience": 0,
+        "max_steps_per_epoch": 2,
+        "fusion_epochs": 1,
+    },
     "als": {"rank": 8, "max_iter": 4, "evaluate": False, "top_k": 30},
-    "recommend": {"top_n": 10, "max_per_category": 4, "similar_top_m": 5, "content_candidates": 30,
-                  "cold_candidates": 10, "vacuum": False},
+    "recommend": {
+        "top_n": 10,
+        "max_per_category": 4,
+        "similar_top_m": 5,
+        "content_candidates": 30,
+        "cold_candidates": 10,
+        "vacuum": False,
+    },
 }
 # The night is computed twice: the second run, with shorter lists, replaces the first one's partition.
 NIGHT_ARGS = ("--run-date", NIGHT)
@@ -92,6 +105,7 @@ PART_PRODUCTS, PART_EVENTS = 0.8, 0.6
 
 # ---- running jobs --------------------------------------------------------------------------------
 
+
 def run_in_process(job: str, conf: Path, *args: str) -> int:
     """A job through its entry point on the tests' SparkSession (as tests/e2e do); its exit code."""
     module = importlib.import_module(job)
@@ -101,14 +115,25 @@ def run_in_process(job: str, conf: Path, *args: str) -> int:
 
 def submit_command(job: str, conf: Path, *args: str) -> list[str]:
     """``spark-submit jobs/<job>.py --config <conf> ...``: the job in a JVM of its own."""
-    return [str(SPARK_SUBMIT), "--master", "local[2]", str(REPO_ROOT / "jobs" / f"{job}.py"),
-            "--config", str(conf), *args]
+    return [
+        str(SPARK_SUBMIT),
+        "--master",
+        "local[2]",
+        str(REPO_ROOT / "jobs" / f"{job}.py"),
+        "--config",
+        str(conf),
+        *args,
+    ]
 
 
 def job_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update(PYSPARK_PYTHON=sys.executable, PYSPARK_DRIVER_PYTHON=sys.executable, PYTHONUNBUFFERED="1",
-               SPARK_LOCAL_IP=env.get("SPARK_LOCAL_IP", "127.0.0.1"))
+    env.update(
+        PYSPARK_PYTHON=sys.executable,
+        PYSPARK_DRIVER_PYTHON=sys.executable,
+        PYTHONUNBUFFERED="1",
+        SPARK_LOCAL_IP=env.get("SPARK_LOCAL_IP", "127.0.0.1"),
+    )
     return env
 
 
@@ -202,8 +227,7 @@ def _build_pipeline(base: Path) -> Pipeline:
         stages[stage] = base / "stages" / stage
         shutil.copytree(work, stages[stage], ignore=shutil.ignore_patterns("mlruns"))
 
-    step("ingest_part", "ingest", "--set", f"catalog.path={part_products}",
-         "--set", f"interactions.path={part_events}")
+    step("ingest_part", "ingest", "--set", f"catalog.path={part_products}", "--set", f"interactions.path={part_events}")
     step("preprocess_part", "preprocess")
     freeze("before_ingest")
     step("ingest", "ingest")
@@ -221,6 +245,7 @@ def _build_pipeline(base: Path) -> Pipeline:
 
 
 # ---- kill points ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Phase:
@@ -260,7 +285,7 @@ class KillPlan:
     delay_s: float
 
     @classmethod
-    def for_seed(cls, job: str, phases: Sequence[Phase], seed: int) -> "KillPlan":
+    def for_seed(cls, job: str, phases: Sequence[Phase], seed: int) -> KillPlan:
         phase = phases[seed % len(phases)]
         delay = random.Random(f"{job}/{seed}").uniform(0.0, phase.max_delay_s)
         return cls(job, seed, phase, round(delay, 3))
@@ -334,8 +359,16 @@ def run_and_kill(cmd: Sequence[str], conf: Path, plan: KillPlan, timeout_s: floa
             return checkpoint_epoch(checkpoints) >= phase.checkpoint_epoch
         return latest_commit(commits) > committed
 
-    proc = subprocess.Popen(list(cmd), cwd=root, env=job_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, bufsize=1, start_new_session=True)
+    proc = subprocess.Popen(
+        list(cmd),
+        cwd=root,
+        env=job_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        start_new_session=True,
+    )
     out = _Lines(proc.stdout)
     started = time.monotonic()
     killed: list[int] = []
@@ -427,6 +460,7 @@ def wait_gone(pids: Sequence[int], timeout_s: float = 20.0) -> list[int]:
 
 # ---- comparing tables ----------------------------------------------------------------------------
 
+
 def _sortable(dtype: T.DataType, col: F.Column) -> F.Column:
     """Maps are neither sortable nor usable in set operations: as sorted (key, value) arrays they are."""
     if isinstance(dtype, T.MapType):
@@ -445,7 +479,7 @@ def content(df: DataFrame, logical_name: str, extra_volatile: Sequence[str] = ()
 class Diff:
     expected: int
     actual: int
-    lost: int   # rows of the reference missing from the result (multiset difference)
+    lost: int  # rows of the reference missing from the result (multiset difference)
     extra: int  # rows of the result that the reference does not have (duplicates included)
 
     @property
@@ -461,7 +495,8 @@ def compare(actual: DataFrame, expected: DataFrame) -> Diff:
     both = actual.select(*cols, F.lit(1).alias("_side")).unionByName(expected.select(*cols, F.lit(0).alias("_side")))
     per_row = both.groupBy(*cols).agg(F.sum(side).alias("_a"), F.sum(1 - side).alias("_e"))
     row = per_row.agg(
-        F.sum("_e").alias("expected"), F.sum("_a").alias("actual"),
+        F.sum("_e").alias("expected"),
+        F.sum("_a").alias("actual"),
         F.sum(F.greatest(F.col("_e") - F.col("_a"), F.lit(0))).alias("lost"),
         F.sum(F.greatest(F.col("_a") - F.col("_e"), F.lit(0))).alias("extra"),
     ).first()
@@ -487,6 +522,7 @@ def exists(spark: SparkSession, cfg: Config, spec: TableSpec) -> bool:
 
 # ---- counts --------------------------------------------------------------------------------------
 
+
 @dataclass
 class Tally:
     """What the kill suite did: cases, faults injected, and rows compared with the references."""
@@ -506,14 +542,20 @@ class Tally:
 
     def summary(self) -> str:
         jobs = sorted({c["job"] for c in self.cases})
-        return (f"kill -9 suite: {len(self.cases)} cases over {len(jobs)} jobs ({', '.join(jobs)}), "
-                f"{self.faults_injected} faults injected, {self.tables_compared} tables compared with "
-                f"uninterrupted runs, {self.rows_compared} reference rows, {self.rows_lost} lost, "
-                f"{self.rows_extra} extra")
+        return (
+            f"kill -9 suite: {len(self.cases)} cases over {len(jobs)} jobs ({', '.join(jobs)}), "
+            f"{self.faults_injected} faults injected, {self.tables_compared} tables compared with "
+            f"uninterrupted runs, {self.rows_compared} reference rows, {self.rows_lost} lost, "
+            f"{self.rows_extra} extra"
+        )
 
     def as_json(self) -> dict:
-        return {**{k: v for k, v in asdict(self).items() if k != "cases"}, "summary": self.summary(),
-                "jobs": sorted({c["job"] for c in self.cases}), "cases": self.cases}
+        return {
+            **{k: v for k, v in asdict(self).items() if k != "cases"},
+            "summary": self.summary(),
+            "jobs": sorted({c["job"] for c in self.cases}),
+            "cases": self.cases,
+        }
 
 
 REPORT_ENV = "HYBRIDREC_RELIABILITY_REPORT"

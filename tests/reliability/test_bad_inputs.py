@@ -9,13 +9,13 @@ on their own through the readers and validation, without writing tables; that a 
 becomes exit code 1 and its one sentence is ``test_clear_errors``' and ``test_ingest_hardening``'s
 concern.
 """
-from __future__ import annotations
 
-import pytest
+from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from bad_inputs import (
     DESCRIPTION_100KB,
     GENERIC,
@@ -30,9 +30,8 @@ from bad_inputs import (
     ingested,
     interaction_case_list,
 )
-from hybridrec.catalog import reasons
-from hybridrec.catalog import sources
-from hybridrec.catalog import validation
+
+from hybridrec.catalog import reasons, sources, validation
 from hybridrec.config import CatalogColumns, CatalogConfig, InteractionColumns, InteractionsConfig
 from hybridrec.errors import HybridrecError
 
@@ -53,8 +52,7 @@ def _details(rows: list[dict], tag: str) -> list[str]:
 
 
 PRODUCT_PARAMS = [
-    pytest.param(layout, case, id=f"{layout}-{case.tag}")
-    for layout in LAYOUTS for case in cases_for(layout)
+    pytest.param(layout, case, id=f"{layout}-{case.tag}") for layout in LAYOUTS for case in cases_for(layout)
 ]
 INTERACTION_PARAMS = [pytest.param(case, id=case.tag) for case in interaction_case_list()]
 FILE_PARAMS = [pytest.param(case, id=case.tag) for case in file_cases()]
@@ -73,8 +71,7 @@ def test_product_case(runs, layout: str, case: Case) -> None:
     run = runs[layout]
     got = run.product_outcomes.get(case.tag)
     assert got == _expected(case), (
-        f"{case.tag} ({case.why}): expected {_expected(case)}, got {got}; "
-        f"{_details(run.quarantine_products, case.tag)}"
+        f"{case.tag} ({case.why}): expected {_expected(case)}, got {got}; {_details(run.quarantine_products, case.tag)}"
     )
     for r in run.quarantine_products:
         if r["raw"].get("case") == case.tag:
@@ -107,7 +104,7 @@ def test_no_row_is_lost_and_counts_reconcile(runs, layout: str) -> None:
     for r in run.quarantine_products:
         per_reason[r["reason"]] = per_reason.get(r["reason"], 0) + 1
     prefix = "products_quarantined_"
-    assert per_reason == {k[len(prefix):]: v for k, v in counts.items() if k.startswith(prefix)}
+    assert per_reason == {k[len(prefix) :]: v for k, v in counts.items() if k.startswith(prefix)}
     assert set(per_reason) <= set(reasons.PRODUCT_REASONS)
     assert set(run.product_outcomes) == set(run.catalog.cases)  # no stray or untraceable row
     assert sum(len(v) for v in run.product_outcomes.values()) == n_rows
@@ -126,7 +123,7 @@ def test_no_interaction_is_lost_and_counts_reconcile(runs) -> None:
     per_reason: dict[str, int] = {}
     for r in run.quarantine_interactions:
         per_reason[r["reason"]] = per_reason.get(r["reason"], 0) + 1
-    assert per_reason == {k[len(prefix):]: v for k, v in counts.items() if k.startswith(prefix)}
+    assert per_reason == {k[len(prefix) :]: v for k, v in counts.items() if k.startswith(prefix)}
     assert set(run.interaction_outcomes) == set(run.interactions.cases)
     assert sum(len(v) for v in run.interaction_outcomes.values()) == n_rows
 
@@ -185,11 +182,16 @@ def test_preprocess_survives_the_accepted_odd_inputs(spark, runs) -> None:
 def _read_file_case(spark, case: FileCase, folder: Path):
     """Read (and for a catalog, validate) the folder of ``case``; the validated rows or raw rows."""
     if case.what == "interactions":
-        inter = InteractionsConfig(path=str(folder), file_format=case.file_format,
-                                   columns=InteractionColumns(rating=None))
+        inter = InteractionsConfig(
+            path=str(folder), file_format=case.file_format, columns=InteractionColumns(rating=None)
+        )
         return sources.read_interactions(spark, inter).df
-    cat = CatalogConfig(path=str(folder), file_format=case.file_format,
-                        columns=CatalogColumns(listed_at="listed_at"), require_category=False)
+    cat = CatalogConfig(
+        path=str(folder),
+        file_format=case.file_format,
+        columns=CatalogColumns(listed_at="listed_at"),
+        require_category=False,
+    )
     raw = sources.read_catalog(spark, cat)
     std = validation.standardize_products(raw.df, raw.columns, cat)
     return validation.validate_products(std, cat, None, FILE_CASE_NOW)
@@ -212,7 +214,8 @@ def test_file_case(spark, tmp_path: Path, case: FileCase) -> None:
     rows = _read_file_case(spark, case, folder).select("product_id", "title", validation.REASON).collect()
     got = sorted((r[validation.REASON] for r in rows), key=lambda r: (r is not None, r or ""))
     assert got == sorted(case.outcomes, key=lambda r: (r is not None, r or "")), (
-        f"{case.tag} ({case.why}): {[r.asDict() for r in rows]}")
+        f"{case.tag} ({case.why}): {[r.asDict() for r in rows]}"
+    )
     titles = {r["product_id"]: r["title"] for r in rows}
     for pid, title in case.titles:
         assert titles.get(pid) == title, f"{case.tag} ({case.why}): {titles}"

@@ -4,6 +4,7 @@ labels that crashed the report, and titles that could steer the operator's termi
 Each config case is a file or ``--set`` given to a job: it must exit 2 at start-up with one line on
 stderr naming the key (and line, or value and allowed range) and no traceback, before any Spark work.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,37 +45,67 @@ def _run(entry: str, tmp_path: Path, text: str, overrides: tuple[str, ...] = ())
 
 
 CONFIG_CASES = [
-    pytest.param("recommend:\n  top_n: 5\nals:\n  rank: 8\nrecommend:\n  exclude: none\n", (),
-                 "duplicate key recommend at line 5 (first at line 1)", id="section-twice"),
-    pytest.param("als:\n  rank: 8\n  alpha: 2.0\n  rank: 16\n", (),
-                 "duplicate key als.rank at line 4 (first at line 2)", id="key-twice"),
+    pytest.param(
+        "recommend:\n  top_n: 5\nals:\n  rank: 8\nrecommend:\n  exclude: none\n",
+        (),
+        "duplicate key recommend at line 5 (first at line 1)",
+        id="section-twice",
+    ),
+    pytest.param(
+        "als:\n  rank: 8\n  alpha: 2.0\n  rank: 16\n",
+        (),
+        "duplicate key als.rank at line 4 (first at line 2)",
+        id="key-twice",
+    ),
     pytest.param("", ("spark.conf={a: '1', a: '2'}",), "duplicate key a at line 1", id="override-key-twice"),
-    pytest.param("", ("recommend.top_n=99999999999999999999",),
-                 "recommend.top_n must be at most 1000, got 99999999999999999999 (allowed: 1 to 1000)",
-                 id="top-n-beyond-64-bit"),
-    pytest.param("recommend:\n  top_n: 5000\n", (), "recommend.top_n must be at most 1000, got 5000",
-                 id="top-n-absurd"),
-    pytest.param("", ("recommend.popular_days=.inf",),
-                 "recommend.popular_days must be a finite number, got inf (allowed: > 0 and at most 36500",
-                 id="popular-days-inf"),
+    pytest.param(
+        "",
+        ("recommend.top_n=99999999999999999999",),
+        "recommend.top_n must be at most 1000, got 99999999999999999999 (allowed: 1 to 1000)",
+        id="top-n-beyond-64-bit",
+    ),
+    pytest.param(
+        "recommend:\n  top_n: 5000\n", (), "recommend.top_n must be at most 1000, got 5000", id="top-n-absurd"
+    ),
+    pytest.param(
+        "",
+        ("recommend.popular_days=.inf",),
+        "recommend.popular_days must be a finite number, got inf (allowed: > 0 and at most 36500",
+        id="popular-days-inf",
+    ),
     pytest.param("als:\n  alpha: .nan\n", (), "als.alpha must be a finite number, got nan", id="alpha-nan"),
-    pytest.param("", ("spark.shuffle_partitions=3000000000",),
-                 "spark.shuffle_partitions must be at most 100000, got 3000000000", id="partitions-beyond-int32"),
-    pytest.param("", ("als.tune_rank=[8, 99999]",), "als.tune_rank[1] must be at most 4096, got 99999",
-                 id="grid-value-absurd"),
-    pytest.param("interactions:\n  event_weights: {view: 1.0, buy: -.inf}\n", (),
-                 "interactions.event_weights.buy must be a finite number, got -inf", id="weight-minus-inf"),
-    pytest.param("", ("demo.seed=-1",), "demo.seed must be at least 0, got -1 (allowed: 0 to 2147483647)",
-                 id="negative-seed"),
-    pytest.param("", ("als.event_weights={view: -1}",), "als.event_weights.view must be a number >= 0, got -1.0",
-                 id="negative-weight-wording-kept"),
+    pytest.param(
+        "",
+        ("spark.shuffle_partitions=3000000000",),
+        "spark.shuffle_partitions must be at most 100000, got 3000000000",
+        id="partitions-beyond-int32",
+    ),
+    pytest.param(
+        "", ("als.tune_rank=[8, 99999]",), "als.tune_rank[1] must be at most 4096, got 99999", id="grid-value-absurd"
+    ),
+    pytest.param(
+        "interactions:\n  event_weights: {view: 1.0, buy: -.inf}\n",
+        (),
+        "interactions.event_weights.buy must be a finite number, got -inf",
+        id="weight-minus-inf",
+    ),
+    pytest.param(
+        "", ("demo.seed=-1",), "demo.seed must be at least 0, got -1 (allowed: 0 to 2147483647)", id="negative-seed"
+    ),
+    pytest.param(
+        "",
+        ("als.event_weights={view: -1}",),
+        "als.event_weights.view must be a number >= 0, got -1.0",
+        id="negative-weight-wording-kept",
+    ),
 ]
 
 
 @pytest.mark.parametrize("entry", ["job", "cli"])
 @pytest.mark.parametrize(("text", "overrides", "message"), CONFIG_CASES)
-def test_a_bad_config_stops_the_job_at_start_with_one_line(tmp_path: Path, capsys, entry: str, text: str,
-                                                           overrides: tuple[str, ...], message: str) -> None:
+def test_a_bad_config_stops_the_job_at_start_with_one_line(
+    tmp_path: Path, capsys, entry: str, text: str, overrides: tuple[str, ...], message: str
+) -> None:
     assert _run(entry, tmp_path, text, overrides) == 2
     err = capsys.readouterr().err
     assert message in err
@@ -111,8 +142,11 @@ def _numeric(tp: object) -> bool:
     return False
 
 
-@pytest.mark.parametrize("section", [typing.get_type_hints(Config)[f.name] for f in dataclasses.fields(Config)
-                                     if not f.metadata.get("internal")], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "section",
+    [typing.get_type_hints(Config)[f.name] for f in dataclasses.fields(Config) if not f.metadata.get("internal")],
+    ids=lambda c: c.__name__,
+)
 def test_every_numeric_setting_has_a_sane_range(section: type) -> None:
     """A new numeric setting without a Limit fails here, not in a night."""
     hints = typing.get_type_hints(section)
@@ -147,8 +181,14 @@ LABELS = ["$\\foo$", "a$b$c", "$x^{$", "\\frac{1}{0}", "50%_off"]
 
 
 def test_metric_bars_draw_dollar_and_backslash_labels_literally() -> None:
-    table = pd.DataFrame([{"segment": s, "system": y, "metric": m, "mean": 0.1, "lo": 0.05, "hi": 0.2}
-                          for s in LABELS for y in LABELS[:2] for m in LABELS[:2]])
+    table = pd.DataFrame(
+        [
+            {"segment": s, "system": y, "metric": m, "mean": 0.1, "lo": 0.05, "hi": 0.2}
+            for s in LABELS
+            for y in LABELS[:2]
+            for m in LABELS[:2]
+        ]
+    )
     assert plots.metric_bars(table).startswith(b"\x89PNG")
 
 
@@ -167,21 +207,26 @@ def test_a_figure_built_elsewhere_is_rendered_literally() -> None:
 
 # ---- item 12: nothing from a title reaches the terminal raw ---------------------------------------
 
-@pytest.mark.parametrize(("raw", "shown"), [
-    ("\x1b[2J\x1b]0;pwned\x07Mug", "\\x1b[2J\\x1b]0;pwned\\x07Mug"),
-    ("nul\x00byte", "nul\\x00byte"),
-    ("photo\u202egpj.exe", "photo\\u202egpj.exe"),
-    ("\u2066isolated\u2069", "\\u2066isolated\\u2069"),
-    ("c1\x9bcontrol\x7f", "c1\\x9bcontrol\\x7f"),
-    ("Café — 日本 🙂", "Café — 日本 🙂"),
-])
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("\x1b[2J\x1b]0;pwned\x07Mug", "\\x1b[2J\\x1b]0;pwned\\x07Mug"),
+        ("nul\x00byte", "nul\\x00byte"),
+        ("photo\u202egpj.exe", "photo\\u202egpj.exe"),
+        ("\u2066isolated\u2069", "\\u2066isolated\\u2069"),
+        ("c1\x9bcontrol\x7f", "c1\\x9bcontrol\\x7f"),
+        ("Café — 日本 🙂", "Café — 日本 🙂"),
+    ],
+)
 def test_terminal_text_escapes_controls_and_bidi_overrides(raw: str, shown: str) -> None:
     assert terminal_text(raw) == shown
 
 
 def test_format_table_prints_no_control_character() -> None:
-    df = pd.DataFrame({"product_id": ["p\x1b[31m1", "p2"], "title": ["\x1b[31mRED\x07", "evil\u202etxt.exe"],
-                       "score": [1.0, 0.5]})
+    df = pd.DataFrame(
+        {"product_id": ["p\x1b[31m1", "p2"], "title": ["\x1b[31mRED\x07", "evil\u202etxt.exe"], "score": [1.0, 0.5]}
+    )
     out = format_table(df, max_width=12)
     assert not any(ch in out for ch in ("\x1b", "\x07", "\u202e", "\x00"))
     assert "\\x1b[31mR..." in out and "evil\\u202..." in out

@@ -22,18 +22,16 @@ Counts (cases, faults injected, reference rows, rows lost, rows extra) are print
 ``killed_runs`` section of ``$HYBRIDREC_RELIABILITY_REPORT`` (default: reliability-report.json in
 pytest's session temporary folder).
 """
+
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from chispa import assert_df_equality
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
-
 from kill_harness import (
     RENIGHT_ARGS,
     Diff,
@@ -55,10 +53,21 @@ from kill_harness import (
     table_dir,
     update_report,
 )
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
 from hybridrec.config import Config, load_config
 from hybridrec.tables import (
-    ALS_TABLES, INTERACTIONS, PRODUCT_EMBEDDINGS, PRODUCTS, QUARANTINE_INTERACTIONS, QUARANTINE_PRODUCTS,
-    RECOMMENDATIONS, RUNS, SIMILAR_ITEMS, TableSpec,
+    ALS_TABLES,
+    INTERACTIONS,
+    PRODUCT_EMBEDDINGS,
+    PRODUCTS,
+    QUARANTINE_INTERACTIONS,
+    QUARANTINE_PRODUCTS,
+    RECOMMENDATIONS,
+    RUNS,
+    SIMILAR_ITEMS,
+    TableSpec,
 )
 
 pytestmark = pytest.mark.cluster
@@ -84,8 +93,12 @@ PHASES: dict[str, tuple[Phase, ...]] = {
         Phase("gold.recommendations replaced", commit_of=RECOMMENDATIONS.logical_name, max_delay_s=0.3),
     ),
 }
-SEEDS: dict[str, tuple[int, ...]] = {"ingest": (0, 1, 2), "preprocess": (0, 1, 2), "train": (0, 1),
-                                     "recommend": (0, 1, 2)}
+SEEDS: dict[str, tuple[int, ...]] = {
+    "ingest": (0, 1, 2),
+    "preprocess": (0, 1, 2),
+    "train": (0, 1),
+    "recommend": (0, 1, 2),
+}
 BEFORE = {"ingest": "before_ingest", "preprocess": "ingested", "train": "preprocessed", "recommend": "night"}
 AFTER = {"ingest": "ingested", "preprocess": "preprocessed", "train": "trained", "recommend": "renight"}
 ARGS: dict[str, tuple[str, ...]] = {"recommend": RENIGHT_ARGS}
@@ -106,8 +119,7 @@ def built(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Pipe
 
 
 @pytest.fixture(scope="module")
-def tally(request: pytest.FixtureRequest, built: Pipeline, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[Tally]:
+def tally(request: pytest.FixtureRequest, built: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tally]:
     counts = Tally()
     yield counts
     if not counts.cases:
@@ -120,6 +132,7 @@ def tally(request: pytest.FixtureRequest, built: Pipeline, tmp_path_factory: pyt
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+
 
 def _kill(built: Pipeline, plan: KillPlan, dest: Path) -> tuple[Path, KilledRun]:
     conf = built.scenario(BEFORE[plan.job], dest)
@@ -137,9 +150,16 @@ def _rerun(conf: Path, job: str) -> float:
 
 def _case(tally: Tally, killed: KilledRun, **extra: object) -> dict:
     tally.faults_injected += 1
-    case = {"job": killed.plan.job, "seed": killed.plan.seed, "phase": killed.plan.phase.name,
-            "delay_s": killed.plan.delay_s, "phase_reached_after_s": killed.reached_after_s,
-            "killed_after_s": killed.killed_after_s, "processes_killed": len(killed.killed_pids), **extra}
+    case = {
+        "job": killed.plan.job,
+        "seed": killed.plan.seed,
+        "phase": killed.plan.phase.name,
+        "delay_s": killed.plan.delay_s,
+        "phase_reached_after_s": killed.reached_after_s,
+        "killed_after_s": killed.killed_after_s,
+        "processes_killed": len(killed.killed_pids),
+        **extra,
+    }
     tally.cases.append(case)
     return case
 
@@ -195,6 +215,7 @@ def _assert_equal(tally: Tally, name: str, actual: DataFrame, expected: DataFram
 
 # ---- Delta-writing jobs: ingest, recommend -----------------------------------------------------------
 
+
 @pytest.mark.parametrize("plan", _plans("ingest") + _plans("recommend"))
 def test_killed_job_leaves_complete_versions_and_its_rerun_equals_an_uninterrupted_run(
     spark: SparkSession, built: Pipeline, tally: Tally, plan: KillPlan, tmp_path: Path
@@ -219,6 +240,7 @@ def test_killed_job_leaves_complete_versions_and_its_rerun_equals_an_uninterrupt
 
 
 # ---- preprocess: Parquet features swapped in as a whole -------------------------------------------
+
 
 def _features_listing(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*")) if p.is_file()}
@@ -245,7 +267,9 @@ def test_killed_preprocess_keeps_the_previous_features_and_its_rerun_equals_an_u
     if _features_listing(features) == _features_listing(previous):
         left = "previous features, file for file"
     else:  # the kill came after the swap: then they must be the complete new features
-        assert _manifest(features) == _manifest(ref), "after the kill the features are neither the previous nor new ones"
+        assert _manifest(features) == _manifest(ref), (
+            "after the kill the features are neither the previous nor new ones"
+        )
         left = "complete new features"
     leftovers = sorted(p.name for p in features.parent.glob(f"{features.name}.*"))
 
@@ -264,18 +288,28 @@ def test_killed_preprocess_keeps_the_previous_features_and_its_rerun_equals_an_u
     stale = sorted(p.name for p in features.parent.glob(f"{features.name}.*"))
     assert not stale, f"the re-run left staging or moved-aside folders: {stale}"
     _assert_one_new_run(spark, cfg, plan.job, runs_before)
-    _case(tally, killed, left_after_kill={"features": left, "staging_left_by_kill": leftovers},
-          rerun_seconds=rerun_s, rows=rows)
+    _case(
+        tally,
+        killed,
+        left_after_kill={"features": left, "staging_left_by_kill": leftovers},
+        rerun_seconds=rerun_s,
+        rows=rows,
+    )
 
 
 # ---- train: Horovod resumes from the killed run's checkpoint ---------------------------------------
 
+
 def _embedding_keys(df: DataFrame) -> DataFrame:
     """What training must reproduce exactly: one row per product and version, which vectors it has."""
     return df.select(
-        "product_id", "model_version", "predicted_by",
-        F.col("image_emb").isNull().alias("no_image"), F.size("text_emb").alias("text_dim"),
-        F.size("fused_emb").alias("fused_dim"), F.col("predicted_category").isNotNull().alias("predicted"),
+        "product_id",
+        "model_version",
+        "predicted_by",
+        F.col("image_emb").isNull().alias("no_image"),
+        F.size("text_emb").alias("text_dim"),
+        F.size("fused_emb").alias("fused_dim"),
+        F.col("predicted_category").isNotNull().alias("predicted"),
     )
 
 
@@ -295,8 +329,10 @@ def test_killed_training_resumes_from_its_checkpoint(
     cfg = load_config(conf)
     assert not (Path(cfg.paths.models) / "current.json").exists(), "the killed run published a model version"
     if latest_commit(table_dir(cfg, PRODUCT_EMBEDDINGS)) >= 0:  # the kill came after the embeddings' commit
-        left = compare(_embedding_keys(read_delta(spark, table_dir(cfg, PRODUCT_EMBEDDINGS))),
-                       _embedding_keys(read_delta(spark, table_dir(ref_cfg, PRODUCT_EMBEDDINGS))))
+        left = compare(
+            _embedding_keys(read_delta(spark, table_dir(cfg, PRODUCT_EMBEDDINGS))),
+            _embedding_keys(read_delta(spark, table_dir(ref_cfg, PRODUCT_EMBEDDINGS))),
+        )
         assert left.equal, f"{PRODUCT_EMBEDDINGS.logical_name} after the kill is not a complete version: {left}"
     state = _state(cfg, version)
     assert state is not None and state["epoch"] >= 1, f"no checkpoint of an epoch after the kill: {state}"
@@ -318,5 +354,11 @@ def test_killed_training_resumes_from_its_checkpoint(
     expected = _embedding_keys(read_delta(spark, table_dir(ref_cfg, PRODUCT_EMBEDDINGS)))
     rows = vars(_assert_equal(tally, PRODUCT_EMBEDDINGS.logical_name, actual, expected))
     _assert_one_new_run(spark, cfg, plan.job, runs_before)
-    _case(tally, killed, left_after_kill={"checkpoint_epoch": state["epoch"], "done": state["done"]},
-          rerun=resumed, rerun_seconds=rerun_s, rows={PRODUCT_EMBEDDINGS.logical_name: rows})
+    _case(
+        tally,
+        killed,
+        left_after_kill={"checkpoint_epoch": state["epoch"], "done": state["done"]},
+        rerun=resumed,
+        rerun_seconds=rerun_s,
+        rows={PRODUCT_EMBEDDINGS.logical_name: rows},
+    )

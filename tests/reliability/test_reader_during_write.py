@@ -18,6 +18,7 @@ The counts (snapshots, nights checked, mixed snapshots) go to the ``reader_durin
 ``$HYBRIDREC_RELIABILITY_REPORT`` (default: reliability-report.json in pytest's session temporary
 folder).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,18 +28,27 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import pytest
+from kill_harness import (
+    READER_PYTHON,
+    RENIGHT_ARGS,
+    job_env,
+    latest_commit,
+    pipeline,
+    read_delta,
+    report_path,
+    submit_command,
+    table_dir,
+    update_report,
+)
 from pyspark.sql import SparkSession
 
 from conftest import make_config
-from kill_harness import (
-    READER_PYTHON, RENIGHT_ARGS, job_env, latest_commit, pipeline, read_delta, report_path, submit_command, table_dir,
-    update_report,
-)
 from hybridrec import tables
 from hybridrec.config import load_config
 
@@ -54,7 +64,9 @@ def night_state(rows: Iterable[Mapping[str, Any]]) -> dict[str, list]:
     run_ids: dict[str, set[str]] = {}
     for r in rows:
         night = str(r["run_date"])
-        by_night.setdefault(night, []).append(f"{r['user_id']}|{r['rank']}|{r['product_id']}|{r['score']!r}|{r['run_id']}")
+        by_night.setdefault(night, []).append(
+            f"{r['user_id']}|{r['rank']}|{r['product_id']}|{r['score']!r}|{r['run_id']}"
+        )
         run_ids.setdefault(night, set()).add(r["run_id"])
     return {
         night: [len(lines), sorted(run_ids[night]), hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()]
@@ -62,7 +74,7 @@ def night_state(rows: Iterable[Mapping[str, Any]]) -> dict[str, list]:
     }
 
 
-POLLER = '''
+POLLER = """
 from __future__ import annotations
 import hashlib, json, sys, time
 from pathlib import Path
@@ -85,7 +97,7 @@ with out.open("w") as f:
         f.write(json.dumps(record) + "\\n")
         f.flush()
         time.sleep(interval)
-'''
+"""
 
 
 @dataclass
@@ -131,8 +143,12 @@ def poll(tmp_path: Path) -> Iterator:
     def start(table: Path, interval: float) -> Poller:
         code = POLLER.format(night_state=inspect.getsource(night_state))
         out, stop = tmp_path / f"snapshots-{len(started)}.jsonl", tmp_path / f"stop-{len(started)}"
-        proc = subprocess.Popen([str(READER_PYTHON), "-c", code, str(table), str(out), str(stop), str(interval)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [str(READER_PYTHON), "-c", code, str(table), str(out), str(stop), str(interval)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         started.append(Poller(proc, out, stop))
         return started[-1]
 
@@ -167,7 +183,8 @@ class Check:
             for night, states in self.allowed.items():
                 if night not in nights:
                     assert night in self.may_be_absent and position[night] == -1, (
-                        f"version {snap['version']}: night {night} vanished")
+                        f"version {snap['version']}: night {night} vanished"
+                    )
                     continue
                 got = nights[night]
                 assert len(got[1]) == 1, f"version {snap['version']}: night {night} mixes runs {got[1]}"
@@ -179,8 +196,12 @@ class Check:
                 assert i >= position[night], f"version {snap['version']}: night {night} went back to state {i}"
                 position[night] = i
                 self.seen.setdefault(night, set()).add(i)
-        return {"snapshots": len(snapshots), "versions": len(set(versions)),
-                "night_states_checked": sum(len(s["nights"]) for s in snapshots), "mixed_snapshots": 0}
+        return {
+            "snapshots": len(snapshots),
+            "versions": len(set(versions)),
+            "night_states_checked": sum(len(s["nights"]) for s in snapshots),
+            "mixed_snapshots": 0,
+        }
 
 
 def _state(value: list) -> State:
@@ -207,9 +228,23 @@ CREATED = dt.datetime(2026, 1, 3, 2, 0)
 
 def _night_rows(night: dt.date, run_id: str, top_n: int) -> list[tuple]:
     return [
-        (night, f"u{u:05d}", rank, f"p{(u * 7 + rank * (len(run_id) + 3)) % 997:04d}", round(1.0 / rank + u * 1e-6, 6),
-         "als", "because", None, "Tops", "als-1", "cnn-1", run_id, CREATED)
-        for u in range(USERS) for rank in range(1, top_n + 1)
+        (
+            night,
+            f"u{u:05d}",
+            rank,
+            f"p{(u * 7 + rank * (len(run_id) + 3)) % 997:04d}",
+            round(1.0 / rank + u * 1e-6, 6),
+            "als",
+            "because",
+            None,
+            "Tops",
+            "als-1",
+            "cnn-1",
+            run_id,
+            CREATED,
+        )
+        for u in range(USERS)
+        for rank in range(1, top_n + 1)
     ]
 
 
@@ -246,17 +281,21 @@ def test_reader_sees_whole_nights_while_nights_are_replaced(spark, poll, tmp_pat
     during = [s for s in snapshots if any(a <= s["t"] <= b for a, b in windows)]
     assert during, f"no snapshot was taken while a write ran (windows {windows}): nothing was tested"
     replaced = NIGHTS[1].isoformat()
-    assert check.seen[replaced] == set(range(len(expected[replaced]))), "the reader missed a state of the replaced night"
-    _report(tmp_path_factory, "replace_where_writes", {**counts, "writes": len(plan),
-                                                       "snapshots_during_writes": len(during)})
+    assert check.seen[replaced] == set(range(len(expected[replaced]))), (
+        "the reader missed a state of the replaced night"
+    )
+    _report(
+        tmp_path_factory,
+        "replace_where_writes",
+        {**counts, "writes": len(plan), "snapshots_during_writes": len(during)},
+    )
 
 
 # ---- cluster: jobs/recommend.py re-running a night ---------------------------------------------------
 
+
 @pytest.mark.cluster
-def test_reader_sees_whole_nights_while_recommend_replaces_a_night(
-    spark, poll, tmp_path, tmp_path_factory
-) -> None:
+def test_reader_sees_whole_nights_while_recommend_replaces_a_night(spark, poll, tmp_path, tmp_path_factory) -> None:
     built = pipeline(tmp_path_factory)
     conf = built.scenario("night", tmp_path / "scenario")
     cfg = load_config(conf)
@@ -265,8 +304,14 @@ def test_reader_sees_whole_nights_while_recommend_replaces_a_night(
     poller = poll(path, 0.2)
     poller.wait_for(3)
     t0 = time.time()
-    job = subprocess.run(submit_command("recommend", conf, *RENIGHT_ARGS), cwd=conf.parent, env=job_env(),
-                         capture_output=True, text=True, timeout=900)
+    job = subprocess.run(
+        submit_command("recommend", conf, *RENIGHT_ARGS),
+        cwd=conf.parent,
+        env=job_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     t1 = time.time()
     assert job.returncode == 0, (job.stdout + job.stderr)[-3000:]
     time.sleep(1.0)
@@ -278,6 +323,13 @@ def test_reader_sees_whole_nights_while_recommend_replaces_a_night(
     counts = check.run(snapshots)
     assert all(check.seen[n] == {0, 1} for n in old), f"the reader did not see both nights: {check.seen}"
     during = [s for s in snapshots if t0 <= s["t"] <= t1]
-    _report(tmp_path_factory, "recommend_job", {**counts, "snapshots_during_job": len(during),
-                                                "rows_old": {n: s[0] for n, s in old.items()},
-                                                "rows_new": {n: s[0] for n, s in new.items()}})
+    _report(
+        tmp_path_factory,
+        "recommend_job",
+        {
+            **counts,
+            "snapshots_during_job": len(during),
+            "rows_old": {n: s[0] for n, s in old.items()},
+            "rows_new": {n: s[0] for n, s in new.items()},
+        },
+    )

@@ -10,6 +10,7 @@ items 9, 10, 11, 13): no Spark, Py4J or Rust trace unless ``--debug``/``HYBRIDRE
 - ``gold.runs`` holds a ``running`` row from the start of a run, replaced by its outcome at the end;
   ``hybridrec runs`` shows a ``running`` row older than the threshold as ``stale``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,9 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -66,6 +68,7 @@ def _runs(spark: SparkSession, cfg: Config) -> list[dict[str, Any]]:
 
 
 # ---- 9. paths.warehouse is a file or read-only -------------------------------------------------
+
 
 def test_a_warehouse_that_is_a_file_stops_the_job_before_spark(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -113,9 +116,12 @@ def test_a_read_only_warehouse_stops_the_job_with_the_path(
 
 # ---- 10. a truncated _delta_log/*.json ---------------------------------------------------------
 
+
 def _night_rows(night: dt.date, n: int = 3) -> list[tuple]:
-    return [(night, f"u{i}", 1, f"p{i}", 1.0, "als", "popular", None, "c", None, "v1", "r", dt.datetime(2026, 1, 1))
-            for i in range(n)]
+    return [
+        (night, f"u{i}", 1, f"p{i}", 1.0, "als", "popular", None, "c", None, "v1", "r", dt.datetime(2026, 1, 1))
+        for i in range(n)
+    ]
 
 
 def _truncate_newest(table: Path) -> Path:
@@ -182,8 +188,14 @@ def test_the_spark_free_reader_names_the_corrupt_table(
     table = broken.parent.parent
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "lib")}
     env.pop("HYBRIDREC_DEBUG", None)
-    proc = subprocess.run([str(READER_PYTHON), "-m", "hybridrec.reader", "recs", "--table", str(table)],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run(
+        [str(READER_PYTHON), "-m", "hybridrec.reader", "recs", "--table", str(table)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.count("\n") == 1, proc.stderr
     assert f"gold.recommendations at {table} is corrupt" in proc.stderr
@@ -193,18 +205,23 @@ def test_the_spark_free_reader_names_the_corrupt_table(
 
 # ---- 11. two runs of the same night at once ------------------------------------------------------
 
-def _blocked_until(flag: Path, started: Path):  # noqa: ANN202 - a mapInPandas function
+
+def _blocked_until(flag: Path, started: Path):  # a mapInPandas function
     def wait(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         started.touch()
         deadline = time.monotonic() + 120
         while not flag.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         yield from batches
+
     return wait
 
 
 def test_a_run_that_loses_the_race_for_its_night_says_the_other_won(
-    spark: SparkSession, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+    spark: SparkSession,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """This run's write of gold.als_candidates is held open while another run of the same night
     replaces the partition and commits; Delta then refuses this run's commit."""
@@ -224,8 +241,9 @@ def test_a_run_that_loses_the_race_for_its_night_says_the_other_won(
         deadline = time.monotonic() + 120
         while not started.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-        other = RunRecord(run_id="otherrun0001", job="recommend", started_at=utcnow(), run_date=NIGHT,
-                          host="node-7", pid=4242)
+        other = RunRecord(
+            run_id="otherrun0001", job="recommend", started_at=utcnow(), run_date=NIGHT, host="node-7", pid=4242
+        )
         start_run(spark, cfg, other)
         tables.write_table(rows("winner"), ref, mode="overwrite", replace_where=where)
         flag.touch()
@@ -242,8 +260,10 @@ def test_a_run_that_loses_the_race_for_its_night_says_the_other_won(
 
     with caplog.at_level("INFO", logger="hybridrec"):
         code = run_job("recommend", main, ["--config", str(conf), "--run-date", str(NIGHT)], _parser())
-    message = "another recommend run for night 2026-11-24 (probably run otherrun0001 on node-7, pid 4242) " \
-              "committed gold.als_candidates first and won; its result stands and nothing needs doing"
+    message = (
+        "another recommend run for night 2026-11-24 (probably run otherrun0001 on node-7, pid 4242) "
+        "committed gold.als_candidates first and won; its result stands and nothing needs doing"
+    )
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert code == 1
     assert len(errors) == 1 and message in errors[0], errors
@@ -256,6 +276,7 @@ def test_a_run_that_loses_the_race_for_its_night_says_the_other_won(
 
 
 # ---- 13. a running row from the start; killed runs show as stale ---------------------------------
+
 
 def test_a_run_is_recorded_as_running_then_replaced_by_its_outcome(spark: SparkSession, tmp_path: Path) -> None:
     conf = _conf(tmp_path)
@@ -280,8 +301,14 @@ def test_hybridrec_runs_marks_an_old_running_row_stale(
 ) -> None:
     conf = _conf(tmp_path)
     cfg = load_config(conf)
-    killed = RunRecord(run_id="killed000001", job="recommend", run_date=NIGHT,
-                       started_at=utcnow() - dt.timedelta(days=2), host="node-3", pid=999)
+    killed = RunRecord(
+        run_id="killed000001",
+        job="recommend",
+        run_date=NIGHT,
+        started_at=utcnow() - dt.timedelta(days=2),
+        host="node-3",
+        pid=999,
+    )
     start_run(spark, cfg, killed)
     assert run_job("ingest", lambda ctx: None, ["--config", str(conf)], _parser()) == 0
     assert cli.main(["runs", "--config", str(conf)]) == 0
@@ -306,7 +333,20 @@ def test_a_gold_runs_table_of_an_older_release_gains_host_and_pid(spark: SparkSe
     ref = tables.table_ref(cfg, tables.RUNS)
     old_schema = tables.RUNS.schema.__class__([f for f in tables.RUNS.schema.fields if f.name not in ("host", "pid")])
     old = spark.createDataFrame(
-        [("old000000001", "ingest", None, "succeeded", dt.datetime(2026, 1, 1), dt.datetime(2026, 1, 1), 0.0, {}, {}, None)],
+        [
+            (
+                "old000000001",
+                "ingest",
+                None,
+                "succeeded",
+                dt.datetime(2026, 1, 1),
+                dt.datetime(2026, 1, 1),
+                0.0,
+                {},
+                {},
+                None,
+            )
+        ],
         old_schema,
     )
     old.write.format("delta").save(ref.path)

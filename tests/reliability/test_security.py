@@ -5,6 +5,7 @@ roots the config names, and credentials in the config never reach logs or ``gold
 The scan reads the syntax tree (not text), so a docstring that mentions ``eval(`` is not a finding
 and a call spelt over two lines is.
 """
+
 from __future__ import annotations
 
 import ast
@@ -14,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from bad_inputs import GENERIC, LAYOUTS, SECRET, SECRET_URI, cases_for, ingested
+
 from conftest import REPO_ROOT, TEST_SPARK, make_config
 from hybridrec.catalog import image_check as ic
 from hybridrec.catalog import reasons
@@ -92,8 +93,10 @@ def findings(path: Path) -> list[str]:
         if module.split(".")[-1] == "yaml" and "Loader" in keywords:
             report(node, f"{full}(Loader=...)")
         shell = keywords.get("shell")
-        if isinstance(shell, ast.Constant) and shell.value is True or (
-            shell is not None and not isinstance(shell, ast.Constant)
+        if (
+            isinstance(shell, ast.Constant)
+            and shell.value is True
+            or (shell is not None and not isinstance(shell, ast.Constant))
         ):
             report(node, f"{full}(shell=...)")
         if module == "subprocess" and func in _SUBPROCESS and node.args:
@@ -172,9 +175,7 @@ def test_an_override_with_python_tags_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize(
-    "ref", ["../../etc/passwd", "/etc/passwd", "sub/../../x.jpg", "..", "a\x00.jpg"]
-)
+@pytest.mark.parametrize("ref", ["../../etc/passwd", "/etc/passwd", "sub/../../x.jpg", "..", "a\x00.jpg"])
 def test_image_references_cannot_leave_the_root(tmp_path: Path, ref: str) -> None:
     root = tmp_path / "images"
     root.mkdir()
@@ -195,10 +196,12 @@ def test_every_table_lives_under_the_warehouse(tmp_path: Path) -> None:
     ("text", "kept", "hidden"),
     [
         (f"MLflow at {SECRET_URI} failed", "https://alice:***@mlflow.example.com", SECRET),
-        ("Wrong FS: s3a://AKIAIOSFODNN7:wJalrXUtnFEMI/K7MDENG@bucket/x.csv", "s3a://AKIAIOSFODNN7:***@",
-         "wJalrXUtnFEMI"),
-        ("https://acct.blob.core.windows.net/c/f.csv?sv=2022&sig=abc%2Bdef&se=2030", "sv=2022&sig=***",
-         "abc%2Bdef"),
+        (
+            "Wrong FS: s3a://AKIAIOSFODNN7:wJalrXUtnFEMI/K7MDENG@bucket/x.csv",
+            "s3a://AKIAIOSFODNN7:***@",
+            "wJalrXUtnFEMI",
+        ),
+        ("https://acct.blob.core.windows.net/c/f.csv?sv=2022&sig=abc%2Bdef&se=2030", "sv=2022&sig=***", "abc%2Bdef"),
         ("jdbc:postgresql://db:5432/x?user=app&password=hunter2", "password=***", "hunter2"),
         ("token dapi0123456789abcdef0123456789abcdef", "dapi***", "0123456789abcdef0123"),
     ],
@@ -233,8 +236,7 @@ def test_image_paths_that_leave_the_root_are_quarantined(runs, layout: str) -> N
     for tag in escapes:
         assert run.product_outcomes[tag] == [reasons.IMAGE_PATH_ESCAPES_ROOT], tag
     root = str(run.catalog.image_root) + "/"
-    assert all(r["image_path"] is None or r["image_path"].startswith(root)
-               for r in run.bronze_products.values())
+    assert all(r["image_path"] is None or r["image_path"].startswith(root) for r in run.bronze_products.values())
 
 
 @pytest.mark.spark
@@ -285,17 +287,24 @@ def test_a_failed_mlflow_log_does_not_quote_the_password(caplog, monkeypatch) ->
     from hybridrec.config import TrainConfig
     from hybridrec.tracking import log_run
 
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")   # fail at once, not after back-off
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail at once, not after back-off
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
-    uri = "http://alice:" + SECRET + "@127.0.0.1:9/"   # nothing listens on the discard port
+    uri = "http://alice:" + SECRET + "@127.0.0.1:9/"  # nothing listens on the discard port
     with caplog.at_level(logging.WARNING, logger="hybridrec.tracking"):
         assert log_run(TrainConfig(mlflow_tracking_uri=uri, mlflow_experiment="exp"), ".", "run") is None
     assert "alice:***@127.0.0.1" in caplog.text and SECRET not in caplog.text
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("key, value", [("schema_prefix", "x; DROP TABLE t; --"), ("schema_prefix", "../../etc/"),
-                                        ("uc_catalog", "main`.`other"), ("uc_catalog", "1main")])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("schema_prefix", "x; DROP TABLE t; --"),
+        ("schema_prefix", "../../etc/"),
+        ("uc_catalog", "main`.`other"),
+        ("uc_catalog", "1main"),
+    ],
+)
 def test_table_names_from_the_config_are_plain_identifiers(tmp_path: Path, key: str, value: str) -> None:
     conf = tmp_path / "c.yaml"
     conf.write_text(yaml.safe_dump({"tables": {key: value}}), encoding="utf-8")

@@ -1,6 +1,7 @@
 """ALS inputs: usable-event flags with counts that reconcile, confidence with time decay, the
 persistent id mappings (stable across runs with new ids), temporal holdouts, and the Spark path
 of the ranking metrics against the hand-computed example of tests/unit/test_ranking_metrics.py."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,13 +12,13 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 
-from hybridrec.collab.ids import ITEMS, IdKind, IdMappingError, USERS, check_mapping, empty_mapping, extend_mapping
 from hybridrec.collab.confidence import (
     count_reasons,
     flag_interactions,
     implicit_confidence,
     usable,
 )
+from hybridrec.collab.ids import ITEMS, USERS, IdKind, IdMappingError, check_mapping, empty_mapping, extend_mapping
 from hybridrec.metrics.ranking import mean_metrics, ranking_metrics
 from hybridrec.splits import split_last_days, split_last_n
 from hybridrec.tables import INTERACTIONS
@@ -37,33 +38,39 @@ def _events(spark: SparkSession, rows: list[tuple]) -> DataFrame:
 def test_flags_every_unusable_row_once_and_counts_reconcile(spark) -> None:
     day = dt.timedelta(days=1)
     rows = [
-        ("u1", "p1", T0, "view", 1.0),                      # used
-        ("u1", "p1", T0, "view", 1.0),                      # duplicate_event
-        ("u1", "p2", T0 + day, "cart", 3.0),                # used
-        (None, "p1", T0, "view", 1.0),                      # missing_user
-        ("u2", None, T0, "view", 1.0),                      # missing_product
-        ("u2", "p1", None, "view", 1.0),                    # missing_timestamp
-        ("u2", "p1", CUTOFF, "view", 1.0),                  # after_cutoff (cutoff is exclusive)
-        ("u2", "p1", CUTOFF + day, "view", 1.0),            # after_cutoff
-        ("u2", "p1", T0, "view", float("nan")),             # invalid_weight
-        ("u2", "p1", T0 + day, "view", -1.0),               # invalid_weight
-        ("u2", "p1", T0 + 2 * day, "view", float("inf")),   # invalid_weight
-        ("u2", "p2", T0, "view", None),                     # invalid_weight
-        ("u2", "p2", T0 + day, "view", 0.0),                # zero_weight
-        ("u3", "zz", T0, "view", 1.0),                      # unknown_product
-        ("u3", "p2", T0, "purchase", 5.0),                  # used
+        ("u1", "p1", T0, "view", 1.0),  # used
+        ("u1", "p1", T0, "view", 1.0),  # duplicate_event
+        ("u1", "p2", T0 + day, "cart", 3.0),  # used
+        (None, "p1", T0, "view", 1.0),  # missing_user
+        ("u2", None, T0, "view", 1.0),  # missing_product
+        ("u2", "p1", None, "view", 1.0),  # missing_timestamp
+        ("u2", "p1", CUTOFF, "view", 1.0),  # after_cutoff (cutoff is exclusive)
+        ("u2", "p1", CUTOFF + day, "view", 1.0),  # after_cutoff
+        ("u2", "p1", T0, "view", float("nan")),  # invalid_weight
+        ("u2", "p1", T0 + day, "view", -1.0),  # invalid_weight
+        ("u2", "p1", T0 + 2 * day, "view", float("inf")),  # invalid_weight
+        ("u2", "p2", T0, "view", None),  # invalid_weight
+        ("u2", "p2", T0 + day, "view", 0.0),  # zero_weight
+        ("u3", "zz", T0, "view", 1.0),  # unknown_product
+        ("u3", "p2", T0, "purchase", 5.0),  # used
     ]
     products = spark.createDataFrame([("p1",), ("p2",)], "product_id string")
     flagged = flag_interactions(_events(spark, rows), CUTOFF, products=products)
     counts = count_reasons(flagged)
     assert counts == {
-        "read": 15, "used": 3, "dropped_duplicate_event": 1, "dropped_missing_user": 1,
-        "dropped_missing_product": 1, "dropped_missing_timestamp": 1, "dropped_after_cutoff": 2,
-        "dropped_invalid_weight": 4, "dropped_zero_weight": 1, "dropped_unknown_product": 1,
+        "read": 15,
+        "used": 3,
+        "dropped_duplicate_event": 1,
+        "dropped_missing_user": 1,
+        "dropped_missing_product": 1,
+        "dropped_missing_timestamp": 1,
+        "dropped_after_cutoff": 2,
+        "dropped_invalid_weight": 4,
+        "dropped_zero_weight": 1,
+        "dropped_unknown_product": 1,
     }
     got = usable(flagged).select("user_id", "product_id", "event").orderBy("user_id", "product_id")
-    assert [tuple(r) for r in got.collect()] == [("u1", "p1", "view"), ("u1", "p2", "cart"),
-                                                  ("u3", "p2", "purchase")]
+    assert [tuple(r) for r in got.collect()] == [("u1", "p1", "view"), ("u1", "p2", "cart"), ("u3", "p2", "purchase")]
 
 
 def test_event_weight_override_and_unknown_events(spark) -> None:
@@ -77,7 +84,7 @@ def test_confidence_decays_sums_and_damps(spark) -> None:
     rows = [
         ("u1", "p1", CUTOFF - dt.timedelta(days=10), "view", 1.0),  # one half-life old: 0.5
         ("u1", "p1", CUTOFF - dt.timedelta(days=20), "cart", 3.0),  # two: 3 * 0.25
-        ("u1", "p2", CUTOFF, "view", 2.0),                          # age 0: 2
+        ("u1", "p2", CUTOFF, "view", 2.0),  # age 0: 2
     ]
     events = _events(spark, rows)
     linear = implicit_confidence(events, CUTOFF, half_life_days=10.0, transform="sum")
@@ -85,11 +92,8 @@ def test_confidence_decays_sums_and_damps(spark) -> None:
         [("u1", "p1", 1.25, 2), ("u1", "p2", 2.0, 1)],
         "user_id string, product_id string, rating double, n_events long",
     )
-    assert_df_equality(
-        linear.drop("last_ts"), expected, ignore_row_order=True, ignore_nullable=True
-    )
-    damped = {r["product_id"]: r["rating"] for r in
-              implicit_confidence(events, CUTOFF, 10.0, "log1p").collect()}
+    assert_df_equality(linear.drop("last_ts"), expected, ignore_row_order=True, ignore_nullable=True)
+    damped = {r["product_id"]: r["rating"] for r in implicit_confidence(events, CUTOFF, 10.0, "log1p").collect()}
     assert damped == {"p1": pytest.approx(math.log1p(1.25)), "p2": pytest.approx(math.log1p(2.0))}
     flat = {r["product_id"]: r["rating"] for r in implicit_confidence(events, CUTOFF, None, "sum").collect()}
     assert flat == {"p1": 4.0, "p2": 2.0}
@@ -108,7 +112,11 @@ def test_id_mapping_is_stable_across_runs_with_new_ids(spark) -> None:
     day2 = spark.createDataFrame([("u0",), ("u4",), ("u2",)], "user_id string")
     m2, new2 = extend_mapping(m1, day2, USERS, CUTOFF)
     assert sorted(map(tuple, m2.select("user_id", "user_idx").collect())) == [
-        ("u0", 3), ("u1", 0), ("u2", 1), ("u3", 2), ("u4", 4)
+        ("u0", 3),
+        ("u1", 0),
+        ("u2", 1),
+        ("u3", 2),
+        ("u4", 4),
     ]
     assert sorted(map(tuple, new2.select("user_id", "user_idx").collect())) == [("u0", 3), ("u4", 4)]
     assert {r["first_seen_at"] for r in new2.collect()} == {CUTOFF}
@@ -151,9 +159,7 @@ def test_temporal_holdouts(spark) -> None:
     events = _events(spark, rows)
     h = split_last_days(events, CUTOFF, days=7)
     assert h.reference == CUTOFF - 7 * day
-    assert sorted((r.user_id, r.product_id) for r in h.test.collect()) == [
-        ("new", "p9"), ("old", "p2"), ("old", "p3")
-    ]
+    assert sorted((r.user_id, r.product_id) for r in h.test.collect()) == [("new", "p9"), ("old", "p2"), ("old", "p3")]
     assert h.train.count() == 2
     n = split_last_n(events, CUTOFF, n=2)
     # "old" has 3 events: its last 2 test; "new" and "one" have too few: they stay in training.
@@ -169,8 +175,14 @@ def test_spark_ranking_metrics_match_the_hand_computed_example(spark) -> None:
     got = ranking_metrics(df, k=4, catalog_size=8)
     log3 = math.log2(3)
     ndcg_a, ndcg_b = 1.5 / (1 + 1 / log3 + 0.5), 1 / log3
-    expected = {"precision@4": 0.375, "recall@4": (2 / 3 + 1) / 2, "ndcg@4": (ndcg_a + ndcg_b) / 2,
-                "map@4": (5 / 9 + 0.5) / 2, "users": 2.0, "coverage@4": 5 / 8}
+    expected = {
+        "precision@4": 0.375,
+        "recall@4": (2 / 3 + 1) / 2,
+        "ndcg@4": (ndcg_a + ndcg_b) / 2,
+        "map@4": (5 / 9 + 0.5) / 2,
+        "users": 2.0,
+        "coverage@4": 5 / 8,
+    }
     assert got == {k: pytest.approx(v, rel=1e-15, abs=1e-15) for k, v in expected.items()}
 
 

@@ -5,6 +5,7 @@ idempotently with an id mapping that stays stable across nights.
 
 One fit_als (module fixture: tuning over two regParams, evaluation, final fit) serves most tests,
 so the module costs a handful of small ALS fits."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,11 +23,11 @@ from hybridrec.collab.als import AlsResult, fit_als
 from hybridrec.collab.blas import NATIVE_BLAS, linear_algebra
 from hybridrec.collab.estimator import AlsParams
 from hybridrec.collab.refit import run_als
-from hybridrec.demo.interactions import interactions_frame, simulate_generated
 from hybridrec.collab.store import save_id_mappings, write_outputs
 from hybridrec.collab.topk import blocked, recommend_for_all
 from hybridrec.collab.tuning import candidates
 from hybridrec.config import Config, ConfigError, DemoConfig, config_from_dict
+from hybridrec.demo.interactions import interactions_frame, simulate_generated
 from hybridrec.job import run_job
 from hybridrec.tables import (
     ALS_CANDIDATES,
@@ -46,8 +47,16 @@ DEMO = DemoConfig(n_users=600, n_products=500, n_categories=8, events_per_user=3
 TOP_K = 20
 # Small and quick. On this data a sweep of rank 8-16, regParam 0.3-1, alpha 1-3 gave NDCG@10
 # 0.22-0.28 against popularity's 0.22; these give 0.27-0.28.
-ALS_TEST = {"rank": 16, "reg_param": 0.3, "alpha": 3.0, "max_iter": 5, "top_k": TOP_K, "eval_k": 10,
-            "checkpoint_interval": 2, "topk_method": "recommend_for_all"}
+ALS_TEST = {
+    "rank": 16,
+    "reg_param": 0.3,
+    "alpha": 3.0,
+    "max_iter": 5,
+    "top_k": TOP_K,
+    "eval_k": 10,
+    "checkpoint_interval": 2,
+    "topk_method": "recommend_for_all",
+}
 
 
 def als_config(base: Path, **als) -> Config:
@@ -81,11 +90,15 @@ def _bad_rows(spark, good: DataFrame) -> DataFrame:
 
 @pytest.fixture(scope="module")
 def fitted(spark, interactions, simulation, tmp_path_factory) -> tuple[AlsResult, Config]:
-    cfg = als_config(tmp_path_factory.mktemp("als_fit"), tune=True, tune_rank=[16],
-                     tune_reg_param=[0.3, 1.0], tune_alpha=[3.0], tune_max_iter=[5])
-    products = spark.createDataFrame(
-        [(p,) for p in sorted(set(simulation.events["product_id"]))], "product_id string"
+    cfg = als_config(
+        tmp_path_factory.mktemp("als_fit"),
+        tune=True,
+        tune_rank=[16],
+        tune_reg_param=[0.3, 1.0],
+        tune_alpha=[3.0],
+        tune_max_iter=[5],
     )
+    products = spark.createDataFrame([(p,) for p in sorted(set(simulation.events["product_id"]))], "product_id string")
     dirty = interactions.unionByName(_bad_rows(spark, interactions))
     result = fit_als(spark, cfg, dirty, CUTOFF, products=products)
     yield result, cfg
@@ -137,8 +150,11 @@ def test_fit_als_outputs_are_keyed_by_the_original_ids(fitted, simulation) -> No
     cands = result.candidates
     assert cands.columns == ["user_id", "product_id", "score", "rank"]
     per_user = cands.groupBy("user_id").agg(
-        F.count(F.lit(1)).alias("n"), F.countDistinct("product_id").alias("items"),
-        F.min("rank").alias("lo"), F.max("rank").alias("hi"), F.max_by("rank", "score").alias("best"),
+        F.count(F.lit(1)).alias("n"),
+        F.countDistinct("product_id").alias("items"),
+        F.min("rank").alias("lo"),
+        F.max("rank").alias("hi"),
+        F.max_by("rank", "score").alias("best"),
     )
     assert per_user.count() == n_users
     assert per_user.filter(f"n != {TOP_K} OR items != {TOP_K} OR lo != 1 OR hi != {TOP_K} OR best != 1").count() == 0
@@ -150,8 +166,10 @@ def test_bad_rows_are_dropped_with_counts_that_reconcile(fitted, simulation) -> 
     assert c["interactions_read"] == len(simulation.events) + 5
     assert c["interactions_used"] == len(simulation.events)
     assert {k: v for k, v in c.items() if k.startswith("interactions_dropped_")} == {
-        "interactions_dropped_duplicate_event": 1, "interactions_dropped_invalid_weight": 2,
-        "interactions_dropped_after_cutoff": 1, "interactions_dropped_unknown_product": 1,
+        "interactions_dropped_duplicate_event": 1,
+        "interactions_dropped_invalid_weight": 2,
+        "interactions_dropped_after_cutoff": 1,
+        "interactions_dropped_unknown_product": 1,
     }
 
 
@@ -171,8 +189,16 @@ def test_blocked_top_k_equals_recommend_for_all(fitted) -> None:
 
 
 def test_search_space_from_config() -> None:
-    cfg = config_from_dict({"als": {"tune_rank": [32, 16], "tune_reg_param": [0.1, 0.01],
-                                    "tune_alpha": [1.0, 10.0], "tune_max_iter": [10]}})
+    cfg = config_from_dict(
+        {
+            "als": {
+                "tune_rank": [32, 16],
+                "tune_reg_param": [0.1, 0.01],
+                "tune_alpha": [1.0, 10.0],
+                "tune_max_iter": [10],
+            }
+        }
+    )
     grid = candidates(cfg.als)
     assert len(grid) == 8 and grid[0] == AlsParams(rank=16, reg_param=0.01, alpha=1.0, max_iter=10)
     cfg.als.tune_search, cfg.als.tune_max_trials = "random", 3
@@ -199,8 +225,9 @@ def test_bad_als_config_is_rejected(als: dict, message: str) -> None:
 def test_the_log_names_the_blas_in_use(spark) -> None:
     info = linear_algebra(spark)
     assert info["blas"].startswith("dev.ludovic.netlib.blas.")
-    system_blas = any(Path(p).exists() for p in ("/usr/lib/x86_64-linux-gnu/libblas.so.3",
-                                                 "/usr/lib/aarch64-linux-gnu/libblas.so.3"))
+    system_blas = any(
+        Path(p).exists() for p in ("/usr/lib/x86_64-linux-gnu/libblas.so.3", "/usr/lib/aarch64-linux-gnu/libblas.so.3")
+    )
     assert (info["blas"] == NATIVE_BLAS) == system_blas
 
 
@@ -227,8 +254,10 @@ def test_nightly_refits_keep_ids_and_replace_their_partition(spark, interactions
     appends the newcomers; storing night 2's result again writes the same rows, nothing twice."""
     conf = tmp_path / "als.yaml"
     paths = {k: str(tmp_path / k) for k in ("warehouse", "models", "checkpoints", "raw", "features")}
-    conf.write_text(yaml.safe_dump({"spark": dict(TEST_SPARK), "paths": paths,
-                                    "als": {**ALS_TEST, "evaluate": False}}), encoding="utf-8")
+    conf.write_text(
+        yaml.safe_dump({"spark": dict(TEST_SPARK), "paths": paths, "als": {**ALS_TEST, "evaluate": False}}),
+        encoding="utf-8",
+    )
     cfg = als_config(tmp_path, evaluate=False)
     write_table(interactions, table_ref(cfg, INTERACTIONS), mode="append")
 
@@ -251,8 +280,11 @@ def test_nightly_refits_keep_ids_and_replace_their_partition(spark, interactions
     # The load step again with the same result: no id twice, the night's partitions replaced.
     assert save_id_mappings(cfg, result) == {"als_user_ids": 0, "als_item_ids": 0}
     written = write_outputs(cfg, result, night_2)
-    assert written == {"als_user_factors": len(ids_2), "als_item_factors": n_items,
-                       "als_candidates": TOP_K * len(ids_2)}
+    assert written == {
+        "als_user_factors": len(ids_2),
+        "als_item_factors": n_items,
+        "als_candidates": TOP_K * len(ids_2),
+    }
     assert read_table(spark, table_ref(cfg, ALS_USER_IDS)).count() == len(ids_2)
     assert read_table(spark, table_ref(cfg, ALS_CANDIDATES)).count() == TOP_K * (len(ids_1) + len(ids_2))
     assert read_table(spark, table_ref(cfg, ALS_ITEM_FACTORS)).filter(F.col("run_date") == night_2).count() == n_items

@@ -1,4 +1,5 @@
 """Delta Lake works from the local jars: write, overwrite, replace one partition, time travel."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -36,9 +37,7 @@ def test_delta_write_overwrite_and_replace_where(spark, cfg) -> None:
     # Re-running night 24 replaces exactly that partition; night 23 stays.
     rerun = spark.createDataFrame(_rows(24, ["a", "c"], 2.0), NIGHTLY.schema)
     write_table(rerun, ref, mode="overwrite", replace_where="run_date = '2026-11-24'")
-    expected = spark.createDataFrame(
-        _rows(23, ["a", "b"], 1.0) + _rows(24, ["a", "c"], 2.0), NIGHTLY.schema
-    )
+    expected = spark.createDataFrame(_rows(23, ["a", "b"], 1.0) + _rows(24, ["a", "c"], 2.0), NIGHTLY.schema)
     assert_df_equality(read_table(spark, ref), expected, ignore_row_order=True)
 
     # The replaced version is still readable (time travel), as a killed run would leave it.
@@ -70,7 +69,7 @@ def test_declared_not_null_is_enforced(spark, cfg) -> None:
     bad = spark.createDataFrame([(dt.date(2026, 11, 24), None, 1.0)], loose)
     try:
         write_table(bad, ref)
-    except Exception as exc:  # Delta raises DELTA_NOT_NULL_CONSTRAINT_VIOLATED
+    except Exception as exc:  # noqa: BLE001 - Delta raises DELTA_NOT_NULL_CONSTRAINT_VIOLATED
         assert "NOT_NULL" in str(exc).upper().replace(" ", "_")
     else:
         raise AssertionError("a null user_id was accepted by a NOT NULL column")

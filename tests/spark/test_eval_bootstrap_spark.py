@@ -6,6 +6,7 @@ against pandas); intervals cover the true mean about as often as their level say
 table whose true means are known; paired differences of identical systems are exactly 0 wide, and
 pairing narrows the interval when the systems share user-to-user variation.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,23 +41,32 @@ def test_weights_are_poisson_one_and_independent_across_replicates(spark) -> Non
     assert np.abs(corr[np.triu_indices(25, 1)]).max() < 0.08
     # a function of (user, replicate, seed) alone: recomputed, the same; another seed, different
     again = _weights(spark, 4000, 25)
-    assert (again.sort_values(["user_id", REPLICATE])["w"].to_numpy()
-            == w.sort_values(["user_id", REPLICATE])["w"].to_numpy()).all()
+    assert (
+        again.sort_values(["user_id", REPLICATE])["w"].to_numpy()
+        == w.sort_values(["user_id", REPLICATE])["w"].to_numpy()
+    ).all()
     other = _weights(spark, 4000, 25, seed=4)
-    assert (other.sort_values(["user_id", REPLICATE])["w"].to_numpy()
-            != w.sort_values(["user_id", REPLICATE])["w"].to_numpy()).mean() > 0.5
+    assert (
+        other.sort_values(["user_id", REPLICATE])["w"].to_numpy()
+        != w.sort_values(["user_id", REPLICATE])["w"].to_numpy()
+    ).mean() > 0.5
 
 
 def test_replicate_sums_are_the_weighted_sums(spark) -> None:
     rng = np.random.default_rng(1)
-    rows = [(seg, f"u{u}", float(rng.random()), None if u % 5 == 0 else float(rng.random()))
-            for seg in ("all", "cold") for u in range(50)]
+    rows = [
+        (seg, f"u{u}", float(rng.random()), None if u % 5 == 0 else float(rng.random()))
+        for seg in ("all", "cold")
+        for u in range(50)
+    ]
     per_user = spark.createDataFrame(rows, "segment string, user_id string, recall double, novelty double")
     sums = replicate_sums(per_user, ["segment"], ["recall", "novelty"], replicates=6, seed=9).toPandas()
     assert len(sums) == 2 * 7
     w = _weights(spark, 50, 6, seed=9)
     pdf = pd.DataFrame(rows, columns=["segment", "user_id", "recall", "novelty"]).merge(w, on="user_id")
-    sample = pd.DataFrame(rows, columns=["segment", "user_id", "recall", "novelty"]).assign(**{REPLICATE: SAMPLE, "w": 1})
+    sample = pd.DataFrame(rows, columns=["segment", "user_id", "recall", "novelty"]).assign(
+        **{REPLICATE: SAMPLE, "w": 1}
+    )
     pdf = pd.concat([pdf, sample])
     for (seg, rep), g in pdf.groupby(["segment", REPLICATE]):
         got = sums[(sums["segment"] == seg) & (sums[REPLICATE] == rep)].iloc[0]
@@ -88,8 +98,12 @@ def test_intervals_cover_the_true_means(spark) -> None:
 
 def test_identical_systems_differ_by_exactly_zero(spark) -> None:
     rng = np.random.default_rng(2)
-    rows = [(sys, seg, f"u{u}", float(v), float(v) * 3)
-            for seg in ("all", "new") for u, v in enumerate(rng.random(300)) for sys in ("als", "als_copy")]
+    rows = [
+        (sys, seg, f"u{u}", float(v), float(v) * 3)
+        for seg in ("all", "new")
+        for u, v in enumerate(rng.random(300))
+        for sys in ("als", "als_copy")
+    ]
     per_user = spark.createDataFrame(rows, "system string, segment string, user_id string, ndcg double, novelty double")
     diff = paired_difference_ci(per_user, "als", "als_copy", ["segment"], ["ndcg", "novelty"], replicates=50, seed=1)
     assert list(diff.columns) == ["segment", "system_a", "system_b", "metric", "mean", "lo", "hi", "n_users"]

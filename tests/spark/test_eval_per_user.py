@@ -10,6 +10,7 @@ Hand example, K = 4, U = 7 training users, string ids:
 - s2 has a list for A only ([p50], a hit); B gets nothing there: every ranking metric 0, no novelty.
 - user C has lists but nothing relevant: not evaluated.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,8 @@ import random
 
 import pytest
 
-from hybridrec.metrics.beyond_accuracy import list_diversity, list_novelty
 from hybridrec.evaluation.per_user import coverage, per_user_metrics
+from hybridrec.metrics.beyond_accuracy import list_diversity, list_novelty
 from hybridrec.metrics.ranking import (
     average_precision_at_k,
     mean_metrics,
@@ -33,25 +34,42 @@ ITEMS = "product_id string, category string, train_users long"
 
 
 def _frames(spark, recs, relevant, items):
-    return (spark.createDataFrame(recs, RECS), spark.createDataFrame(relevant, REL),
-            spark.createDataFrame(items, ITEMS))
+    return (
+        spark.createDataFrame(recs, RECS),
+        spark.createDataFrame(relevant, REL),
+        spark.createDataFrame(items, ITEMS),
+    )
 
 
 def hand_example(spark):
     recs = [("s1", "A", r, p) for r, p in enumerate(["p10", "p20", "p30", "p40", "p70"], start=1)]
-    recs += [("s1", "A", 7, "p10"), ("s1", "B", 1, "p20"), ("s1", "B", 2, "p60"),
-             ("s1", "C", 1, "p10"), ("s2", "A", 1, "p50")]
+    recs += [
+        ("s1", "A", 7, "p10"),
+        ("s1", "B", 1, "p20"),
+        ("s1", "B", 2, "p60"),
+        ("s1", "C", 1, "p10"),
+        ("s2", "A", 1, "p50"),
+    ]
     relevant = [("A", "p10"), ("A", "p30"), ("A", "p50"), ("A", "p30"), ("B", "p60")]
-    items = [("p10", "shirts", 7), ("p20", "shirts", 3), ("p30", "shoes", 0), ("p50", "bags", 1),
-             ("p60", "shoes", 2), ("p70", "bags", 5)]
+    items = [
+        ("p10", "shirts", 7),
+        ("p20", "shirts", 3),
+        ("p30", "shoes", 0),
+        ("p50", "bags", 1),
+        ("p60", "shoes", 2),
+        ("p70", "bags", 5),
+    ]
     return _frames(spark, recs, relevant, items)
 
 
 def test_per_user_metrics_on_the_hand_example(spark) -> None:
     recs, relevant, items = hand_example(spark)
-    got = {(r.system, r.user_id): r.asDict() for r in per_user_metrics(recs, relevant, items, k=4, n_train_users=7).collect()}
+    got = {
+        (r.system, r.user_id): r.asDict()
+        for r in per_user_metrics(recs, relevant, items, k=4, n_train_users=7).collect()
+    }
     assert sorted(got) == [("s1", "A"), ("s1", "B"), ("s2", "A"), ("s2", "B")]
-    exact = lambda v: pytest.approx(v, rel=1e-15, abs=1e-15)  # noqa: E731
+    exact = lambda v: pytest.approx(v, rel=1e-15, abs=1e-15)  # noqa: E731 - a one-line tolerance helper
     a = got[("s1", "A")]
     assert (a["n_recs"], a["n_relevant"], a["hits"], a["n_categories"]) == (4, 3, 2, 2)
     assert a["precision"] == exact(0.5) and a["recall"] == exact(2 / 3) and a["ap"] == exact(5 / 9)
@@ -62,10 +80,23 @@ def test_per_user_metrics_on_the_hand_example(spark) -> None:
     assert b["ndcg"] == exact(1 / math.log2(3))
     assert b["novelty"] == exact((1 + -math.log2(3 / 8)) / 2)
     a2 = got[("s2", "A")]
-    assert (a2["recall"], a2["ap"], a2["ndcg"], a2["precision"]) == (pytest.approx(1 / 3), 1 / 3, exact(1 / (1 + 1 / math.log2(3) + 0.5)), 0.25)
+    assert (a2["recall"], a2["ap"], a2["ndcg"], a2["precision"]) == (
+        pytest.approx(1 / 3),
+        1 / 3,
+        exact(1 / (1 + 1 / math.log2(3) + 0.5)),
+        0.25,
+    )
     empty = got[("s2", "B")]
-    assert (empty["n_recs"], empty["hits"], empty["recall"], empty["ndcg"], empty["ap"], empty["precision"],
-            empty["n_categories"], empty["novelty"]) == (0, 0, 0.0, 0.0, 0.0, 0.0, 0, None)
+    assert (
+        empty["n_recs"],
+        empty["hits"],
+        empty["recall"],
+        empty["ndcg"],
+        empty["ap"],
+        empty["precision"],
+        empty["n_categories"],
+        empty["novelty"],
+    ) == (0, 0, 0.0, 0.0, 0.0, 0.0, 0, None)
 
 
 def test_a_named_system_without_lists_scores_zero(spark) -> None:
@@ -95,7 +126,7 @@ def test_per_user_metrics_equal_the_definitions_on_random_lists(spark) -> None:
     k = 10
     rows = per_user_metrics(*_frames(spark, recs, relevant, items), k=k, n_train_users=40).collect()
     assert len(rows) == 120
-    approx = lambda v: pytest.approx(v, rel=1e-12, abs=1e-12)  # noqa: E731
+    approx = lambda v: pytest.approx(v, rel=1e-12, abs=1e-12)  # noqa: E731 - a one-line tolerance helper
     for r in rows:
         rec, rel = expected[r.user_id]
         top = rec[:k]
@@ -129,4 +160,7 @@ def test_coverage_per_system_and_segment(spark) -> None:
     seg = recs.withColumn("segment", recs.user_id.isin("A").cast("string"))
     by_segment = coverage(seg, k=1, catalog_size=10, group_cols=["segment", "system"])
     assert by_segment[["segment", "system", "items_shown"]].values.tolist() == [
-        ["false", "s1", 2], ["true", "s1", 1], ["true", "s2", 1]]
+        ["false", "s1", 2],
+        ["true", "s1", 1],
+        ["true", "s2", 1],
+    ]

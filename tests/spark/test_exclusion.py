@@ -5,6 +5,7 @@ the nightly lists (popular top-up included) and the evaluation's relevant sets.
 Two log shapes a new user brings: a rating log (every event is ``rating``: no purchase at all, so
 ``purchased`` must not mean "nothing purchased") and a purchase-only log (Online Retail's shape).
 ``none`` lets repeats back in (the setting has an effect)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -45,48 +46,81 @@ def _log(event: str, seed: int = 7) -> pd.DataFrame:
 
 
 def _inputs(spark, events: pd.DataFrame) -> tuple[DataFrame, DataFrame, DataFrame]:
-    interactions = spark.createDataFrame(events, "user_id string, product_id string, ts timestamp, event string, weight double")
+    interactions = spark.createDataFrame(
+        events, "user_id string, product_id string, ts timestamp, event string, weight double"
+    )
     products = spark.createDataFrame(
         [(f"p{i}", f"title {i}", None, f"c{i % 4}", None, None) for i in range(N_PRODUCTS)],
-        "product_id string, title string, description string, category string, image_path string, listed_at timestamp")
+        "product_id string, title string, description string, category string, image_path string, listed_at timestamp",
+    )
     rng = np.random.default_rng(3)
     vecs = rng.normal(size=(N_PRODUCTS, 8))
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    vectors = spark.createDataFrame([(f"p{i}", [float(x) for x in vecs[i]]) for i in range(N_PRODUCTS)],
-                                    "product_id string, vec array<float>")
+    vectors = spark.createDataFrame(
+        [(f"p{i}", [float(x) for x in vecs[i]]) for i in range(N_PRODUCTS)], "product_id string, vec array<float>"
+    )
     return interactions, products, vectors
 
 
 def _night(spark, tmp: Path, event: str, exclude: str) -> dict[str, object]:
     cfg = make_config(
         tmp,
-        als={"rank": 8, "max_iter": 3, "top_k": TOP_K, "evaluate": False, "topk_method": "blocked",
-             "checkpoint_interval": 0},
-        recommend={"exclude": exclude, "top_n": TOP_K, "als_candidates": TOP_K, "content_candidates": TOP_K,
-                   "cold_candidates": 4, "max_per_category": None, "embed_new_products": False},
+        als={
+            "rank": 8,
+            "max_iter": 3,
+            "top_k": TOP_K,
+            "evaluate": False,
+            "topk_method": "blocked",
+            "checkpoint_interval": 0,
+        },
+        recommend={
+            "exclude": exclude,
+            "top_n": TOP_K,
+            "als_candidates": TOP_K,
+            "content_candidates": TOP_K,
+            "cold_candidates": 4,
+            "max_per_category": None,
+            "embed_new_products": False,
+        },
     )
     interactions, products, vectors = _inputs(spark, _log(event))
     fit = fit_als(spark, cfg, interactions, CUTOFF, products=products)
     inputs = NightInputs(
-        products=products.drop("listed_at"), interactions=interactions, vectors=vectors,
-        als_users=fit.user_factors, als_items=fit.item_factors, als_candidates=fit.candidates,
-        user_index=fit.user_ids.select("user_id", "user_idx"), content_version="v", als_version=fit.model_version)
+        products=products.drop("listed_at"),
+        interactions=interactions,
+        vectors=vectors,
+        als_users=fit.user_factors,
+        als_items=fit.item_factors,
+        als_candidates=fit.candidates,
+        user_index=fit.user_ids.select("user_id", "user_idx"),
+        content_version="v",
+        als_version=fit.model_version,
+    )
     stage = parquet_stage(tmp / "stage")
     scores = score_users(spark, cfg, inputs, CUTOFF, stage, Progress({}), content_users="all")
     final = hybrid_lists(scores, inputs, cfg, CUTOFF, stage).final
     seen = interactions.select("user_id", "product_id").distinct()
     split_cfg = make_config(tmp, recommend={"exclude": exclude}, evaluate={"test_days": 20.0})
     split = temporal_split(split_cfg, products, interactions, CUTOFF - dt.timedelta(days=20))
-    return {"cfg": cfg, "seen": seen, "als": stage(fit.candidates, "als"), "content": scores.content,
-            "final": stage(final, "final"), "split": split, "interactions": interactions, "scores": scores}
+    return {
+        "cfg": cfg,
+        "seen": seen,
+        "als": stage(fit.candidates, "als"),
+        "content": scores.content,
+        "final": stage(final, "final"),
+        "split": split,
+        "interactions": interactions,
+        "scores": scores,
+    }
 
 
 def _overlap(df: DataFrame, seen: DataFrame) -> int:
     return df.select("user_id", "product_id").join(seen, ["user_id", "product_id"], "left_semi").count()
 
 
-@pytest.mark.parametrize("event, exclude", [("rating", "interacted"), ("rating", "purchased"),
-                                            ("purchase", "purchased")])
+@pytest.mark.parametrize(
+    "event, exclude", [("rating", "interacted"), ("rating", "purchased"), ("purchase", "purchased")]
+)
 def test_no_seen_item_in_any_list(spark, tmp_path: Path, event: str, exclude: str) -> None:
     """A rating log under ``purchased`` falls back to ``interacted`` (it has no purchase events);
     a purchase log under ``purchased`` excludes every purchase."""
@@ -124,7 +158,9 @@ def test_windows_end_where_a_historical_log_ends(spark) -> None:
     assert CUTOFF - dt.timedelta(days=1) < end < CUTOFF
     assert data_end(interactions, CUTOFF - dt.timedelta(days=30)) < CUTOFF - dt.timedelta(days=30)
     pop_late = popular.popularity(interactions, end, 14.0, products).orderBy("product_id").collect()
-    pop_now = popular.popularity(interactions, data_end(interactions, CUTOFF), 14.0, products).orderBy("product_id").collect()
+    pop_now = (
+        popular.popularity(interactions, data_end(interactions, CUTOFF), 14.0, products).orderBy("product_id").collect()
+    )
     assert pop_late and pop_late == pop_now
     everything = popular.popularity(interactions, end, None, products)
     assert everything.count() == interactions.select("product_id").distinct().count()
@@ -136,8 +172,13 @@ def test_short_lists_get_back_what_the_rule_allows_before_best_sellers(spark) ->
     from hybridrec.hybrid.history import repeat_candidates
 
     history = spark.createDataFrame(
-        [("u1", "p1", 2.0, "purchase", False), ("u1", "p2", 1.0, "purchase", True), ("u2", "p3", 1.0, "purchase", False)],
-        "user_id string, product_id string, weight double, event string, excluded boolean")
+        [
+            ("u1", "p1", 2.0, "purchase", False),
+            ("u1", "p2", 1.0, "purchase", True),
+            ("u2", "p3", 1.0, "purchase", False),
+        ],
+        "user_id string, product_id string, weight double, event string, excluded boolean",
+    )
     short = spark.createDataFrame([("u1",)], "user_id string")
     rows = repeat_candidates(short, history).collect()
     assert [(r.product_id, r.source, r.reason) for r in rows] == [("p1", "repeat", "buy it again")]

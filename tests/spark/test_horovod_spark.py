@@ -4,6 +4,7 @@ Each rank trains the same tiny Keras model on a *different* shard of data throug
 ``hvd.DistributedOptimizer``. If gradients were not averaged, the ranks' weights would drift apart;
 with Horovod they stay identical and equal to a single-process run on the mean gradient.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,9 +13,9 @@ import pytest
 
 def _train_tiny_model() -> dict:
     """Runs inside each Horovod process (started by horovod.spark.run on a Spark task)."""
+    import horovod.tensorflow.keras as hvd
     import numpy as np
     import tensorflow as tf
-    import horovod.tensorflow.keras as hvd
 
     hvd.init()
     tf.random.set_seed(0)

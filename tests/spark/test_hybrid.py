@@ -2,6 +2,7 @@
 data grows, normalisation per user and source, purchased items and duplicate products dropped,
 the category cap, deterministic ties, popular top-up below blended scores, similar-item blending,
 the factor regression, and concurrent writes of one night never mixing rows."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -9,14 +10,11 @@ import threading
 
 import numpy as np
 import pytest
-from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from hybridrec.config import RecommendConfig
 from hybridrec.errors import ConcurrentRunError, HybridrecError
-from hybridrec.hybrid import blend
-from hybridrec.hybrid import popular
-from hybridrec.hybrid import similar
+from hybridrec.hybrid import blend, popular, similar
 from hybridrec.hybrid.cold import fit_factor_regression
 from hybridrec.hybrid.nightly import _replace_night
 from hybridrec.tables import RECOMMENDATIONS, read_table, table_ref
@@ -30,12 +28,18 @@ def _scores(df) -> dict[tuple[str, str], float]:
 
 def test_blend_weight_follows_the_data_behind_user_and_item(spark) -> None:
     rc = RecommendConfig(user_shrinkage=5.0, item_shrinkage=10.0, cold_item_weight=0.5)
-    als = spark.createDataFrame([("u", "a", 2.0), ("u", "b", 1.0)], "user_id string, product_id string, als_score double")
-    content = spark.createDataFrame([("u", "a", 0.2, "h"), ("u", "b", 0.9, "h"), ("u", "c", 0.5, "h")],
-                                    "user_id string, product_id string, content_score double, reason_product_id string")
+    als = spark.createDataFrame(
+        [("u", "a", 2.0), ("u", "b", 1.0)], "user_id string, product_id string, als_score double"
+    )
+    content = spark.createDataFrame(
+        [("u", "a", 0.2, "h"), ("u", "b", 0.9, "h"), ("u", "c", 0.5, "h")],
+        "user_id string, product_id string, content_score double, reason_product_id string",
+    )
     # Cold scores are predicted ALS scores: on the user's ALS scale (2.0 best, 1.0 worst) 1.5 is 0.5,
     # 0.5 below the worst clips to 0.
-    cold = spark.createDataFrame([("u", "c", 1.5), ("u", "d", 0.5)], "user_id string, product_id string, cold_score double")
+    cold = spark.createDataFrame(
+        [("u", "c", 1.5), ("u", "d", 0.5)], "user_id string, product_id string, cold_score double"
+    )
     users = spark.createDataFrame([("u", 5)], "user_id string, n_items long")
     items = spark.createDataFrame([("a", 10), ("b", 30)], "product_id string, n_users long")
     out = {r.product_id: r for r in blend.blend_candidates(als, content, cold, users, items, rc).collect()}
@@ -56,14 +60,23 @@ def test_blend_weight_follows_the_data_behind_user_and_item(spark) -> None:
 def test_sources_and_reasons(spark) -> None:
     rc = RecommendConfig()
     als = spark.createDataFrame([("u", "w1", 1.0)], "user_id string, product_id string, als_score double")
-    content = spark.createDataFrame([("u", "w2", 0.9, "h1"), ("u", "h1", 0.95, "h1"), ("u", "c1", 0.8, "h1")],
-                                    "user_id string, product_id string, content_score double, reason_product_id string")
+    content = spark.createDataFrame(
+        [("u", "w2", 0.9, "h1"), ("u", "h1", 0.95, "h1"), ("u", "c1", 0.8, "h1")],
+        "user_id string, product_id string, content_score double, reason_product_id string",
+    )
     cold = spark.createDataFrame([("u", "c2", 0.4)], "user_id string, product_id string, cold_score double")
     users = spark.createDataFrame([("u", 3)], "user_id string, n_items long")
     items = spark.createDataFrame([("w1", 4), ("w2", 4), ("h1", 2)], "product_id string, n_users long")
     products = spark.createDataFrame(
-        [("w1", "Warm One", "Shoes"), ("w2", "Warm Two", "Shoes"), ("h1", "Red Dress", "Dresses"),
-         ("c1", "New Bag", "Bags"), ("c2", "New Hat", "Hats")], "product_id string, title string, category string")
+        [
+            ("w1", "Warm One", "Shoes"),
+            ("w2", "Warm Two", "Shoes"),
+            ("h1", "Red Dress", "Dresses"),
+            ("c1", "New Bag", "Bags"),
+            ("c2", "New Hat", "Hats"),
+        ],
+        "product_id string, title string, category string",
+    )
     history = spark.createDataFrame([("u", "h1", "cart")], "user_id string, product_id string, event string")
     blended = blend.blend_candidates(als, content, cold, users, items, rc)
     out = {r.product_id: (r.source, r.reason) for r in blend.explain(blended, products, history).collect()}
@@ -78,12 +91,23 @@ def test_sources_and_reasons(spark) -> None:
 
 def test_cap_and_rank_filters_purchases_caps_categories_and_breaks_ties_by_id(spark) -> None:
     cands = spark.createDataFrame(
-        [("u", "p1", 0.9), ("u", "p2", 0.9), ("u", "p3", 0.8), ("u", "p4", 0.7), ("u", "p5", 0.6),
-         ("u", "p6", 0.5), ("u", "p1", 0.1), ("v", "p1", 0.3)],
-        "user_id string, product_id string, score double")
+        [
+            ("u", "p1", 0.9),
+            ("u", "p2", 0.9),
+            ("u", "p3", 0.8),
+            ("u", "p4", 0.7),
+            ("u", "p5", 0.6),
+            ("u", "p6", 0.5),
+            ("u", "p1", 0.1),
+            ("v", "p1", 0.3),
+        ],
+        "user_id string, product_id string, score double",
+    )
     purchased = spark.createDataFrame([("u", "p3")], "user_id string, product_id string")
-    cats = spark.createDataFrame([("p1", "A"), ("p2", "A"), ("p3", "B"), ("p4", "A"), ("p5", None), ("p6", None)],
-                                 "product_id string, category string")
+    cats = spark.createDataFrame(
+        [("p1", "A"), ("p2", "A"), ("p3", "B"), ("p4", "A"), ("p5", None), ("p6", None)],
+        "product_id string, category string",
+    )
     out = blend.cap_and_rank(cands, purchased, cats, top_n=4, max_per_category=2)
     got = [(r.user_id, r.rank, r.product_id) for r in out.orderBy("user_id", "rank").collect()]
     # p3 bought, p4 third of category A, p1 once; products without a category are never capped.
@@ -91,24 +115,33 @@ def test_cap_and_rank_filters_purchases_caps_categories_and_breaks_ties_by_id(sp
 
 
 def test_popular_fill_sits_below_blended_scores_and_prefers_touched_categories(spark) -> None:
-    pop = spark.createDataFrame([("a1", "A", 10.0), ("a2", "A", 5.0), ("b1", "B", 50.0)],
-                                "product_id string, category string, pop double")
+    pop = spark.createDataFrame(
+        [("a1", "A", 10.0), ("a2", "A", 5.0), ("b1", "B", 50.0)], "product_id string, category string, pop double"
+    )
     touched = spark.createDataFrame([("u", "A", 3.0)], "user_id string, category string, cat_weight double")
     users = spark.createDataFrame([("u",)], "user_id string")
     fill = popular.popular_fill(users, touched, popular.category_popular(pop, 10), popular.overall_popular(pop, 2))
     rows = sorted(fill.collect(), key=lambda r: -r.score)
     assert [(r.product_id, r.reason) for r in rows] == [
-        ("a1", "popular in A"), ("a2", "popular in A"), ("b1", "popular right now"), ("a1", "popular right now")]
+        ("a1", "popular in A"),
+        ("a2", "popular in A"),
+        ("b1", "popular right now"),
+        ("a1", "popular right now"),
+    ]
     assert all(r.score < 0 and r.source == "popular" for r in rows)
 
 
 def test_similar_items_blend_collab_only_between_warm_products(spark) -> None:
     rc = RecommendConfig(similar_top_m=2, similar_collab_weight=0.5)
-    content = spark.createDataFrame([(0, 1, 0.9), (0, 2, 0.8), (3, 1, 0.7), (3, 2, 0.6)],
-                                    "item_idx int, other_idx int, sim float")
+    content = spark.createDataFrame(
+        [(0, 1, 0.9), (0, 2, 0.8), (3, 1, 0.7), (3, 2, 0.6)], "item_idx int, other_idx int, sim float"
+    )
     collab = spark.createDataFrame([(0, 2, 0.99), (0, 4, 0.5)], "item_idx int, other_idx int, sim float")
     evidence = spark.createDataFrame([(0, 1.0), (2, 1.0), (4, 1.0)], "item_idx int, b double")
-    out = {(r.item_idx, r.other_idx): (r.score, r.source) for r in similar.similar_items(content, collab, evidence, rc).collect()}
+    out = {
+        (r.item_idx, r.other_idx): (r.score, r.source)
+        for r in similar.similar_items(content, collab, evidence, rc).collect()
+    }
     assert out[(0, 2)] == (pytest.approx(0.5 * 0.8 + 0.5 * 0.99), "both")
     assert out[(0, 1)] == (pytest.approx(0.9), "content")  # item 1 is cold: beta 0
     assert (3, 1) in out and (3, 2) in out and len(out) == 4  # item 3 (cold) keeps its content list
@@ -119,7 +152,9 @@ def test_factor_regression_recovers_a_linear_map(spark) -> None:
     x = rng.normal(size=(300, 5)).astype(np.float32)
     w = rng.normal(size=(6, 3)).astype(np.float32)
     y = np.hstack([x, np.ones((300, 1), np.float32)]) @ w
-    df = spark.createDataFrame([(x[i].tolist(), y[i].tolist()) for i in range(300)], "vec array<float>, factors array<float>")
+    df = spark.createDataFrame(
+        [(x[i].tolist(), y[i].tolist()) for i in range(300)], "vec array<float>, factors array<float>"
+    )
     model = fit_factor_regression(df.repartition(3), l2=1e-6)
     assert model.rows == 300 and model.r2 == pytest.approx(1.0, abs=1e-4)
     np.testing.assert_allclose(model.predict(x[:4]), y[:4], atol=1e-2)
@@ -132,7 +167,8 @@ def test_two_writers_of_one_night_never_mix_rows(spark, cfg) -> None:
         now = dt.datetime(2026, 1, 1, 3)
         return spark.createDataFrame(
             [(night, f"u{i}", 1, f"p-{tag}", 1.0, "als", "r", None, None, None, None, tag, now) for i in range(50)],
-            RECOMMENDATIONS.schema)
+            RECOMMENDATIONS.schema,
+        )
 
     ref = table_ref(cfg, RECOMMENDATIONS)
     _replace_night(rows("seed"), cfg, RECOMMENDATIONS, night)

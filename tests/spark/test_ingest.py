@@ -1,6 +1,7 @@
 """Ingest into Delta: every quarantine reason fed by a bad row, counts that reconcile (run record and
 tables), idempotent re-ingest, updates from a newer file, the job entry point, and a slice of the
 real fashion catalog through conf/fashion.yaml."""
+
 from __future__ import annotations
 
 import csv
@@ -23,10 +24,10 @@ from pyspark.sql import types as T
 from conftest import REPO_ROOT, TEST_SPARK, make_config
 from hybridrec.catalog import reasons
 from hybridrec.catalog.ingest import ingest
-from hybridrec.models.retrain import catalog_change
 from hybridrec.config import Config, load_config
 from hybridrec.errors import MissingInputError
 from hybridrec.job import run_job
+from hybridrec.models.retrain import catalog_change
 from hybridrec.tables import (
     INTERACTIONS,
     PRODUCTS,
@@ -50,9 +51,7 @@ def _jpeg(path: Path, colour: tuple[int, int, int] = (200, 30, 30)) -> bytes:
     return buf.getvalue()
 
 
-def _write_csv(
-    path: Path, header: list[str], rows: list[list[str]], extra_lines: tuple[str, ...] = ()
-) -> None:
+def _write_csv(path: Path, header: list[str], rows: list[list[str]], extra_lines: tuple[str, ...] = ()) -> None:
     """CSV via the csv module; BAD_UTF8 becomes bytes that are not UTF-8; extra lines appended raw."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -103,13 +102,28 @@ def build_catalog(raw: Path) -> dict[str, str | None]:
     ]
     _write_csv(raw / "products.csv", CATALOG_HEADER, rows, ("mal1,Too,many,shirts,,,,EXTRA",))
     return {
-        "p1": None, "p2": None, "p3": None, "p5": None, "p6": None, "p7": None,
-        "d1": reasons.DUPLICATE_ID_CONFLICT, "": reasons.MISSING_ID, "m1": reasons.MISSING_IMAGE,
-        "u1": reasons.UNREADABLE_IMAGE, "u2": reasons.UNREADABLE_IMAGE, "u3": reasons.UNREADABLE_IMAGE,
-        "e1": reasons.IMAGE_PATH_ESCAPES_ROOT, "e2": reasons.IMAGE_PATH_ESCAPES_ROOT,
-        "t1": reasons.EMPTY_TEXT_AND_NO_IMAGE, "c1": reasons.UNKNOWN_CATEGORY, "c2": reasons.EMPTY_CATEGORY,
-        "ts1": reasons.UNPARSEABLE_TIMESTAMP, "ts2": reasons.FUTURE_TIMESTAMP, "ts3": reasons.TIMESTAMP_TOO_OLD,
-        "enc1": reasons.INVALID_ENCODING, "mal1": reasons.MALFORMED_ROW,
+        "p1": None,
+        "p2": None,
+        "p3": None,
+        "p5": None,
+        "p6": None,
+        "p7": None,
+        "d1": reasons.DUPLICATE_ID_CONFLICT,
+        "": reasons.MISSING_ID,
+        "m1": reasons.MISSING_IMAGE,
+        "u1": reasons.UNREADABLE_IMAGE,
+        "u2": reasons.UNREADABLE_IMAGE,
+        "u3": reasons.UNREADABLE_IMAGE,
+        "e1": reasons.IMAGE_PATH_ESCAPES_ROOT,
+        "e2": reasons.IMAGE_PATH_ESCAPES_ROOT,
+        "t1": reasons.EMPTY_TEXT_AND_NO_IMAGE,
+        "c1": reasons.UNKNOWN_CATEGORY,
+        "c2": reasons.EMPTY_CATEGORY,
+        "ts1": reasons.UNPARSEABLE_TIMESTAMP,
+        "ts2": reasons.FUTURE_TIMESTAMP,
+        "ts3": reasons.TIMESTAMP_TOO_OLD,
+        "enc1": reasons.INVALID_ENCODING,
+        "mal1": reasons.MALFORMED_ROW,
     }
 
 
@@ -168,8 +182,12 @@ def build_interactions(raw: Path) -> int:
         ["u4", "p5", "like", "2024-01-03T00:00:00Z"],
         [f"u{BAD_UTF8}", "p1", "view", "2024-01-03T00:00:00Z"],
     ]
-    _write_csv(raw / "interactions.csv", ["user_id", "product_id", "event", "ts"], rows,
-               ("u5,p1,view,2024-01-03T00:00:00Z,EXTRA",))
+    _write_csv(
+        raw / "interactions.csv",
+        ["user_id", "product_id", "event", "ts"],
+        rows,
+        ("u5,p1,view,2024-01-03T00:00:00Z,EXTRA",),
+    )
     return 4
 
 
@@ -196,10 +214,9 @@ def _table(spark: SparkSession, cfg: Config, spec: TableSpec) -> DataFrame:
 
 def _sortable(df: DataFrame) -> DataFrame:
     """Map columns as sorted entry arrays: Spark cannot sort maps, chispa's ignore_row_order does."""
-    return df.withColumns({
-        f.name: F.array_sort(F.map_entries(f.name))
-        for f in df.schema.fields if isinstance(f.dataType, T.MapType)
-    })
+    return df.withColumns(
+        {f.name: F.array_sort(F.map_entries(f.name)) for f in df.schema.fields if isinstance(f.dataType, T.MapType)}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -265,9 +282,7 @@ def test_each_bad_interaction_row_is_quarantined_with_its_reason(spark, ingested
         "user_id string, product_id string, ts timestamp, event string, weight double",
     )
     assert bronze.count() == n_accepted
-    assert_df_equality(
-        bronze.select(*expected.columns), expected, ignore_row_order=True, ignore_nullable=True
-    )
+    assert_df_equality(bronze.select(*expected.columns), expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_counts_reconcile_in_the_run_and_in_the_tables(spark, ingested) -> None:
@@ -283,19 +298,18 @@ def test_counts_reconcile_in_the_run_and_in_the_tables(spark, ingested) -> None:
     assert counts["interactions_accepted"] == n_interactions
     assert counts["interactions_accepted"] + counts["interactions_quarantined"] == 15
     per_reason = {
-        r["reason"]: r["count"]
-        for r in _table(spark, cfg, QUARANTINE_INTERACTIONS).groupBy("reason").count().collect()
+        r["reason"]: r["count"] for r in _table(spark, cfg, QUARANTINE_INTERACTIONS).groupBy("reason").count().collect()
     }
     assert per_reason == {
-        k[len("interactions_quarantined_"):]: v
-        for k, v in counts.items() if k.startswith("interactions_quarantined_")
+        k[len("interactions_quarantined_") :]: v for k, v in counts.items() if k.startswith("interactions_quarantined_")
     }
 
 
 def test_reingesting_the_same_files_changes_nothing(spark, ingested) -> None:
     cfg, *_ = ingested
-    versions = {s: _version(spark, cfg, s) for s in (PRODUCTS, INTERACTIONS, QUARANTINE_PRODUCTS,
-                                                     QUARANTINE_INTERACTIONS)}
+    versions = {
+        s: _version(spark, cfg, s) for s in (PRODUCTS, INTERACTIONS, QUARANTINE_PRODUCTS, QUARANTINE_INTERACTIONS)
+    }
     counts = ingest(spark, cfg, run_id="run2", now=NOW + dt.timedelta(days=1))
     for spec in (PRODUCTS, INTERACTIONS):
         before = _sortable(_at_version(spark, cfg, spec, versions[spec]))
@@ -329,11 +343,15 @@ def test_newer_files_update_changed_products_and_replace_their_quarantine(spark,
     (raw / "images").mkdir(parents=True)
     folder = raw / "catalog"
     folder.mkdir()
-    _write_csv(folder / "part1.csv", CATALOG_HEADER, [
-        ["a", "Mug", "", "shirts", "", "", ""],
-        ["b", "Cup", "", "shirts", "", "", ""],
-        ["c", "", "", "shirts", "", "", ""],  # empty_text_and_no_image
-    ])
+    _write_csv(
+        folder / "part1.csv",
+        CATALOG_HEADER,
+        [
+            ["a", "Mug", "", "shirts", "", "", ""],
+            ["b", "Cup", "", "shirts", "", "", ""],
+            ["c", "", "", "shirts", "", "", ""],  # empty_text_and_no_image
+        ],
+    )
     cfg = _config(tmp_path, path=str(folder), categories=None, require_category=False)
     cfg.interactions.path = None
     ingest(spark, cfg, run_id="v1", now=NOW)
@@ -341,18 +359,20 @@ def test_newer_files_update_changed_products_and_replace_their_quarantine(spark,
     assert set(first) == {"a", "b"} and _table(spark, cfg, QUARANTINE_PRODUCTS).count() == 1
 
     # part1 delivered again with c fixed and b changed, and a new part2 adding d.
-    _write_csv(folder / "part1.csv", CATALOG_HEADER, [
-        ["a", "Mug", "", "shirts", "", "", ""],
-        ["b", "Cup, larger", "", "shirts", "", "", ""],
-        ["c", "Plate", "", "", "", "", ""],  # no category: accepted by default
-    ])
+    _write_csv(
+        folder / "part1.csv",
+        CATALOG_HEADER,
+        [
+            ["a", "Mug", "", "shirts", "", "", ""],
+            ["b", "Cup, larger", "", "shirts", "", "", ""],
+            ["c", "Plate", "", "", "", "", ""],  # no category: accepted by default
+        ],
+    )
     _write_csv(folder / "part2.csv", CATALOG_HEADER, [["d", "Bowl", "", "shirts", "", "", ""]])
     later = NOW + dt.timedelta(days=1)
     counts = ingest(spark, cfg, run_id="v2", now=later)
     assert counts["products_read"] == 4
-    assert (counts["products_inserted"], counts["products_updated"], counts["products_unchanged"]) == (
-        2, 1, 1
-    )
+    assert (counts["products_inserted"], counts["products_updated"], counts["products_unchanged"]) == (2, 1, 1)
     assert _table(spark, cfg, QUARANTINE_PRODUCTS).count() == 0  # c's old rejection is gone
     rows = {r["product_id"]: r for r in _table(spark, cfg, PRODUCTS).collect()}
     assert set(rows) == {"a", "b", "c", "d"}
@@ -382,13 +402,21 @@ def test_photo_pattern_text_only_and_a_rating_log_without_header(spark, tmp_path
     (raw / "ratings.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     cfg = make_config(
         tmp_path,
-        catalog={"path": str(raw / "products.csv"), "image_root": str(raw / "images"),
-                 "columns": {"id": "sku", "title": "name", "description": None, "category": None},
-                 "image_pattern": "{id}.jpg", "missing_image": "text_only"},
-        interactions={"path": str(raw / "ratings.tsv"), "separator": "\t", "header": False,
-                      "column_names": ["user", "item", "rating", "epoch"], "min_rating": 1.0,
-                      "columns": {"user": "user", "item": "item", "event": None, "rating": "rating",
-                                  "timestamp": "epoch"}},
+        catalog={
+            "path": str(raw / "products.csv"),
+            "image_root": str(raw / "images"),
+            "columns": {"id": "sku", "title": "name", "description": None, "category": None},
+            "image_pattern": "{id}.jpg",
+            "missing_image": "text_only",
+        },
+        interactions={
+            "path": str(raw / "ratings.tsv"),
+            "separator": "\t",
+            "header": False,
+            "column_names": ["user", "item", "rating", "epoch"],
+            "min_rating": 1.0,
+            "columns": {"user": "user", "item": "item", "event": None, "rating": "rating", "timestamp": "epoch"},
+        },
     )
     counts = ingest(spark, cfg, run_id="r", now=NOW)
     photos = {r["product_id"]: r["image_path"] for r in _table(spark, cfg, PRODUCTS).collect()}
@@ -411,12 +439,18 @@ def test_photo_pattern_text_only_and_a_rating_log_without_header(spark, tmp_path
         ("u5", "3", reasons.DUPLICATE_ROW),
     ]
     expected = spark.createDataFrame(
-        [("u1", "p1", dt.datetime(2023, 11, 14, 22, 13, 20), "rating", 4.5),
-         ("u5", "p2", dt.datetime(2023, 11, 14, 22, 16, 40), "rating", 3.0)],
+        [
+            ("u1", "p1", dt.datetime(2023, 11, 14, 22, 13, 20), "rating", 4.5),
+            ("u5", "p2", dt.datetime(2023, 11, 14, 22, 16, 40), "rating", 3.0),
+        ],
         "user_id string, product_id string, ts timestamp, event string, weight double",
     )
-    assert_df_equality(_table(spark, cfg, INTERACTIONS).select(*expected.columns), expected,
-                       ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(
+        _table(spark, cfg, INTERACTIONS).select(*expected.columns),
+        expected,
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
     assert (counts["interactions_read"], counts["interactions_accepted"]) == (9, 2)
     all_reasons = set(EXPECTED_INTERACTION_QUARANTINE_REASONS) | {r for *_, r in got}
     assert all_reasons == set(reasons.INTERACTION_REASONS)
@@ -446,13 +480,21 @@ def test_ingest_job_records_counts_in_gold_runs(spark, tmp_path) -> None:
     (raw / "images").mkdir(parents=True)
     _write_csv(raw / "products.csv", ["id", "title"], [["a", "Mug"], ["", "No id"]])
     conf = tmp_path / "job.yaml"
-    conf.write_text(yaml.safe_dump({
-        "spark": dict(TEST_SPARK),
-        "paths": {"warehouse": str(tmp_path / "warehouse")},
-        "catalog": {"path": str(raw / "products.csv"), "image_root": None,
-                    "columns": {"description": None, "category": None}},
-        "interactions": {"path": str(raw / "missing.csv")},
-    }), encoding="utf-8")
+    conf.write_text(
+        yaml.safe_dump(
+            {
+                "spark": dict(TEST_SPARK),
+                "paths": {"warehouse": str(tmp_path / "warehouse")},
+                "catalog": {
+                    "path": str(raw / "products.csv"),
+                    "image_root": None,
+                    "columns": {"description": None, "category": None},
+                },
+                "interactions": {"path": str(raw / "missing.csv")},
+            }
+        ),
+        encoding="utf-8",
+    )
     assert _run_ingest_job(conf) == 1  # interactions file missing: a clear error, recorded
     cfg = load_config(conf)
     failed = _table(spark, cfg, RUNS).first()
@@ -463,9 +505,13 @@ def test_ingest_job_records_counts_in_gold_runs(spark, tmp_path) -> None:
     assert _run_ingest_job(conf) == 0
     ok = _table(spark, cfg, RUNS).filter("status = 'succeeded'").first()
     assert ok["job"] == "ingest"
-    assert {k: ok["counts"][k] for k in ("products_read", "products_accepted", "products_quarantined",
-                                         "products_quarantined_missing_id")} == {
-        "products_read": 2, "products_accepted": 1, "products_quarantined": 1,
+    assert {
+        k: ok["counts"][k]
+        for k in ("products_read", "products_accepted", "products_quarantined", "products_quarantined_missing_id")
+    } == {
+        "products_read": 2,
+        "products_accepted": 1,
+        "products_quarantined": 1,
         "products_quarantined_missing_id": 1,
     }
 
@@ -476,11 +522,14 @@ def test_fashion_slice_through_conf_fashion_yaml(spark, fashion_dir: Path, tmp_p
     lines = (fashion_dir / "styles.csv").read_text(encoding="utf-8").splitlines()
     picked = lines[:301] + [line for line in lines[301:] if line.startswith(("7491,", "7497,"))]
     (tmp_path / "styles.csv").write_text("\n".join(picked) + "\n", encoding="utf-8")
-    cfg = load_config(REPO_ROOT / "conf" / "fashion.yaml", [
-        f"catalog.path={tmp_path / 'styles.csv'}",
-        f"paths.warehouse={tmp_path / 'warehouse'}",
-        "interactions.path=null",  # the catalog only; simulated interactions are not part of it
-    ])
+    cfg = load_config(
+        REPO_ROOT / "conf" / "fashion.yaml",
+        [
+            f"catalog.path={tmp_path / 'styles.csv'}",
+            f"paths.warehouse={tmp_path / 'warehouse'}",
+            "interactions.path=null",  # the catalog only; simulated interactions are not part of it
+        ],
+    )
     assert cfg.catalog.image_root == str(fashion_dir / "images")
     counts: dict[str, int] = {}
     ingest(spark, cfg, run_id="fashion", now=NOW, counts=counts)
@@ -495,8 +544,13 @@ def test_fashion_slice_through_conf_fashion_yaml(spark, fashion_dir: Path, tmp_p
     assert row["title"] == "Nike Women's EM Tempo 3.5\" Pink Short" and row["category"] == "Shorts"
     assert row["description"] is None
     assert row["attributes"] == {
-        "gender": "Women", "masterCategory": "Apparel", "subCategory": "Bottomwear",
-        "baseColour": "Pink", "season": "Summer", "usage": "Sports", "year": "2011",
+        "gender": "Women",
+        "masterCategory": "Apparel",
+        "subCategory": "Bottomwear",
+        "baseColour": "Pink",
+        "season": "Summer",
+        "usage": "Sports",
+        "year": "2011",
     }
     assert not list(tmp_path.rglob("*.jpg"))  # photos read in place, never copied
 
@@ -504,12 +558,15 @@ def test_fashion_slice_through_conf_fashion_yaml(spark, fashion_dir: Path, tmp_p
 def test_catalog_change_compares_the_catalogs_classes_with_the_current_models(spark, ingested, tmp_path) -> None:
     cfg, *_ = ingested
     models = tmp_path / "models"
-    cfg = dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, min_examples_per_class=1),
-                              paths=dataclasses.replace(cfg.paths, models=str(models)))
+    cfg = dataclasses.replace(
+        cfg,
+        features=dataclasses.replace(cfg.features, min_examples_per_class=1),
+        paths=dataclasses.replace(cfg.paths, models=str(models)),
+    )
     first = catalog_change(spark, cfg)
     assert first.model_version is None and first.retrain
     assert first.task_values() == {"retrain": 1, "new_classes": 0}
-    assert set(first.catalog_classes) == {"shirts", "shoes"}   # the accepted rows' categories
+    assert set(first.catalog_classes) == {"shirts", "shoes"}  # the accepted rows' categories
 
     def publish(version: str, classes: list[str]) -> None:
         (models / version).mkdir(parents=True, exist_ok=True)
@@ -520,7 +577,7 @@ def test_catalog_change_compares_the_catalogs_classes_with_the_current_models(sp
     change = catalog_change(spark, cfg)
     assert change.model_version == "v1" and change.new_classes == ("shoes",) and change.retrain
     assert change.task_values() == {"retrain": 1, "new_classes": 1}
-    publish("v2", ["shirts", "shoes", "socks"])   # a class the catalog lost is no reason to train
+    publish("v2", ["shirts", "shoes", "socks"])  # a class the catalog lost is no reason to train
     assert catalog_change(spark, cfg).task_values() == {"retrain": 0, "new_classes": 0}
     (models / "v2" / "labels.json").unlink()
     with pytest.raises(MissingInputError, match="v2 has no labels.json"):

@@ -4,6 +4,7 @@
 Every reader here passes ``shuffle_row_groups=False``: with it on, Petastorm 0.13.1's thread pool can
 end a read with no rows when there are few row groups (a race between its ventilator and
 ``get_results``; see hybridrec.features.preprocess)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -77,11 +78,7 @@ def _image_dataset(reader, size: int):
         return image, batch.label, batch.product_id
 
     return (
-        make_petastorm_dataset(reader)
-        .map(to_tensors)
-        .unbatch()
-        .filter(lambda image, label, pid: label >= 0)
-        .batch(16)
+        make_petastorm_dataset(reader).map(to_tensors).unbatch().filter(lambda image, label, pid: label >= 0).batch(16)
     )
 
 
@@ -118,8 +115,14 @@ def test_text_round_trip_through_petastorm_into_tf_data(features) -> None:
 
     cfg, manifest, _, n_products = features
     seen = 0
-    with make_batch_reader(_url(cfg, "text"), num_epochs=1, reader_pool_type="dummy", workers_count=2, shuffle_row_groups=False,
-                           schema_fields=["token_ids", "label", "split"]) as reader:
+    with make_batch_reader(
+        _url(cfg, "text"),
+        num_epochs=1,
+        reader_pool_type="dummy",
+        workers_count=2,
+        shuffle_row_groups=False,
+        schema_fields=["token_ids", "label", "split"],
+    ) as reader:
         ds = make_petastorm_dataset(reader).map(lambda b: (b.token_ids, b.label, b.split))
         for ids, label, split in ds.unbatch().batch(7):
             assert ids.dtype == tf.int32 and ids.shape[1:] == (MAX_LEN,)
@@ -138,14 +141,24 @@ def test_reading_the_whole_folder_gives_the_right_split_column(features) -> None
 
     cfg, manifest, photos, _ = features
     fc = cfg.features
-    with make_batch_reader(_url(cfg, "images"), num_epochs=1, reader_pool_type="dummy", schema_fields=["product_id", "split"],
-                           shuffle_row_groups=False) as reader:
+    with make_batch_reader(
+        _url(cfg, "images"),
+        num_epochs=1,
+        reader_pool_type="dummy",
+        schema_fields=["product_id", "split"],
+        shuffle_row_groups=False,
+    ) as reader:
         rows = [(p, s) for batch in reader for p, s in zip(batch.product_id, batch.split)]
     assert sorted(p for p, _ in rows) == sorted(photos)
     assert all(s == split_of(p, fc.train_fraction, fc.val_fraction) for p, s in rows)
-    with make_batch_reader(_url(cfg, "images"), num_epochs=1, reader_pool_type="dummy", schema_fields=["product_id", "split"],
-                           shuffle_row_groups=False,
-                           predicate=in_lambda(["split"], lambda split: split == "val")) as reader:
+    with make_batch_reader(
+        _url(cfg, "images"),
+        num_epochs=1,
+        reader_pool_type="dummy",
+        schema_fields=["product_id", "split"],
+        shuffle_row_groups=False,
+        predicate=in_lambda(["split"], lambda split: split == "val"),
+    ) as reader:
         val = [s for batch in reader for s in batch.split]
     assert set(val) == {"val"} and len(val) == manifest["images"]["rows_by_split"]["val"]
 

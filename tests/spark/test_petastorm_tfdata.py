@@ -1,4 +1,5 @@
 """Parquet written by Spark feeds tf.data through Petastorm, sharded across readers."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,7 +29,12 @@ def _read_all(url: str, cur_shard: int | None = None, shard_count: int | None = 
     # per-worker counters: seen with few row groups, shuffled or not), so reads here use the
     # "dummy" (in-thread) pool; training shuffles in tf.data instead of across row groups.
     with make_batch_reader(
-        url, num_epochs=1, reader_pool_type="dummy", cur_shard=cur_shard, shard_count=shard_count, workers_count=1,
+        url,
+        num_epochs=1,
+        reader_pool_type="dummy",
+        cur_shard=cur_shard,
+        shard_count=shard_count,
+        workers_count=1,
         shuffle_row_groups=False,
     ) as reader:
         ds = make_petastorm_dataset(reader).unbatch().batch(8)

@@ -1,5 +1,6 @@
 """Preprocessing on a small bronze.products table: shapes, dtypes, labels, splits, failures recorded,
 stable across runs, atomic replacement, and the job entry point."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -69,8 +70,11 @@ def build_catalog(root: Path) -> list[dict]:
     rng = np.random.default_rng(7)
     root.mkdir(parents=True, exist_ok=True)
     plan = (
-        [("shirts", True)] * 24 + [("shoes", True)] * 12 + [("rare", True)] * 3
-        + [("shirts", False)] * 8 + [(None, True)]
+        [("shirts", True)] * 24
+        + [("shoes", True)] * 12
+        + [("rare", True)] * 3
+        + [("shirts", False)] * 8
+        + [(None, True)]
     )
     products = []
     for i, (category, has_photo) in enumerate(plan):
@@ -95,19 +99,43 @@ def build_catalog(root: Path) -> list[dict]:
     noisy.save(root / "broken.jpg", "JPEG")
     data = (root / "broken.jpg").read_bytes()
     (root / "broken.jpg").write_bytes(data[: len(data) // 2])
-    products.append({"product_id": "p900", "title": "Broken shirt photo", "description": None,
-                     "category": "shirts", "image_path": str(root / "broken.jpg")})
+    products.append(
+        {
+            "product_id": "p900",
+            "title": "Broken shirt photo",
+            "description": None,
+            "category": "shirts",
+            "image_path": str(root / "broken.jpg"),
+        }
+    )
     # No title, HTML-only description.
-    products.append({"product_id": "p901", "title": None, "description": "<b>Blue</b> shirt",
-                     "category": "shirts", "image_path": None})
+    products.append(
+        {
+            "product_id": "p901",
+            "title": None,
+            "description": "<b>Blue</b> shirt",
+            "category": "shirts",
+            "image_path": None,
+        }
+    )
     return products
 
 
 def write_products(spark: SparkSession, cfg: Config, products: list[dict]) -> None:
     now = dt.datetime(2026, 1, 1)
     rows = [
-        (p["product_id"], p["title"], p["description"], p["category"], p["image_path"], {}, None,
-         f"h{p['product_id']}", "catalog.csv", now)
+        (
+            p["product_id"],
+            p["title"],
+            p["description"],
+            p["category"],
+            p["image_path"],
+            {},
+            None,
+            f"h{p['product_id']}",
+            "catalog.csv",
+            now,
+        )
         for p in products
     ]
     write_table(spark.createDataFrame(rows, PRODUCTS.schema), table_ref(cfg, PRODUCTS), mode="overwrite")
@@ -115,11 +143,16 @@ def write_products(spark: SparkSession, cfg: Config, products: list[dict]) -> No
 
 def _job_config(base: Path, features_dir: Path) -> Path:
     conf = base / f"{features_dir.name}.yaml"
-    conf.write_text(yaml.safe_dump({
-        "spark": dict(TEST_SPARK),
-        "paths": {"warehouse": str(base / "warehouse"), "features": str(features_dir)},
-        "features": FEATURES,
-    }), encoding="utf-8")
+    conf.write_text(
+        yaml.safe_dump(
+            {
+                "spark": dict(TEST_SPARK),
+                "paths": {"warehouse": str(base / "warehouse"), "features": str(features_dir)},
+                "features": FEATURES,
+            }
+        ),
+        encoding="utf-8",
+    )
     return conf
 
 
@@ -172,8 +205,10 @@ def test_labels_follow_the_saved_label_map(spark, catalog) -> None:
     assert labels["classes"] == ["shirts", "shoes"]
     assert labels["examples_per_class"] == {"shirts": 25, "shoes": 12}
     assert labels["excluded_classes"] == {"rare": 3}
-    expected = {p["product_id"]: labels["classes"].index(p["category"])
-                if p["category"] in labels["classes"] else -1 for p in products}
+    expected = {
+        p["product_id"]: labels["classes"].index(p["category"]) if p["category"] in labels["classes"] else -1
+        for p in products
+    }
     for df in (_images(spark, cfg), _text(spark, cfg)):
         got = {r.product_id: r.label for r in df.select("product_id", "label").collect()}
         assert got == {pid: expected[pid] for pid in got}
@@ -185,8 +220,7 @@ def test_splits_are_the_stable_hash_and_shared_by_both_sets(spark, catalog) -> N
     fc = cfg.features
     text = {r.product_id: r.split for r in _text(spark, cfg).select("product_id", "split").collect()}
     images = {r.product_id: r.split for r in _images(spark, cfg).select("product_id", "split").collect()}
-    assert text == {p["product_id"]: split_of(p["product_id"], fc.train_fraction, fc.val_fraction)
-                    for p in products}
+    assert text == {p["product_id"]: split_of(p["product_id"], fc.train_fraction, fc.val_fraction) for p in products}
     assert all(text[pid] == s for pid, s in images.items())
     assert set(text.values()) == {"train", "val", "test"}
 
@@ -194,8 +228,13 @@ def test_splits_are_the_stable_hash_and_shared_by_both_sets(spark, catalog) -> N
 def test_text_features_every_product_padded_to_max_len(spark, catalog) -> None:
     cfg, products, result = catalog
     df = _text(spark, cfg)
-    assert dict(df.dtypes) == {"product_id": "string", "label": "int", "token_ids": "array<int>",
-                               "length": "int", "split": "string"}
+    assert dict(df.dtypes) == {
+        "product_id": "string",
+        "label": "int",
+        "token_ids": "array<int>",
+        "length": "int",
+        "split": "string",
+    }
     vocab = json.loads((Path(cfg.paths.features) / "vocab.json").read_text())
     tokens = vocab["tokens"]
     assert tokens[:2] == ["<pad>", "<unk>"] and len(tokens) == result.manifest["text"]["vocab_size"]
@@ -297,7 +336,7 @@ def test_rerun_is_identical_and_replaces_the_output(spark, catalog, tmp_path) ->
         assert_df_equality(old, new)
     for name in ("vocab.json", "labels.json"):
         assert (before / name).read_text() == (root / name).read_text()
-    strip = lambda m: {k: v for k, v in m.items() if k not in ("created_at", "run_id")}  # noqa: E731
+    strip = lambda m: {k: v for k, v in m.items() if k not in ("created_at", "run_id")}  # noqa: E731 - a one-line projection helper
     assert strip(first.manifest) == strip(second.manifest)
     assert json.loads((root / "manifest.json").read_text())["run_id"] == "again"
     assert not list(root.parent.glob(f"{root.name}.staging-*"))
@@ -331,7 +370,7 @@ def test_next_run_cleans_up_after_a_crash_between_the_renames(spark, catalog, tm
     aside = copy.parent / "features.previous-0123456789ab"
     copy.rename(aside)
     (copy.parent / "features.staging-ba9876543210" / "text").mkdir(parents=True)
-    pp._Fs(spark, str(copy)).remove_stale_staging()
+    pp._Fs(spark, str(copy)).remove_stale_staging()  # noqa: SLF001 - the staging cleaner is internal to preprocess
     assert (copy / "manifest.json").read_text() == manifest
     assert sorted(p.name for p in copy.parent.iterdir() if p.name.startswith("features")) == ["features"]
 
@@ -345,8 +384,13 @@ def test_missing_products_table_names_the_ingest_job(spark, tmp_path) -> None:
 def test_catalog_without_photos_still_gets_text_features(spark, tmp_path) -> None:
     cfg = make_config(tmp_path, features={**FEATURES, "min_examples_per_class": 3})
     products = [
-        {"product_id": f"t{i}", "title": f"plain {'mug' if i % 2 else 'cup'} {i}", "description": None,
-         "category": "mugs" if i % 2 else "cups", "image_path": None}
+        {
+            "product_id": f"t{i}",
+            "title": f"plain {'mug' if i % 2 else 'cup'} {i}",
+            "description": None,
+            "category": "mugs" if i % 2 else "cups",
+            "image_path": None,
+        }
         for i in range(10)
     ]
     write_products(spark, cfg, products)

@@ -6,6 +6,7 @@ runs as ``.venv-reader/bin/python -m hybridrec.reader`` and its Parquet output i
 own read of the same night with chispa. The ``hybridrec recs`` / ``similar`` CLI is checked on the
 shared session.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -28,15 +29,28 @@ from hybridrec.config import Config
 
 READER_PYTHON = REPO_ROOT / ".venv-reader" / "bin" / "python"
 N23, N24 = dt.date(2026, 11, 23), dt.date(2026, 11, 24)
-CREATED = dt.datetime(2026, 11, 24, 2, 30, tzinfo=dt.timezone.utc)
+CREATED = dt.datetime(2026, 11, 24, 2, 30, tzinfo=dt.UTC)
 ODD_USER = "o'brien\\x"  # a quote and a backslash: the reader's SQL literal must survive both
 TITLES = {"p1": "Blue Shirt", "p2": "Red Dress", "p3": "Green Cap", "p4": "Black Boots"}  # p9: none
 
 
 def _rec(night: dt.date, user: str, rank: int, product: str, score: float) -> tuple:
     reason_product = "p4" if rank == 1 else None
-    return (night, user, rank, product, score, "blend" if rank == 1 else "als", f"reason {rank}",
-            reason_product, None if product == "p9" else "Tops", "als-1", "cnn-1", f"run-{night}", CREATED)
+    return (
+        night,
+        user,
+        rank,
+        product,
+        score,
+        "blend" if rank == 1 else "als",
+        f"reason {rank}",
+        reason_product,
+        None if product == "p9" else "Tops",
+        "als-1",
+        "cnn-1",
+        f"run-{night}",
+        CREATED,
+    )
 
 
 def _recs(night: dt.date, users: list[str], score_scale: float = 1.0) -> list[tuple]:
@@ -51,8 +65,18 @@ def _recs(night: dt.date, users: list[str], score_scale: float = 1.0) -> list[tu
 def _similar(night: dt.date, products: list[str]) -> list[tuple]:
     others = ["p2", "p3", "p4", "p9"]
     return [
-        (night, product, rank, [o for o in others if o != product][rank - 1], 1.0 - rank / 10,
-         "content" if rank > 1 else "both", "cnn-1", None, f"run-{night}", CREATED)
+        (
+            night,
+            product,
+            rank,
+            [o for o in others if o != product][rank - 1],
+            1.0 - rank / 10,
+            "content" if rank > 1 else "both",
+            "cnn-1",
+            None,
+            f"run-{night}",
+            CREATED,
+        )
         for product in products
         for rank in (1, 2, 3)
     ]
@@ -98,7 +122,10 @@ def nightly(reader_python: Path, spark: SparkSession, tmp_path_factory: pytest.T
 def run_reader(python: Path, *args: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(python), "-m", "hybridrec.reader", *map(str, args)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -125,8 +152,18 @@ def _assert_same(spark: SparkSession, parquet: Path, expected: DataFrame) -> Non
 def test_user_night_matches_spark(spark, nightly, reader_python, tmp_path) -> None:
     for user, night in (("u1", N23), ("u1", N24), (ODD_USER, N24)):
         out = tmp_path / f"{night}.parquet"
-        proc = run_reader(reader_python, "recs", "--table", _path(nightly, tables.RECOMMENDATIONS),
-                          "--user", user, "--date", night, "--out", out)
+        proc = run_reader(
+            reader_python,
+            "recs",
+            "--table",
+            _path(nightly, tables.RECOMMENDATIONS),
+            "--user",
+            user,
+            "--date",
+            night,
+            "--out",
+            out,
+        )
         assert proc.returncode == 0, proc.stderr
         expected = _spark_night(spark, nightly, tables.RECOMMENDATIONS, night, user_id=user)
         assert expected.count() == 3
@@ -146,8 +183,12 @@ def test_latest_night_is_the_default(spark, nightly, reader_python, tmp_path) ->
         "print(latest_run_date(sys.argv[1])); r(sys.argv[1], user_id='u3').to_parquet(sys.argv[2])"
     )
     api_out = tmp_path / "api.parquet"
-    proc = subprocess.run([str(reader_python), "-c", code, _path(nightly, tables.RECOMMENDATIONS), str(api_out)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(reader_python), "-c", code, _path(nightly, tables.RECOMMENDATIONS), str(api_out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(N24)
     _assert_same(spark, api_out, _spark_night(spark, nightly, tables.RECOMMENDATIONS, N24, user_id="u3"))
@@ -163,7 +204,10 @@ def test_similar_items_match_spark(spark, nightly, reader_python, tmp_path) -> N
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
     assert [(r["run_date"], r["rank"], r["similar_product_id"]) for r in rows] == [
-        ("2026-11-23", 1, "p3"), ("2026-11-23", 2, "p4"), ("2026-11-23", 3, "p9")]
+        ("2026-11-23", 1, "p3"),
+        ("2026-11-23", 2, "p4"),
+        ("2026-11-23", 3, "p9"),
+    ]
     assert rows[0]["created_at"] == "2026-11-24T02:30:00+00:00" and rows[0]["als_model_version"] is None
 
 

@@ -1,6 +1,7 @@
 """Catalog and interaction readers on small fixture files written here: generic CSV / Parquet /
 JSON Lines, the retail-products layout, a header-less tab-separated rating log, timestamp formats,
 clear errors for a missing file or column, and the whole fashion styles.csv read row for row."""
+
 from __future__ import annotations
 
 import csv
@@ -15,8 +16,7 @@ from PIL import Image
 from pyspark.sql import functions as F
 
 from conftest import REPO_ROOT
-from hybridrec.catalog import sources
-from hybridrec.catalog import validation
+from hybridrec.catalog import sources, validation
 from hybridrec.config import (
     CatalogColumns,
     CatalogConfig,
@@ -43,10 +43,9 @@ def test_generic_csv_with_separator_quotes_and_line_breaks(spark, tmp_path) -> N
         encoding="utf-8",
     )
     cat = CatalogConfig(
-        path=str(path), separator=";",
-        columns=CatalogColumns(
-            id="sku", title="name", description="text", category="kind", image="photo"
-        ),
+        path=str(path),
+        separator=";",
+        columns=CatalogColumns(id="sku", title="name", description="text", category="kind", image="photo"),
     )
     raw, std = _products(spark, cat)
     assert raw.columns == ("sku", "name", "text", "kind", "photo")
@@ -70,13 +69,18 @@ def test_generic_csv_with_separator_quotes_and_line_breaks(spark, tmp_path) -> N
 def test_generic_parquet_keeps_types_and_maps_attributes(spark, tmp_path) -> None:
     path = tmp_path / "catalog.parquet"
     pd.DataFrame(
-        {"id": [10, 11], "title": ["Red mug", "Cup"], "category": ["mugs", None],
-         "price": [9.5, 3.0], "listed": pd.to_datetime(["2024-03-01 10:00", "2024-03-02 00:00"])}
+        {
+            "id": [10, 11],
+            "title": ["Red mug", "Cup"],
+            "category": ["mugs", None],
+            "price": [9.5, 3.0],
+            "listed": pd.to_datetime(["2024-03-01 10:00", "2024-03-02 00:00"]),
+        }
     ).to_parquet(path, coerce_timestamps="us")  # Spark does not read pandas' nanoseconds
     cat = CatalogConfig(
-        path=str(path), file_format="parquet",
-        columns=CatalogColumns(id="id", title="title", description=None, category="category",
-                                 listed_at="listed"),
+        path=str(path),
+        file_format="parquet",
+        columns=CatalogColumns(id="id", title="title", description=None, category="category", listed_at="listed"),
         attributes=["price"],
     )
     _, std = _products(spark, cat)
@@ -90,13 +94,13 @@ def test_generic_parquet_keeps_types_and_maps_attributes(spark, tmp_path) -> Non
 def test_generic_json_lines_flags_a_broken_line(spark, tmp_path) -> None:
     path = tmp_path / "catalog.jsonl"
     path.write_text(
-        json.dumps({"id": "a1", "title": "Lamp", "description": "Warm light", "category": "home",
-                    "image": "a1.jpg"}) + "\n{not json\n"
-        + json.dumps({"id": 7, "title": "Desk", "category": "home"}) + "\n",
+        json.dumps({"id": "a1", "title": "Lamp", "description": "Warm light", "category": "home", "image": "a1.jpg"})
+        + "\n{not json\n"
+        + json.dumps({"id": 7, "title": "Desk", "category": "home"})
+        + "\n",
         encoding="utf-8",
     )
-    cat = CatalogConfig(path=str(path), file_format="jsonl",
-                        columns=CatalogColumns(image="image"))
+    cat = CatalogConfig(path=str(path), file_format="jsonl", columns=CatalogColumns(image="image"))
     _, std = _products(spark, cat)
     rows = std.select(*PRODUCT_FIELDS, "_corrupt_record").collect()
     good = {r["product_id"]: r for r in rows if r["_corrupt_record"] is None}
@@ -118,8 +122,7 @@ def test_retail_products_layout(spark, tmp_path) -> None:
         w = csv.writer(fh)
         w.writerow(["ImgId", "title", "description", "categories"])
         w.writerows(rows)
-    cat = CatalogConfig(layout="retail_products", path=str(tmp_path / "train.csv"),
-                        image_root=str(images))
+    cat = CatalogConfig(layout="retail_products", path=str(tmp_path / "train.csv"), image_root=str(images))
     eff = sources.catalog_settings(cat)
     assert eff.columns.id == "ImgId" and eff.image_pattern == "{id}.jpg"
     _, std = _products(spark, cat)
@@ -137,15 +140,21 @@ def test_tab_separated_ratings_without_header(spark, tmp_path, named: bool) -> N
     names = ["user", "item", "rating", "ts"]
     cols = dict(zip(names, names if named else ["_c0", "_c1", "_c2", "_c3"]))
     inter = InteractionsConfig(
-        path=str(path), separator="\t", header=False, column_names=names if named else None,
-        columns=InteractionColumns(user=cols["user"], item=cols["item"], event=None,
-                                     rating=cols["rating"], timestamp=cols["ts"]),
+        path=str(path),
+        separator="\t",
+        header=False,
+        column_names=names if named else None,
+        columns=InteractionColumns(
+            user=cols["user"], item=cols["item"], event=None, rating=cols["rating"], timestamp=cols["ts"]
+        ),
     )
     raw = sources.read_interactions(spark, inter)
     std = validation.standardize_interactions(raw.df, raw.columns, inter)
     expected = spark.createDataFrame(
-        [("u1", "p1", dt.datetime(2023, 11, 14, 22, 13, 20), "rating", 4.5),
-         ("u2", "p2", dt.datetime(2023, 11, 14, 22, 14, 20), "rating", 3.0)],
+        [
+            ("u1", "p1", dt.datetime(2023, 11, 14, 22, 13, 20), "rating", 4.5),
+            ("u2", "p2", dt.datetime(2023, 11, 14, 22, 14, 20), "rating", 3.0),
+        ],
         "user_id string, product_id string, ts timestamp, event string, rating double",
     )
     got = std.select("user_id", "product_id", "ts", "event", "rating")
@@ -164,8 +173,10 @@ def test_interaction_timestamps_iso_epoch_and_format(spark, tmp_path) -> None:
     )
     inter = InteractionsConfig(path=str(path))
     raw = sources.read_interactions(spark, inter)
-    got = {r["product_id"]: (r["ts"], r["event"])
-           for r in validation.standardize_interactions(raw.df, raw.columns, inter).collect()}
+    got = {
+        r["product_id"]: (r["ts"], r["event"])
+        for r in validation.standardize_interactions(raw.df, raw.columns, inter).collect()
+    }
     t = dt.datetime(2024, 1, 2, 3, 4, 5)
     assert got == {"p1": (t, "view"), "p2": (t, "cart"), "p3": (t, "purchase"), "p4": (None, "view")}
 
@@ -181,17 +192,24 @@ def test_parquet_interactions_with_typed_columns(spark, tmp_path) -> None:
     """Parquet keeps its types: integer ids become text, a timestamp column is used as is."""
     path = tmp_path / "events.parquet"
     pd.DataFrame(
-        {"uid": [1, 2], "item": [10, 11], "kind": ["view", "purchase"],
-         "at": pd.to_datetime(["2024-01-02 03:04:05", "2024-01-03 00:00:00"])}
+        {
+            "uid": [1, 2],
+            "item": [10, 11],
+            "kind": ["view", "purchase"],
+            "at": pd.to_datetime(["2024-01-02 03:04:05", "2024-01-03 00:00:00"]),
+        }
     ).to_parquet(path, coerce_timestamps="us")
     inter = InteractionsConfig(
-        path=str(path), file_format="parquet",
+        path=str(path),
+        file_format="parquet",
         columns=InteractionColumns(user="uid", item="item", event="kind", timestamp="at"),
     )
     raw = sources.read_interactions(spark, inter)
-    got = validation.standardize_interactions(raw.df, raw.columns, inter).select(
-        "user_id", "product_id", "ts", "event", "raw"
-    ).collect()
+    got = (
+        validation.standardize_interactions(raw.df, raw.columns, inter)
+        .select("user_id", "product_id", "ts", "event", "raw")
+        .collect()
+    )
     assert sorted((r["user_id"], r["product_id"], r["ts"], r["event"]) for r in got) == [
         ("1", "10", dt.datetime(2024, 1, 2, 3, 4, 5), "view"),
         ("2", "11", dt.datetime(2024, 1, 3), "purchase"),
@@ -215,18 +233,24 @@ def test_unmapped_column_names_the_key_and_the_columns(spark, tmp_path) -> None:
     with pytest.raises(sources.InputSchemaError, match=r"catalog\.attributes\[0\] is 'colour'"):
         sources.read_catalog(
             spark,
-            CatalogConfig(path=str(path), attributes=["colour"],
-                          columns=CatalogColumns(title="name", description=None, category=None)),
+            CatalogConfig(
+                path=str(path),
+                attributes=["colour"],
+                columns=CatalogColumns(title="name", description=None, category=None),
+            ),
         )
     tsv = tmp_path / "r.tsv"
     tsv.write_text("u1\tp1\t4\n", encoding="utf-8")
     with pytest.raises(sources.InputSchemaError, match=r"column_names names 4 columns .* has 3"):
         sources.read_interactions(
             spark,
-            InteractionsConfig(path=str(tsv), separator="\t", header=False,
-                               column_names=["u", "i", "r", "t"],
-                               columns=InteractionColumns(user="u", item="i", event=None,
-                                                            rating="r", timestamp="t")),
+            InteractionsConfig(
+                path=str(tsv),
+                separator="\t",
+                header=False,
+                column_names=["u", "i", "r", "t"],
+                columns=InteractionColumns(user="u", item="i", event=None, rating="r", timestamp="t"),
+            ),
         )
 
 

@@ -1,5 +1,6 @@
 """features.label_source: title_keyword in Spark: the same keywords as the pure rule, and a
 preprocess run of a catalog without categories that labels products from their titles."""
+
 from __future__ import annotations
 
 import csv
@@ -7,17 +8,25 @@ import json
 from pathlib import Path
 
 import pytest
+from test_preprocess import write_products
 
 from conftest import REPO_ROOT, make_config
 from hybridrec.features import preprocess as pp
 from hybridrec.features.labels import TITLE_KEYWORD, LabelSourceError, add_title_keywords, title_keywords_python
-from test_preprocess import write_products
 
 RETAIL_PRODUCTS = (REPO_ROOT.parent / "shared" / "data" / "online-retail" / "products.csv").resolve()
 TITLES = [
-    "PINK HEART T-LIGHT HOLDER", "PINK FLOWER MUG", "WHITE HANGING HEART T-LIGHT HOLDER",
-    "KIDS RAIN MAC PINK", "SET OF 3 CAKE TINS", "SET OF 6 MUG", "12 PENCILS", "PINK", None,
-    "Crème brûlée DISH", "&amp; GIFT <b>BOX</b>",
+    "PINK HEART T-LIGHT HOLDER",
+    "PINK FLOWER MUG",
+    "WHITE HANGING HEART T-LIGHT HOLDER",
+    "KIDS RAIN MAC PINK",
+    "SET OF 3 CAKE TINS",
+    "SET OF 6 MUG",
+    "12 PENCILS",
+    "PINK",
+    None,
+    "Crème brûlée DISH",
+    "&amp; GIFT <b>BOX</b>",
 ]
 
 
@@ -43,17 +52,24 @@ def test_spark_keywords_equal_the_pure_rule_on_online_retail(spark) -> None:
 def _products(n: int) -> list[dict]:
     kinds = ["HOLDER", "MUG", "BAG"]
     return [
-        {"product_id": f"r{i:03d}",
-         "title": f"{'BLUE' if i % 2 else 'PINK'} {'LARGE ' if i % 4 == 0 else ''}FLOWER {kinds[i % 3]}"
-         + (" BLUE" if i % 5 == 0 else ""), "description": None, "category": None, "image_path": None}
+        {
+            "product_id": f"r{i:03d}",
+            "title": f"{'BLUE' if i % 2 else 'PINK'} {'LARGE ' if i % 4 == 0 else ''}FLOWER {kinds[i % 3]}"
+            + (" BLUE" if i % 5 == 0 else ""),
+            "description": None,
+            "category": None,
+            "image_path": None,
+        }
         for i in range(n)
     ]
 
 
 def test_preprocess_labels_a_catalog_without_categories_from_titles(spark, tmp_path) -> None:
-    cfg = make_config(tmp_path, features={"label_source": TITLE_KEYWORD, "min_examples_per_class": 5,
-                                          "max_len": 8, "text_rows_per_group": 16},
-                      catalog={"columns": {"category": None, "description": None}})
+    cfg = make_config(
+        tmp_path,
+        features={"label_source": TITLE_KEYWORD, "min_examples_per_class": 5, "max_len": 8, "text_rows_per_group": 16},
+        catalog={"columns": {"category": None, "description": None}},
+    )
     products = _products(30)
     write_products(spark, cfg, products)
     result = pp.preprocess(spark, cfg)
@@ -64,8 +80,10 @@ def test_preprocess_labels_a_catalog_without_categories_from_titles(spark, tmp_p
     assert labels["classes"] == ["bag", "holder", "mug"]
     assert result.manifest["labels"]["source"] == TITLE_KEYWORD
     text = spark.read.parquet(str(root / "text")).select("product_id", "label").collect()
-    expected = {p["product_id"]: labels["classes"].index(p["title"].split()[-2 if p["title"].endswith("BLUE") else -1].lower())
-                for p in products}
+    expected = {
+        p["product_id"]: labels["classes"].index(p["title"].split()[-2 if p["title"].endswith("BLUE") else -1].lower())
+        for p in products
+    }
     assert {r["product_id"]: r["label"] for r in text} == expected
     assert result.counts["text_labelled"] == len(products) and result.counts["classes"] == 3
 

@@ -1,4 +1,5 @@
 """Each Horovod rank reads its own share of a split through Petastorm; together they read every row once."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -58,7 +59,9 @@ def test_training_dataset_repeats_and_shuffles(text_urls) -> None:
 
 def test_images_of_the_wrong_size_fail_with_the_product(spark, tmp_path) -> None:
     folder = tmp_path / "images"
-    spark.createDataFrame([("p1", 0, bytes(10))], "product_id string, label int, image binary").write.parquet(str(folder))
+    spark.createDataFrame([("p1", 0, bytes(10))], "product_id string, label int, image binary").write.parquet(
+        str(folder)
+    )
     urls = tuple(f"file://{p}" for p in sorted(folder.glob("*.parquet")))
     with pytest.raises(ValueError, match="product p1 hold 10 bytes, expected 48"):
         list(iter_shard("image", ShardSpec(urls), 4, labelled_only=True))

@@ -1,4 +1,5 @@
 """The train job entry point: clear message without features, one gold.runs row per run."""
+
 from __future__ import annotations
 
 import subprocess
@@ -8,11 +9,11 @@ from pathlib import Path
 import yaml
 from pyspark.sql import functions as F
 
+import train as train_job
 from hybridrec.job import run_job
 from hybridrec.tables import RUNS, read_table, table_ref
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-import train as train_job  # noqa: E402
 
 
 def _config_file(tmp_path: Path) -> Path:
@@ -40,9 +41,7 @@ def test_train_without_features_fails_clearly_and_records_the_run(spark, tmp_pat
 
 def test_train_with_a_bad_override_exits_2(spark, tmp_path, capsys) -> None:
     conf = _config_file(tmp_path)
-    rc = run_job(
-        "train", train_job.main, ["--config", str(conf), "--set", "train.epochs=x"], train_job.job_parser()
-    )
+    rc = run_job("train", train_job.main, ["--config", str(conf), "--set", "train.epochs=x"], train_job.job_parser())
     assert rc == 2
     assert "train.epochs must be an integer" in capsys.readouterr().err
 
@@ -52,9 +51,11 @@ def test_spark_submit_runs_the_train_job(tmp_path) -> None:
     conf = _config_file(tmp_path)
     spark_submit = Path(sys.executable).parent / "spark-submit"
     proc = subprocess.run(
-        [str(spark_submit), "--master", "local[1]", str(REPO_ROOT / "jobs" / "train.py"),
-         "--config", str(conf)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        [str(spark_submit), "--master", "local[1]", str(REPO_ROOT / "jobs" / "train.py"), "--config", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     out = proc.stdout + proc.stderr  # spark-submit relays the Python process's output on stdout
     assert proc.returncode == 1, out[-3000:]

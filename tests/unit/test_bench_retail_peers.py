@@ -3,24 +3,24 @@ bench/peer_fit.py, bench/peer_io.py): title token features, top-K with excluded 
 before the cut, the split export with titles and excluded pairs, the tuning choice and the table.
 No Spark; the two end-to-end fits run only where .venv-bench is built (``bash bench/peers_env.sh``).
 """
+
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import bench_retail as BR
+import peer_fit as PF
+import peer_io as IO
+import peer_models as M
+
 REPO = Path(__file__).resolve().parents[2]
 BENCH_PY = REPO / ".venv-bench" / "bin" / "python"
-
-import bench_retail as BR  # noqa: E402
-import peer_fit as PF  # noqa: E402
-import peer_io as IO  # noqa: E402
-import peer_models as M  # noqa: E402
 
 
 def test_title_tokens_are_lower_case_words_once_without_numbers() -> None:
@@ -46,8 +46,7 @@ def test_title_features_identity_plus_shared_tokens_rows_sum_to_one() -> None:
 
 
 def test_masked_top_k_removes_excluded_items_before_the_cut() -> None:
-    scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.5],
-                       [0.1, 0.1, 0.3, 0.2, 0.0]])
+    scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.5], [0.1, 0.1, 0.3, 0.2, 0.0]])
     mask = M.pair_matrix(pd.Index(["u1", "u2"]), pd.Index(list("abcde")), ["u1", "u1", "u2"], ["a", "b", "c"])
     idx, top = M.masked_top_k(scores, mask, 3)
     assert idx.tolist() == [[2, 3, 4], [3, 0, 1]]  # u1 keeps 3 items after its 2 excluded; ties: lower index
@@ -63,15 +62,23 @@ def test_masked_top_k_removes_excluded_items_before_the_cut() -> None:
 
 
 def test_pair_matrix_drops_unknown_ids_and_sums_repeats() -> None:
-    m = M.pair_matrix(pd.Index(["u1", "u2"]), pd.Index(["a", "b"]), ["u1", "u1", "u3", "u2"], ["a", "a", "a", "z"],
-                      [1.0, 2.0, 5.0, 7.0])
+    m = M.pair_matrix(
+        pd.Index(["u1", "u2"]),
+        pd.Index(["a", "b"]),
+        ["u1", "u1", "u3", "u2"],
+        ["a", "a", "a", "z"],
+        [1.0, 2.0, 5.0, 7.0],
+    )
     assert m.toarray().tolist() == [[3.0, 0.0], [0.0, 0.0]]
 
 
 def test_expand_grid_every_combination_last_key_fastest() -> None:
     assert M.expand_grid({"factors": [64, 128], "alpha": [1, 10]}) == [
-        {"factors": 64, "alpha": 1}, {"factors": 64, "alpha": 10}, {"factors": 128, "alpha": 1},
-        {"factors": 128, "alpha": 10}]
+        {"factors": 64, "alpha": 1},
+        {"factors": 64, "alpha": 10},
+        {"factors": 128, "alpha": 1},
+        {"factors": 128, "alpha": 10},
+    ]
     assert len(M.expand_grid(BR.GRIDS["implicit"])) == 12 and len(M.expand_grid(BR.GRIDS["lightfm"])) == 4
     assert M.expand_grid({}) == [{}]
     with pytest.raises(ValueError, match="non-empty list"):
@@ -81,13 +88,16 @@ def test_expand_grid_every_combination_last_key_fastest() -> None:
 def _split(folder: Path) -> dict[str, int]:
     rng = np.random.default_rng(0)
     words = ["RED", "BLUE", "HEART", "MUG", "BAG", "LANTERN", "CANDLE", "TIN"]
-    items = pd.DataFrame({"product_id": [f"P{i}" for i in range(60)],
-                          "title": [" ".join(rng.choice(words, 3)) for _ in range(60)]})
+    items = pd.DataFrame(
+        {"product_id": [f"P{i}" for i in range(60)], "title": [" ".join(rng.choice(words, 3)) for _ in range(60)]}
+    )
     items.loc[59, "title"] = None
     rows = [(f"u{u}", f"P{p}", float(rng.random() + 0.1)) for u in range(80) for p in rng.choice(50, 6, replace=False)]
     train = pd.DataFrame(rows, columns=["user_id", "product_id", "weight"])
     users = pd.DataFrame({"user_id": [f"u{u}" for u in range(82)]})  # u80, u81: unknown to training
-    return IO.export_split(folder, train, items, users, features=("title",), exclude=train.iloc[::2][["user_id", "product_id"]])
+    return IO.export_split(
+        folder, train, items, users, features=("title",), exclude=train.iloc[::2][["user_id", "product_id"]]
+    )
 
 
 def test_export_split_with_titles_and_excluded_pairs_reads_back(tmp_path: Path) -> None:
@@ -105,13 +115,21 @@ def test_export_split_with_titles_and_excluded_pairs_reads_back(tmp_path: Path) 
 
 
 def test_choose_takes_the_best_validation_ndcg_earlier_on_ties() -> None:
-    trials = [{"trial": 0, "val_ndcg": 0.2}, {"trial": 1, "val_ndcg": 0.3}, {"trial": 2, "val_ndcg": 0.3},
-              {"trial": 3, "val_ndcg": None}]
+    trials = [
+        {"trial": 0, "val_ndcg": 0.2},
+        {"trial": 1, "val_ndcg": 0.3},
+        {"trial": 2, "val_ndcg": 0.3},
+        {"trial": 3, "val_ndcg": None},
+    ]
     assert BR.choose(trials)["trial"] == 1
     with pytest.raises(ValueError, match="no tuning trial"):
         BR.choose([{"trial": 0, "val_ndcg": None}])
     chosen = {"no_components": 64, "epochs": 30, "learning_rate": 0.05, "loss": "warp"}
-    assert BR.refit_grid(chosen, BR.GRIDS["lightfm"]) == {"no_components": [64], "epochs": [30], "learning_rate": [0.05]}
+    assert BR.refit_grid(chosen, BR.GRIDS["lightfm"]) == {
+        "no_components": [64],
+        "epochs": [30],
+        "learning_rate": [0.05],
+    }
 
 
 def test_peer_command_is_what_peer_fit_parses(tmp_path: Path, capsys) -> None:
@@ -124,10 +142,23 @@ def test_peer_command_is_what_peer_fit_parses(tmp_path: Path, capsys) -> None:
 
 
 def test_format_table_puts_all_users_first() -> None:
-    head = [{"segment": seg, "system": s, "metric": m, "mean": 0.1, "lo": 0.05, "hi": 0.15, "n_users": 9}
-            for seg in ("cold_items", "all_users") for s in ("hybrid", "implicit") for m in ("recall", "ndcg")]
-    paired = [{"segment": "all_users", "system_a": "hybrid", "system_b": "implicit", "metric": "recall",
-               "mean": 0.02, "lo": 0.01, "hi": 0.03}]
+    head = [
+        {"segment": seg, "system": s, "metric": m, "mean": 0.1, "lo": 0.05, "hi": 0.15, "n_users": 9}
+        for seg in ("cold_items", "all_users")
+        for s in ("hybrid", "implicit")
+        for m in ("recall", "ndcg")
+    ]
+    paired = [
+        {
+            "segment": "all_users",
+            "system_a": "hybrid",
+            "system_b": "implicit",
+            "metric": "recall",
+            "mean": 0.02,
+            "lo": 0.01,
+            "hi": 0.03,
+        }
+    ]
     text = BR.format_table(head, paired, ("hybrid", "implicit"), ("cold_items", "all_users"), 10)
     lines = text.splitlines()
     assert lines[0] == "all_users (9 users)" and "Recall@10" in lines[1] and "NDCG@10" in lines[1]
@@ -139,9 +170,26 @@ def test_format_table_puts_all_users_first() -> None:
 def test_peer_fit_never_lists_an_excluded_pair(tmp_path: Path, model: str) -> None:
     _split(tmp_path)
     grid = {"factors": [8], "alpha": [1.0, 10.0]} if model == "implicit" else {"no_components": [8], "epochs": [2, 4]}
-    done = subprocess.run([str(BENCH_PY), str(BR.FIT_SCRIPT), "--model", model, "--split", str(tmp_path),
-                           "--out", str(tmp_path / "out"), "--grid", json.dumps(grid), "--k", "20"],
-                          capture_output=True, text=True, check=False, env={"OPENBLAS_NUM_THREADS": "1"})
+    done = subprocess.run(
+        [
+            str(BENCH_PY),
+            str(BR.FIT_SCRIPT),
+            "--model",
+            model,
+            "--split",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "out"),
+            "--grid",
+            json.dumps(grid),
+            "--k",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"OPENBLAS_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     summary = IO.parse_fit_summary(done.stdout, "peer_fit.py")
     assert [t["trial"] for t in summary["trials"]] == [0, 1]

@@ -1,4 +1,5 @@
 """Config loader: defaults, overrides, path resolution and clear errors on bad input."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -49,8 +50,14 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
 def test_overrides_parse_yaml_values(tmp_path: Path) -> None:
     cfg = load_config(
         _write(tmp_path, "{}"),
-        ["train.epochs=3", "spark.master=local[2]", "train.nics=[lo, eth9]", "train.num_proc=null",
-         "spark.conf.spark.sql.adaptive.enabled=false", "train.learning_rate=1"],
+        [
+            "train.epochs=3",
+            "spark.master=local[2]",
+            "train.nics=[lo, eth9]",
+            "train.num_proc=null",
+            "spark.conf.spark.sql.adaptive.enabled=false",
+            "train.learning_rate=1",
+        ],
     )
     assert cfg.train.epochs == 3
     assert cfg.spark.master == "local[2]"

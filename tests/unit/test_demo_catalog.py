@@ -1,4 +1,5 @@
 """The generated demo catalog: deterministic, complete, readable by the catalog readers' layout."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,12 +12,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from conftest import make_config
 from hybridrec.cli import main as cli_main
 from hybridrec.config import ConfigError, DemoConfig
 from hybridrec.demo.catalog import PRODUCT_COLUMNS, generate_catalog, write_catalog
 from hybridrec.demo.raw_files import write_demo_data
-
-from conftest import make_config
 
 TINY = dict(n_products=200, n_users=100, n_categories=8, image_size=32)
 
@@ -81,10 +81,12 @@ def test_photos_carry_category_signal(tiny: tuple[DemoConfig, Path, pd.DataFrame
     """Mean photos differ more between categories than within (learnable), but not trivially."""
     _, raw, products = tiny
     with_img = products[products["image"] != ""]
-    feats = np.stack([
-        np.asarray(Image.open(raw / "catalog" / "images" / n), dtype=np.float32).mean(axis=(0, 1))
-        for n in with_img["image"]
-    ])
+    feats = np.stack(
+        [
+            np.asarray(Image.open(raw / "catalog" / "images" / n), dtype=np.float32).mean(axis=(0, 1))
+            for n in with_img["image"]
+        ]
+    )
     cats = with_img["category"].to_numpy()
     centroids = {c: feats[cats == c].mean(axis=0) for c in np.unique(cats)}
     nearest = [min(centroids, key=lambda c: np.linalg.norm(f - centroids[c])) for f in feats]
@@ -138,7 +140,10 @@ def test_cli_demo_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert cli_main(["demo-data", "--config", str(conf), *sets]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split("]")[0] for line in out] == [
-        "demo-data: [catalog", "demo-data: [interactions", "demo-data: [write"]
+        "demo-data: [catalog",
+        "demo-data: [interactions",
+        "demo-data: [write",
+    ]
     assert str(tmp_path / "raw" / "interactions" / "interactions.csv") in out[-1]
     assert len(pd.read_csv(tmp_path / "raw" / "catalog" / "products.csv")) == TINY["n_products"]
     assert cli_main(["demo-data", "--config", str(conf), "--set", "demo.catalog=shop"]) == 2
@@ -146,17 +151,27 @@ def test_cli_demo_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 def test_demo_data_on_fashion_writes_interactions_only(fashion_dir: Path, tmp_path: Path) -> None:
     """The real catalog is read in place: only interactions, users, late products and truth are written."""
-    cfg = make_config(tmp_path, demo={"catalog": "fashion", "fashion_path": str(fashion_dir), "n_users": 60,
-                                      "preference_attributes": ["gender", "baseColour", "usage", "season"]},
-                      catalog={"columns": {"category": "articleType", "title": "productDisplayName",
-                                           "description": None}})
+    cfg = make_config(
+        tmp_path,
+        demo={
+            "catalog": "fashion",
+            "fashion_path": str(fashion_dir),
+            "n_users": 60,
+            "preference_attributes": ["gender", "baseColour", "usage", "season"],
+        },
+        catalog={"columns": {"category": "articleType", "title": "productDisplayName", "description": None}},
+    )
     lines: list[str] = []
     result = write_demo_data(cfg, progress=lines.append)
     raw = Path(cfg.paths.raw)
     assert result.catalog == "fashion" and result.n_products > 40000
     assert not (raw / "catalog").exists()
     assert sorted(p.name for p in (raw / "interactions").iterdir()) == [
-        "interactions.csv", "late_products.csv", "truth.json", "users.csv"]
+        "interactions.csv",
+        "late_products.csv",
+        "truth.json",
+        "users.csv",
+    ]
     truth = json.loads((raw / "interactions" / "truth.json").read_text(encoding="utf-8"))
     assert truth["simulation"] is True and truth["photos"]["products_with_photo"] > 0
     assert truth["photos"]["events_on_products_with_photo"] > 0
@@ -165,8 +180,15 @@ def test_demo_data_on_fashion_writes_interactions_only(fashion_dir: Path, tmp_pa
 
 
 def test_missing_fashion_falls_back_to_generated(tmp_path: Path) -> None:
-    cfg = make_config(tmp_path, demo={**TINY, "catalog": "fashion", "fashion_path": str(tmp_path / "nope"),
-                                      "preference_attributes": ["gender", "baseColour"]})
+    cfg = make_config(
+        tmp_path,
+        demo={
+            **TINY,
+            "catalog": "fashion",
+            "fashion_path": str(tmp_path / "nope"),
+            "preference_attributes": ["gender", "baseColour"],
+        },
+    )
     lines: list[str] = []
     result = write_demo_data(cfg, progress=lines.append)
     assert result.catalog == "generated"

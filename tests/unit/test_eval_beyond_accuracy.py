@@ -3,6 +3,7 @@
 U = 7 training users: an item 3 of them touched has p = (3 + 1) / (7 + 1) = 1/2, novelty 1 bit; a
 cold item (0 users) has p = 1/8, novelty 3 bits; an item all 7 touched has p = 1, novelty 0.
 """
+
 from __future__ import annotations
 
 import math

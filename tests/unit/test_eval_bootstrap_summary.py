@@ -1,5 +1,6 @@
 """Driver side of the Poisson bootstrap (evaluation.bootstrap): the Poisson(1) inversion and the
 percentile summary of replicate sums, against hand-computed values (no Spark)."""
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,10 @@ def test_poisson1_cdf_values() -> None:
     assert POISSON1_CDF[-1] == pytest.approx(1.0, abs=1e-15)
 
 
-@pytest.mark.parametrize("u, draw", [(0.0, 0), (0.36, 0), (0.37, 1), (0.73, 1), (0.74, 2), (0.91, 2),
-                                     (0.92, 3), (0.98, 3), (0.99, 4), (0.9999, 6)])
+@pytest.mark.parametrize(
+    "u, draw",
+    [(0.0, 0), (0.36, 0), (0.37, 1), (0.73, 1), (0.74, 2), (0.91, 2), (0.92, 3), (0.98, 3), (0.99, 4), (0.9999, 6)],
+)
 def test_poisson1_quantile_inverts_the_cdf(u: float, draw: int) -> None:
     assert poisson1_quantile(u) == draw
 
@@ -41,8 +44,10 @@ def test_poisson1_quantile_refuses_values_outside_the_unit_interval() -> None:
 def _sums(group: str, sample: tuple[float, float], replicate_means: list[float]) -> list[dict]:
     rows = [{"segment": group, "replicate": SAMPLE, "recall__sum": sample[0], "recall__w": sample[1]}]
     # Each replicate: weight sum 4, so that sum = 4 * mean.
-    rows += [{"segment": group, "replicate": b, "recall__sum": 4 * m, "recall__w": 4.0}
-             for b, m in enumerate(replicate_means)]
+    rows += [
+        {"segment": group, "replicate": b, "recall__sum": 4 * m, "recall__w": 4.0}
+        for b, m in enumerate(replicate_means)
+    ]
     return rows
 
 
@@ -72,8 +77,12 @@ def test_summarise_drops_replicates_without_weight_and_keeps_groups_apart() -> N
 
 
 def test_summarise_without_groups_and_with_a_metric_that_has_no_values() -> None:
-    sums = pd.DataFrame([{"replicate": SAMPLE, "novelty__sum": None, "novelty__w": None},
-                         {"replicate": 0, "novelty__sum": None, "novelty__w": None}])
+    sums = pd.DataFrame(
+        [
+            {"replicate": SAMPLE, "novelty__sum": None, "novelty__w": None},
+            {"replicate": 0, "novelty__sum": None, "novelty__w": None},
+        ]
+    )
     out = summarise(sums, [], ["novelty"])
     assert out.iloc[0]["n_users"] == 0
     assert math.isnan(out.iloc[0]["mean"]) and math.isnan(out.iloc[0]["lo"])

@@ -8,16 +8,20 @@ who each interact with 8 products of one favourite category. LightFM with identi
 features must put mostly the favourite category in each top 10, lists must be complete and
 reproducible with one thread, and a user unknown to training still gets a list.
 """
+
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+
+import bench_lightfm as BL
+import lightfm_fit as LF  # read_split needs no LightFM: it is imported inside main
+from peer_io import read_recs, recs_as_candidates
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH_PY = REPO / ".venv-bench" / "bin" / "python"
@@ -29,8 +33,12 @@ needs_bench_env = pytest.mark.skipif(not BENCH_PY.exists(), reason=".venv-bench 
 def make_split(folder: Path) -> dict[str, int]:
     rng = np.random.default_rng(0)
     cats = [f"c{c}" for c in range(5)]
-    items = pd.DataFrame({"product_id": [f"p{c}_{i}" for c in range(5) for i in range(30)],
-                          "category": [cats[c] for c in range(5) for _ in range(30)]})
+    items = pd.DataFrame(
+        {
+            "product_id": [f"p{c}_{i}" for c in range(5) for i in range(30)],
+            "category": [cats[c] for c in range(5) for _ in range(30)],
+        }
+    )
     items["vec"] = [list(rng.normal(size=8) + 3 * np.eye(8)[int(c[1])]) for c in items["category"]]
     favourite, rows = {}, []
     for u in range(150):
@@ -47,9 +55,28 @@ def make_split(folder: Path) -> dict[str, int]:
 
 
 def fit(folder: Path, out: Path, *extra: str) -> dict:
-    done = subprocess.run([str(BENCH_PY), str(SCRIPT), "--split", str(folder), "--out", str(out), "--k", "10",
-                           "--epochs", "15", "--components", "16", "--threads", "1", *extra],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            str(BENCH_PY),
+            str(SCRIPT),
+            "--split",
+            str(folder),
+            "--out",
+            str(out),
+            "--k",
+            "10",
+            "--epochs",
+            "15",
+            "--components",
+            "16",
+            "--threads",
+            "1",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -86,21 +113,24 @@ def test_lightfm_fit_is_reproducible_with_one_thread(tmp_path: Path) -> None:
 
 @needs_bench_env
 def test_lightfm_fit_names_a_missing_input(tmp_path: Path) -> None:
-    done = subprocess.run([str(BENCH_PY), str(SCRIPT), "--split", str(tmp_path)], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [str(BENCH_PY), str(SCRIPT), "--split", str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode != 0 and "train.parquet" in done.stderr
 
 
 # ---- bench/bench_lightfm.py's pure helpers (no Spark, no LightFM) ----------------------------------
 
-import bench_lightfm as BL  # noqa: E402
-import lightfm_fit as LF  # noqa: E402  (read_split needs no LightFM: it is imported inside main)
-
 
 def _export_inputs() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     train = pd.DataFrame({"user_id": ["u1", "u1", "u2"], "product_id": ["p1", "p2", "p1"], "weight": [0.7, 1.2, 2]})
-    items = pd.DataFrame({"product_id": ["p1", "p2", "p3"], "category": ["a", None, "b"],
-                          "vec": [np.array([1.0, 0.0]), [0.0, 1.0], None]})
+    items = pd.DataFrame(
+        {
+            "product_id": ["p1", "p2", "p3"],
+            "category": ["a", None, "b"],
+            "vec": [np.array([1.0, 0.0]), [0.0, 1.0], None],
+        }
+    )
     users = pd.DataFrame({"user_id": ["u1", "u2", "u3"], "n_events": [2, 1, 4]})
     return train, items, users
 
@@ -116,9 +146,11 @@ def test_export_split_writes_what_lightfm_fit_reads(tmp_path: Path) -> None:
     assert pq.read_schema(tmp_path / "item_features.parquet").field("vec").type.value_type == pa.float32()
     assert pq.read_schema(tmp_path / "users.parquet").names == ["user_id"]
     split = LF.read_split(tmp_path)
-    assert split.train.to_dict("records") == [{"user_id": "u1", "product_id": "p1", "weight": 0.7},
-                                              {"user_id": "u1", "product_id": "p2", "weight": 1.2},
-                                              {"user_id": "u2", "product_id": "p1", "weight": 2.0}]
+    assert split.train.to_dict("records") == [
+        {"user_id": "u1", "product_id": "p1", "weight": 0.7},
+        {"user_id": "u1", "product_id": "p2", "weight": 1.2},
+        {"user_id": "u2", "product_id": "p1", "weight": 2.0},
+    ]
     assert list(split.users) == ["u1", "u2", "u3"] and split.dropped_weights == 0
     assert list(split.items["product_id"]) == ["p1", "p2", "p3"]
     assert split.items["category"].isna().tolist() == [False, True, False]
@@ -139,8 +171,20 @@ def test_lightfm_command_passes_options_that_lightfm_fit_knows(tmp_path: Path, c
     params = {"k": 100, "epochs": 30, "components": 64, "vec_bits": 32, "seed": 42, "threads": 1}
     cmd = BL.lightfm_command(Path("/py"), tmp_path, tmp_path / "r.parquet", params)
     assert cmd[:6] == ["/py", str(BL.FIT_SCRIPT), "--split", str(tmp_path), "--out", str(tmp_path / "r.parquet")]
-    assert cmd[6:] == ["--k", "100", "--epochs", "30", "--components", "64", "--vec-bits", "32", "--seed", "42",
-                       "--threads", "1"]
+    assert cmd[6:] == [
+        "--k",
+        "100",
+        "--epochs",
+        "30",
+        "--components",
+        "64",
+        "--vec-bits",
+        "32",
+        "--seed",
+        "42",
+        "--threads",
+        "1",
+    ]
     with pytest.raises(SystemExit):
         LF.main(["--help"])
     usage = capsys.readouterr().out
@@ -160,29 +204,35 @@ def test_parse_fit_summary_takes_the_last_line() -> None:
 
 def _write_recs(path: Path, rows: list[tuple]) -> Path:
     pd.DataFrame(rows, columns=["user_id", "rank", "product_id", "score"]).astype(
-        {"rank": "int32", "score": "float32"}).to_parquet(path)
+        {"rank": "int32", "score": "float32"}
+    ).to_parquet(path)
     return path
 
 
 def test_read_recs_checks_and_orders_the_lists(tmp_path: Path) -> None:
     path = _write_recs(tmp_path / "recs.parquet", [("u2", 2, "p3", 0.1), ("u1", 1, "p9", 0.9), ("u2", 1, "p1", 0.5)])
-    recs = BL.read_recs(path)
-    assert recs[["user_id", "rank", "product_id"]].values.tolist() == [["u1", 1, "p9"], ["u2", 1, "p1"], ["u2", 2, "p3"]]
+    recs = read_recs(path)
+    assert recs[["user_id", "rank", "product_id"]].values.tolist() == [
+        ["u1", 1, "p9"],
+        ["u2", 1, "p1"],
+        ["u2", 2, "p3"],
+    ]
     with pytest.raises(ValueError, match="twice"):
-        BL.read_recs(_write_recs(tmp_path / "dup.parquet", [("u1", 1, "p1", 1.0), ("u1", 2, "p1", 0.5)]))
+        read_recs(_write_recs(tmp_path / "dup.parquet", [("u1", 1, "p1", 1.0), ("u1", 2, "p1", 0.5)]))
     with pytest.raises(ValueError, match="ranks are not 1..n"):
-        BL.read_recs(_write_recs(tmp_path / "gap.parquet", [("u1", 1, "p1", 1.0), ("u1", 3, "p2", 0.5)]))
+        read_recs(_write_recs(tmp_path / "gap.parquet", [("u1", 1, "p1", 1.0), ("u1", 3, "p2", 0.5)]))
     pd.DataFrame({"user_id": ["u1"], "product_id": ["p1"]}).to_parquet(tmp_path / "bad.parquet")
     with pytest.raises(ValueError, match="lacks column.*rank"):
-        BL.read_recs(tmp_path / "bad.parquet")
+        read_recs(tmp_path / "bad.parquet")
 
 
 def test_candidates_keep_lightfms_order_under_the_nightly_sort() -> None:
     # cap_and_rank sorts by score descending, then product id: score = -rank must give LightFM's
     # order even where LightFM's own scores tie and the product ids run the other way.
-    recs = pd.DataFrame({"user_id": ["u1"] * 3, "rank": [1, 2, 3], "product_id": ["p9", "p5", "p1"],
-                         "score": [0.5, 0.5, 0.5]})
-    cands = BL.recs_as_candidates(recs)
+    recs = pd.DataFrame(
+        {"user_id": ["u1"] * 3, "rank": [1, 2, 3], "product_id": ["p9", "p5", "p1"], "score": [0.5, 0.5, 0.5]}
+    )
+    cands = recs_as_candidates(recs)
     assert list(cands.columns) == ["user_id", "product_id", "score"]
     nightly_order = cands.sort_values(["score", "product_id"], ascending=[False, True])["product_id"].tolist()
     assert nightly_order == ["p9", "p5", "p1"]
@@ -190,14 +240,34 @@ def test_candidates_keep_lightfms_order_under_the_nightly_sort() -> None:
 
 def _run(seed: int, hyb_minus_lfm: tuple[float, float, float]) -> dict:
     mean, lo, hi = hyb_minus_lfm
-    head = [{"segment": seg, "system": sys_, "metric": m, "mean": v, "lo": v - 0.01, "hi": v + 0.01, "n_users": 50}
-            for seg in ("all_users", "cold_items") for sys_, v in (("hybrid", 0.3), (BL.LIGHTFM, 0.3 - mean))
-            for m in ("recall", "ndcg", "ap")]
-    paired = [{"segment": seg, "system_a": "hybrid", "system_b": BL.LIGHTFM, "metric": "recall", "mean": mean,
-               "lo": lo, "hi": hi, "n_users": 50} for seg in ("all_users", "cold_items")]
-    return {"seed": seed, "cutoff": "2025-12-18", "counts": {"split_judged_users": 50}, "headline": head,
-            "paired": paired, "coverage": [{"system": "hybrid", "coverage": 0.5}],
-            "seconds": {"systems": {"hybrid": {"fit_s": 1.0, "score_s": 2.0}}}}
+    head = [
+        {"segment": seg, "system": sys_, "metric": m, "mean": v, "lo": v - 0.01, "hi": v + 0.01, "n_users": 50}
+        for seg in ("all_users", "cold_items")
+        for sys_, v in (("hybrid", 0.3), (BL.LIGHTFM, 0.3 - mean))
+        for m in ("recall", "ndcg", "ap")
+    ]
+    paired = [
+        {
+            "segment": seg,
+            "system_a": "hybrid",
+            "system_b": BL.LIGHTFM,
+            "metric": "recall",
+            "mean": mean,
+            "lo": lo,
+            "hi": hi,
+            "n_users": 50,
+        }
+        for seg in ("all_users", "cold_items")
+    ]
+    return {
+        "seed": seed,
+        "cutoff": "2025-12-18",
+        "counts": {"split_judged_users": 50},
+        "headline": head,
+        "paired": paired,
+        "coverage": [{"system": "hybrid", "coverage": 0.5}],
+        "seconds": {"systems": {"hybrid": {"fit_s": 1.0, "score_s": 2.0}}},
+    }
 
 
 def test_summarise_seeds_counts_the_seeds_each_way() -> None:
@@ -207,8 +277,11 @@ def test_summarise_seeds_counts_the_seeds_each_way() -> None:
     row = next(r for r in summary["paired"] if r["segment"] == "all_users")
     assert (row["seeds_above_0"], row["seeds_below_0"]) == (1, 1)
     assert [p["mean"] for p in row["per_seed"]] == [0.05, 0.02, -0.04]
-    lfm = next(r for r in summary["headline"] if r["segment"] == "all_users" and r["system"] == BL.LIGHTFM
-               and r["metric"] == "recall")
+    lfm = next(
+        r
+        for r in summary["headline"]
+        if r["segment"] == "all_users" and r["system"] == BL.LIGHTFM and r["metric"] == "recall"
+    )
     assert lfm["per_seed"] == pytest.approx([0.25, 0.28, 0.34]) and lfm["min"] == pytest.approx(0.25)
     assert lfm["mean"] == pytest.approx((0.25 + 0.28 + 0.34) / 3)
     text = BL.format_seeds(summary, ["all_users", "cold_items"])

@@ -1,4 +1,5 @@
 """Report figures (evaluation.plots) are PNGs of a sensible size, and bad input says what is wrong."""
+
 from __future__ import annotations
 
 import io
@@ -69,8 +70,18 @@ def test_confusion_heatmap_wants_a_square_matrix_matching_the_names() -> None:
 
 
 def test_training_curves_from_a_train_job_history() -> None:
-    history = [{"epoch": e, "loss": 1 / e, "val_loss": 1.1 / e, "accuracy": 1 - 1 / (e + 1),
-                "val_accuracy": 0.9 - 1 / (e + 2), "samples_per_s": 100.0, "lr": 1e-3} for e in range(1, 6)]
+    history = [
+        {
+            "epoch": e,
+            "loss": 1 / e,
+            "val_loss": 1.1 / e,
+            "accuracy": 1 - 1 / (e + 1),
+            "val_accuracy": 0.9 - 1 / (e + 2),
+            "samples_per_s": 100.0,
+            "lr": 1e-3,
+        }
+        for e in range(1, 6)
+    ]
     assert _not_blank(_png(plots.training_curves(history, title="image CNN")))
     # loss only (no accuracy recorded): the empty panel says so
     _png(plots.training_curves([{"loss": 0.5}, {"loss": 0.4}]))
@@ -79,4 +90,6 @@ def test_training_curves_from_a_train_job_history() -> None:
 
 
 def test_figures_are_reproducible() -> None:
-    assert plots.confusion_heatmap([[5, 1], [0, 4]], ["a", "b"]) == plots.confusion_heatmap([[5, 1], [0, 4]], ["a", "b"])
+    assert plots.confusion_heatmap([[5, 1], [0, 4]], ["a", "b"]) == plots.confusion_heatmap(
+        [[5, 1], [0, 4]], ["a", "b"]
+    )

@@ -1,5 +1,6 @@
 """Settings of the exclusion rule, the per-category cap and the popularity window, the seen-item
 mask of the ALS top-K, and tuning that always weighs the configured settings."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -55,6 +56,8 @@ def test_report_protocol_names_the_exclusion_rule_and_the_cap() -> None:
     split = SimpleNamespace(cutoff=dt.datetime(2011, 10, 18))
     shipped = protocol_text(config_from_dict({}), split)
     assert "products the user had interacted with before excluded" in shipped and "at most 4 per category" in shipped
-    repeats = protocol_text(config_from_dict({"recommend": {"exclude": "none", "max_per_category": None},
-                                              "evaluate": {"relevant": "all"}}), split)
+    repeats = protocol_text(
+        config_from_dict({"recommend": {"exclude": "none", "max_per_category": None}, "evaluate": {"relevant": "all"}}),
+        split,
+    )
     assert "repeats included" in repeats and "no category cap" in repeats and "exclude=none" in repeats

@@ -1,8 +1,10 @@
 """The numpy cores of the nightly scoring: content profile nearest neighbours with their reasons,
 and the content → ALS-factor ridge regression, checked against direct computations."""
+
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from hybridrec.hybrid.cold import FactorRegression
@@ -61,8 +63,16 @@ def test_purchased_items_are_masked_and_non_profile_rows_do_not_shape_the_profil
 
 def test_users_without_profile_items_get_nothing() -> None:
     vecs = _unit(np.eye(3))
-    out = score_block(np.array([5], np.int32), np.array([99], np.int32), np.array([1.0]), np.ones(1, bool),
-                      np.zeros(1, bool), np.arange(3, dtype=np.int32), vecs, k=2)
+    out = score_block(
+        np.array([5], np.int32),
+        np.array([99], np.int32),
+        np.array([1.0]),
+        np.ones(1, bool),
+        np.zeros(1, bool),
+        np.arange(3, dtype=np.int32),
+        vecs,
+        k=2,
+    )
     assert out.empty
 
 
@@ -77,9 +87,7 @@ def test_factor_regression_recovers_a_linear_map() -> None:
     np.testing.assert_allclose(model.predict(x[:5]), y[:5], atol=1e-3)
 
 
-def _pairs_row(users: np.ndarray, u: np.ndarray, items: np.ndarray, v: np.ndarray) -> "pd.DataFrame":
-    import pandas as pd
-
+def _pairs_row(users: np.ndarray, u: np.ndarray, items: np.ndarray, v: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"u_ids": [users], "u_vecs": [u.ravel()], "i_ids": [items], "i_vecs": [v.ravel()]})
 
 

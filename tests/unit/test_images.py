@@ -1,5 +1,6 @@
 """Photo decoding: every Pillow mode to RGB, EXIF orientation, aspect-preserving resize with padding,
 and failures reported instead of raised (pure Python, no Spark)."""
+
 from __future__ import annotations
 
 from pathlib import Path

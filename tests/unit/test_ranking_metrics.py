@@ -12,6 +12,7 @@ The example (K = 4, catalog of 8 items):
 "Exactly" means up to the rounding of the last bit of a double (``EXACT``): 5/9 computed as
 (1 + 2/3) / 3 differs from the literal 5/9 in the 16th digit.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,7 +35,7 @@ NDCG_A = 1.5 / (1 + 1 / LOG3 + 0.5)
 NDCG_B = 1 / LOG3
 
 
-def EXACT(value: float) -> object:  # noqa: N802 - reads as a constant in the asserts
+def EXACT(value: float) -> object:  # reads as a constant in the asserts
     return pytest.approx(value, rel=1e-15, abs=1e-15)
 
 

@@ -1,4 +1,5 @@
 """format_table renders readable fixed-width tables; hybridrec.reader imports without Spark/deltalake."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,5 +1,6 @@
 """The report's statement about the interactions comes from interactions.simulated, and each
 cutoff gets its own report folder."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The run-date and cutoff rules (``hybridrec.run_dates``) that the nightly, ALS and evaluate jobs share."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """The interaction simulator: deterministic, plausible (Zipf, preferences, funnel) and cold-aware."""
+
 from __future__ import annotations
 
 import hashlib
@@ -55,7 +56,7 @@ def test_written_layout(sim: Simulation, tmp_path: Path) -> None:
     users = pd.read_csv(paths["users"], dtype=str)
     assert list(users.columns) == ["user_id", "new_user", "active_from", "n_events", "preferred_categories", *ATTRS]
     truth = pd.read_json(paths["truth"], typ="series")
-    assert truth["simulation"] is True or truth["simulation"] == True  # noqa: E712
+    assert truth["simulation"] is True or truth["simulation"] == True  # noqa: E712 - numpy's bool_ is not `True`, but must equal it
     assert truth["reference_date"] == DEMO.reference_date
     assert truth["n_events"] == len(events)
     assert len(pd.read_csv(paths["late_products"])) == truth["late_products"]["count"]
@@ -81,8 +82,9 @@ def test_ingest_key_is_unique(sim: Simulation) -> None:
 
 
 def test_sessions_do_not_overlap(sim: Simulation) -> None:
-    spans = sim.events.groupby("session").agg(user=("user_id", "first"), users=("user_id", "nunique"),
-                                              lo=("ts", "min"), hi=("ts", "max"))
+    spans = sim.events.groupby("session").agg(
+        user=("user_id", "first"), users=("user_id", "nunique"), lo=("ts", "min"), hi=("ts", "max")
+    )
     assert (spans["users"] == 1).all()
     spans = spans.sort_values(["user", "lo"])
     same_user = spans["user"].to_numpy()[1:] == spans["user"].to_numpy()[:-1]
@@ -161,8 +163,14 @@ def test_fashion_slice(fashion_dir: Path, tmp_path: Path) -> None:
     demo = DemoConfig(n_users=100, catalog="fashion", preference_attributes=FASHION_ATTRS)
     sim = simulate(styles, demo, FASHION_ATTRS, id_col="id", category_col="articleType", listed_at_col=None)
     assert set(sim.events["product_id"]) <= set(styles["id"])
-    assert list(sim.users.columns) == ["user_id", "new_user", "active_from", "n_events", "preferred_categories",
-                                       *FASHION_ATTRS]
+    assert list(sim.users.columns) == [
+        "user_id",
+        "new_user",
+        "active_from",
+        "n_events",
+        "preferred_categories",
+        *FASHION_ATTRS,
+    ]
     # A seeded late subset, with no events before its listing.
     late = sim.late_products.set_index("id")["listed_at"]
     assert 0.03 * len(styles) < len(late) < 0.2 * len(styles)

@@ -1,5 +1,6 @@
 """The file-head encoding check: UTF-16 without a BOM is told by its many NUL bytes; one NUL inside
 a UTF-8 field is a bad row (quarantined), not a UTF-16 file."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The Spark settings the one builder applies (pure: no JVM started)."""
+
 from __future__ import annotations
 
 from hybridrec.config import SparkConfig
@@ -28,7 +29,8 @@ def test_cluster_config_binds_nowhere_special_and_passes_extra_conf() -> None:
 
 
 def test_delta_snapshot_partitions_small_locally_and_left_to_the_platform_when_null() -> None:
-    assert spark_settings(SparkConfig(), launched_by_spark_submit=True)[
-        "spark.databricks.delta.snapshotPartitions"] == "2"
+    assert (
+        spark_settings(SparkConfig(), launched_by_spark_submit=True)["spark.databricks.delta.snapshotPartitions"] == "2"
+    )
     s = spark_settings(SparkConfig(delta_snapshot_partitions=None), launched_by_spark_submit=True)
     assert "spark.databricks.delta.snapshotPartitions" not in s

@@ -1,4 +1,5 @@
 """Text normalisation, tokenisation, vocabulary rule and encoding (pure Python, no Spark)."""
+
 from __future__ import annotations
 
 import pytest

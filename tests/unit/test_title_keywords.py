@@ -1,5 +1,6 @@
 """The title-keyword label rule (features.label_source: title_keyword), pure Python part, and the
 early error for a catalog that has neither categories nor a label source."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,8 +25,16 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize(
     ("token", "expected"),
-    [("holder", True), ("mug", True), ("cm", False), ("t", False), ("of", False), ("12", False),
-     ("٣٤٥", False), ("box", True)],
+    [
+        ("holder", True),
+        ("mug", True),
+        ("cm", False),
+        ("t", False),
+        ("of", False),
+        ("12", False),
+        ("٣٤٥", False),
+        ("box", True),
+    ],
 )
 def test_candidates_are_words_of_three_characters_or_more(token: str, expected: bool) -> None:
     assert is_candidate(token) is expected
@@ -52,16 +61,24 @@ def test_title_rule_on_titles_like_online_retail() -> None:
         "PINK HEART T-LIGHT HOLDER",
         "PINK FLOWER MUG",
         "WHITE HANGING HEART T-LIGHT HOLDER",
-        "KIDS RAIN MAC PINK",      # trailing colour: the noun before it is the keyword
+        "KIDS RAIN MAC PINK",  # trailing colour: the noun before it is the keyword
         "SET OF 3 CAKE TINS",
         "SET OF 6 MUG",
-        "12 PENCILS",               # digits are not keywords
-        "PINK",                     # only a modifier: no keyword
-        None,                       # no title: no keyword
+        "12 PENCILS",  # digits are not keywords
+        "PINK",  # only a modifier: no keyword
+        None,  # no title: no keyword
     ]
     # pink starts 4 titles and ends 1; set starts 2 and ends 0: modifiers. holder, mug end titles.
     assert title_keywords_python(titles) == [
-        "holder", "mug", "holder", "mac", "tins", "mug", "pencils", None, None,
+        "holder",
+        "mug",
+        "holder",
+        "mac",
+        "tins",
+        "mug",
+        "pencils",
+        None,
+        None,
     ]
 
 
@@ -78,24 +95,34 @@ def test_category_labels_json_keeps_its_keys() -> None:
     """The default source writes exactly the keys it wrote before label sources existed."""
     labels = build_label_map({("shirts", True): 3}, 1).to_json()
     assert "label_source" not in labels and labels["source_column"] == CATEGORY
-    assert set(labels) == {"classes", "num_classes", "unlabeled", "source_column",
-                           "min_examples_per_class", "counted_on", "examples_per_class",
-                           "excluded_classes"}
+    assert set(labels) == {
+        "classes",
+        "num_classes",
+        "unlabeled",
+        "source_column",
+        "min_examples_per_class",
+        "counted_on",
+        "examples_per_class",
+        "excluded_classes",
+    }
 
 
 def test_a_catalog_without_categories_needs_a_label_source(tmp_path: Path) -> None:
     cfg = config_from_dict({"catalog": {"columns": {"category": None}}}, base_dir=tmp_path)
-    with pytest.raises(LabelSourceError, match="features.label_source is category but "
-                                               "catalog.columns.category is null"):
+    with pytest.raises(
+        LabelSourceError, match="features.label_source is category but catalog.columns.category is null"
+    ):
         check_label_source(cfg)
-    keyword = config_from_dict({"catalog": {"columns": {"category": None}},
-                                "features": {"label_source": "title_keyword"}}, base_dir=tmp_path)
+    keyword = config_from_dict(
+        {"catalog": {"columns": {"category": None}}, "features": {"label_source": "title_keyword"}}, base_dir=tmp_path
+    )
     check_label_source(keyword)  # titles are mapped: fine
 
 
 def test_title_keyword_needs_a_title_column(tmp_path: Path) -> None:
-    cfg = config_from_dict({"catalog": {"columns": {"title": None}},
-                            "features": {"label_source": "title_keyword"}}, base_dir=tmp_path)
+    cfg = config_from_dict(
+        {"catalog": {"columns": {"title": None}}, "features": {"label_source": "title_keyword"}}, base_dir=tmp_path
+    )
     with pytest.raises(LabelSourceError, match="catalog.columns.title is null"):
         check_label_source(cfg)
 

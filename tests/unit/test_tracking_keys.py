@@ -1,4 +1,6 @@
-"""MLflow refuses metric names with '@' (ndcg@10): the one tracker (training and ALS) renames them instead of losing the run."""
+"""MLflow refuses metric names with '@' (ndcg@10): the one tracker (training and ALS) renames them instead of losing
+the run."""
+
 import pytest
 
 from hybridrec.tracking import mlflow_key
@@ -42,10 +44,17 @@ def test_a_training_run_is_logged_with_the_same_rules_as_als(tmp_path, monkeypat
     metrics_file = tmp_path / "metrics.json"
     metrics_file.write_text("{}", encoding="utf-8")
     history = [{"epoch": 1, "loss": 1.5, "val_loss": float("nan")}, {"epoch": 2, "loss": 0.5}]
-    run_id = log_run(TrainConfig(), str(tmp_path), "v1", params={"epochs": 2, "k@10": "x" * 900},
-                     metrics={"image_ndcg@10": 0.25, "broken": float("inf")}, epoch_metrics={"image": history},
-                     files=[str(metrics_file), str(tmp_path / "absent.json")], documents={"extra.json": {"a": 1}},
-                     tags={"model_version": "v1"})
+    run_id = log_run(
+        TrainConfig(),
+        str(tmp_path),
+        "v1",
+        params={"epochs": 2, "k@10": "x" * 900},
+        metrics={"image_ndcg@10": 0.25, "broken": float("inf")},
+        epoch_metrics={"image": history},
+        files=[str(metrics_file), str(tmp_path / "absent.json")],
+        documents={"extra.json": {"a": 1}},
+        tags={"model_version": "v1"},
+    )
     assert run_id is not None
     client = MlflowClient(tracking_uri=(tmp_path / "mlruns").resolve().as_uri())
     run = client.get_run(run_id)

@@ -1,4 +1,5 @@
 """Classification metrics and the fused vector, checked against hand-computed values."""
+
 from __future__ import annotations
 
 import math

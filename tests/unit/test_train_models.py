@@ -1,4 +1,5 @@
 """The content models: shapes, the named embedding layer, version naming and steps per epoch."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -54,9 +55,20 @@ def test_model_version_is_stable_and_changes_with_what_the_model_learns() -> Non
 
 
 def test_every_rank_takes_the_same_number_of_steps() -> None:
-    spec = TrainSpec(model="text", train=TrainConfig(batch_size=64), urls={}, row_groups={},
-                     labelled_rows={"train": 1000}, class_names=["a", "b"], image_size=8, max_len=4, vocab_size=10,
-                     checkpoint_dir="", export_dir="", threads_per_proc=1)
+    spec = TrainSpec(
+        model="text",
+        train=TrainConfig(batch_size=64),
+        urls={},
+        row_groups={},
+        labelled_rows={"train": 1000},
+        class_names=["a", "b"],
+        image_size=8,
+        max_len=4,
+        vocab_size=10,
+        checkpoint_dir="",
+        export_dir="",
+        threads_per_proc=1,
+    )
     assert spec.steps_per_epoch(1) == 15 and spec.steps_per_epoch(2) == 7
     spec.train.max_steps_per_epoch = 3
     assert spec.steps_per_epoch(2) == 3

@@ -1,4 +1,5 @@
 """EpochProgress prints rank 0's epoch lines from progress.log as they are written."""
+
 from __future__ import annotations
 
 import io
@@ -49,7 +50,9 @@ def test_append_progress_keeps_earlier_lines_and_never_raises(tmp_path: Path, ca
     append_progress(tmp_path, "[train text] epoch 1/2: a")
     append_progress(tmp_path, "[train text] epoch 2/2: b\nwith a newline")
     assert (tmp_path / PROGRESS_FILE).read_text(encoding="utf-8").splitlines() == [
-        "[train text] epoch 1/2: a", "[train text] epoch 2/2: b with a newline"]
+        "[train text] epoch 1/2: a",
+        "[train text] epoch 2/2: b with a newline",
+    ]
     assert not list(tmp_path.glob("*.tmp"))
     missing = tmp_path / "no-such-folder"
     append_progress(missing, "[train text] epoch 1/1: c")  # cannot write: printed instead

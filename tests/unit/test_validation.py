@@ -1,5 +1,6 @@
 """Validation pieces that need no Spark: image path confinement and the Pillow check on bad files,
 reason codes, count reconciliation, config checks for catalog/interactions, layouts, file paths."""
+
 from __future__ import annotations
 
 import io
@@ -44,9 +45,7 @@ def _jpeg_bytes(size: tuple[int, int] = (48, 48), mode: str = "RGB") -> bytes:
         ("..", False),
     ],
 )
-def test_relative_and_absolute_paths_are_confined_to_the_root(
-    root: Path, ref: str, inside: bool
-) -> None:
+def test_relative_and_absolute_paths_are_confined_to_the_root(root: Path, ref: str, inside: bool) -> None:
     path, why = ic.resolve_image_path(str(root), ref)
     assert (path is not None) == inside
     if inside:
@@ -123,20 +122,37 @@ def test_reason_codes_are_distinct_snake_case_constants() -> None:
     assert len(codes) == len(set(codes))
     assert all(c == c.lower() and " " not in c for c in codes)
     assert set(reasons.PRODUCT_REASONS) | set(reasons.INTERACTION_REASONS) == set(codes)
-    for required in ("missing_image", "unreadable_image", "image_path_escapes_root",
-                     "empty_text_and_no_image", "duplicate_id_conflict", "duplicate_row",
-                     "unknown_category", "empty_category", "missing_id"):
+    for required in (
+        "missing_image",
+        "unreadable_image",
+        "image_path_escapes_root",
+        "empty_text_and_no_image",
+        "duplicate_id_conflict",
+        "duplicate_row",
+        "unknown_category",
+        "empty_category",
+        "missing_id",
+    ):
         assert required in reasons.PRODUCT_REASONS
-    for required in ("unknown_product", "missing_user", "unparseable_timestamp", "unknown_event",
-                     "invalid_weight", "future_timestamp"):
+    for required in (
+        "unknown_product",
+        "missing_user",
+        "unparseable_timestamp",
+        "unknown_event",
+        "invalid_weight",
+        "future_timestamp",
+    ):
         assert required in reasons.INTERACTION_REASONS
 
 
 def test_reconcile_counts_per_reason() -> None:
     counts = reconcile("products", 10, {None: 7, "missing_image": 2, "duplicate_row": 1})
     assert counts == {
-        "products_read": 10, "products_accepted": 7, "products_quarantined": 3,
-        "products_quarantined_duplicate_row": 1, "products_quarantined_missing_image": 2,
+        "products_read": 10,
+        "products_accepted": 7,
+        "products_quarantined": 3,
+        "products_quarantined_duplicate_row": 1,
+        "products_quarantined_missing_image": 2,
     }
     with pytest.raises(IngestCountError, match=r"read 10 rows but accepted 7 \+ quarantined 2 = 9"):
         reconcile("products", 10, {None: 7, "missing_image": 2})
@@ -183,20 +199,24 @@ def test_fashion_config_maps_the_real_catalog() -> None:
     cfg = load_config(REPO_ROOT / "conf" / "fashion.yaml")
     cat = cfg.catalog
     assert (cat.columns.id, cat.columns.title, cat.columns.description, cat.columns.category) == (
-        "id", "productDisplayName", None, "articleType"
+        "id",
+        "productDisplayName",
+        None,
+        "articleType",
     )
     assert cat.image_pattern == "{id}.jpg" and cat.missing_image == "text_only"
     assert cat.path == str((REPO_ROOT.parent / "shared" / "data" / "fashion" / "styles.csv").resolve())
     assert cat.image_root == str((REPO_ROOT.parent / "shared" / "data" / "fashion" / "images").resolve())
-    assert set(cat.attributes) == {"gender", "masterCategory", "subCategory", "baseColour", "season",
-                                   "usage", "year"}
+    assert set(cat.attributes) == {"gender", "masterCategory", "subCategory", "baseColour", "season", "usage", "year"}
 
 
 def test_retail_products_layout_fixes_the_mapping() -> None:
-    cat = catalog_settings(CatalogConfig(layout="retail_products", path="/data/train.csv",
-                                         image_root="/data/train"))
+    cat = catalog_settings(CatalogConfig(layout="retail_products", path="/data/train.csv", image_root="/data/train"))
     assert (cat.columns.id, cat.columns.title, cat.columns.description, cat.columns.category) == (
-        "ImgId", "title", "description", "categories"
+        "ImgId",
+        "title",
+        "description",
+        "categories",
     )
     assert cat.image_pattern == "{id}.jpg" and cat.file_format == "csv" and cat.header
     assert catalog_settings(CatalogConfig()) == CatalogConfig()

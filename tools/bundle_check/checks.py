@@ -4,6 +4,7 @@ bundle, its scripts' parsers and config, secrets in its files, the wheel's requi
 Why a check and not a deploy: a wrong field, a script path or an argument the job's parser rejects
 would otherwise surface at 2 a.m. on the cluster.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,26 +13,47 @@ import copy
 import datetime as dt
 import io
 import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tools.bundle_check.loader import (
-    BUNDLE_FILE, DYNAMIC_REF, BundleError, Target, bundle_files, load_bundle, load_parser, notebook_args,
-    resolve_target, script_path, task_file,
+    BUNDLE_FILE,
+    DYNAMIC_REF,
+    BundleError,
+    Target,
+    bundle_files,
+    load_bundle,
+    load_parser,
+    notebook_args,
+    resolve_target,
+    script_path,
+    task_file,
 )
 from tools.bundle_check.plan import dynamic_values
 
 # Sample start of a run, for dynamic value references when a parser is checked (a Sunday).
-SAMPLE_START = dt.datetime(2026, 1, 4, 2, 0, tzinfo=dt.timezone.utc)
+SAMPLE_START = dt.datetime(2026, 1, 4, 2, 0, tzinfo=dt.UTC)
 # The Jobs service retries after at least this long; shorter is a retry storm, not a back-off.
 MIN_RETRY_INTERVAL_MS = 60_000
 # A source file is deployed as a notebook only with this first line.
 NOTEBOOK_HEADER = "# Databricks notebook source"
 
-_START_TIME_ARGS = ("iso_date", "iso_datetime", "iso_weekday", "is_weekday", "timestamp_ms", "year",
-                    "month", "day", "hour", "minute", "second")
+_START_TIME_ARGS = (
+    "iso_date",
+    "iso_datetime",
+    "iso_weekday",
+    "is_weekday",
+    "timestamp_ms",
+    "year",
+    "month",
+    "day",
+    "hour",
+    "minute",
+    "second",
+)
 _TASK_REF_ATTRS = ("run_id", "result_state", "error_code", "execution_count", "run_page_url")
 
 
@@ -50,8 +72,9 @@ class Problem:
 # Checks
 
 
-def check_bundle(root: str | Path = ".", targets: Sequence[str] | None = None,
-                 variables: Mapping[str, Any] | None = None) -> tuple[list[Problem], list[str]]:
+def check_bundle(
+    root: str | Path = ".", targets: Sequence[str] | None = None, variables: Mapping[str, Any] | None = None
+) -> tuple[list[Problem], list[str]]:
     """All problems of every (or the named) target, and notes worth printing (placeholders)."""
     try:
         bundle = load_bundle(root)
@@ -60,9 +83,16 @@ def check_bundle(root: str | Path = ".", targets: Sequence[str] | None = None,
     problems = list(check_secrets(bundle_files(bundle), bundle.root))
     for name, artifact in (bundle.config.get("artifacts") or {}).items():
         folder = bundle.root / str((artifact or {}).get("path", "."))
-        if (artifact or {}).get("type") == "whl" and not any((folder / f).is_file() for f in ("setup.py", "pyproject.toml")):
-            problems.append(Problem(f"artifacts.{name}", f"{_relative(folder, bundle.root)} has no setup.py or "
-                                    "pyproject.toml to build the wheel from: fix its path"))
+        if (artifact or {}).get("type") == "whl" and not any(
+            (folder / f).is_file() for f in ("setup.py", "pyproject.toml")
+        ):
+            problems.append(
+                Problem(
+                    f"artifacts.{name}",
+                    f"{_relative(folder, bundle.root)} has no setup.py or "
+                    "pyproject.toml to build the wheel from: fix its path",
+                )
+            )
         elif (artifact or {}).get("type") == "whl" and (folder / "setup.py").is_file():
             problems += [Problem(f"artifacts.{name}", m) for m in wheel_requirement_problems(folder / "setup.py")]
     notes: list[str] = []
@@ -82,8 +112,18 @@ def check_bundle(root: str | Path = ".", targets: Sequence[str] | None = None,
 
 # What a Databricks (ML) runtime provides: a wheel requiring one of these makes pip install a second
 # copy over the runtime's (a pyspark wheel shadows the cluster's Spark and its Delta jars).
-RUNTIME_PROVIDED = ("pyspark", "delta-spark", "tensorflow", "tensorflow-cpu", "tensorflow-gpu", "horovod",
-                    "petastorm", "mlflow", "mlflow-skinny", "databricks-connect")
+RUNTIME_PROVIDED = (
+    "pyspark",
+    "delta-spark",
+    "tensorflow",
+    "tensorflow-cpu",
+    "tensorflow-gpu",
+    "horovod",
+    "petastorm",
+    "mlflow",
+    "mlflow-skinny",
+    "databricks-connect",
+)
 
 
 def install_requires(setup_py: Path) -> list[str]:
@@ -108,8 +148,10 @@ def wheel_requirement_problems(setup_py: Path) -> list[str]:
     for req in install_requires(setup_py):
         name = re.split(r"[\s<>=!~;\[]", req.strip(), maxsplit=1)[0].lower().replace("_", "-")
         if name in RUNTIME_PROVIDED:
-            problems.append(f"{setup_py.name} install_requires {req!r}: the cluster's runtime provides {name}, "
-                            "and installing the wheel would replace it; move it to an extra (spark, cpu)")
+            problems.append(
+                f"{setup_py.name} install_requires {req!r}: the cluster's runtime provides {name}, "
+                "and installing the wheel would replace it; move it to an extra (spark, cpu)"
+            )
     return problems
 
 
@@ -167,13 +209,17 @@ def _check_graph(job: dict[str, Any]) -> list[str]:
         for dep in task.get("depends_on") or []:
             name = dep.get("task_key")
             if name not in by_key:
-                problems.append(f"task {key} depends_on {name!r}, which is not a task of this job "
-                                f"(tasks: {', '.join(str(k) for k in keys if k)})")
+                problems.append(
+                    f"task {key} depends_on {name!r}, which is not a task of this job "
+                    f"(tasks: {', '.join(str(k) for k in keys if k)})"
+                )
             elif dep.get("outcome") is not None:
                 if "condition_task" not in by_key[name]:
-                    problems.append(f"task {key} depends on outcome {dep['outcome']!r} of {name}, which is not a condition task")
+                    problems.append(
+                        f"task {key} depends on outcome {dep['outcome']!r} of {name}, which is not a condition task"
+                    )
                 elif str(dep["outcome"]) not in ("true", "false"):
-                    problems.append(f"task {key}: outcome of condition {name} must be \"true\" or \"false\"")
+                    problems.append(f'task {key}: outcome of condition {name} must be "true" or "false"')
         if "condition_task" in task:
             continue
         cluster = task.get("job_cluster_key")
@@ -200,7 +246,7 @@ def _find_cycle(graph: Mapping[str, list[str]]) -> list[str] | None:
         stack.append(node)
         for dep in graph.get(node, []):
             if state.get(dep) == 1:
-                return stack[stack.index(dep):] + [dep]
+                return stack[stack.index(dep) :] + [dep]
             if dep in graph and dep not in state and (found := visit(dep)):
                 return found
         stack.pop()
@@ -228,7 +274,9 @@ def _check_operations(job: dict[str, Any], mode: str | None) -> list[str]:
         try:
             ZoneInfo(str(schedule.get("timezone_id", "")))
         except (ZoneInfoNotFoundError, ValueError):
-            problems.append(f"schedule.timezone_id {schedule.get('timezone_id')!r} is not a time zone (e.g. UTC, Europe/Berlin)")
+            problems.append(
+                f"schedule.timezone_id {schedule.get('timezone_id')!r} is not a time zone (e.g. UTC, Europe/Berlin)"
+            )
         pause = schedule.get("pause_status", "UNPAUSED")
         if mode == "development" and pause != "PAUSED":
             problems.append("a development target must keep the schedule PAUSED")
@@ -243,7 +291,9 @@ def _check_operations(job: dict[str, Any], mode: str | None) -> list[str]:
     emails = (job.get("email_notifications") or {}).get("on_failure") or []
     hooks = (job.get("webhook_notifications") or {}).get("on_failure") or []
     if not emails and not hooks:
-        problems.append("nobody hears of a failure: set email_notifications.on_failure or webhook_notifications.on_failure")
+        problems.append(
+            "nobody hears of a failure: set email_notifications.on_failure or webhook_notifications.on_failure"
+        )
     if mode == "production" and not hooks:
         problems.append("production failures should also reach the on-call webhook (webhook_notifications.on_failure)")
     for task in job.get("tasks") or []:
@@ -251,11 +301,15 @@ def _check_operations(job: dict[str, Any], mode: str | None) -> list[str]:
             continue
         key = task.get("task_key")
         if not _number(task.get("timeout_seconds")) > 0:
-            problems.append(f"task {key} has no timeout_seconds: a hung task would hold the cluster until the job's timeout")
+            problems.append(
+                f"task {key} has no timeout_seconds: a hung task would hold the cluster until the job's timeout"
+            )
         if not _number(task.get("max_retries")) >= 1:
             problems.append(f"task {key} has no max_retries: a transient failure fails the night")
         elif _number(task.get("min_retry_interval_millis")) < MIN_RETRY_INTERVAL_MS:
-            problems.append(f"task {key}: min_retry_interval_millis must be at least {MIN_RETRY_INTERVAL_MS} (back-off)")
+            problems.append(
+                f"task {key}: min_retry_interval_millis must be at least {MIN_RETRY_INTERVAL_MS} (back-off)"
+            )
     return problems
 
 
@@ -317,25 +371,51 @@ def _dynamic_refs(value: Any) -> Iterator[str]:
 def _check_dynamic_refs(job: dict[str, Any]) -> list[str]:
     params = {str(p.get("name")) for p in job.get("parameters") or []}
     tasks = {str(t.get("task_key")) for t in job.get("tasks") or []}
-    fixed = {"job.id", "job.name", "job.run_id", "job.repair_count", "job.trigger.type",
-             "job.trigger.file_arrival.location", "task.name", "task.run_id", "task.execution_count",
-             "task.notebook_path", "workspace.id", "workspace.url"}
+    fixed = {
+        "job.id",
+        "job.name",
+        "job.run_id",
+        "job.repair_count",
+        "job.trigger.type",
+        "job.trigger.file_arrival.location",
+        "task.name",
+        "task.run_id",
+        "task.execution_count",
+        "task.notebook_path",
+        "workspace.id",
+        "workspace.url",
+    }
     problems = []
     by_key = {str(t.get("task_key")): t for t in job.get("tasks") or []}
     for ref in sorted(set(_dynamic_refs(job))):
         parts = ref.split(".")
-        if parts[0] == "tasks" and len(parts) >= 4 and parts[2] == "values" and parts[1] in by_key \
-                and "notebook_task" not in by_key[parts[1]]:
-            problems.append(f"{{{{{ref}}}}}: task {parts[1]} is not a notebook task, and only notebooks can set "
-                            "task values (dbutils.jobs.taskValues.set): the condition would never see it")
-        ok = (ref in fixed
-              or (parts[:2] == ["job", "parameters"] and len(parts) == 3 and parts[2] in params)
-              or (parts[:2] in (["job", "start_time"], ["job", "trigger"]) and parts[-1] in _START_TIME_ARGS)
-              or (parts[0] == "tasks" and len(parts) >= 3 and parts[1] in tasks
-                  and (parts[2] in _TASK_REF_ATTRS or parts[2] == "values"))
-              or re.fullmatch(r"secrets/[\w.\-]+/[\w.\-]+", ref) is not None)
+        if (
+            parts[0] == "tasks"
+            and len(parts) >= 4
+            and parts[2] == "values"
+            and parts[1] in by_key
+            and "notebook_task" not in by_key[parts[1]]
+        ):
+            problems.append(
+                f"{{{{{ref}}}}}: task {parts[1]} is not a notebook task, and only notebooks can set "
+                "task values (dbutils.jobs.taskValues.set): the condition would never see it"
+            )
+        ok = (
+            ref in fixed
+            or (parts[:2] == ["job", "parameters"] and len(parts) == 3 and parts[2] in params)
+            or (parts[:2] in (["job", "start_time"], ["job", "trigger"]) and parts[-1] in _START_TIME_ARGS)
+            or (
+                parts[0] == "tasks"
+                and len(parts) >= 3
+                and parts[1] in tasks
+                and (parts[2] in _TASK_REF_ATTRS or parts[2] == "values")
+            )
+            or re.fullmatch(r"secrets/[\w.\-]+/[\w.\-]+", ref) is not None
+        )
         if not ok:
-            hint = f" (job parameters: {', '.join(sorted(params)) or 'none'})" if ref.startswith("job.parameters") else ""
+            hint = (
+                f" (job parameters: {', '.join(sorted(params)) or 'none'})" if ref.startswith("job.parameters") else ""
+            )
             problems.append(f"{{{{{ref}}}}} is not a dynamic value reference the Jobs service knows{hint}")
     return problems
 
@@ -343,8 +423,11 @@ def _check_dynamic_refs(job: dict[str, Any]) -> list[str]:
 def _check_scripts(target: Target, job_key: str, job: dict[str, Any]) -> list[str]:
     problems = []
     root = target.bundle.root
-    wheel_dirs = {(root / str(a.get("path", "."))).resolve() / "dist"
-                  for a in (target.bundle.config.get("artifacts") or {}).values() if a.get("type") == "whl"}
+    wheel_dirs = {
+        (root / str(a.get("path", "."))).resolve() / "dist"
+        for a in (target.bundle.config.get("artifacts") or {}).values()
+        if a.get("type") == "whl"
+    }
     origin_dir = target.bundle.origins.get(job_key, root / BUNDLE_FILE).parent
     params_by_task = {}
     for task in job.get("tasks") or []:
@@ -356,11 +439,15 @@ def _check_scripts(target: Target, job_key: str, job: dict[str, Any]) -> list[st
         script = script_path(target, job_key, written)
         wheels = [lib["whl"] for lib in task.get("libraries") or [] if isinstance(lib, dict) and lib.get("whl")]
         if not any((origin_dir / str(w)).resolve().parent in wheel_dirs for w in wheels):
-            problems.append(f"task {key} does not install the bundle's wheel: add libraries: [whl: <artifact path>/dist/*.whl]")
+            problems.append(
+                f"task {key} does not install the bundle's wheel: add libraries: [whl: <artifact path>/dist/*.whl]"
+            )
         if not script.is_file():
-            problems.append(f"task {key}: {field_name} {written} does not exist "
-                            f"(looked for {_relative(script, root)}): fix the path, relative to "
-                            f"{_relative(origin_dir, root) or '.'}/")
+            problems.append(
+                f"task {key}: {field_name} {written} does not exist "
+                f"(looked for {_relative(script, root)}): fix the path, relative to "
+                f"{_relative(origin_dir, root) or '.'}/"
+            )
             continue
         try:
             script.relative_to(root)
@@ -369,8 +456,10 @@ def _check_scripts(target: Target, job_key: str, job: dict[str, Any]) -> list[st
             continue
         if field_name == "notebook_path":
             if not script.read_text(encoding="utf-8").startswith(NOTEBOOK_HEADER):
-                problems.append(f"task {key}: {written} does not start with {NOTEBOOK_HEADER!r}, so it is "
-                                "deployed as a file, not a notebook")
+                problems.append(
+                    f"task {key}: {written} does not start with {NOTEBOOK_HEADER!r}, so it is "
+                    "deployed as a file, not a notebook"
+                )
             try:
                 raw = notebook_args(task)
             except BundleError as exc:
@@ -382,8 +471,10 @@ def _check_scripts(target: Target, job_key: str, job: dict[str, Any]) -> list[st
 
             problems += [f"task {key}: {m}" for m in parameter_problems(job_parser(), script.name, argv)]
             continue
-        argv = [target.to_local(DYNAMIC_REF.sub(lambda m: _sample(job, m.group(1)), str(a)))
-                for a in task["spark_python_task"].get("parameters") or []]
+        argv = [
+            target.to_local(DYNAMIC_REF.sub(lambda m: _sample(job, m.group(1)), str(a)))
+            for a in task["spark_python_task"].get("parameters") or []
+        ]
         params_by_task[key] = argv
         problems += [f"task {key}: {m}" for m in check_parameters(script, argv)]
     problems += _check_common_overrides(params_by_task)
@@ -435,16 +526,21 @@ def parameter_problems(parser: argparse.ArgumentParser, name: str, argv: Sequenc
 
 def _check_common_overrides(params: Mapping[str, list[str]]) -> list[str]:
     """Every script reads the same config, tables and paths: one task pointing elsewhere is a bug."""
+
     def shared(argv: list[str]) -> tuple[str, ...]:
         pairs = [f"{a} {b}" for a, b in zip(argv, argv[1:]) if a in ("--config", "--set")]
-        return tuple(sorted(p for p in pairs if p.startswith("--config") or p.split(" ", 1)[1].startswith(("tables.", "paths."))))
+        return tuple(
+            sorted(p for p in pairs if p.startswith("--config") or p.split(" ", 1)[1].startswith(("tables.", "paths.")))
+        )
 
     if len({shared(argv) for argv in params.values()}) <= 1:
         return []
     first, *rest = params.items()
     odd = [k for k, argv in rest if shared(argv) != shared(first[1])]
-    return [f"tasks {', '.join(odd)} pass other --config / tables.* / paths.* values than task {first[0]}: "
-            "every task must read the same config, tables and volumes"]
+    return [
+        f"tasks {', '.join(odd)} pass other --config / tables.* / paths.* values than task {first[0]}: "
+        "every task must read the same config, tables and volumes"
+    ]
 
 
 def _check_gpu(target: Target, job: dict[str, Any]) -> list[str]:
@@ -458,16 +554,23 @@ def _check_gpu(target: Target, job: dict[str, Any]) -> list[str]:
             continue
         cluster = clusters.get(task.get("job_cluster_key"), {})
         if "gpu-ml" not in str(cluster.get("spark_version", "")):
-            problems.append(f"task {task.get('task_key')} trains on {cluster.get('spark_version')!r}: use a GPU ML runtime (…-gpu-ml-…)")
+            problems.append(
+                f"task {task.get('task_key')} trains on {cluster.get('spark_version')!r}: use a GPU ML "
+                f"runtime (…-gpu-ml-…)"
+            )
         params = [str(p) for p in spt.get("parameters") or []]
         procs = [p.split("=", 1)[1] for p in params if p.startswith("train.num_proc=")]
         if not procs:
-            problems.append(f"task {task.get('task_key')} does not set train.num_proc: Horovod needs one process per GPU")
+            problems.append(
+                f"task {task.get('task_key')} does not set train.num_proc: Horovod needs one process per GPU"
+            )
         elif gpus_per_worker is not None:
             want = int(_number(cluster.get("num_workers")) * _number(gpus_per_worker))
             if procs[-1] != str(want):
-                problems.append(f"task {task.get('task_key')}: train.num_proc={procs[-1]} but the cluster has "
-                                f"{want} GPUs ({cluster.get('num_workers')} workers x {gpus_per_worker})")
+                problems.append(
+                    f"task {task.get('task_key')}: train.num_proc={procs[-1]} but the cluster has "
+                    f"{want} GPUs ({cluster.get('num_workers')} workers x {gpus_per_worker})"
+                )
     return problems
 
 
@@ -482,15 +585,23 @@ _SECRET_PATTERNS = (
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
     (re.compile(r"\beyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]{10,}"), "a JSON web token"),
     (re.compile(r"AccountKey=|SharedAccessSignature=|\bsig=[\w%]{20,}"), "a storage account key or SAS token"),
-    (re.compile(r"\b[\w.-]+\.(cloud\.databricks\.com|azuredatabricks\.net|gcp\.databricks\.com|databricks\.azure\.cn)\b"),
-     "a workspace host"),
-    (re.compile(r"\b(https?|wss?|jdbc:[a-z]+|s3a?|abfss?|wasbs?|gs)://[^\s\"']+", re.IGNORECASE),
-     "a URL (hosts and webhooks belong in the CLI profile or a notification destination)"),
+    (
+        re.compile(
+            r"\b[\w.-]+\.(cloud\.databricks\.com|azuredatabricks\.net|gcp\.databricks\.com|databricks\.azure\.cn)\b"
+        ),
+        "a workspace host",
+    ),
+    (
+        re.compile(r"\b(https?|wss?|jdbc:[a-z]+|s3a?|abfss?|wasbs?|gs)://[^\s\"']+", re.IGNORECASE),
+        "a URL (hosts and webhooks belong in the CLI profile or a notification destination)",
+    ),
     (re.compile(r"^\s*host\s*:\s*\S", re.MULTILINE), "a workspace host"),
 )
 _SECRET_KEY = re.compile(
     r"^\s*-?\s*[\"']?([\w.-]*(password|passwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret|credential)[\w.-]*)"
-    r"[\"']?\s*[:=]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+    r"[\"']?\s*[:=]\s*(.+?)\s*$",
+    re.IGNORECASE | re.MULTILINE,
+)
 _SAFE_VALUE = re.compile(r"^[\"']?(\$\{var\.[\w.-]+\}|\{\{secrets/[\w.-]+/[\w.-]+\}\}|null|~|\"\"|'')?[\"']?$")
 
 
@@ -503,14 +614,24 @@ def check_secrets(files: Sequence[Path], root: Path | None = None) -> list[Probl
         for pattern, what in _SECRET_PATTERNS:
             for m in pattern.finditer(text):
                 line = text.count("\n", 0, m.start()) + 1
-                problems.append(Problem(f"{name}:{line}", f"looks like {what}: keep it out of the repository "
-                                        "(secret scope {{secrets/<scope>/<key>}}, the job's identity, or --var)"))
+                problems.append(
+                    Problem(
+                        f"{name}:{line}",
+                        f"looks like {what}: keep it out of the repository "
+                        "(secret scope {{secrets/<scope>/<key>}}, the job's identity, or --var)",
+                    )
+                )
         for m in _SECRET_KEY.finditer(text):
             value = m.group(3).split(" #")[0].strip()
             if value and not _SAFE_VALUE.match(value):
                 line = text.count("\n", 0, m.start()) + 1
-                problems.append(Problem(f"{name}:{line}", f"{m.group(1)} holds a literal value: read it from a "
-                                        "secret scope ({{secrets/<scope>/<key>}}) instead"))
+                problems.append(
+                    Problem(
+                        f"{name}:{line}",
+                        f"{m.group(1)} holds a literal value: read it from a "
+                        "secret scope ({{secrets/<scope>/<key>}}) instead",
+                    )
+                )
     return problems
 
 

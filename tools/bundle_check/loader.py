@@ -5,6 +5,7 @@ scripts its tasks name.
 Why here and not in the checks: the checks and the dry-run planner both start from a resolved
 ``Target`` and the task files and arguments it names.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,10 +14,11 @@ import hashlib
 import importlib.util
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import yaml
 
@@ -33,8 +35,12 @@ NOTEBOOK_ARGS = "args"
 _REF = re.compile(r"\$\{([A-Za-z_][\w.\-\[\]]*)\}")
 # A ``{{...}}`` dynamic value reference, filled in by the Jobs service when a task starts.
 DYNAMIC_REF = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-_KEYED_LISTS = {"tasks": "task_key", "job_clusters": "job_cluster_key", "parameters": "name",
-                "environments": "environment_key"}
+_KEYED_LISTS = {
+    "tasks": "task_key",
+    "job_clusters": "job_cluster_key",
+    "parameters": "name",
+    "environments": "environment_key",
+}
 
 
 class BundleError(HybridrecError):
@@ -70,9 +76,7 @@ class Target:
     def to_local(self, value: str) -> str:
         """A workspace file path of this bundle as the path of the same file in the checkout."""
         prefix = self.file_path
-        return str(self.bundle.root) + value[len(prefix):] if value.startswith(prefix) else value
-
-
+        return str(self.bundle.root) + value[len(prefix) :] if value.startswith(prefix) else value
 
 
 def load_bundle(root: str | Path = ".") -> Bundle:
@@ -93,8 +97,10 @@ def load_bundle(root: str | Path = ".") -> Bundle:
                 raise BundleError(f"{path.relative_to(root)}: top-level {sorted(unknown)} belong in {BUNDLE_FILE}")
             for key in (part.get("resources") or {}).get("jobs") or {}:
                 if key in origins:
-                    raise BundleError(f"{path.relative_to(root)}: job {key!r} is also defined in "
-                                      f"{origins[key].relative_to(root)}: give one of them another key")
+                    raise BundleError(
+                        f"{path.relative_to(root)}: job {key!r} is also defined in "
+                        f"{origins[key].relative_to(root)}: give one of them another key"
+                    )
                 origins[key] = path
             config = _merge(config, part)
             files.append(path)
@@ -207,8 +213,9 @@ def _lookup_placeholder(name: str, lookup: Any) -> str:
     return f"<{kind} {value}>"
 
 
-def _substitute(value: Any, variables: Mapping[str, Any], context: Mapping[str, str], where: str,
-                active: set[str]) -> Any:
+def _substitute(
+    value: Any, variables: Mapping[str, Any], context: Mapping[str, str], where: str, active: set[str]
+) -> Any:
     """Replace ``${var.x}``, ``${bundle.*}`` and ``${workspace.*}`` in ``value`` (recursively)."""
     if isinstance(value, dict):
         return {k: _substitute(v, variables, context, f"{where}.{k}", active) for k, v in value.items()}
@@ -225,8 +232,10 @@ def _substitute(value: Any, variables: Mapping[str, Any], context: Mapping[str, 
         if ref.startswith("var."):
             name = ref[4:]
             if name not in variables:
-                raise BundleError(f"unknown variable ${{{ref}}} at {where}: declare {name!r} under variables "
-                                  f"in {BUNDLE_FILE} or fix the name")
+                raise BundleError(
+                    f"unknown variable ${{{ref}}} at {where}: declare {name!r} under variables "
+                    f"in {BUNDLE_FILE} or fix the name"
+                )
             if name in active:
                 raise BundleError(f"variable {name} refers to itself at {where}")
             return _substitute(variables[name], variables, context, where, active | {name})
@@ -234,8 +243,10 @@ def _substitute(value: Any, variables: Mapping[str, Any], context: Mapping[str, 
             return context[ref]
         if ref.startswith("resources."):
             return f"<{ref}>"
-        raise BundleError(f"unknown reference ${{{ref}}} at {where}: use ${{var.NAME}}, ${{bundle.name}}, "
-                          "${bundle.target} or ${workspace.file_path}")
+        raise BundleError(
+            f"unknown reference ${{{ref}}} at {where}: use ${{var.NAME}}, ${{bundle.name}}, "
+            "${bundle.target} or ${workspace.file_path}"
+        )
 
     whole = _REF.fullmatch(value)
     if whole:
@@ -262,7 +273,8 @@ def bundle_files(bundle: Bundle) -> list[Path]:
             for task in job.get("tasks") or []:
                 try:
                     params = (task.get("spark_python_task") or {}).get("parameters") or (
-                        notebook_args(task) if task.get("notebook_task") else [])
+                        notebook_args(task) if task.get("notebook_task") else []
+                    )
                 except BundleError:
                     params = []
                 for flag, value in zip(params, params[1:]):
@@ -270,6 +282,7 @@ def bundle_files(bundle: Bundle) -> list[Path]:
                     if flag == "--config" and path.is_file() and path not in files:
                         files.append(path)
     return files
+
 
 def script_path(target: Target, job_key: str, python_file: str) -> Path:
     """Where a task's python_file is in the checkout (relative to the file that names it, like the CLI)."""
@@ -292,23 +305,30 @@ def notebook_args(task: dict[str, Any]) -> list[str]:
     """The job arguments a notebook task passes in its ``args`` parameter (a JSON list)."""
     raw = ((task.get("notebook_task") or {}).get("base_parameters") or {}).get(NOTEBOOK_ARGS)
     if raw is None:
-        raise BundleError(f"notebook task {task.get('task_key')} has no base_parameters.{NOTEBOOK_ARGS}: pass the "
-                          "job arguments (--config, --set ...) as a JSON list")
+        raise BundleError(
+            f"notebook task {task.get('task_key')} has no base_parameters.{NOTEBOOK_ARGS}: pass the "
+            "job arguments (--config, --set ...) as a JSON list"
+        )
     try:
         argv = json.loads(str(raw))
     except json.JSONDecodeError as exc:
-        raise BundleError(f"notebook task {task.get('task_key')}: base_parameters.{NOTEBOOK_ARGS} is not JSON ({exc})") from None
+        raise BundleError(
+            f"notebook task {task.get('task_key')}: base_parameters.{NOTEBOOK_ARGS} is not JSON ({exc})"
+        ) from None
     if not isinstance(argv, list):
         raise BundleError(f"notebook task {task.get('task_key')}: base_parameters.{NOTEBOOK_ARGS} must be a JSON list")
     return [str(a) for a in argv]
+
 
 def load_parser(script: Path) -> argparse.ArgumentParser:
     """The argument parser of a job script: every script in jobs/ defines ``build_parser()``."""
     module = _import_script(script)
     builder: Callable[[], argparse.ArgumentParser] | None = getattr(module, "build_parser", None)
     if builder is None:
-        raise BundleError(f"{script.name} defines no build_parser(): add one returning the parser its "
-                          "__main__ block uses, so that its parameters can be checked")
+        raise BundleError(
+            f"{script.name} defines no build_parser(): add one returning the parser its "
+            "__main__ block uses, so that its parameters can be checked"
+        )
     return builder()
 
 

@@ -4,12 +4,14 @@ with condition tasks, outcomes, Excluded tasks, task values and dynamic value re
 Why: the end-to-end test runs each planned script and notebook task with its exact arguments, so
 the order and command lines of the nightly job are tested without a workspace.
 """
+
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tools.bundle_check.loader import DYNAMIC_REF, BundleError, Target, notebook_args, script_path, task_file
 
@@ -25,9 +27,13 @@ class PlannedTask:
     notebook: bool = False
 
 
-def plan_run(target: Target, job_key: str, start: dt.datetime,
-             parameters: Mapping[str, str] | None = None,
-             task_values: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[list[PlannedTask], dict[str, str]]:
+def plan_run(
+    target: Target,
+    job_key: str,
+    start: dt.datetime,
+    parameters: Mapping[str, str] | None = None,
+    task_values: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[list[PlannedTask], dict[str, str]]:
     """The script and notebook tasks a run started at ``start`` executes, in order, with their exact argv.
 
     Follows the Jobs service's rules with every script succeeding: a condition task's outcome
@@ -74,8 +80,10 @@ def plan_run(target: Target, job_key: str, start: dt.datetime,
                 left, right = fill(str(cond["left"])), fill(str(cond["right"]))
                 unset = DYNAMIC_REF.search(left + right)
                 if unset:
-                    raise BundleError(f"condition {key} reads {unset.group(0)}, which no task value or parameter "
-                                      "gives: pass task_values (what the upstream task sets)")
+                    raise BundleError(
+                        f"condition {key} reads {unset.group(0)}, which no task value or parameter "
+                        "gives: pass task_values (what the upstream task sets)"
+                    )
                 state[key] = "true" if _compare(left, str(cond["op"]), right) else "false"
             else:
                 state[key] = "run"
@@ -99,14 +107,14 @@ def _compare(left: str, op: str, right: str) -> bool:
         a, b = float(left), float(right)
     except ValueError:
         raise BundleError(f"condition {left!r} {op} {right!r} compares numbers, but one side is not a number") from None
-    return {"GREATER_THAN": a > b, "GREATER_THAN_OR_EQUAL": a >= b, "LESS_THAN": a < b,
-            "LESS_THAN_OR_EQUAL": a <= b}[op]
-
+    return {"GREATER_THAN": a > b, "GREATER_THAN_OR_EQUAL": a >= b, "LESS_THAN": a < b, "LESS_THAN_OR_EQUAL": a <= b}[
+        op
+    ]
 
 
 def dynamic_values(start: dt.datetime, parameters: Mapping[str, str]) -> dict[str, str]:
     """The values the Jobs service gives ``{{job.start_time.*}}`` and ``{{job.parameters.*}}``."""
-    start = start.astimezone(dt.timezone.utc)
+    start = start.astimezone(dt.UTC)
     values = {
         "job.start_time.iso_date": start.date().isoformat(),
         "job.start_time.iso_datetime": start.replace(tzinfo=None).isoformat(timespec="milliseconds"),

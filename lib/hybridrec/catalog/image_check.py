@@ -10,11 +10,13 @@ fraction of the cost of a full decode). A declared size above Pillow's decompres
 unreadable. A PNG or WebP named ``.jpg``, CMYK, grayscale, RGBA or 16-bit images are readable: the
 preprocess step converts them to RGB.
 """
+
 from __future__ import annotations
 
 import os
 import warnings
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import pandas as pd
 from PIL import Image, ImageFile
@@ -96,7 +98,7 @@ def check_image(root: str, ref: str) -> ImageCheck:
             with Image.open(path) as img:
                 img.draft(img.mode, (1, 1))
                 img.load()
-    except Exception as exc:  # Pillow raises many types (OSError, SyntaxError, ValueError, ...)
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many types (OSError, SyntaxError, ValueError, ...)
         return ImageCheck(UNREADABLE, path, f"{type(exc).__name__}: {exc}"[:500])
     return ImageCheck(OK, path, None)
 

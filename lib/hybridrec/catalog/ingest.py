@@ -18,18 +18,18 @@ Products go first: interactions are checked against bronze.products as it stands
 Both writes are single Delta commits, so a killed run leaves each table at a readable version and a
 re-run completes the work.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import os
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from hybridrec.catalog import sources
-from hybridrec.catalog import validation
+from hybridrec.catalog import sources, validation
 from hybridrec.catalog.image_check import image_check_column, local_root
 from hybridrec.config import CatalogConfig, Config
 from hybridrec.errors import HybridrecError, MissingInputError
@@ -71,7 +71,8 @@ def ingest(
     """Ingest the catalog, then the interactions (skipped when ``interactions.path`` is null).
 
     ``now`` (naive UTC, default: the current time) is the run's time: ``ingested_at`` of new rows
-    and the limit for future_timestamp (event times and listed_at). ``counts`` is filled as each input finishes (so a job that
+    and the limit for future_timestamp (event times and listed_at). ``counts`` is filled as each input finishes (so a
+    job that
     fails halfway still records what it counted) and returned.
     """
     now = now or utcnow()
@@ -100,9 +101,7 @@ def ingest_products(
     log.info("products: read %d rows from %d file(s)", n_read, len(raw.files))
     std = validation.standardize_products(raw.df, raw.columns, cat)
     partitions = max(2, spark.sparkContext.defaultParallelism * 2)
-    validated = validation.validate_products(
-        std, cat, image_check, now, image_partitions=partitions
-    ).persist()
+    validated = validation.validate_products(std, cat, image_check, now, image_partitions=partitions).persist()
     try:
         accepted_with_photo = F.col(validation.REASON).isNull() & F.col("image_path").isNotNull()
         by_reason, extra, files = summarise(
@@ -117,8 +116,18 @@ def ingest_products(
         _log_tally("products", tally)
 
         _load(
-            cfg, validated, "products", PRODUCTS, PRODUCT_KEY, PRODUCT_CONTENT, QUARANTINE_PRODUCTS,
-            sorted(files | set(raw.files)), tally["products_quarantined"], run_id, now, counts,
+            cfg,
+            validated,
+            "products",
+            PRODUCTS,
+            PRODUCT_KEY,
+            PRODUCT_CONTENT,
+            QUARANTINE_PRODUCTS,
+            sorted(files | set(raw.files)),
+            tally["products_quarantined"],
+            run_id,
+            now,
+            counts,
         )
     finally:
         validated.unpersist()
@@ -156,9 +165,18 @@ def ingest_interactions(
         _log_tally("interactions", tally)
 
         _load(
-            cfg, validated, "interactions", INTERACTIONS, INTERACTION_KEY, INTERACTION_CONTENT,
-            QUARANTINE_INTERACTIONS, sorted(files | set(raw.files)),
-            tally["interactions_quarantined"], run_id, now, counts,
+            cfg,
+            validated,
+            "interactions",
+            INTERACTIONS,
+            INTERACTION_KEY,
+            INTERACTION_CONTENT,
+            QUARANTINE_INTERACTIONS,
+            sorted(files | set(raw.files)),
+            tally["interactions_quarantined"],
+            run_id,
+            now,
+            counts,
         )
     finally:
         validated.unpersist()
@@ -184,11 +202,12 @@ def _load(
     counts.update({f"{what}_{k}": v for k, v in merged.items()})
     log.info(
         "%s: %d inserted, %d updated, %d unchanged",
-        bronze.logical_name, merged["inserted"], merged["updated"], merged["unchanged"],
+        bronze.logical_name,
+        merged["inserted"],
+        merged["updated"],
+        merged["unchanged"],
     )
-    _replace_quarantine(
-        cfg, quarantine, validation.quarantine_rows(validated, run_id, now), files, n_quarantined
-    )
+    _replace_quarantine(cfg, quarantine, validation.quarantine_rows(validated, run_id, now), files, n_quarantined)
 
 
 def summarise(
@@ -260,9 +279,7 @@ def _image_checker(cat: CatalogConfig) -> Callable[[Column], Column] | None:
     return image_check_column(root)
 
 
-def _replace_quarantine(
-    cfg: Config, spec: TableSpec, rows: DataFrame, files: list[str], expected: int
-) -> None:
+def _replace_quarantine(cfg: Config, spec: TableSpec, rows: DataFrame, files: list[str], expected: int) -> None:
     """Replace the quarantine rows of ``files`` (every file read this run) with ``rows``."""
     ref = table_ref(cfg, spec)
     spark = rows.sparkSession
@@ -280,7 +297,7 @@ def _replace_quarantine(
 
 def _log_tally(what: str, tally: Mapping[str, int]) -> None:
     prefix = f"{what}_quarantined_"
-    reasons = ", ".join(f"{k[len(prefix):]} {v}" for k, v in tally.items() if k.startswith(prefix))
+    reasons = ", ".join(f"{k[len(prefix) :]} {v}" for k, v in tally.items() if k.startswith(prefix))
     log.info(
         "%s: read %d = accepted %d + quarantined %d%s",
         what,

@@ -4,6 +4,7 @@ A quarantined row carries one code (machine-readable, stable: dashboards and tes
 and a free-text detail. When a row has several problems the first check in the validation order
 wins (see ``hybridrec.catalog.validation``), so every input row is counted exactly once.
 """
+
 from __future__ import annotations
 
 # Both tables

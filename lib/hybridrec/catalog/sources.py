@@ -29,6 +29,7 @@ Before Spark reads anything, the head of every file is checked on the driver (``
 Parquet files of one input are read with their schemas merged; files that disagree on a column's
 type stop the job with the files and the column named (``ParquetTypeMismatch``).
 """
+
 from __future__ import annotations
 
 import codecs
@@ -37,10 +38,10 @@ import dataclasses
 import io
 import logging
 import re
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import reduce
-from typing import Sequence
 from urllib.parse import unquote
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -186,11 +187,9 @@ def read_source(
     elif file_format == "jsonl":
         for f, head in read_heads(spark, files).items():
             check_text_head(f, head, key)
-        df = (
-            spark.read.options(
-                primitivesAsString="true", mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT_RECORD
-            ).json(path)
-        )
+        df = spark.read.options(
+            primitivesAsString="true", mode="PERMISSIVE", columnNameOfCorruptRecord=CORRUPT_RECORD
+        ).json(path)
         if CORRUPT_RECORD not in df.columns:
             df = df.withColumn(CORRUPT_RECORD, F.lit(None).cast("string"))
         df = with_source_file(df)
@@ -201,9 +200,7 @@ def read_source(
     columns = tuple(c for c in df.columns if c not in INTERNAL_COLUMNS)
     df = df.select(*[F.col(quote(c)) for c in columns], F.col(CORRUPT_RECORD), F.col(SOURCE_FILE))
     files = tuple(sorted(normalise_source_file(f) for f in df.inputFiles()))
-    log.info(
-        "%s: %s %s (%d file(s)), columns %s", key, file_format, redact(path), len(files), list(columns)
-    )
+    log.info("%s: %s %s (%d file(s)), columns %s", key, file_format, redact(path), len(files), list(columns))
     return RawInput(df=df, columns=columns, files=files)
 
 
@@ -222,8 +219,8 @@ def read_heads(spark: SparkSession, files: Sequence[str]) -> dict[str, tuple[byt
     Read through Hadoop's FileSystem (any scheme Spark reads) with its compression codec chosen by
     file name, as Spark chooses it; a few files at a time, since object stores answer slowly.
     """
-    jvm = spark.sparkContext._jvm  # noqa: SLF001
-    conf = spark.sparkContext._jsc.hadoopConfiguration()  # noqa: SLF001
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - py4j is the only way to Hadoop's configuration
+    conf = spark.sparkContext._jsc.hadoopConfiguration()  # noqa: SLF001 - py4j is the only way to Hadoop's configuration
     factory = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf)
 
     def head(uri: str) -> tuple[bytes, bytes]:
@@ -237,7 +234,7 @@ def read_heads(spark: SparkSession, files: Sequence[str]) -> dict[str, tuple[byt
             return stored, b""  # not gzip data: check_text_head says so, nothing to decompress
         try:
             return stored, _read_at_most(jvm, codec.createInputStream(fs.open(hpath)), HEAD_BYTES)
-        except Exception:  # noqa: BLE001 - a damaged archive: Spark's own read will say more
+        except Exception:  # a damaged archive: Spark's own read will say more
             log.warning("cannot decompress the head of %s", redact(uri), exc_info=True)
             return stored, b""
 
@@ -340,7 +337,9 @@ def _read_csv(
     if len(groups) > 1:
         log.warning(
             "%s: %d different headers in %d files; each file is read by its own header: %s",
-            key, len(groups), len(heads),
+            key,
+            len(groups),
+            len(heads),
             "; ".join(f"{_names(fs)}: {', '.join(c)}" for c, fs in groups.items()),
         )
         if mapped:
@@ -384,9 +383,7 @@ def file_columns(
     return first
 
 
-def _read_csv_files(
-    spark: SparkSession, paths: list[str], columns: list[str], options: dict[str, str]
-) -> DataFrame:
+def _read_csv_files(spark: SparkSession, paths: list[str], columns: list[str], options: dict[str, str]) -> DataFrame:
     """Read ``paths`` with every column as text (``columns``, or what Spark finds when empty)."""
     if not columns:  # no first line at all (an empty file)
         columns = spark.read.options(**options).csv(paths).columns
@@ -402,9 +399,7 @@ def with_source_file(df: DataFrame) -> DataFrame:
     return df.withColumn(SOURCE_FILE, source_file_column(F.col("_metadata.file_path")))
 
 
-def _require_in_files(
-    columns: Sequence[str], files: Sequence[str], mapped: dict[str, str | None], key: str
-) -> None:
+def _require_in_files(columns: Sequence[str], files: Sequence[str], mapped: dict[str, str | None], key: str) -> None:
     """Raise ``InputSchemaError`` naming the file(s) whose header lacks a mapped column."""
     present = set(columns)
     for config_key, column in mapped.items():
@@ -431,7 +426,7 @@ def _read_parquet(spark: SparkSession, path: str, files: Sequence[str], key: str
     """
     try:
         return spark.read.option("mergeSchema", "true").parquet(path)
-    except Exception as exc:  # noqa: BLE001 - diagnosed below, re-raised when not a type clash
+    except Exception as exc:  # diagnosed below, re-raised when not a type clash
         mismatch = parquet_type_mismatch(spark, files)
         if mismatch is None:
             raise
@@ -462,7 +457,7 @@ def require_input(spark: SparkSession, path: str, key: str) -> None:
     """
     jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop's FileSystem knows every scheme Spark reads
     hpath = jvm.org.apache.hadoop.fs.Path(path)
-    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # noqa: SLF001
+    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # noqa: SLF001 - py4j is the only way to Hadoop's configuration
     if not fs.exists(hpath):
         raise MissingInputError(
             f"{key}: {redact(path)} does not exist: point {key} at the file or folder to ingest "

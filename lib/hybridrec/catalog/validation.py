@@ -31,10 +31,11 @@ unparseable_timestamp, timestamp_too_old, future_timestamp, unknown_event, inval
 unknown_product, then duplicates among the rows that passed (key user, product, ts, event):
 duplicate_event_conflict when the copies disagree on the weight, duplicate_row for exact copies.
 """
+
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -44,7 +45,7 @@ from hybridrec.catalog import image_check as ic
 from hybridrec.catalog import reasons
 from hybridrec.catalog.sources import CORRUPT_RECORD, SOURCE_FILE, quote
 from hybridrec.config import CatalogConfig, InteractionsConfig
-from hybridrec.tables import INTERACTIONS, PRODUCTS, QUARANTINE_PRODUCTS
+from hybridrec.tables import QUARANTINE_PRODUCTS
 
 REASON = "reason"
 DETAIL = "detail"
@@ -55,7 +56,7 @@ _REPLACEMENT_CHAR = "\ufffd"
 # Epoch seconds beyond this (year 5138) are not seconds: probably milliseconds or garbage.
 _MAX_EPOCH_SECONDS = 1e11
 # The earliest timestamp kept: nanoseconds since 1970 in an int64 reach back to 1677-09-21.
-MIN_TIMESTAMP = dt.datetime(1678, 1, 1, tzinfo=dt.timezone.utc)
+MIN_TIMESTAMP = dt.datetime(1678, 1, 1, tzinfo=dt.UTC)
 _STRING_MAP = T.MapType(T.StringType(), T.StringType())
 
 Rule = tuple[Column, str, Column]
@@ -106,9 +107,9 @@ def parse_timestamp(df: DataFrame, column: str, timestamp_format: str | None) ->
     text = clean_text(as_text(df, column))
     if timestamp_format:
         return F.try_to_timestamp(text, F.lit(timestamp_format))
-    return F.when(
-        text.rlike(r"^-?[0-9]+(\.[0-9]+)?$"), _epoch_seconds(text.try_cast("double"))
-    ).otherwise(F.try_to_timestamp(text))
+    return F.when(text.rlike(r"^-?[0-9]+(\.[0-9]+)?$"), _epoch_seconds(text.try_cast("double"))).otherwise(
+        F.try_to_timestamp(text)
+    )
 
 
 def _epoch_seconds(seconds: Column) -> Column:
@@ -120,8 +121,7 @@ def has_bad_encoding(*cols: Column) -> Column:
     meaningful in a title or an id, it is what UTF-16 text read as UTF-8 looks like, and systems
     downstream refuse it (C strings, PostgreSQL text). Other control characters and bidi marks
     stay (right-to-left titles need U+200F); the terminal display escapes them."""
-    checks = [F.coalesce((F.instr(c, _REPLACEMENT_CHAR) > 0) | (F.instr(c, "\u0000") > 0), F.lit(False))
-              for c in cols]
+    checks = [F.coalesce((F.instr(c, _REPLACEMENT_CHAR) > 0) | (F.instr(c, "\u0000") > 0), F.lit(False)) for c in cols]
     out = checks[0]
     for c in checks[1:]:
         out = out | c
@@ -154,7 +154,9 @@ def timestamp_range_rules(ts: Column, what: str, now: dt.datetime) -> list[Rule]
             F.format_string(
                 "%s %s is before %s, the earliest timestamp kept (readers holding nanoseconds "
                 "since 1970 cannot represent it)",
-                F.lit(what), shown, F.lit(MIN_TIMESTAMP.strftime("%Y-%m-%d")),
+                F.lit(what),
+                shown,
+                F.lit(MIN_TIMESTAMP.strftime("%Y-%m-%d")),
             ),
         ),
         (
@@ -162,7 +164,9 @@ def timestamp_range_rules(ts: Column, what: str, now: dt.datetime) -> list[Rule]
             reasons.FUTURE_TIMESTAMP,
             F.format_string(
                 "%s %s is after the ingest run started (%s UTC)",
-                F.lit(what), shown, F.lit(now.strftime("%Y-%m-%d %H:%M:%S")),
+                F.lit(what),
+                shown,
+                F.lit(now.strftime("%Y-%m-%d %H:%M:%S")),
             ),
         ),
     ]
@@ -170,7 +174,7 @@ def timestamp_range_rules(ts: Column, what: str, now: dt.datetime) -> list[Rule]
 
 def _utc(moment: dt.datetime) -> dt.datetime:
     """A naive datetime is UTC (runs.utcnow); make it aware so Spark does not apply local time."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def quarantine_rows(validated: DataFrame, run_id: str, ingested_at: dt.datetime) -> DataFrame:
@@ -214,9 +218,7 @@ def standardize_products(raw: DataFrame, columns: Sequence[str], cat: CatalogCon
         attributes = F.map_filter(F.create_map(*pairs).cast(_STRING_MAP), lambda k, v: v.isNotNull())
     else:
         attributes = F.create_map().cast(_STRING_MAP)
-    listed_at = (
-        parse_timestamp(raw, m.listed_at, None) if m.listed_at else F.lit(None).cast("timestamp")
-    )
+    listed_at = parse_timestamp(raw, m.listed_at, None) if m.listed_at else F.lit(None).cast("timestamp")
     std = raw.select(
         raw_map(raw, columns).alias("raw"),
         product_id.alias("product_id"),
@@ -233,7 +235,11 @@ def standardize_products(raw: DataFrame, columns: Sequence[str], cat: CatalogCon
     # Attribute entries sorted, so reordering catalog.attributes does not "change" every product.
     content = F.to_json(
         F.struct(
-            "title", "description", "category", "image_ref", "listed_at_raw",
+            "title",
+            "description",
+            "category",
+            "image_ref",
+            "listed_at_raw",
             F.array_sort(F.map_entries("attributes")).alias("attributes"),
         )
     )
@@ -301,9 +307,7 @@ def validate_products(
         *timestamp_range_rules(F.col("listed_at"), "listed_at", now),
     ]
     if cat.require_category:
-        rules.append(
-            (F.col("category").isNull(), reasons.EMPTY_CATEGORY, F.lit("no category (required)"))
-        )
+        rules.append((F.col("category").isNull(), reasons.EMPTY_CATEGORY, F.lit("no category (required)")))
     if cat.categories is not None:
         rules.append(
             (
@@ -362,7 +366,9 @@ def accepted_rows(validated: DataFrame, schema: T.StructType, ingested_at: dt.da
             (
                 F.lit(_utc(ingested_at)).cast("timestamp")
                 if f.name == "ingested_at"
-                else F.col(SOURCE_FILE) if f.name == "source_file" else F.col(f.name)
+                else F.col(SOURCE_FILE)
+                if f.name == "source_file"
+                else F.col(f.name)
             )
             .cast(f.dataType)
             .alias(f.name)
@@ -374,9 +380,7 @@ def accepted_rows(validated: DataFrame, schema: T.StructType, ingested_at: dt.da
 # --- interactions ----------------------------------------------------------------------------
 
 
-def standardize_interactions(
-    raw: DataFrame, columns: Sequence[str], inter: InteractionsConfig
-) -> DataFrame:
+def standardize_interactions(raw: DataFrame, columns: Sequence[str], inter: InteractionsConfig) -> DataFrame:
     """Source rows → (user_id, product_id, ts, event, rating) by the column mapping, plus ``raw``.
 
     ``event`` is lower-cased; with only a rating column it is ``rating``. ``rating`` is a double
@@ -430,9 +434,7 @@ def validate_interactions(
     m = inter.columns
     known = product_ids.select("product_id").distinct().withColumn("_known", F.lit(True))
     df = std.join(known, on="product_id", how="left")
-    weights = F.create_map(
-        *[x for e, w in sorted(inter.event_weights.items()) for x in (F.lit(e), F.lit(float(w)))]
-    )
+    weights = F.create_map(*[x for e, w in sorted(inter.event_weights.items()) for x in (F.lit(e), F.lit(float(w)))])
     event_weight = F.try_element_at(weights, F.col("event")) if m.event else F.lit(1.0)
     rating = F.col("rating")
     if m.rating:
@@ -461,9 +463,7 @@ def validate_interactions(
                 "timestamp %s is not %s",
                 F.coalesce(F.col("ts_raw"), F.lit("(empty)")),
                 F.lit(
-                    f"in the format {inter.timestamp_format}"
-                    if inter.timestamp_format
-                    else "ISO-8601 or epoch seconds"
+                    f"in the format {inter.timestamp_format}" if inter.timestamp_format else "ISO-8601 or epoch seconds"
                 ),
             ),
         ),
@@ -524,7 +524,11 @@ def validate_interactions(
             reasons.DUPLICATE_EVENT_CONFLICT,
             F.format_string(
                 "%d copies of (user %s, product %s, %s, %s) with different weights",
-                "_copies", "user_id", "product_id", "ts", "event",
+                "_copies",
+                "user_id",
+                "product_id",
+                "ts",
+                "event",
             ),
         ),
         (

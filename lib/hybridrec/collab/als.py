@@ -35,6 +35,7 @@ NDCG, MAP and coverage at ``als.eval_k`` against popularity and random baselines
 as ``metrics["als_ndcg@10"]``, ``metrics["popularity_ndcg@10"]``, ...; (5) fit
 on everything before the cutoff with the chosen parameters and compute top-K (``topk``).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -116,7 +117,7 @@ class AlsResult:
 
 def model_version(cutoff: dt.datetime) -> str:
     """``als-20260101T000000Z``: one version per cutoff, so re-running a night overwrites it."""
-    utc = cutoff.astimezone(dt.timezone.utc) if cutoff.tzinfo else cutoff
+    utc = cutoff.astimezone(dt.UTC) if cutoff.tzinfo else cutoff
     return f"als-{utc:%Y%m%dT%H%M%S}Z"
 
 
@@ -152,7 +153,10 @@ def fit_als(
         raise AssertionError(f"interaction counts do not reconcile: {reasons}")
     log.info(
         "interactions before %s: %d read = %d used + %d dropped %s",
-        cutoff.isoformat(), reasons["read"], reasons["used"], sum(dropped.values()),
+        cutoff.isoformat(),
+        reasons["read"],
+        reasons["used"],
+        sum(dropped.values()),
         {k.removeprefix("dropped_"): v for k, v in sorted(dropped.items())},
     )
     if reasons["used"] == 0:
@@ -170,8 +174,13 @@ def fit_als(
     users, items = users.persist(), items.persist()
     counts["new_user_ids"], counts["new_item_ids"] = new_users.count(), new_items.count()
     counts["user_ids"], counts["item_ids"] = users.count(), items.count()
-    log.info("id mappings: %d users (%d new), %d items (%d new)", counts["user_ids"],
-             counts["new_user_ids"], counts["item_ids"], counts["new_item_ids"])
+    log.info(
+        "id mappings: %d users (%d new), %d items (%d new)",
+        counts["user_ids"],
+        counts["new_user_ids"],
+        counts["item_ids"],
+        counts["new_item_ids"],
+    )
     cached: list[DataFrame] = [flagged, users, items, new_users, new_items]
 
     metrics: dict[str, float] = {}
@@ -185,8 +194,9 @@ def fit_als(
     if (als.tune and params is None) or als.evaluate:
         test_split = split_holdout(events, reference, als.holdout, als.holdout_days, als.holdout_n)
         if als.tune and params is None:
-            val_split = split_holdout(test_split.train, test_split.reference, als.tune_holdout, als.holdout_days,
-                                      als.holdout_n)
+            val_split = split_holdout(
+                test_split.train, test_split.reference, als.tune_holdout, als.holdout_days, als.holdout_n
+            )
             validation = prepare_holdout(val_split, users, items, als, rule, rc.purchase_events)
             counts.update({f"val_{k}": v for k, v in validation.counts.items()})
             if validation.counts["warm_test_users"] and validation.counts["train_pairs"]:
@@ -203,37 +213,59 @@ def fit_als(
     cached.append(ratings)
     counts["pairs"] = ratings.count()
     model, fit_seconds = fit_model(ratings, chosen, cfg)
-    user_factors = ids.to_id(
-        model.userFactors.withColumnRenamed("id", "user_idx"), users, ids.USERS
-    ).select("user_id", F.col("features").alias("factors"))
-    item_factors = ids.to_id(
-        model.itemFactors.withColumnRenamed("id", "item_idx"), items, ids.ITEMS
-    ).select("product_id", F.col("features").alias("factors"))
+    user_factors = ids.to_id(model.userFactors.withColumnRenamed("id", "user_idx"), users, ids.USERS).select(
+        "user_id", F.col("features").alias("factors")
+    )
+    item_factors = ids.to_id(model.itemFactors.withColumnRenamed("id", "item_idx"), items, ids.ITEMS).select(
+        "product_id", F.col("features").alias("factors")
+    )
     # What each user already has never becomes a candidate (removed before the top-K is cut).
     pairs = excluded_pairs(events, rule, rc.purchase_events)
     exclude = indexed_pairs(pairs, users, items) if pairs is not None else None
     counts["excluded_pairs"] = exclude.count() if exclude is not None else 0
-    recs = top_k(model, als.top_k, als.topk_method, user_block=als.topk_user_block,
-                 item_block=als.topk_item_block, sizes=(counts["user_ids"], counts["item_ids"]),
-                 exclude=exclude)
+    recs = top_k(
+        model,
+        als.top_k,
+        als.topk_method,
+        user_block=als.topk_user_block,
+        item_block=als.topk_item_block,
+        sizes=(counts["user_ids"], counts["item_ids"]),
+        exclude=exclude,
+    )
     candidates = ids.to_id(ids.to_id(recs, users, ids.USERS), items, ids.ITEMS).select(
         "user_id", "product_id", "score", "rank"
     )
     metrics["fit_seconds"] = fit_seconds
-    log.info("fit_als done in %.1fs (final fit %.1fs) %s", time.perf_counter() - t_start,
-             fit_seconds, chosen.as_dict())
+    log.info("fit_als done in %.1fs (final fit %.1fs) %s", time.perf_counter() - t_start, fit_seconds, chosen.as_dict())
     return AlsResult(
-        model=model, params=chosen, model_version=model_version(cutoff), cutoff=cutoff,
-        user_factors=user_factors, item_factors=item_factors, candidates=candidates,
-        user_ids=users, item_ids=items, new_user_ids=new_users, new_item_ids=new_items,
-        counts=counts, metrics=metrics, trials=trials, fit_seconds=fit_seconds,
-        linear_algebra=linear_algebra, _cached=cached,
+        model=model,
+        params=chosen,
+        model_version=model_version(cutoff),
+        cutoff=cutoff,
+        user_factors=user_factors,
+        item_factors=item_factors,
+        candidates=candidates,
+        user_ids=users,
+        item_ids=items,
+        new_user_ids=new_users,
+        new_item_ids=new_items,
+        counts=counts,
+        metrics=metrics,
+        trials=trials,
+        fit_seconds=fit_seconds,
+        linear_algebra=linear_algebra,
+        _cached=cached,
     )
 
 
 def _evaluate(
-    test_split: Holdout, users: DataFrame, items: DataFrame, params: AlsParams, cfg: Config,
-    counts: dict[str, int], rule: str,
+    test_split: Holdout,
+    users: DataFrame,
+    items: DataFrame,
+    params: AlsParams,
+    cfg: Config,
+    counts: dict[str, int],
+    rule: str,
 ) -> dict[str, float]:
     """Fit on the holdout's training part; ALS and popularity metrics on its warm test users
     (pairs the exclusion ``rule`` removes are neither recommended nor relevant)."""
@@ -259,8 +291,11 @@ def _evaluate(
         out.update(prefixed(metrics, name))
     key, recall = f"ndcg@{als.eval_k}", f"recall@{als.eval_k}"
     log.info(
-        "evaluation (%s, %d warm users): %s / %s  ALS %.4f / %.4f | popularity %.4f / %.4f | "
-        "random %.4f / %.4f", test_split.rule, data.counts["warm_test_users"], key, recall,
+        "evaluation (%s, %d warm users): %s / %s  ALS %.4f / %.4f | popularity %.4f / %.4f | random %.4f / %.4f",
+        test_split.rule,
+        data.counts["warm_test_users"],
+        key,
+        recall,
         *[scores[n][m] for n in scores for m in (key, recall)],
     )
     return out

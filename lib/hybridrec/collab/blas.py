@@ -13,6 +13,7 @@ The recommendation step (``recommendForAllUsers``) always uses the Java BLAS.
 The check asks the driver's JVM (in local mode, also the executors' JVM); on a cluster each
 executor loads its own, so install the library on every node.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,7 +27,7 @@ NATIVE_BLAS = "dev.ludovic.netlib.blas.JNIBLAS"
 NATIVE_LAPACK = "dev.ludovic.netlib.lapack.JNILAPACK"
 
 
-def _module(jvm, cls: str):  # noqa: ANN001 - py4j objects
+def _module(jvm, cls: str):  # py4j objects
     """The instance of a Scala ``object`` (``BLAS$.MODULE$``), reachable from py4j only this way."""
     *package, name = cls.split(".")
     node = jvm
@@ -51,9 +52,7 @@ def linear_algebra(spark: SparkSession) -> dict[str, object]:
         pid = int(jvm.java.lang.ProcessHandle.current().pid())
         maps = Path(f"/proc/{pid}/maps").read_text(encoding="utf-8", errors="replace")
         names = {line.split()[-1] for line in maps.splitlines() if len(line.split()) >= 6}
-        info["libraries"] = sorted(
-            n for n in names if any(t in Path(n).name for t in ("blas", "lapack", "mkl"))
-        )
+        info["libraries"] = sorted(n for n in names if any(t in Path(n).name for t in ("blas", "lapack", "mkl")))
     except Exception:  # noqa: BLE001 - a remote JVM or no /proc: the class names still tell
         pass
     return info
@@ -69,6 +68,8 @@ def log_linear_algebra(spark: SparkSession) -> dict[str, object]:
         log.warning(
             "ALS linear algebra: Java fallback %s + %s (%s): no system libblas.so.3/liblapack.so.3; "
             "run scripts/setup.sh as root or apt-get install libopenblas0-pthread for native OpenBLAS",
-            info["blas"], info["lapack"], libs,
+            info["blas"],
+            info["lapack"],
+            libs,
         )
     return info

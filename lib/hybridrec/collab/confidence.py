@@ -13,10 +13,11 @@ Confidence (Hu, Koren & Volinsky's implicit-feedback ALS): each event's weight i
 (user, product) and optionally damped with ``log1p`` (repeated views of one item count, but not
 linearly). Spark's ALS then uses ``1 + alpha * r`` as the confidence that the user likes the item.
 """
+
 from __future__ import annotations
 
 import datetime as dt
-from typing import Mapping
+from collections.abc import Mapping
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -34,8 +35,15 @@ ZERO_WEIGHT = "zero_weight"  # carries no signal for implicit ALS
 UNKNOWN_PRODUCT = "unknown_product"
 DUPLICATE_EVENT = "duplicate_event"  # same (user, product, ts, event) as an earlier usable row
 DROP_REASONS = (
-    MISSING_USER, MISSING_PRODUCT, MISSING_TIMESTAMP, AFTER_CUTOFF, UNKNOWN_EVENT, INVALID_WEIGHT,
-    ZERO_WEIGHT, UNKNOWN_PRODUCT, DUPLICATE_EVENT,
+    MISSING_USER,
+    MISSING_PRODUCT,
+    MISSING_TIMESTAMP,
+    AFTER_CUTOFF,
+    UNKNOWN_EVENT,
+    INVALID_WEIGHT,
+    ZERO_WEIGHT,
+    UNKNOWN_PRODUCT,
+    DUPLICATE_EVENT,
 )
 DROP_REASON = "drop_reason"
 EVENT_KEY = ("user_id", "product_id", "ts", "event")
@@ -59,9 +67,7 @@ def flag_interactions(
     """
     weight = F.col("weight").cast("double")
     if event_weights is not None:
-        mapping = F.create_map(
-            *[x for e, w in sorted(event_weights.items()) for x in (F.lit(e), F.lit(float(w)))]
-        )
+        mapping = F.create_map(*[x for e, w in sorted(event_weights.items()) for x in (F.lit(e), F.lit(float(w)))])
         weight = F.try_element_at(mapping, F.col("event"))
     df = events.withColumn("weight", weight)
     checks: list[tuple[Column, str]] = [
@@ -74,7 +80,9 @@ def flag_interactions(
         checks.append((F.col("weight").isNull(), UNKNOWN_EVENT))
     checks += [
         (
-            F.col("weight").isNull() | F.isnan("weight") | (F.col("weight") < 0)
+            F.col("weight").isNull()
+            | F.isnan("weight")
+            | (F.col("weight") < 0)
             | (F.abs(F.col("weight")) == float("inf")),
             INVALID_WEIGHT,
         ),
@@ -92,9 +100,9 @@ def flag_interactions(
     w = Window.partitionBy(*EVENT_KEY, F.col(DROP_REASON).isNull()).orderBy(F.col("weight").desc())
     df = df.withColumn(
         DROP_REASON,
-        F.when(
-            F.col(DROP_REASON).isNull() & (F.row_number().over(w) > 1), F.lit(DUPLICATE_EVENT)
-        ).otherwise(F.col(DROP_REASON)),
+        F.when(F.col(DROP_REASON).isNull() & (F.row_number().over(w) > 1), F.lit(DUPLICATE_EVENT)).otherwise(
+            F.col(DROP_REASON)
+        ),
     )
     return df.drop("_known") if products is not None else df
 

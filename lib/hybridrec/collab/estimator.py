@@ -10,6 +10,7 @@ does not, so ``fit_model`` sets ``paths.checkpoints/als`` when the session has n
 factors for drops the row instead of returning NaN, which would poison any metric averaged over
 predictions. Top-K (``hybridrec.collab.topk``) only ever scores users and items with factors.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,7 +36,7 @@ class AlsParams:
     max_iter: int
 
     @classmethod
-    def from_config(cls, als: AlsConfig) -> "AlsParams":
+    def from_config(cls, als: AlsConfig) -> AlsParams:
         return cls(rank=als.rank, reg_param=als.reg_param, alpha=als.alpha, max_iter=als.max_iter)
 
     def as_dict(self) -> dict[str, float | int]:
@@ -77,8 +78,10 @@ def ensure_checkpoint_dir(spark: SparkSession, cfg: Config) -> str:
     current = sc.getCheckpointDir()
     if current:
         return str(current)
-    target = str(Path(cfg.paths.checkpoints) / "als") if "://" not in cfg.paths.checkpoints else (
-        cfg.paths.checkpoints.rstrip("/") + "/als"
+    target = (
+        str(Path(cfg.paths.checkpoints) / "als")
+        if "://" not in cfg.paths.checkpoints
+        else (cfg.paths.checkpoints.rstrip("/") + "/als")
     )
     sc.setCheckpointDir(target)
     log.info("spark checkpoint directory set to %s (ALS lineage)", target)

@@ -13,10 +13,11 @@ popular top-ups, the final lists, the offline evaluation's systems and its relev
 Why not hard-coded: repeat purchases are real in retail (Online Retail's customers re-order the
 same products), rare in fashion; the backtest decides per catalog (conf/).
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F

@@ -11,11 +11,12 @@ hybrid step handles them. Cold users, cold items (only in the test window) and t
 that fall on cold items are counted and reported; a cold item stays in a user's relevant set, so
 it counts as a miss for both rankings, as it would in production.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame
@@ -62,8 +63,12 @@ def indexed_pairs(pairs: DataFrame, users: DataFrame, items: DataFrame) -> DataF
 
 
 def prepare_holdout(
-    holdout: Holdout, users: DataFrame, items: DataFrame, als: AlsConfig,
-    exclude: str = NONE, purchase_events: Sequence[str] = (),
+    holdout: Holdout,
+    users: DataFrame,
+    items: DataFrame,
+    als: AlsConfig,
+    exclude: str = NONE,
+    purchase_events: Sequence[str] = (),
 ) -> HoldoutData:
     """Ratings of the training part (decayed as of ``holdout.reference``) and the relevant sets.
 
@@ -82,9 +87,7 @@ def prepare_holdout(
         test_pairs = test_pairs.join(seen, ["user_idx", "item_idx"], "left_anti")
     train_users = train.select("user_idx").distinct().withColumn("_warm_user", F.lit(True))
     train_items = train.select("item_idx").distinct().withColumn("_warm_item", F.lit(True))
-    marked = (
-        test_pairs.join(train_users, "user_idx", "left").join(train_items, "item_idx", "left").persist()
-    )
+    marked = test_pairs.join(train_users, "user_idx", "left").join(train_items, "item_idx", "left").persist()
     row = marked.agg(
         F.countDistinct("user_idx").alias("test_users"),
         F.countDistinct(F.when(F.col("_warm_user"), F.col("user_idx"))).alias("warm_test_users"),
@@ -108,8 +111,13 @@ def prepare_holdout(
     log.info(
         "holdout (%s): %d training pairs; %d test users (%d warm, %d cold: not evaluated), "
         "%d test items unseen in training (%d of %d relevant pairs)",
-        holdout.rule, counts["train_pairs"], counts["test_users"], counts["warm_test_users"],
-        counts["cold_test_users"], counts["cold_test_items"], counts["relevant_pairs_on_cold_items"],
+        holdout.rule,
+        counts["train_pairs"],
+        counts["test_users"],
+        counts["warm_test_users"],
+        counts["cold_test_users"],
+        counts["cold_test_items"],
+        counts["relevant_pairs_on_cold_items"],
         counts["relevant_pairs"],
     )
     return HoldoutData(train=train, relevant=relevant, counts=counts, n_train_items=n_train_items, seen=seen)
@@ -133,13 +141,18 @@ def popularity_items(train: DataFrame, k: int) -> list[int]:
 def _same_list_for_all(data: HoldoutData, items: list[int], k: int) -> dict[str, float]:
     """Ranking metrics of one ordered item list given to every warm test user, less the items
     each user may not get (``data.seen``), cut at ``k``."""
-    listed = data.relevant.select("user_idx").crossJoin(F.broadcast(
-        data.relevant.sparkSession.createDataFrame([(i, r) for r, i in enumerate(items)], "item_idx int, pos int")))
+    listed = data.relevant.select("user_idx").crossJoin(
+        F.broadcast(
+            data.relevant.sparkSession.createDataFrame([(i, r) for r, i in enumerate(items)], "item_idx int, pos int")
+        )
+    )
     if data.seen is not None:
         listed = listed.join(data.seen, ["user_idx", "item_idx"], "left_anti")
-    ranked = listed.groupBy("user_idx").agg(
-        F.slice(F.sort_array(F.collect_list(F.struct("pos", "item_idx"))), 1, k).alias("_r")
-    ).select("user_idx", F.col("_r.item_idx").alias("recommended"))
+    ranked = (
+        listed.groupBy("user_idx")
+        .agg(F.slice(F.sort_array(F.collect_list(F.struct("pos", "item_idx"))), 1, k).alias("_r"))
+        .select("user_idx", F.col("_r.item_idx").alias("recommended"))
+    )
     return ranking_metrics(data.relevant.join(ranked, "user_idx", "left"), k, catalog_size=max(1, data.n_train_items))
 
 
@@ -156,8 +169,7 @@ def score_random(data: HoldoutData, k: int, seed: int) -> dict[str, float]:
     The floor the other two are read against: what a model that learnt nothing would score.
     """
     drawn = (
-        data.train.select("item_idx").distinct().orderBy(F.rand(seed), "item_idx")
-        .limit(k + _most_seen(data)).collect()
+        data.train.select("item_idx").distinct().orderBy(F.rand(seed), "item_idx").limit(k + _most_seen(data)).collect()
     )
     return _same_list_for_all(data, [int(r["item_idx"]) for r in drawn], k)
 
@@ -166,21 +178,33 @@ def _most_seen(data: HoldoutData) -> int:
     """The most excluded pairs of any warm test user (how much deeper a shared list must go)."""
     if data.seen is None:
         return 0
-    row = data.seen.join(data.relevant.select("user_idx"), "user_idx", "left_semi").groupBy("user_idx").count().agg(
-        F.max("count")).first()
+    row = (
+        data.seen.join(data.relevant.select("user_idx"), "user_idx", "left_semi")
+        .groupBy("user_idx")
+        .count()
+        .agg(F.max("count"))
+        .first()
+    )
     return int(row[0] or 0)
 
 
 def score_model(model: ALSModel, data: HoldoutData, k: int, als: AlsConfig) -> dict[str, float]:
     """Ranking metrics of the model's top-K for the warm test users."""
     recs = top_k(
-        model, k, als.topk_method, users=data.relevant.select("user_idx"),
-        user_block=als.topk_user_block, item_block=als.topk_item_block,
-        sizes=(data.counts["warm_test_users"], data.n_train_items), exclude=data.seen,
+        model,
+        k,
+        als.topk_method,
+        users=data.relevant.select("user_idx"),
+        user_block=als.topk_user_block,
+        item_block=als.topk_item_block,
+        sizes=(data.counts["warm_test_users"], data.n_train_items),
+        exclude=data.seen,
     )
-    ranked = recs.groupBy("user_idx").agg(
-        F.sort_array(F.collect_list(F.struct("rank", "item_idx"))).alias("_r")
-    ).select("user_idx", F.col("_r.item_idx").alias("recommended"))
+    ranked = (
+        recs.groupBy("user_idx")
+        .agg(F.sort_array(F.collect_list(F.struct("rank", "item_idx"))).alias("_r"))
+        .select("user_idx", F.col("_r.item_idx").alias("recommended"))
+    )
     scored = data.relevant.join(ranked, on="user_idx", how="left")
     return ranking_metrics(scored, k, catalog_size=max(1, data.n_train_items))
 
@@ -188,4 +212,3 @@ def score_model(model: ALSModel, data: HoldoutData, k: int, als: AlsConfig) -> d
 def prefixed(metrics: dict[str, float], prefix: str) -> dict[str, float]:
     """``{"ndcg@10": x}`` → ``{"<prefix>_ndcg@10": x}``."""
     return {f"{prefix}_{name}": value for name, value in metrics.items()}
-

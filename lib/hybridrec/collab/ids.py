@@ -11,6 +11,7 @@ appended by ``hybridrec.collab.store``); the functions here are pure DataFrame t
 Spark's ALS takes ids within the 32-bit integer range, so a mapping that would pass
 ``MAX_INDEX`` is an error, not a wrap-around.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -103,9 +104,7 @@ def extend_mapping(
         )
         .persist()
     )
-    row = new.agg(
-        F.count(F.lit(1)).alias("n"), F.count(F.when(F.col(idx_col).isNull(), 1)).alias("over")
-    ).first()
+    row = new.agg(F.count(F.lit(1)).alias("n"), F.count(F.when(F.col(idx_col).isNull(), 1)).alias("over")).first()
     if row["over"]:
         new.unpersist()
         raise IdMappingError(

@@ -6,6 +6,7 @@ that keeps a failed night harmless: new ids are appended first (an id mapped by 
 its index, nothing else refers to it yet), then the model and its ``als.json`` are saved, then the
 night's output partitions are replaced, and MLflow is told last (a failure there only warns).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -45,24 +46,32 @@ def run_als(
     products_ref = table_ref(cfg, PRODUCTS)
     products = read_table(spark, products_ref) if table_exists(spark, products_ref) else None
     user_ids, item_ids = load_id_mappings(spark, cfg)
-    result = fit_als(spark, cfg, interactions, cutoff, user_ids=user_ids, item_ids=item_ids,
-                     products=products)
+    result = fit_als(spark, cfg, interactions, cutoff, user_ids=user_ids, item_ids=item_ids, products=products)
     try:
         appended = save_id_mappings(cfg, result)
         folder = save_model(cfg, result)
         written = write_outputs(cfg, result, run_date)
         meta = result.metadata(cfg)
         run_id = log_run(
-            cfg.als, cfg.paths.models,
+            cfg.als,
+            cfg.paths.models,
             run_name=result.model_version,
-            params={**result.params.as_dict(), "cutoff": cutoff.isoformat(),
-                    "topk_method": cfg.als.topk_method, "holdout": cfg.als.holdout,
-                    "half_life_days": cfg.als.half_life_days, "transform": cfg.als.transform},
+            params={
+                **result.params.as_dict(),
+                "cutoff": cutoff.isoformat(),
+                "topk_method": cfg.als.topk_method,
+                "holdout": cfg.als.holdout,
+                "half_life_days": cfg.als.half_life_days,
+                "transform": cfg.als.transform,
+            },
             metrics={**result.metrics, **{f"count_{k}": float(v) for k, v in result.counts.items()}},
             documents={"als.json": meta},
-            tags={"model_version": result.model_version, "model_dir": str(folder),
-                  "run_date": run_date.isoformat(),
-                  "native_blas": str(result.linear_algebra.get("native"))},
+            tags={
+                "model_version": result.model_version,
+                "model_dir": str(folder),
+                "run_date": run_date.isoformat(),
+                "native_blas": str(result.linear_algebra.get("native")),
+            },
             what="the ALS fit",
         )
         if counts is not None:

@@ -9,6 +9,7 @@
   ``gold.als_candidates``, partitioned by ``run_date``; a night's partition is replaced as a
   whole (``replaceWhere``), so re-runs never duplicate and a killed write leaves the old one.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -91,8 +92,7 @@ def save_model(cfg: Config, result: AlsResult) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     result.model.write().overwrite().save(str(folder / "spark_model"))
     meta = result.metadata(cfg)
-    (folder / "als.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n",
-                                     encoding="utf-8")
+    (folder / "als.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     log.info("ALS model %s saved to %s", result.model_version, folder)
     return folder
 

@@ -16,10 +16,12 @@ score are broken arbitrarily by both. ``exclude`` pairs (what the user already h
 score matrix; ``recommend_for_all`` asks Spark for K plus the largest number any user has to lose,
 then drops them, so both return K products each user may still be recommended.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,8 +35,9 @@ TOPK_SCHEMA = "user_idx int, item_idx int, score float, rank int"
 _USER_CHUNK = 512
 
 
-def recommend_for_all(model: ALSModel, k: int, users: DataFrame | None = None,
-                      exclude: DataFrame | None = None) -> DataFrame:
+def recommend_for_all(
+    model: ALSModel, k: int, users: DataFrame | None = None, exclude: DataFrame | None = None
+) -> DataFrame:
     """Spark's own top-K (for the users of ``users``' ``user_idx`` column, or for all users),
     without the ``exclude`` pairs (user_idx, item_idx)."""
     extra = 0
@@ -56,12 +59,16 @@ def recommend_for_all(model: ALSModel, k: int, users: DataFrame | None = None,
     if exclude is None:
         return out
     best = Window.partitionBy("user_idx").orderBy(F.col("score").desc(), F.col("item_idx"))
-    return (out.join(exclude.select("user_idx", "item_idx"), ["user_idx", "item_idx"], "left_anti")
-            .withColumn("rank", F.row_number().over(best).cast("int")).filter(F.col("rank") <= k))
+    return (
+        out.join(exclude.select("user_idx", "item_idx"), ["user_idx", "item_idx"], "left_anti")
+        .withColumn("rank", F.row_number().over(best).cast("int"))
+        .filter(F.col("rank") <= k)
+    )
 
 
-def _blocks(factors: DataFrame, block_size: int, prefix: str, n: int | None,
-            seen: DataFrame | None = None) -> tuple[DataFrame, int]:
+def _blocks(
+    factors: DataFrame, block_size: int, prefix: str, n: int | None, seen: DataFrame | None = None
+) -> tuple[DataFrame, int]:
     """Factors (id, features) → rows of one block each: ids and the row-major factor matrix.
 
     ``n``: how many rows ``factors`` has (at most), when the caller knows; else counted.
@@ -73,7 +80,8 @@ def _blocks(factors: DataFrame, block_size: int, prefix: str, n: int | None,
     fields = ["id", "features"]
     if seen is not None:
         factors = factors.join(seen, "id", "left").withColumn(
-            "seen", F.coalesce(F.col("seen"), F.array().cast("array<int>")))
+            "seen", F.coalesce(F.col("seen"), F.array().cast("array<int>"))
+        )
         fields.append("seen")
     blocks = (
         factors.groupBy(F.pmod(F.xxhash64("id"), F.lit(n_blocks)).alias(f"{prefix}_block"))
@@ -163,7 +171,8 @@ def mask_seen(scores: np.ndarray, seen: Sequence[Any], items: np.ndarray) -> Non
 def seen_lists(exclude: DataFrame) -> DataFrame:
     """Pairs (user_idx, item_idx) → (id, seen array<int>) for ``blocked``."""
     return exclude.groupBy(F.col("user_idx").alias("id")).agg(
-        F.collect_list(F.col("item_idx").cast("int")).alias("seen"))
+        F.collect_list(F.col("item_idx").cast("int")).alias("seen")
+    )
 
 
 def blocked(
@@ -201,10 +210,7 @@ def blocked(
     if n_i == 1:
         return scored
     best = Window.partitionBy("user_idx").orderBy(F.col("score").desc(), F.col("item_idx"))
-    return (
-        scored.withColumn("rank", F.row_number().over(best).cast("int"))
-        .filter(F.col("rank") <= k)
-    )
+    return scored.withColumn("rank", F.row_number().over(best).cast("int")).filter(F.col("rank") <= k)
 
 
 def top_k(

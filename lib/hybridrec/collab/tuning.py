@@ -6,6 +6,7 @@ alpha, iterations) over a handful of values from config, and ranks trials by NDC
 same validation users. The winner is refitted by the caller on all data; every trial is returned
 so that it can be saved with the model and logged.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -30,8 +31,7 @@ class Trial:
     fit_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
-        return {"params": self.params.as_dict(), "metrics": self.metrics,
-                "fit_seconds": round(self.fit_seconds, 2)}
+        return {"params": self.params.as_dict(), "metrics": self.metrics, "fit_seconds": round(self.fit_seconds, 2)}
 
 
 def candidates(als: AlsConfig, default: AlsParams | None = None) -> list[AlsParams]:
@@ -41,8 +41,10 @@ def candidates(als: AlsConfig, default: AlsParams | None = None) -> list[AlsPara
     grid = [
         AlsParams(rank=r, reg_param=float(g), alpha=float(a), max_iter=i)
         for r, g, a, i in itertools.product(
-            sorted(set(als.tune_rank)), sorted(set(als.tune_reg_param)),
-            sorted(set(als.tune_alpha)), sorted(set(als.tune_max_iter)),
+            sorted(set(als.tune_rank)),
+            sorted(set(als.tune_reg_param)),
+            sorted(set(als.tune_alpha)),
+            sorted(set(als.tune_max_iter)),
         )
     ]
     if als.tune_search == "random" and len(grid) > als.tune_max_trials:
@@ -66,8 +68,7 @@ def tune(validation: HoldoutData, cfg: Config, default: AlsParams | None = None)
         model, seconds = fit_model(validation.train, params, cfg)
         metrics = score_model(model, validation, als.eval_k, als)
         trials.append(Trial(params=params, metrics=metrics, fit_seconds=seconds))
-        log.info("tuning %d/%d %s: %s %.4f (fit %.1fs)", n, len(todo), params.as_dict(), key,
-                 metrics[key], seconds)
+        log.info("tuning %d/%d %s: %s %.4f (fit %.1fs)", n, len(todo), params.as_dict(), key, metrics[key], seconds)
         del model  # its cached factors are released when the JVM object is collected
     best = max(trials, key=lambda t: t.metrics[key])  # max keeps the first of equal values
     log.info("tuning chose %s (%s %.4f)", best.params.as_dict(), key, best.metrics[key])

@@ -5,10 +5,12 @@
 module binds the two into the API every job, test and notebook uses, so callers import from
 ``hybridrec.config`` only.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from hybridrec.config import loader
 from hybridrec.config.loader import INT32_MAX, INT32_MIN, ConfigError, Limit, parse_override, path_field
@@ -39,12 +41,37 @@ from hybridrec.config.sections import (
 DEFAULT_CONFIG = Path("conf") / "local.yaml"
 
 __all__ = [
-    "CATALOG_FORMATS", "CATALOG_LAYOUTS", "DEFAULT_CONFIG", "EXCLUDE_RULES", "INT32_MAX", "INT32_MIN",
-    "INTERACTION_FORMATS", "LABEL_SOURCES", "MISSING_IMAGE_POLICIES", "AlsConfig", "CatalogColumns",
-    "CatalogConfig", "Config", "ConfigError", "DemoConfig", "EvaluateConfig", "FeaturesConfig",
-    "InteractionColumns", "InteractionsConfig", "Limit", "MlflowSettings", "PathsConfig",
-    "RecommendConfig", "SparkConfig", "TablesConfig", "TrainConfig", "config_from_dict", "load_config",
-    "parse_override", "path_field", "to_dict",
+    "CATALOG_FORMATS",
+    "CATALOG_LAYOUTS",
+    "DEFAULT_CONFIG",
+    "EXCLUDE_RULES",
+    "INT32_MAX",
+    "INT32_MIN",
+    "INTERACTION_FORMATS",
+    "LABEL_SOURCES",
+    "MISSING_IMAGE_POLICIES",
+    "AlsConfig",
+    "CatalogColumns",
+    "CatalogConfig",
+    "Config",
+    "ConfigError",
+    "DemoConfig",
+    "EvaluateConfig",
+    "FeaturesConfig",
+    "InteractionColumns",
+    "InteractionsConfig",
+    "Limit",
+    "MlflowSettings",
+    "PathsConfig",
+    "RecommendConfig",
+    "SparkConfig",
+    "TablesConfig",
+    "TrainConfig",
+    "config_from_dict",
+    "load_config",
+    "parse_override",
+    "path_field",
+    "to_dict",
 ]
 
 

@@ -15,16 +15,18 @@ Rules:
   config file, so a job behaves the same whatever the current directory is.
 - Fields with ``metadata={"internal": True}`` are not YAML keys (e.g. where the config came from).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
 import types
 import typing
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
@@ -113,9 +115,7 @@ def load_file(root: type[T], path: str | Path | None, overrides: Sequence[str], 
     cfg_path = Path(path) if path is not None else default
     if not cfg_path.is_file():
         hint = (
-            "run from the repository root or pass --config PATH"
-            if path is None
-            else "check the path given to --config"
+            "run from the repository root or pass --config PATH" if path is None else "check the path given to --config"
         )
         raise ConfigError(f"config file {cfg_path} not found: {hint}")
     try:
@@ -222,10 +222,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
             f"unknown config key {prefix}{unknown[0]}; valid keys in {where}: {', '.join(sorted(fields))}"
         )
     limits: Mapping[str, Limit] = getattr(cls, "LIMITS", {})
-    kwargs = {
-        name: _coerce(hints[name], value, f"{prefix}{name}", limits.get(name))
-        for name, value in data.items()
-    }
+    kwargs = {name: _coerce(hints[name], value, f"{prefix}{name}", limits.get(name)) for name, value in data.items()}
     return cls(**kwargs)
 
 

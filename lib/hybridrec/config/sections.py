@@ -5,12 +5,14 @@ Why here and only here: every setting is declared once, with its default, its sa
 impossible value stops a job at start-up with one message naming the key and the fix, not an hour
 later inside a Spark task. Reading files and overrides is ``hybridrec.config.loader``'s job.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import ClassVar, Mapping
+from typing import ClassVar
 
 from hybridrec.config.loader import INT32_MAX, ConfigError, Limit, one_of, path_field
 
@@ -79,9 +81,7 @@ class TablesConfig:
         # Both end up in SQL identifiers and folder names: plain identifier characters only, so a
         # value can neither change a statement nor leave the warehouse folder.
         if self.uc_catalog is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(self.uc_catalog)):
-            raise ConfigError(
-                f"tables.uc_catalog must be an identifier (letters, digits, _), got {self.uc_catalog!r}"
-            )
+            raise ConfigError(f"tables.uc_catalog must be an identifier (letters, digits, _), got {self.uc_catalog!r}")
         if not re.fullmatch(r"[A-Za-z0-9_]*", str(self.schema_prefix)):
             raise ConfigError(f"tables.schema_prefix may hold only letters, digits and _, got {self.schema_prefix!r}")
 
@@ -152,9 +152,7 @@ class CatalogConfig:
                     '(e.g. "{id}.jpg"), or be null when products have no photos'
                 )
             if "{" in self.image_pattern.replace("{id}", ""):
-                raise ConfigError(
-                    f"catalog.image_pattern {self.image_pattern!r}: {{id}} is the only placeholder"
-                )
+                raise ConfigError(f"catalog.image_pattern {self.image_pattern!r}: {{id}} is the only placeholder")
             if self.columns.image is not None:
                 raise ConfigError(
                     "set only one of catalog.columns.image (a column with the file name) and "
@@ -198,9 +196,7 @@ class InteractionsConfig:
     # Timestamp format for string timestamps (Spark datetime pattern); null = ISO-8601 or epoch seconds.
     timestamp_format: str | None = None
     # Implicit-feedback weight per event type; events not listed are quarantined.
-    event_weights: dict[str, float] = field(
-        default_factory=lambda: {"view": 1.0, "cart": 3.0, "purchase": 5.0}
-    )
+    event_weights: dict[str, float] = field(default_factory=lambda: {"view": 1.0, "cart": 3.0, "purchase": 5.0})
     # With a rating column: ratings below this are quarantined (below_min_rating), not weighted.
     min_rating: float = 0.0
     # True when these interactions come from the simulator (hybridrec demo-data), false when they
@@ -222,9 +218,7 @@ class InteractionsConfig:
             )
         for event, weight in self.event_weights.items():
             if not weight >= 0.0:
-                raise ConfigError(
-                    f"interactions.event_weights.{event} must be a number >= 0, got {weight}"
-                )
+                raise ConfigError(f"interactions.event_weights.{event} must be a number >= 0, got {weight}")
         if not self.separator:
             raise ConfigError('interactions.separator must not be empty (e.g. "," or "\\t")')
         _check_column_names("interactions", self.column_names, self.header)
@@ -285,9 +279,11 @@ class DemoConfig:
         "n_users": Limit(1, 100_000_000),
         "events_per_user": Limit(0, 100_000, lo_open=True),
         "days": Limit(1, 36_500),
-        "late_share": Limit(0, 1), "late_window": Limit(0, 1, lo_open=True),
+        "late_share": Limit(0, 1),
+        "late_window": Limit(0, 1, lo_open=True),
         "zipf_a": Limit(0, 100, lo_open=True),
-        "no_photo_share": Limit(0, 1), "no_description_share": Limit(0, 1),
+        "no_photo_share": Limit(0, 1),
+        "no_description_share": Limit(0, 1),
         "sparse_user_share": Limit(0, 1),
     }
 
@@ -317,8 +313,7 @@ class DemoConfig:
             stamp = datetime.fromisoformat(self.reference_date.replace("Z", "+00:00"))
         except ValueError as exc:
             raise ConfigError(
-                f"demo.reference_date must be ISO-8601 like 2026-01-01T00:00:00Z, got "
-                f"{self.reference_date!r}"
+                f"demo.reference_date must be ISO-8601 like 2026-01-01T00:00:00Z, got {self.reference_date!r}"
             ) from exc
         if stamp.tzinfo is None:
             raise ConfigError(
@@ -356,7 +351,8 @@ class FeaturesConfig:
         "vocab_min_count": Limit(1, 1_000_000),
         "vocab_max_size": Limit(3, 10_000_000, why="ids 0 and 1 are PAD and UNK"),
         "min_examples_per_class": Limit(1, 100_000_000),
-        "train_fraction": Limit(0, 1), "val_fraction": Limit(0, 1),
+        "train_fraction": Limit(0, 1),
+        "val_fraction": Limit(0, 1),
         "image_rows_per_group": Limit(1, 1_000_000),
         "text_rows_per_group": Limit(1, 10_000_000),
     }
@@ -377,8 +373,7 @@ class FeaturesConfig:
                 raise ConfigError(f"features.{key} must be at least 1, got {value}")
         if self.vocab_max_size < 3:
             raise ConfigError(
-                f"features.vocab_max_size must be at least 3 (ids 0 and 1 are PAD and UNK), "
-                f"got {self.vocab_max_size}"
+                f"features.vocab_max_size must be at least 3 (ids 0 and 1 are PAD and UNK), got {self.vocab_max_size}"
             )
         if not (0.0 < self.train_fraction < 1.0 and 0.0 <= self.val_fraction < 1.0):
             raise ConfigError(
@@ -457,14 +452,21 @@ class TrainConfig(MlflowSettings):
 
     EXPERIMENT: ClassVar[str] = "hybridrec-train"
     LIMITS: ClassVar[Mapping[str, Limit]] = {
-        "num_proc": Limit(1, 4096), "threads_per_proc": Limit(1, 1024),
-        "epochs": Limit(1, 100_000), "fusion_epochs": Limit(1, 100_000),
-        "batch_size": Limit(1, 1_000_000), "inference_batch_size": Limit(1, 1_000_000),
+        "num_proc": Limit(1, 4096),
+        "threads_per_proc": Limit(1, 1024),
+        "epochs": Limit(1, 100_000),
+        "fusion_epochs": Limit(1, 100_000),
+        "batch_size": Limit(1, 1_000_000),
+        "inference_batch_size": Limit(1, 1_000_000),
         "learning_rate": Limit(0, 10, lo_open=True),
-        "warmup_epochs": Limit(0, 100_000), "early_stopping_patience": Limit(0, 100_000),
-        "image_embedding_dim": Limit(1, 65_536), "token_embedding_dim": Limit(1, 65_536),
-        "lstm_units": Limit(1, 65_536), "text_embedding_dim": Limit(1, 65_536),
-        "max_steps_per_epoch": Limit(1, 100_000_000), "shuffle_buffer": Limit(1, 100_000_000),
+        "warmup_epochs": Limit(0, 100_000),
+        "early_stopping_patience": Limit(0, 100_000),
+        "image_embedding_dim": Limit(1, 65_536),
+        "token_embedding_dim": Limit(1, 65_536),
+        "lstm_units": Limit(1, 65_536),
+        "text_embedding_dim": Limit(1, 65_536),
+        "max_steps_per_epoch": Limit(1, 100_000_000),
+        "shuffle_buffer": Limit(1, 100_000_000),
         "seed": Limit(0, INT32_MAX),
         "start_timeout": Limit(1, 86_400, why="seconds"),
     }
@@ -473,9 +475,18 @@ class TrainConfig(MlflowSettings):
         """Reject settings that would only fail inside a Horovod worker."""
         super().__post_init__()
         one_of("train.image_model", self.image_model, ("small_cnn", "mobilenet_v2", "efficientnet_b0"))
-        for key in ("epochs", "batch_size", "image_embedding_dim", "token_embedding_dim", "lstm_units",
-                    "text_embedding_dim", "fusion_epochs", "shuffle_buffer", "inference_batch_size",
-                    "start_timeout"):
+        for key in (
+            "epochs",
+            "batch_size",
+            "image_embedding_dim",
+            "token_embedding_dim",
+            "lstm_units",
+            "text_embedding_dim",
+            "fusion_epochs",
+            "shuffle_buffer",
+            "inference_batch_size",
+            "start_timeout",
+        ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"train.{key} must be at least 1, got {getattr(self, key)}")
         for key in ("num_proc", "threads_per_proc", "max_steps_per_epoch"):
@@ -556,15 +567,22 @@ class AlsConfig(MlflowSettings):
         "seed": Limit(0, INT32_MAX),
         "event_weights": Limit(0, 1e6),
         "half_life_days": Limit(0, 36_500, lo_open=True, why="null = no decay"),
-        "rank": Limit(1, 4096), "tune_rank": Limit(1, 4096),
-        "reg_param": Limit(0, 1e6), "tune_reg_param": Limit(0, 1e6),
-        "alpha": Limit(0, 1e6), "tune_alpha": Limit(0, 1e6),
-        "max_iter": Limit(1, 10_000), "tune_max_iter": Limit(1, 10_000),
+        "rank": Limit(1, 4096),
+        "tune_rank": Limit(1, 4096),
+        "reg_param": Limit(0, 1e6),
+        "tune_reg_param": Limit(0, 1e6),
+        "alpha": Limit(0, 1e6),
+        "tune_alpha": Limit(0, 1e6),
+        "max_iter": Limit(1, 10_000),
+        "tune_max_iter": Limit(1, 10_000),
         "checkpoint_interval": Limit(0, 10_000, why="0 = never"),
         "num_blocks": Limit(1, 100_000),
-        "top_k": Limit(1, 10_000), "eval_k": Limit(1, 10_000),
-        "topk_user_block": Limit(1, 1_000_000), "topk_item_block": Limit(1, 10_000_000),
-        "holdout_days": Limit(0, 36_500, lo_open=True), "holdout_n": Limit(1, 100_000),
+        "top_k": Limit(1, 10_000),
+        "eval_k": Limit(1, 10_000),
+        "topk_user_block": Limit(1, 1_000_000),
+        "topk_item_block": Limit(1, 10_000_000),
+        "holdout_days": Limit(0, 36_500, lo_open=True),
+        "holdout_n": Limit(1, 100_000),
         "tune_max_trials": Limit(1, 10_000),
     }
 
@@ -576,8 +594,16 @@ class AlsConfig(MlflowSettings):
         one_of("als.holdout", self.holdout, ("last_days", "last_n"))
         one_of("als.tune_search", self.tune_search, ("grid", "random"))
         one_of("als.tune_holdout", self.tune_holdout, ("last_days", "last_n"))
-        for key in ("rank", "max_iter", "top_k", "eval_k", "topk_user_block", "topk_item_block",
-                    "holdout_n", "tune_max_trials"):
+        for key in (
+            "rank",
+            "max_iter",
+            "top_k",
+            "eval_k",
+            "topk_user_block",
+            "topk_item_block",
+            "holdout_n",
+            "tune_max_trials",
+        ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"als.{key} must be at least 1, got {getattr(self, key)}")
         if self.checkpoint_interval < 0:
@@ -594,8 +620,12 @@ class AlsConfig(MlflowSettings):
         for event, weight in (self.event_weights or {}).items():
             if not weight >= 0.0:
                 raise ConfigError(f"als.event_weights.{event} must be a number >= 0, got {weight}")
-        grids = {"tune_rank": self.tune_rank, "tune_reg_param": self.tune_reg_param,
-                 "tune_alpha": self.tune_alpha, "tune_max_iter": self.tune_max_iter}
+        grids = {
+            "tune_rank": self.tune_rank,
+            "tune_reg_param": self.tune_reg_param,
+            "tune_alpha": self.tune_alpha,
+            "tune_max_iter": self.tune_max_iter,
+        }
         for key, values in grids.items():
             if not values:
                 raise ConfigError(f"als.{key} must list at least one value")
@@ -629,32 +659,32 @@ class RecommendConfig:
     # items in a log of another shape. conf/ chooses per catalog by the backtest.
     exclude: str = "interacted"
     max_per_category: int | None = 4  # items of one category in a user's list; null = no cap
-    als_candidates: int = 50        # best ALS candidates per user taken into the blend (<= als.top_k)
-    content_candidates: int = 50    # nearest products to the user's content profile
-    cold_candidates: int = 20       # cold products scored through the content -> ALS-factor regression
-    history_items: int = 20         # the user's most weighted items that form the content profile
+    als_candidates: int = 50  # best ALS candidates per user taken into the blend (<= als.top_k)
+    content_candidates: int = 50  # nearest products to the user's content profile
+    cold_candidates: int = 20  # cold products scored through the content -> ALS-factor regression
+    history_items: int = 20  # the user's most weighted items that form the content profile
     # Chosen by the offline evaluation (README "Evaluation"): on the simulator content similarity
     # predicts little that ALS has not, so warm pairs lean on ALS as soon as there is any data.
     user_shrinkage: float = 0.1
     item_shrinkage: float = 0.1
     cold_item_weight: float = 0.5
-    regression_l2: float = 1.0      # ridge penalty of the content -> ALS-factor regression
-    cold_user_max_items: int = 1    # users with at most this many distinct items get popular lists
+    regression_l2: float = 1.0  # ridge penalty of the content -> ALS-factor regression
+    cold_user_max_items: int = 1  # users with at most this many distinct items get popular lists
     # Popularity = decayed event weight over the last N days of the data (ending at the last usable
     # event before the night, like the ALS decay); null = all history, undecayed.
     popular_days: float | None = 14.0
     popular_per_category: int = 50
     similar_top_m: int = 20
-    similar_collab_weight: float = 0.5   # max share of ALS item-factor cosine in similar_items
-    user_block: int = 4096          # users per block in the content scoring UDF
+    similar_collab_weight: float = 0.5  # max share of ALS item-factor cosine in similar_items
+    user_block: int = 4096  # users per block in the content scoring UDF
     content_item_block: int = 200000  # all product vectors of one scoring block (the catalog limit)
-    refit_als: bool = True          # refit ALS on all events before the run date (else reuse the night's)
-    embed_new_products: bool = True # embed products missing from gold.product_embeddings first
-    keep_nights: int = 14           # older run_date partitions are deleted after a successful night
-    vacuum: bool = True             # VACUUM after the delete, with the table's retention (>= 7 days)
+    refit_als: bool = True  # refit ALS on all events before the run date (else reuse the night's)
+    embed_new_products: bool = True  # embed products missing from gold.product_embeddings first
+    keep_nights: int = 14  # older run_date partitions are deleted after a successful night
+    vacuum: bool = True  # VACUUM after the delete, with the table's retention (>= 7 days)
     vacuum_retain_hours: float = 168.0
     vacuum_every_days: float = 7.0  # VACUUM when the table's last one is this old (it lists every file)
-    max_future_days: int = 1        # --run-date may be at most this many days after today (UTC)
+    max_future_days: int = 1  # --run-date may be at most this many days after today (UTC)
     purchase_events: list[str] = field(default_factory=lambda: ["purchase"])  # see exclude
 
     # A list longer than MAX_TOP_N is no recommendation but a catalog dump, and the nightly table
@@ -662,18 +692,27 @@ class RecommendConfig:
     LIMITS: ClassVar[Mapping[str, Limit]] = {
         "top_n": Limit(1, 1000),
         "max_per_category": Limit(1, 1000, why="null = no cap"),
-        "als_candidates": Limit(1, 10_000), "content_candidates": Limit(1, 10_000),
-        "cold_candidates": Limit(1, 10_000), "history_items": Limit(1, 10_000),
-        "user_shrinkage": Limit(0, 1e6, lo_open=True), "item_shrinkage": Limit(0, 1e6, lo_open=True),
+        "als_candidates": Limit(1, 10_000),
+        "content_candidates": Limit(1, 10_000),
+        "cold_candidates": Limit(1, 10_000),
+        "history_items": Limit(1, 10_000),
+        "user_shrinkage": Limit(0, 1e6, lo_open=True),
+        "item_shrinkage": Limit(0, 1e6, lo_open=True),
         "regression_l2": Limit(0, 1e6, lo_open=True),
-        "cold_item_weight": Limit(0, 1), "similar_collab_weight": Limit(0, 1),
+        "cold_item_weight": Limit(0, 1),
+        "similar_collab_weight": Limit(0, 1),
         "cold_user_max_items": Limit(0, 1_000_000),
         "popular_days": Limit(0, 36_500, lo_open=True, why="null = all history"),
-        "popular_per_category": Limit(1, 10_000), "similar_top_m": Limit(1, 1000),
-        "user_block": Limit(1, 1_000_000), "content_item_block": Limit(1, 10_000_000),
+        "popular_per_category": Limit(1, 10_000),
+        "similar_top_m": Limit(1, 1000),
+        "user_block": Limit(1, 1_000_000),
+        "content_item_block": Limit(1, 10_000_000),
         "keep_nights": Limit(1, 36_500),
-        "vacuum_retain_hours": Limit(168, 876_000, why="below 168 (Delta's safety minimum) VACUUM "
-                                     "could delete files a running reader still needs"),
+        "vacuum_retain_hours": Limit(
+            168,
+            876_000,
+            why="below 168 (Delta's safety minimum) VACUUM could delete files a running reader still needs",
+        ),
         "vacuum_every_days": Limit(0, 36_500),
         "max_future_days": Limit(0, 36_500),
     }
@@ -681,12 +720,23 @@ class RecommendConfig:
     def __post_init__(self) -> None:
         one_of("recommend.exclude", self.exclude, EXCLUDE_RULES)
         if self.max_per_category is not None and self.max_per_category < 1:
-            raise ConfigError(f"recommend.max_per_category must be at least 1 (or null = no cap), got {self.max_per_category}")
+            raise ConfigError(
+                f"recommend.max_per_category must be at least 1 (or null = no cap), got {self.max_per_category}"
+            )
         if self.popular_days is not None and not self.popular_days > 0.0:
             raise ConfigError(f"recommend.popular_days must be > 0 (or null = all history), got {self.popular_days}")
-        for key in ("top_n", "als_candidates", "content_candidates", "cold_candidates",
-                    "history_items", "popular_per_category", "similar_top_m", "user_block",
-                    "content_item_block", "keep_nights"):
+        for key in (
+            "top_n",
+            "als_candidates",
+            "content_candidates",
+            "cold_candidates",
+            "history_items",
+            "popular_per_category",
+            "similar_top_m",
+            "user_block",
+            "content_item_block",
+            "keep_nights",
+        ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"recommend.{key} must be at least 1, got {getattr(self, key)}")
         for key in ("user_shrinkage", "item_shrinkage", "regression_l2"):
@@ -712,20 +762,20 @@ class EvaluateConfig:
     ``test_days`` after it; ``cutoff: null`` = ``test_days`` before the day after the last event.
     """
 
-    cutoff: str | None = None       # YYYY-MM-DD (00:00 UTC); null = derived from the data
+    cutoff: str | None = None  # YYYY-MM-DD (00:00 UTC); null = derived from the data
     test_days: float = 14.0
     # Which products of the test window are relevant: allowed = those recommend.exclude lets a list
     # hold (the usual protocol); all = every product the user acted on, repeats included (the one
     # yardstick on which exclusion rules can be compared).
     relevant: str = "allowed"
-    k: int = 10                     # metrics at K (Recall@K, NDCG@K, MAP@K)
-    few_interactions: int = 3       # the "few interactions" segment: users with at most this many events
+    k: int = 10  # metrics at K (Recall@K, NDCG@K, MAP@K)
+    few_interactions: int = 3  # the "few interactions" segment: users with at most this many events
     bootstrap_replicates: int = 200  # Poisson bootstrap over users for the confidence intervals
     confidence: float = 0.95
     seed: int = 42
-    gallery_users: int = 4          # report gallery: users with their history and recommendations
+    gallery_users: int = 4  # report gallery: users with their history and recommendations
     gallery_cold_products: int = 4  # report gallery: cold products with their similar items
-    screenshot: bool = True         # render the report in headless Chromium (when installed)
+    screenshot: bool = True  # render the report in headless Chromium (when installed)
 
     LIMITS: ClassVar[Mapping[str, Limit]] = {
         "test_days": Limit(0, 36_500, lo_open=True),
@@ -734,7 +784,8 @@ class EvaluateConfig:
         "bootstrap_replicates": Limit(1, 100_000),
         "confidence": Limit(0.5, 1),
         "seed": Limit(0, INT32_MAX),
-        "gallery_users": Limit(0, 1000), "gallery_cold_products": Limit(0, 1000),
+        "gallery_users": Limit(0, 1000),
+        "gallery_cold_products": Limit(0, 1000),
     }
 
     def __post_init__(self) -> None:
@@ -742,7 +793,9 @@ class EvaluateConfig:
             try:
                 date.fromisoformat(str(self.cutoff))
             except ValueError as exc:
-                raise ConfigError(f"evaluate.cutoff must be a date like 2025-12-18 or null, got {self.cutoff!r}") from exc
+                raise ConfigError(
+                    f"evaluate.cutoff must be a date like 2025-12-18 or null, got {self.cutoff!r}"
+                ) from exc
         if not self.test_days > 0:
             raise ConfigError(f"evaluate.test_days must be > 0, got {self.test_days}")
         one_of("evaluate.relevant", self.relevant, ("allowed", "all"))

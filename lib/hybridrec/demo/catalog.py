@@ -25,13 +25,14 @@ the category is *learnable but not trivial* from both the photo and the text:
 Everything comes from ``numpy.random.default_rng``: the table from ``default_rng(seed)``, the photo
 of product ``i`` from ``default_rng([seed, 2, i])``; the same config writes the same bytes.
 """
+
 from __future__ import annotations
 
 import io
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -47,26 +48,70 @@ ATTRIBUTE_COLUMNS = ["colour", "style", "segment"]
 PHOTO_NAME = re.compile(r"p\d{6,}\.jpg")  # the generator's file names: p<id>.jpg
 
 COLOURS: dict[str, tuple[int, int, int]] = {
-    "red": (200, 40, 40), "orange": (235, 130, 30), "yellow": (230, 210, 50), "green": (50, 150, 60),
-    "teal": (30, 140, 140), "blue": (40, 80, 200), "navy": (25, 35, 100), "purple": (120, 50, 160),
-    "pink": (230, 120, 170), "brown": (120, 75, 40), "beige": (215, 195, 160), "grey": (128, 128, 128),
-    "black": (25, 25, 25), "white": (240, 240, 240), "gold": (200, 165, 50), "silver": (180, 185, 195),
+    "red": (200, 40, 40),
+    "orange": (235, 130, 30),
+    "yellow": (230, 210, 50),
+    "green": (50, 150, 60),
+    "teal": (30, 140, 140),
+    "blue": (40, 80, 200),
+    "navy": (25, 35, 100),
+    "purple": (120, 50, 160),
+    "pink": (230, 120, 170),
+    "brown": (120, 75, 40),
+    "beige": (215, 195, 160),
+    "grey": (128, 128, 128),
+    "black": (25, 25, 25),
+    "white": (240, 240, 240),
+    "gold": (200, 165, 50),
+    "silver": (180, 185, 195),
 }
 SHAPES = ("ellipse", "square", "ring", "triangle", "circle", "bar", "diamond", "cross")
 TEXTURES = ("plain", "stripes", "checker", "dots", "speckle")
 ODD_SHAPE_SHARE = 0.1
 STYLES = ("casual", "formal", "sport", "classic", "boho")
 SEGMENTS = ("budget", "mid", "premium")
-BRANDS = ("Aster", "Borealis", "Cobalt", "Dune", "Ember", "Fjord", "Gala", "Halo", "Iris", "Juno",
-          "Kite", "Lumen", "Mosaic", "Nova", "Orchid", "Pebble")
+BRANDS = (
+    "Aster",
+    "Borealis",
+    "Cobalt",
+    "Dune",
+    "Ember",
+    "Fjord",
+    "Gala",
+    "Halo",
+    "Iris",
+    "Juno",
+    "Kite",
+    "Lumen",
+    "Mosaic",
+    "Nova",
+    "Orchid",
+    "Pebble",
+)
 ADJECTIVES = ("classic", "new", "soft", "light", "premium", "everyday", "slim", "bold", "vintage", "modern")
-SHARED_WORDS = ("quality", "comfortable", "durable", "stylish", "gift", "easy", "care", "design", "fit",
-                "season", "collection", "material")
+SHARED_WORDS = (
+    "quality",
+    "comfortable",
+    "durable",
+    "stylish",
+    "gift",
+    "easy",
+    "care",
+    "design",
+    "fit",
+    "season",
+    "collection",
+    "material",
+)
 
 # (name, nouns, category words); pairs (0,1), (2,3), ... are deliberately confusable.
 _BASE_CATEGORIES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("sneakers", ("sneaker", "shoe", "trainer"), ("sole", "laces", "street", "canvas", "grip", "kicks")),
-    ("running shoes", ("running shoe", "shoe", "trainer"), ("cushioning", "marathon", "mesh", "laces", "stride", "track")),
+    (
+        "running shoes",
+        ("running shoe", "shoe", "trainer"),
+        ("cushioning", "marathon", "mesh", "laces", "stride", "track"),
+    ),
     ("t-shirts", ("t-shirt", "tee", "top"), ("cotton", "crew", "neck", "print", "sleeve", "jersey")),
     ("shirts", ("shirt", "top", "button-down"), ("collar", "cuffs", "poplin", "sleeve", "buttons", "oxford")),
     ("watches", ("watch", "timepiece", "wristwear"), ("dial", "strap", "quartz", "chronograph", "hands", "waterproof")),
@@ -79,9 +124,18 @@ _BASE_CATEGORIES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("cushions", ("cushion", "pillow", "throw"), ("filling", "cover", "sofa", "velvet", "square", "decor")),
 ]
 _PALETTES = [
-    ("red", "orange", "white"), ("orange", "red", "grey"), ("blue", "navy", "white"), ("navy", "blue", "grey"),
-    ("silver", "black", "gold"), ("gold", "silver", "pink"), ("brown", "beige", "black"), ("black", "brown", "green"),
-    ("beige", "navy", "red"), ("red", "green", "purple"), ("yellow", "white", "teal"), ("pink", "purple", "teal"),
+    ("red", "orange", "white"),
+    ("orange", "red", "grey"),
+    ("blue", "navy", "white"),
+    ("navy", "blue", "grey"),
+    ("silver", "black", "gold"),
+    ("gold", "silver", "pink"),
+    ("brown", "beige", "black"),
+    ("black", "brown", "green"),
+    ("beige", "navy", "red"),
+    ("red", "green", "purple"),
+    ("yellow", "white", "teal"),
+    ("pink", "purple", "teal"),
 ]
 
 
@@ -116,15 +170,17 @@ def category_specs(n_categories: int, rng: np.random.Generator) -> list[Category
                 first = specs[k - 1].palette[0]
             rest = rng.choice([c for c in colour_names if c != first], size=2, replace=False)
             palette = (first, str(rest[0]), str(rest[1]))
-        specs.append(CategorySpec(
-            name=name,
-            shape=SHAPES[pair % len(SHAPES)],
-            palette=palette,
-            texture=TEXTURES[k % len(TEXTURES)],
-            dark_background=bool(k % 3 == 0),
-            nouns=nouns,
-            words=words,
-        ))
+        specs.append(
+            CategorySpec(
+                name=name,
+                shape=SHAPES[pair % len(SHAPES)],
+                palette=palette,
+                texture=TEXTURES[k % len(TEXTURES)],
+                dark_background=bool(k % 3 == 0),
+                nouns=nouns,
+                words=words,
+            )
+        )
     return specs
 
 
@@ -197,19 +253,20 @@ def _description(spec: CategorySpec, partner: CategorySpec, rng: np.random.Gener
     own = list(rng.choice(spec.words, size=3, replace=False))
     other = list(rng.choice(partner.words, size=int(rng.integers(0, 3)), replace=False))
     shared = list(rng.choice(SHARED_WORDS, size=3, replace=False))
-    noise = ["".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), size=int(rng.integers(3, 8))))
-             for _ in range(int(rng.integers(0, 3)))]
+    noise = [
+        "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz"), size=int(rng.integers(3, 8))))
+        for _ in range(int(rng.integers(0, 3)))
+    ]
     words = own + other + shared + noise
     rng.shuffle(words)
     half = len(words) // 2
     noun = spec.nouns[int(rng.integers(len(spec.nouns)))]
-    return (f"A {' '.join(words[:half])} {noun}. "
-            f"{' '.join(words[half:]).capitalize()} for every day.")
+    return f"A {' '.join(words[:half])} {noun}. {' '.join(words[half:]).capitalize()} for every day."
 
 
 def window(demo: DemoConfig) -> tuple[int, int]:
     """The simulated window as epoch seconds: (start, end = demo.reference_date)."""
-    end = datetime.fromisoformat(demo.reference_date.replace("Z", "+00:00")).astimezone(timezone.utc)
+    end = datetime.fromisoformat(demo.reference_date.replace("Z", "+00:00")).astimezone(UTC)
     end_s = int(end.timestamp())
     return end_s - demo.days * 86400, end_s
 
@@ -272,17 +329,20 @@ def generate_catalog(demo: DemoConfig, images_dir: Path | None) -> pd.DataFrame:
         titles.append(_title(spec, colour, rng))
         descs.append(_description(spec, partner, rng) if has_desc[i] else "")
         images.append(image)
-    return pd.DataFrame({
-        "id": ids,
-        "title": titles,
-        "description": descs,
-        "category": [specs[int(c)].name for c in cats],
-        "image": images,
-        "listed_at": iso(listed),
-        "colour": colours,
-        "style": styles,
-        "segment": segments,
-    }, columns=PRODUCT_COLUMNS)
+    return pd.DataFrame(
+        {
+            "id": ids,
+            "title": titles,
+            "description": descs,
+            "category": [specs[int(c)].name for c in cats],
+            "image": images,
+            "listed_at": iso(listed),
+            "colour": colours,
+            "style": styles,
+            "segment": segments,
+        },
+        columns=PRODUCT_COLUMNS,
+    )
 
 
 def write_catalog(demo: DemoConfig, raw_dir: Path) -> pd.DataFrame:

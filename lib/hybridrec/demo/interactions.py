@@ -4,10 +4,11 @@ Why a shortcut past ingest: ALS tests and the benchmark need 10^4-10^6 events in
 what they measure starts after ingest. The rows are the simulator's (``hybridrec.demo.simulator``,
 a documented, seeded SIMULATION) with the weight ingest would give each event.
 """
+
 from __future__ import annotations
 
 import datetime as dt
-from typing import Mapping
+from collections.abc import Mapping
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -35,14 +36,16 @@ def interactions_frame(
     ingested_at: dt.datetime | None = None,
 ) -> DataFrame:
     """``events`` (user_id, product_id, event, ts in epoch seconds) in bronze.interactions' schema."""
-    pdf = pd.DataFrame({
-        "user_id": events["user_id"].astype(str),
-        "product_id": events["product_id"].astype(str),
-        "ts": events["ts"].astype("int64"),
-        "event": events["event"].astype(str),
-        "weight": events["event"].map(dict(event_weights)).astype("float64"),
-    })
-    stamp = ingested_at or dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    pdf = pd.DataFrame(
+        {
+            "user_id": events["user_id"].astype(str),
+            "product_id": events["product_id"].astype(str),
+            "ts": events["ts"].astype("int64"),
+            "event": events["event"].astype(str),
+            "weight": events["event"].map(dict(event_weights)).astype("float64"),
+        }
+    )
+    stamp = ingested_at or dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     df = spark.createDataFrame(pdf, "user_id string, product_id string, ts long, event string, weight double")
     return df.select(
         "user_id",

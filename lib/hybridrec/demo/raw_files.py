@@ -13,14 +13,15 @@ real ingest path rather than a shortcut.
 
 Interactions always go to ``<paths.raw>/interactions/`` (see ``hybridrec.demo.simulator``).
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 
@@ -85,8 +86,10 @@ def write_demo_data(cfg: Config, progress: Callable[[str], None] | None = None) 
     raw = Path(cfg.paths.raw)
     which = demo.catalog
     if which == "fashion" and not (Path(demo.fashion_path) / "styles.csv").is_file():
-        say(f"demo-data: fashion catalog not found at {demo.fashion_path}/styles.csv; "
-            f"falling back to the generated catalog under {raw / 'catalog'} (point catalog.* at it to ingest it)")
+        say(
+            f"demo-data: fashion catalog not found at {demo.fashion_path}/styles.csv; "
+            f"falling back to the generated catalog under {raw / 'catalog'} (point catalog.* at it to ingest it)"
+        )
         which = "generated"
     paths: dict[str, Path] = {}
     t0 = time.perf_counter()
@@ -95,9 +98,11 @@ def write_demo_data(cfg: Config, progress: Callable[[str], None] | None = None) 
         paths["products"] = raw / "catalog" / "products.csv"
         paths["images"] = raw / "catalog" / "images"
         with_photo = set(products.loc[products["image"] != "", "id"])
-        say(f"demo-data: [catalog] generated {len(products)} products in {demo.n_categories} "
+        say(
+            f"demo-data: [catalog] generated {len(products)} products in {demo.n_categories} "
             f"categories, {len(with_photo)} photos at {demo.image_size}px in {time.perf_counter() - t0:.1f}s "
-            f"-> {paths['products']}, {paths['images']}")
+            f"-> {paths['products']}, {paths['images']}"
+        )
         # A fashion config that fell back keeps its attribute names: use the generated ones then.
         attributes = [a for a in demo.preference_attributes if a in ATTRIBUTE_COLUMNS] or list(ATTRIBUTE_COLUMNS)
         id_col, cat_col, listed_col = "id", "category", "listed_at"
@@ -107,9 +112,11 @@ def write_demo_data(cfg: Config, progress: Callable[[str], None] | None = None) 
         listed_col = None
         attributes = list(demo.preference_attributes)
         with_photo = fashion_photo_ids(fashion_dir) & set(products[id_col])
-        say(f"demo-data: [catalog] fashion: {len(products)} products ({len(with_photo)} with a photo), "
+        say(
+            f"demo-data: [catalog] fashion: {len(products)} products ({len(with_photo)} with a photo), "
             f"{products[cat_col].nunique()} categories ({cat_col}) read from {fashion_dir} "
-            f"in {time.perf_counter() - t0:.1f}s (not copied)")
+            f"in {time.perf_counter() - t0:.1f}s (not copied)"
+        )
     missing = [a for a in attributes if a not in products.columns]
     if missing:
         say(f"demo-data: preference attributes not in the catalog, ignored: {', '.join(missing)}")
@@ -119,12 +126,14 @@ def write_demo_data(cfg: Config, progress: Callable[[str], None] | None = None) 
     photos = photo_summary(sim.events, with_photo, len(products))
     sim.truth["photos"] = photos
     ev, truth = sim.truth["events"], sim.truth
-    say(f"demo-data: [interactions] simulated {len(sim.events)} events ({ev['view']} views, "
+    say(
+        f"demo-data: [interactions] simulated {len(sim.events)} events ({ev['view']} views, "
         f"{ev['cart']} carts, {ev['purchase']} purchases) by {demo.n_users} users "
         f"({truth['new_users']['count']} new) in {truth['sessions']['count']} sessions over {demo.days} days; "
         f"{truth['late_products']['count']} late products; "
         f"{photos['events_on_products_with_photo']} events on products with a photo, "
-        f"{photos['events_on_products_without_photo']} without; in {time.perf_counter() - t1:.1f}s")
+        f"{photos['events_on_products_without_photo']} without; in {time.perf_counter() - t1:.1f}s"
+    )
     t2 = time.perf_counter()
     written = write_simulation(sim, raw / "interactions")
     paths.update(written)

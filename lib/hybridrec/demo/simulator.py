@@ -62,13 +62,15 @@ UTC ``YYYY-MM-DDTHH:MM:SSZ``; sorted by ts, user, product, funnel step), ``users
 user's preferences), ``late_products.csv`` (id,listed_at) and ``truth.json``. The in-memory
 ``Simulation.events`` also carries the ``session`` number, which the CSV leaves out.
 """
+
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -299,13 +301,19 @@ def simulate(
     for a in range(0, n_v, CHUNK_VIEWS):
         b = min(n_v, a + CHUNK_VIEWS)
         v_item[a:b], v_match[a:b] = _choose_items(
-            rng, v_ts[a:b], s_anchor[v_session[a:b]], pref_attr[v_user[a:b]],
-            cum, order, cat_lo, cat_hi, attr_codes, listed,
+            rng,
+            v_ts[a:b],
+            s_anchor[v_session[a:b]],
+            pref_attr[v_user[a:b]],
+            cum,
+            order,
+            cat_lo,
+            cat_hi,
+            attr_codes,
+            listed,
         )
     keep = v_item >= 0
-    v_user, v_item, v_ts, v_match, v_session = (
-        v_user[keep], v_item[keep], v_ts[keep], v_match[keep], v_session[keep]
-    )
+    v_user, v_item, v_ts, v_match, v_session = (v_user[keep], v_item[keep], v_ts[keep], v_match[keep], v_session[keep])
     n_v = len(v_user)
 
     # 7. Funnel, from the first view of an item in a session.
@@ -322,37 +330,69 @@ def simulate(
     users_all = np.concatenate([v_user, v_user[carted], v_user[bought]])
     items_all = np.concatenate([v_item, v_item[carted], v_item[bought]])
     sess_all = np.concatenate([v_session, v_session[carted], v_session[bought]])
-    step_all = np.concatenate([np.zeros(n_v, np.int8), np.ones(int(carted.sum()), np.int8),
-                               np.full(int(bought.sum()), 2, np.int8)])
+    step_all = np.concatenate(
+        [np.zeros(n_v, np.int8), np.ones(int(carted.sum()), np.int8), np.full(int(bought.sum()), 2, np.int8)]
+    )
     ts_all = np.concatenate([v_ts, c_ts[carted], p_ts[bought]])
     sort = np.lexsort((step_all, items_all, users_all, ts_all))
     users_all, items_all, sess_all, step_all, ts_all = (
-        users_all[sort], items_all[sort], sess_all[sort], step_all[sort], ts_all[sort]
+        users_all[sort],
+        items_all[sort],
+        sess_all[sort],
+        step_all[sort],
+        ts_all[sort],
     )
 
     # 8. The ingest key must be unique: drop exact repeats (only from independently placed sessions).
     dup = np.zeros(len(ts_all), dtype=bool)
-    dup[1:] = ((ts_all[1:] == ts_all[:-1]) & (users_all[1:] == users_all[:-1])
-               & (items_all[1:] == items_all[:-1]) & (step_all[1:] == step_all[:-1]))
+    dup[1:] = (
+        (ts_all[1:] == ts_all[:-1])
+        & (users_all[1:] == users_all[:-1])
+        & (items_all[1:] == items_all[:-1])
+        & (step_all[1:] == step_all[:-1])
+    )
     if dup.any():
         log.info("simulator: dropped %d rows repeating (user, product, event, ts)", int(dup.sum()))
         users_all, items_all, sess_all, step_all, ts_all = (
-            users_all[~dup], items_all[~dup], sess_all[~dup], step_all[~dup], ts_all[~dup]
+            users_all[~dup],
+            items_all[~dup],
+            sess_all[~dup],
+            step_all[~dup],
+            ts_all[~dup],
         )
 
     user_ids = np.char.add("u", np.char.zfill(np.arange(1, n_users + 1).astype(str), 6)).astype(object)
-    events = pd.DataFrame({
-        "user_id": user_ids[users_all],
-        "product_id": ids[items_all],
-        "event": np.asarray(EVENTS, dtype=object)[step_all],
-        "ts": ts_all,
-        "session": sess_all.astype(np.int64),
-    })
-    users = _users_table(user_ids, new_user, active_from, users_all, cat_names, pref_cats, pref_valid,
-                         attributes, attr_values, pref_attr)
+    events = pd.DataFrame(
+        {
+            "user_id": user_ids[users_all],
+            "product_id": ids[items_all],
+            "event": np.asarray(EVENTS, dtype=object)[step_all],
+            "ts": ts_all,
+            "session": sess_all.astype(np.int64),
+        }
+    )
+    users = _users_table(
+        user_ids, new_user, active_from, users_all, cat_names, pref_cats, pref_valid, attributes, attr_values, pref_attr
+    )
     late_products = pd.DataFrame({"id": ids[late_mask], "listed_at": iso(listed[late_mask])})
-    truth = _truth(demo, attributes, start, end, events, users, step_all, items_all, n_items,
-                   late_mask, in_pref, cat_codes, pref_cats, pref_valid, n_pref, int(dup.sum()))
+    truth = _truth(
+        demo,
+        attributes,
+        start,
+        end,
+        events,
+        users,
+        step_all,
+        items_all,
+        n_items,
+        late_mask,
+        in_pref,
+        cat_codes,
+        pref_cats,
+        pref_valid,
+        n_pref,
+        int(dup.sum()),
+    )
     return Simulation(events=events, users=users, late_products=late_products, truth=truth)
 
 
@@ -370,16 +410,17 @@ def _users_table(
 ) -> pd.DataFrame:
     """One row per user: segment, activity start, event count and the preferences that drove them."""
     pref_names = [
-        "|".join(str(cat_names[c]) for c, ok in zip(row, valid) if ok)
-        for row, valid in zip(pref_cats, pref_valid)
+        "|".join(str(cat_names[c]) for c, ok in zip(row, valid) if ok) for row, valid in zip(pref_cats, pref_valid)
     ]
-    users = pd.DataFrame({
-        "user_id": user_ids,
-        "new_user": new_user,
-        "active_from": iso(active_from.astype(np.int64)),
-        "n_events": np.bincount(users_all, minlength=len(user_ids)),
-        "preferred_categories": pref_names,
-    })
+    users = pd.DataFrame(
+        {
+            "user_id": user_ids,
+            "new_user": new_user,
+            "active_from": iso(active_from.astype(np.int64)),
+            "n_events": np.bincount(users_all, minlength=len(user_ids)),
+            "preferred_categories": pref_names,
+        }
+    )
     for k, name in enumerate(attributes):
         values = np.append(attr_values[k], "").astype(object)
         users[name] = values[pref_attr[:, k]]

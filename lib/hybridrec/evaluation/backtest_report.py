@@ -8,6 +8,7 @@ differences hybrid − ALS, ALS − popularity, hybrid − content) → gallery 
 Chromium screenshot when Chromium is installed). Nothing is written to the tables besides the
 job's row in gold.runs; intermediate results are staged under ``<paths.checkpoints>/evaluate/``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -82,9 +83,11 @@ def run_evaluation(spark: SparkSession, cfg: Config) -> EvaluationResult:
         s = temporal_split(cfg, products, interactions, cutoff)
         splits.append(s)
         c = s.counts
-        return (f"cutoff {cutoff:%Y-%m-%d}, test {ev.test_days:g} days: {c['train_events']} events before, "
-                f"{c['test_events']} after; {c['judged_users']} users judged ({c['test_users_new']} new users "
-                f"only after the cutoff, not judged); cold-item segment {c.get('cold_items_users', 0)} users")
+        return (
+            f"cutoff {cutoff:%Y-%m-%d}, test {ev.test_days:g} days: {c['train_events']} events before, "
+            f"{c['test_events']} after; {c['judged_users']} users judged ({c['test_users_new']} new users "
+            f"only after the cutoff, not judged); cold-item segment {c.get('cold_items_users', 0)} users"
+        )
 
     progress("split", split_)
     split = splits[0]
@@ -95,32 +98,46 @@ def run_evaluation(spark: SparkSession, cfg: Config) -> EvaluationResult:
     tables: dict[str, Any] = {}
 
     def metrics() -> str:
-        items = split.products.select("product_id", "category").join(
-            bt.scores.item_stats.select("product_id", F.col("n_users").alias("train_users")), "product_id", "left"
-        ).fillna({"train_users": 0})
+        items = (
+            split.products.select("product_id", "category")
+            .join(
+                bt.scores.item_stats.select("product_id", F.col("n_users").alias("train_users")), "product_id", "left"
+            )
+            .fillna({"train_users": 0})
+        )
         n_train_users = int(bt.scores.counts["active_users"])
         per_user = None
         for seg in SEGMENTS:
-            part = per_user_metrics(bt.lists, split.relevant.filter(F.col("segment") == seg), items, ev.k,
-                                    n_train_users, systems=SYSTEMS).withColumn("segment", F.lit(seg))
+            part = per_user_metrics(
+                bt.lists, split.relevant.filter(F.col("segment") == seg), items, ev.k, n_train_users, systems=SYSTEMS
+            ).withColumn("segment", F.lit(seg))
             per_user = part if per_user is None else per_user.unionByName(part)
         per_user = stage(per_user, "per_user")
         metric_cols = [*RANKING, *BEYOND]
-        tables["headline"] = bootstrap_ci(per_user, ["segment", "system"], metric_cols, ev.bootstrap_replicates,
-                                          ev.seed, ev.confidence)
-        paired = [paired_difference_ci(per_user, a, b, ["segment"], list(RANKING), ev.bootstrap_replicates,
-                                       ev.seed, ev.confidence) for a, b in COMPARISONS]
+        tables["headline"] = bootstrap_ci(
+            per_user, ["segment", "system"], metric_cols, ev.bootstrap_replicates, ev.seed, ev.confidence
+        )
+        paired = [
+            paired_difference_ci(
+                per_user, a, b, ["segment"], list(RANKING), ev.bootstrap_replicates, ev.seed, ev.confidence
+            )
+            for a, b in COMPARISONS
+        ]
         tables["paired"] = paired
         n_catalog = int(split.counts["catalog_products"])
         tables["coverage"] = coverage(bt.lists, ev.k, n_catalog)
-        return (f"{per_user.count()} (segment, system, user) rows; {ev.bootstrap_replicates} bootstrap replicates, "
-                f"{ev.confidence:.0%} intervals")
+        return (
+            f"{per_user.count()} (segment, system, user) rows; {ev.bootstrap_replicates} bootstrap replicates, "
+            f"{ev.confidence:.0%} intervals"
+        )
 
     progress("metrics", metrics)
     headline = report.metric_rows(tables["headline"])
     paired_rows = [row for t in tables["paired"] for row in report.paired_rows(t)]
-    figures = [report.SystemFigure("all_users", str(r.system), "coverage", float(r.coverage))
-               for r in tables["coverage"].itertuples(index=False)]
+    figures = [
+        report.SystemFigure("all_users", str(r.system), "coverage", float(r.coverage))
+        for r in tables["coverage"].itertuples(index=False)
+    ]
     gallery: dict[str, Any] = {}
 
     def gallery_() -> str:
@@ -132,20 +149,31 @@ def run_evaluation(spark: SparkSession, cfg: Config) -> EvaluationResult:
     data = report.ReportData(
         title="hybridrec offline evaluation",
         protocol=report.Protocol(
-            cutoff=cutoff.date().isoformat(), k=ev.k,
+            cutoff=cutoff.date().isoformat(),
+            k=ev.k,
             data=report.data_statement(cfg.interactions.simulated, cfg.interactions.path),
             simulated=cfg.interactions.simulated,
             description=protocol_text(cfg, split),
-            windows={"train": f"events before {cutoff:%Y-%m-%d} 00:00 UTC",
-                     "test": f"[{cutoff:%Y-%m-%d}, {split.end:%Y-%m-%d}) UTC"},
+            windows={
+                "train": f"events before {cutoff:%Y-%m-%d} 00:00 UTC",
+                "test": f"[{cutoff:%Y-%m-%d}, {split.end:%Y-%m-%d}) UTC",
+            },
             counts={k: float(v) for k, v in split.counts.items()},
-            replicates=ev.bootstrap_replicates, level=ev.confidence,
+            replicates=ev.bootstrap_replicates,
+            level=ev.confidence,
         ),
-        headline=headline, system_figures=figures, paired=paired_rows,
+        headline=headline,
+        system_figures=figures,
+        paired=paired_rows,
         classification=report.classification_from_training(training_metrics(cfg, version)),
-        gallery_users=gallery["users"], gallery_cold=gallery["cold"],
-        extra={"content_model_version": version, "als_model_version": bt.als_version,
-               "seconds": result.seconds, "backtest_counts": bt.scores.counts},
+        gallery_users=gallery["users"],
+        gallery_cold=gallery["cold"],
+        extra={
+            "content_model_version": version,
+            "als_model_version": bt.als_version,
+            "seconds": result.seconds,
+            "backtest_counts": bt.scores.counts,
+        },
     )
 
     def write() -> str:
@@ -165,17 +193,22 @@ def run_evaluation(spark: SparkSession, cfg: Config) -> EvaluationResult:
     return result
 
 
-EXCLUDED_TEXT = {"interacted": "products the user had interacted with before",
-                 "purchased": "products the user had bought before", "none": "nothing"}
+EXCLUDED_TEXT = {
+    "interacted": "products the user had interacted with before",
+    "purchased": "products the user had bought before",
+    "none": "nothing",
+}
 
 
 def protocol_text(cfg: Config, split: Split) -> str:
     ev, rc = cfg.evaluate, cfg.recommend
     removed = EXCLUDED_TEXT[rc.exclude]
-    judged = (f"{removed} excluded, as every list drops them" if ev.relevant == "allowed" and rc.exclude != "none"
-              else "repeats included")
-    cap = (f"at most {rc.max_per_category} per category" if rc.max_per_category is not None
-           else "no category cap")
+    judged = (
+        f"{removed} excluded, as every list drops them"
+        if ev.relevant == "allowed" and rc.exclude != "none"
+        else "repeats included"
+    )
+    cap = f"at most {rc.max_per_category} per category" if rc.max_per_category is not None else "no category cap"
     return (
         f"Every system sees the usable events before {split.cutoff:%Y-%m-%d} and is judged on the products "
         f"each user interacted with in the {ev.test_days:g} days after it ({judged}). Systems: popularity "
@@ -197,8 +230,13 @@ def training_metrics(cfg: Config, version: str) -> dict[str, Any]:
 
 
 def _item(row: Any, **extra: Any) -> report.GalleryItem:
-    return report.GalleryItem(product_id=row["product_id"], title=row["title"] or row["product_id"],
-                              category=row["category"], image_path=row["image_path"], **extra)
+    return report.GalleryItem(
+        product_id=row["product_id"],
+        title=row["title"] or row["product_id"],
+        category=row["category"],
+        image_path=row["image_path"],
+        **extra,
+    )
 
 
 def gallery_users(split: Split, bt: Backtest, cfg: Config) -> list[report.GalleryUser]:
@@ -208,33 +246,58 @@ def gallery_users(split: Split, bt: Backtest, cfg: Config) -> list[report.Galler
     if ev.gallery_users == 0:
         return []
     relevant = split.relevant.filter(F.col("segment") == "all_users").select("user_id", "product_id")
-    hits = bt.hybrid.join(relevant, ["user_id", "product_id"], "left_semi").groupBy("user_id").agg(
-        F.count(F.lit(1)).alias("hits"))
-    picked = [r["user_id"] for r in (
-        hits.join(bt.scores.user_stats.filter(F.col("n_items") >= 3), "user_id")
-        .orderBy(F.xxhash64("user_id", F.lit(ev.seed))).limit(ev.gallery_users).collect())]
+    hits = (
+        bt.hybrid.join(relevant, ["user_id", "product_id"], "left_semi")
+        .groupBy("user_id")
+        .agg(F.count(F.lit(1)).alias("hits"))
+    )
+    picked = [
+        r["user_id"]
+        for r in (
+            hits.join(bt.scores.user_stats.filter(F.col("n_items") >= 3), "user_id")
+            .orderBy(F.xxhash64("user_id", F.lit(ev.seed)))
+            .limit(ev.gallery_users)
+            .collect()
+        )
+    ]
     if not picked:
         return []
     who = F.col("user_id").isin(picked)
     info = split.products.select("product_id", "title", "category", "image_path")
-    hist = (bt.scores.history.filter(who & (F.col("h_rank") <= 6)).join(info, "product_id")
-            .select("user_id", "h_rank", "event", "product_id", "title", "category", "image_path").collect())
-    recs = (bt.hybrid.filter(who).join(info.drop("category"), "product_id")
-            .join(relevant.filter(who).withColumn("hit", F.lit(True)), ["user_id", "product_id"], "left")
-            .select("user_id", "rank", "product_id", "title", "category", "image_path", "source", "reason", "score", "hit")
-            .collect())
+    hist = (
+        bt.scores.history.filter(who & (F.col("h_rank") <= 6))
+        .join(info, "product_id")
+        .select("user_id", "h_rank", "event", "product_id", "title", "category", "image_path")
+        .collect()
+    )
+    recs = (
+        bt.hybrid.filter(who)
+        .join(info.drop("category"), "product_id")
+        .join(relevant.filter(who).withColumn("hit", F.lit(True)), ["user_id", "product_id"], "left")
+        .select("user_id", "rank", "product_id", "title", "category", "image_path", "source", "reason", "score", "hit")
+        .collect()
+    )
     out = []
     for user in picked:
         h = sorted((r for r in hist if r["user_id"] == user), key=lambda r: r["h_rank"])
         rs = sorted((r for r in recs if r["user_id"] == user), key=lambda r: r["rank"])
         n_hits = sum(1 for r in rs if r["hit"])
-        out.append(report.GalleryUser(
-            user_id=user,
-            history=[_item(r, source=r["event"]) for r in h],
-            recommended=[_item(r, source=r["source"] + (" · hit" if r["hit"] else ""), reason=r["reason"] or "",
-                               score=float(r["score"])) for r in rs],
-            note=f"{n_hits} of the top {ev.k} interacted with after the cutoff",
-        ))
+        out.append(
+            report.GalleryUser(
+                user_id=user,
+                history=[_item(r, source=r["event"]) for r in h],
+                recommended=[
+                    _item(
+                        r,
+                        source=r["source"] + (" · hit" if r["hit"] else ""),
+                        reason=r["reason"] or "",
+                        score=float(r["score"]),
+                    )
+                    for r in rs
+                ],
+                note=f"{n_hits} of the top {ev.k} interacted with after the cutoff",
+            )
+        )
     return out
 
 
@@ -246,24 +309,44 @@ def gallery_cold_products(split: Split, bt: Backtest, cfg: Config) -> list[repor
         return []
     cold = split.relevant.filter(F.col("segment") == "cold_items").select("product_id").distinct()
     info = split.products.select("product_id", "title", "category", "image_path")
-    picked = (cold.join(info.filter(F.col("image_path").isNotNull()), "product_id")
-              .join(bt.scores.item_index, "product_id")
-              .orderBy(F.xxhash64("product_id", F.lit(ev.seed))).limit(ev.gallery_cold_products).collect())
+    picked = (
+        cold.join(info.filter(F.col("image_path").isNotNull()), "product_id")
+        .join(bt.scores.item_index, "product_id")
+        .orderBy(F.xxhash64("product_id", F.lit(ev.seed)))
+        .limit(ev.gallery_cold_products)
+        .collect()
+    )
     if not picked:
         return []
     idx = [r["item_idx"] for r in picked]
     vec = bt.scores.vec_idx.select(F.col("item_idx").alias("id"), F.col("vec").alias("features"))
-    near = blocked(vec.filter(F.col("id").isin(idx)), vec, 6, rc.user_block, rc.content_item_block,
-                   (len(idx), bt.scores.n_items), exclude_self=True)
-    rows = (near.join(bt.scores.item_index, "item_idx")
-            .join(info, "product_id").select("user_idx", "rank", "score", "product_id", "title", "category", "image_path")
-            .collect())
+    near = blocked(
+        vec.filter(F.col("id").isin(idx)),
+        vec,
+        6,
+        rc.user_block,
+        rc.content_item_block,
+        (len(idx), bt.scores.n_items),
+        exclude_self=True,
+    )
+    rows = (
+        near.join(bt.scores.item_index, "item_idx")
+        .join(info, "product_id")
+        .select("user_idx", "rank", "score", "product_id", "title", "category", "image_path")
+        .collect()
+    )
     out = []
     for p in picked:
         sims = sorted((r for r in rows if r["user_idx"] == p["item_idx"]), key=lambda r: r["rank"])
-        out.append(report.GalleryColdProduct(
-            product_id=p["product_id"], title=p["title"] or p["product_id"], image_path=p["image_path"],
-            category=p["category"], similar=[_item(r, score=float(r["score"]), source="content") for r in sims]))
+        out.append(
+            report.GalleryColdProduct(
+                product_id=p["product_id"],
+                title=p["title"] or p["product_id"],
+                image_path=p["image_path"],
+                category=p["category"],
+                similar=[_item(r, score=float(r["score"]), source="content") for r in sims],
+            )
+        )
     return out
 
 

@@ -19,11 +19,12 @@ group drew weight 0 has no mean and is left out (likely only for groups of a few
 intervals mean little anyway). A null metric value (e.g. the novelty of an empty list) is left out
 of that metric's means and counts.
 """
+
 from __future__ import annotations
 
 import bisect
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -62,13 +63,17 @@ def poisson1_weight(u: Column) -> Column:
 
 def user_weight(user: Column, replicate: Column, seed: int) -> Column:
     """The bootstrap weight of a user in a replicate: 1 in replicate -1 (the sample), else Poisson(1)."""
-    return F.when(replicate == F.lit(SAMPLE), F.lit(1)).otherwise(
-        poisson1_weight(uniform_hash(user, replicate, seed))
-    )
+    return F.when(replicate == F.lit(SAMPLE), F.lit(1)).otherwise(poisson1_weight(uniform_hash(user, replicate, seed)))
 
 
-def _check(per_user: DataFrame, group_cols: Sequence[str], metric_cols: Sequence[str], user_col: str,
-           replicates: int, level: float) -> None:
+def _check(
+    per_user: DataFrame,
+    group_cols: Sequence[str],
+    metric_cols: Sequence[str],
+    user_col: str,
+    replicates: int,
+    level: float,
+) -> None:
     missing = [c for c in (*group_cols, *metric_cols, user_col) if c not in per_user.columns]
     if missing:
         raise ValueError(f"per-user table lacks column(s) {', '.join(missing)}; it has {', '.join(per_user.columns)}")
@@ -96,7 +101,8 @@ def replicate_sums(
     _check(per_user, group_cols, metric_cols, user_col, replicates, 0.5)
     rep = F.col(REPLICATE)
     rows = per_user.select(
-        *group_cols, F.col(user_col).alias("_user"),
+        *group_cols,
+        F.col(user_col).alias("_user"),
         *(F.col(m).cast("double").alias(m) for m in metric_cols),
     ).withColumn(REPLICATE, F.explode(F.sequence(F.lit(SAMPLE), F.lit(replicates - 1))))
     rows = rows.withColumn("_w", user_weight(F.col("_user"), rep, seed)).filter(F.col("_w") > 0)
@@ -132,9 +138,17 @@ def summarise(
             with np.errstate(invalid="ignore", divide="ignore"):
                 means = boot[f"{m}__sum"].to_numpy(dtype=float) / bw
             means = means[np.isfinite(means) & (bw > 0)]
-            lo, hi = (np.quantile(means, [tail, 1.0 - tail]) if len(means) else (math.nan, math.nan))
-            out.append({**dict(zip(group_cols, key)), "metric": m, "mean": mean,
-                        "lo": float(lo), "hi": float(hi), "n_users": int(w)})
+            lo, hi = np.quantile(means, [tail, 1.0 - tail]) if len(means) else (math.nan, math.nan)
+            out.append(
+                {
+                    **dict(zip(group_cols, key)),
+                    "metric": m,
+                    "mean": mean,
+                    "lo": float(lo),
+                    "hi": float(hi),
+                    "n_users": int(w),
+                }
+            )
     return pd.DataFrame(out, columns=[*group_cols, "metric", "mean", "lo", "hi", "n_users"])
 
 
@@ -187,8 +201,10 @@ def paired_difference_ci(
             *keys, *(F.col(m).cast("double").alias(f"{m}__{tag}") for m in metric_cols)
         )
 
-    diffs = side(system_a, "a").join(side(system_b, "b"), keys, "inner").select(
-        *keys, *((F.col(f"{m}__a") - F.col(f"{m}__b")).alias(m) for m in metric_cols)
+    diffs = (
+        side(system_a, "a")
+        .join(side(system_b, "b"), keys, "inner")
+        .select(*keys, *((F.col(f"{m}__a") - F.col(f"{m}__b")).alias(m) for m in metric_cols))
     )
     out = bootstrap_ci(diffs, group_cols, metric_cols, replicates, seed, level, user_col)
     out.insert(len(group_cols), "system_a", system_a)

@@ -9,6 +9,7 @@ opened, no driver package. Each call uses a fresh temporary profile and blocks n
 Chromium comes from the system (Debian's ``chromium``, installed by ``scripts/setup.sh`` when run
 as root); ``find_chromium`` says how to get it when it is missing.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,9 +17,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 DEFAULT_WINDOW = (1280, 2000)
@@ -79,8 +80,9 @@ def _run(binary: str, args: Sequence[str], timeout: float) -> subprocess.Complet
         cmd = [binary, *_BASE_FLAGS, f"--user-data-dir={profile}", *args]
         env = {**os.environ, "HOME": profile}  # crash dumps and caches stay in the temporary profile
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                                  stdin=subprocess.DEVNULL)
+            done = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL
+            )
         except subprocess.TimeoutExpired as exc:
             raise RuntimeError(f"{Path(binary).name} did not finish within {timeout:g} s: {' '.join(cmd)}") from exc
     if done.returncode != 0:

@@ -22,9 +22,10 @@ with ``ranking_metrics``; ``ap`` is AP@K, whose mean is MAP@K) and ``metrics.bey
 (``novelty`` is null for an empty list). Coverage is a property of a system, not of a user:
 ``coverage``.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 from pyspark.sql import DataFrame, Window
@@ -76,8 +77,11 @@ def per_user_metrics(
     named here without any list scores 0 for every user.
     """
     _check_k(k)
-    for df, cols, name in ((recs, RECS_COLUMNS, "recs"), (relevant, RELEVANT_COLUMNS, "relevant"),
-                           (items, ITEMS_COLUMNS, "items")):
+    for df, cols, name in (
+        (recs, RECS_COLUMNS, "recs"),
+        (relevant, RELEVANT_COLUMNS, "relevant"),
+        (items, ITEMS_COLUMNS, "items"),
+    ):
         _require(df, cols, name)
     spark = recs.sparkSession
     if systems is None:
@@ -89,15 +93,13 @@ def per_user_metrics(
         items.select("product_id", "category", "train_users"), "product_id", "left"
     )
     lists = top.groupBy("system", "user_id").agg(
-        F.transform(
-            F.array_sort(F.collect_list(F.struct("pos", "product_id"))), lambda s: s["product_id"]
-        ).alias("rec"),
+        F.transform(F.array_sort(F.collect_list(F.struct("pos", "product_id"))), lambda s: s["product_id"]).alias(
+            "rec"
+        ),
         F.count_distinct("category").alias("n_categories"),
         F.avg(novelty_column(F.col("train_users"), n_train_users)).alias("novelty"),
     )
-    rel = relevant.select(*RELEVANT_COLUMNS).dropna().groupBy("user_id").agg(
-        F.collect_set("product_id").alias("rel")
-    )
+    rel = relevant.select(*RELEVANT_COLUMNS).dropna().groupBy("user_id").agg(F.collect_set("product_id").alias("rel"))
     system_names = spark.createDataFrame([(s,) for s in systems], "system string")
     rows = (
         rel.crossJoin(F.broadcast(system_names))
@@ -120,9 +122,7 @@ def per_user_metrics(
     )
 
 
-def coverage(
-    recs: DataFrame, k: int, catalog_size: int, group_cols: Sequence[str] = ("system",)
-) -> pd.DataFrame:
+def coverage(recs: DataFrame, k: int, catalog_size: int, group_cols: Sequence[str] = ("system",)) -> pd.DataFrame:
     """Catalog coverage at ``k`` per group (e.g. system, or system and segment), small, on the driver.
 
     Columns: ``group_cols…, items_shown, catalog_size, coverage`` with coverage = distinct products
@@ -135,7 +135,8 @@ def coverage(
     _require(recs, [*group_cols, "user_id", "rank", "product_id"], "recs")
     top = top_k_rows(recs, k, [*group_cols, "user_id"])
     out = (
-        top.groupBy(*group_cols).agg(F.count_distinct("product_id").alias("items_shown"))
+        top.groupBy(*group_cols)
+        .agg(F.count_distinct("product_id").alias("items_shown"))
         .toPandas()
         .sort_values(group_cols, ignore_index=True)
     )

@@ -10,12 +10,14 @@ the evaluation work (``ValueError: Unknown symbol``). Each public function build
 figure under ``_LITERAL_TEXT`` (mathtext and TeX off), which also covers tick labels that matplotlib
 creates only while drawing.
 """
+
 from __future__ import annotations
 
 import functools
 import io
 import math
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -97,16 +99,24 @@ def metric_bars(
                 mean.append(np.nan if row is None else float(row["mean"]))
                 lo.append(np.nan if row is None else float(row["lo"]))
                 hi.append(np.nan if row is None else float(row["hi"]))
-            m, l, h = (np.asarray(v, dtype=float) for v in (mean, lo, hi))
-            err = np.vstack([np.clip(m - l, 0, None), np.clip(h - m, 0, None)])
+            m, low, high = (np.asarray(v, dtype=float) for v in (mean, lo, hi))
+            err = np.vstack([np.clip(m - low, 0, None), np.clip(high - m, 0, None)])
             err = np.where(np.isfinite(err), err, 0.0)
-            ax.bar(x + (j - (len(systems) - 1) / 2) * width, m, width, yerr=err, capsize=2,
-                   label=system, color=cmap[j], error_kw={"elinewidth": 0.8})
+            ax.bar(
+                x + (j - (len(systems) - 1) / 2) * width,
+                m,
+                width,
+                yerr=err,
+                capsize=2,
+                label=system,
+                color=cmap[j],
+                error_kw={"elinewidth": 0.8},
+            )
         ax.set_title(metric)
         ax.set_xticks(x, segments, rotation=20, ha="right", fontsize=8)
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
-    for ax in axes[len(metrics):]:
+    for ax in axes[len(metrics) :]:
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(systems), 6), fontsize=8)
@@ -158,8 +168,15 @@ def confusion_heatmap(
         for i in range(n):
             for j in range(n):
                 if cm[i, j]:
-                    ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=fontsize,
-                            color="white" if shown[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        f"{int(cm[i, j])}",
+                        ha="center",
+                        va="center",
+                        fontsize=fontsize,
+                        color="white" if shown[i, j] > 0.5 else "black",
+                    )
     return to_png(fig)
 
 

@@ -30,6 +30,7 @@ The time cut itself is ``hybridrec.splits`` (``window_end``, ``events_between``)
 cutoff ``run_dates.default_evaluation_cutoff``; what this module adds is the evaluation's own rule
 of which of the events count, for whom, and in which segment.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -54,10 +55,10 @@ class Split:
 
     cutoff: dt.datetime
     end: dt.datetime
-    products: DataFrame      # the catalog at ``end``: bronze.products rows
-    relevant: DataFrame      # segment, user_id, product_id
-    users: DataFrame         # user_id, n_events (before the cutoff): the judged users
-    warm_items: DataFrame    # product_id: products with usable events before the cutoff
+    products: DataFrame  # the catalog at ``end``: bronze.products rows
+    relevant: DataFrame  # segment, user_id, product_id
+    users: DataFrame  # user_id, n_events (before the cutoff): the judged users
+    warm_items: DataFrame  # product_id: products with usable events before the cutoff
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -69,9 +70,14 @@ def temporal_split(cfg: Config, products: DataFrame, interactions: DataFrame, cu
     window = events_between(interactions, cutoff, end)
     # The same rules as the nightly job for what counts (known product, known event, weight > 0).
     # The flagged events are cached once: every count below would otherwise re-read and re-flag them.
-    before = (usable(flag_interactions(interactions, cutoff, cfg.als.event_weights, catalog))
-              .select("user_id", "product_id", "event").persist())
-    after = usable(flag_interactions(window, end, cfg.als.event_weights, catalog)).select("user_id", "product_id").persist()
+    before = (
+        usable(flag_interactions(interactions, cutoff, cfg.als.event_weights, catalog))
+        .select("user_id", "product_id", "event")
+        .persist()
+    )
+    after = (
+        usable(flag_interactions(window, end, cfg.als.event_weights, catalog)).select("user_id", "product_id").persist()
+    )
     n_events = before.groupBy("user_id").agg(F.count(F.lit(1)).alias("n_events"))
     rule = effective_rule(before, cfg.recommend.exclude, cfg.recommend.purchase_events)
     excluded = excluded_pairs(before, rule, cfg.recommend.purchase_events) if ev.relevant == "allowed" else None
@@ -84,10 +90,16 @@ def temporal_split(cfg: Config, products: DataFrame, interactions: DataFrame, cu
     cold = judged.join(warm_items, "product_id", "left_anti")
     relevant = (
         judged.select(F.lit("all_users").alias("segment"), "user_id", "product_id")
-        .unionByName(judged.filter(F.col("n_events") <= ev.few_interactions)
-                     .select(F.lit("few_interactions").alias("segment"), "user_id", "product_id"))
-        .unionByName(judged.join(warm_items, "product_id", "left_semi")
-                     .select(F.lit("warm_items").alias("segment"), "user_id", "product_id"))
+        .unionByName(
+            judged.filter(F.col("n_events") <= ev.few_interactions).select(
+                F.lit("few_interactions").alias("segment"), "user_id", "product_id"
+            )
+        )
+        .unionByName(
+            judged.join(warm_items, "product_id", "left_semi").select(
+                F.lit("warm_items").alias("segment"), "user_id", "product_id"
+            )
+        )
         .unionByName(cold.select(F.lit("cold_items").alias("segment"), "user_id", "product_id"))
     ).persist()
     counts = {
@@ -99,8 +111,11 @@ def temporal_split(cfg: Config, products: DataFrame, interactions: DataFrame, cu
         "warm_products": warm_items.count(),
     }
     counts["test_users_new"] = counts["test_users"] - counts["judged_users"]
-    per_segment = relevant.groupBy("segment").agg(
-        F.countDistinct("user_id").alias("users"), F.count(F.lit(1)).alias("pairs")).collect()
+    per_segment = (
+        relevant.groupBy("segment")
+        .agg(F.countDistinct("user_id").alias("users"), F.count(F.lit(1)).alias("pairs"))
+        .collect()
+    )
     before.unpersist()  # relevant, users and warm_items are materialised by now
     after.unpersist()
     for row in per_segment:
@@ -109,6 +124,8 @@ def temporal_split(cfg: Config, products: DataFrame, interactions: DataFrame, cu
     if counts["judged_users"] == 0:
         raise HybridrecError(
             f"no user has events both before {cutoff:%Y-%m-%d} and in the {ev.test_days:g} days after it: "
-            "pick another evaluate.cutoff (or evaluate.test_days)")
-    return Split(cutoff=cutoff, end=end, products=catalog, relevant=relevant,
-                 users=users, warm_items=warm_items, counts=counts)
+            "pick another evaluate.cutoff (or evaluate.test_days)"
+        )
+    return Split(
+        cutoff=cutoff, end=end, products=catalog, relevant=relevant, users=users, warm_items=warm_items, counts=counts
+    )

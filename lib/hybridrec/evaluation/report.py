@@ -10,6 +10,7 @@ What goes in is ``ReportData`` (typed dataclasses; the evaluate job fills it); t
 from the catalog image paths given there, shrunk with Pillow and embedded as JPEG. A missing or
 unreadable image becomes a neutral box with the product title, never an error.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,10 +18,11 @@ import html
 import io
 import json
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -177,22 +179,36 @@ class ReportData:
     classification: dict[str, ClassificationResult] = field(default_factory=dict)
     gallery_users: list[GalleryUser] = field(default_factory=list)
     gallery_cold: list[GalleryColdProduct] = field(default_factory=list)
-    generated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    generated_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 # ---- conversions from the evaluation and training outputs ---------------------------------------
 
+
 def metric_rows(table: pd.DataFrame) -> list[MetricRow]:
     """``bootstrap_ci`` output with ``segment`` and ``system`` columns → headline rows."""
-    return [MetricRow(str(r.segment), str(r.system), str(r.metric), float(r.mean), float(r.lo),
-                      float(r.hi), int(r.n_users)) for r in table.itertuples(index=False)]
+    return [
+        MetricRow(str(r.segment), str(r.system), str(r.metric), float(r.mean), float(r.lo), float(r.hi), int(r.n_users))
+        for r in table.itertuples(index=False)
+    ]
 
 
 def paired_rows(table: pd.DataFrame) -> list[PairedComparison]:
     """``paired_difference_ci`` output with a ``segment`` column → comparison rows."""
-    return [PairedComparison(str(r.segment), str(r.system_a), str(r.system_b), str(r.metric), float(r.mean),
-                             float(r.lo), float(r.hi), int(r.n_users)) for r in table.itertuples(index=False)]
+    return [
+        PairedComparison(
+            str(r.segment),
+            str(r.system_a),
+            str(r.system_b),
+            str(r.metric),
+            float(r.mean),
+            float(r.lo),
+            float(r.hi),
+            int(r.n_users),
+        )
+        for r in table.itertuples(index=False)
+    ]
 
 
 def classification_from_training(metrics: Mapping[str, Any]) -> dict[str, ClassificationResult]:
@@ -208,21 +224,27 @@ def classification_from_training(metrics: Mapping[str, Any]) -> dict[str, Classi
     fusion = metrics.get("fusion") or {}
     ftest = (fusion.get("test") or {}).get("fusion")
     if ftest and "confusion_matrix" in ftest:
-        out["fusion"] = _result(ftest, fusion.get("history") or [],
-                                note="on the test products with a photo (image and text vectors)")
+        out["fusion"] = _result(
+            ftest, fusion.get("history") or [], note="on the test products with a photo (image and text vectors)"
+        )
     return out
 
 
 def _result(test: Mapping[str, Any], history: list[dict[str, Any]], note: str = "") -> ClassificationResult:
     cm = test["confusion_matrix"]
     return ClassificationResult(
-        accuracy=float(test["accuracy"]), macro_f1=float(test["macro_f1"]), class_names=list(cm["classes"]),
-        confusion=[list(map(int, row)) for row in cm["rows_true_cols_predicted"]], history=list(history),
-        examples=test.get("examples"), note=note,
+        accuracy=float(test["accuracy"]),
+        macro_f1=float(test["macro_f1"]),
+        class_names=list(cm["classes"]),
+        confusion=[list(map(int, row)) for row in cm["rows_true_cols_predicted"]],
+        history=list(history),
+        examples=test.get("examples"),
+        note=note,
     )
 
 
 # ---- console --------------------------------------------------------------------------------------
+
 
 def _order(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
@@ -246,8 +268,9 @@ def format_headline(rows: Sequence[MetricRow], metrics: Sequence[str] | None = N
     lines: list[str] = []
     for segment in _order(r.segment for r in rows):
         present = [s for s in systems if any((segment, s, m) in cells for m in metrics)]
-        n = max((cells[(segment, s, m)].n_users for s in present for m in metrics if (segment, s, m) in cells),
-                default=0)
+        n = max(
+            (cells[(segment, s, m)].n_users for s in present for m in metrics if (segment, s, m) in cells), default=0
+        )
         lines.append(f"{segment} ({n:,} users)")
         lines.append("  " + "system".ljust(width_sys) + "".join(m.rjust(col) for m in metrics))
         for s in present:
@@ -261,6 +284,7 @@ def format_headline(rows: Sequence[MetricRow], metrics: Sequence[str] | None = N
 
 
 # ---- images -----------------------------------------------------------------------------------------
+
 
 def thumbnail_data_uri(path: str | Path | None, size: int = THUMB_PX) -> str | None:
     """The image at ``path`` shrunk to fit ``size`` px, as a JPEG ``data:`` URI; None if it cannot be read."""
@@ -285,6 +309,7 @@ def png_data_uri(png: bytes) -> str:
 
 
 # ---- HTML ------------------------------------------------------------------------------------------
+
 
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
@@ -332,11 +357,16 @@ class _Thumbs:
         if key not in self.cache:
             self.cache[key] = thumbnail_data_uri(item.image_path, self.size)
         uri = self.cache[key]
-        pic = (f'<img src="{uri}" alt="{_e(item.title)}" width="{self.size}" height="{self.size}">' if uri
-               else f'<div class="ph" title="no image">{_e(item.title)}</div>')
+        pic = (
+            f'<img src="{uri}" alt="{_e(item.title)}" width="{self.size}" height="{self.size}">'
+            if uri
+            else f'<div class="ph" title="no image">{_e(item.title)}</div>'
+        )
         cat = f'<div class="muted">{_e(item.category)}</div>' if item.category else ""
-        return (f'<div class="card">{pic}<div>{_e(item.title)}</div>{cat}'
-                f'<div class="muted">{_e(item.product_id)}</div>{extra}</div>')
+        return (
+            f'<div class="card">{pic}<div>{_e(item.title)}</div>{cat}'
+            f'<div class="muted">{_e(item.product_id)}</div>{extra}</div>'
+        )
 
 
 def _headline_html(rows: Sequence[MetricRow]) -> str:
@@ -354,11 +384,16 @@ def _headline_html(rows: Sequence[MetricRow]) -> str:
             tds = []
             for m in metrics:
                 r = cells.get((segment, s, m))
-                tds.append(f'<td>{_num(r.mean)}<br><span class="ci">[{_num(r.lo)}, {_num(r.hi)}]</span></td>'
-                           if r else "<td>-</td>")
+                tds.append(
+                    f'<td>{_num(r.mean)}<br><span class="ci">[{_num(r.lo)}, {_num(r.hi)}]</span></td>'
+                    if r
+                    else "<td>-</td>"
+                )
             body.append(f'<tr><td class="l">{_e(s)}</td>{"".join(tds)}</tr>')
-        parts.append(f"<h3>{_e(segment)} <span class=\"muted\">({n:,} users)</span></h3>"
-                     f'<table><tr><th class="l">system</th>{head}</tr>{"".join(body)}</table>')
+        parts.append(
+            f'<h3>{_e(segment)} <span class="muted">({n:,} users)</span></h3>'
+            f'<table><tr><th class="l">system</th>{head}</tr>{"".join(body)}</table>'
+        )
     return "".join(parts)
 
 
@@ -371,11 +406,14 @@ def _system_figures_html(figures: Sequence[SystemFigure]) -> str:
     head = "".join(f"<th>{_e(n)}</th>" for n in names)
     body = "".join(
         f'<tr><td class="l">{_e(seg)}</td><td class="l">{_e(sys)}</td>'
-        + "".join(f"<td>{_num(cells.get((seg, sys, n)))}</td>" for n in names) + "</tr>"
+        + "".join(f"<td>{_num(cells.get((seg, sys, n)))}</td>" for n in names)
+        + "</tr>"
         for seg, sys in keys
     )
-    return (f"<h3>System-level figures</h3><table><tr><th class=\"l\">segment</th><th class=\"l\">system</th>"
-            f"{head}</tr>{body}</table>")
+    return (
+        f'<h3>System-level figures</h3><table><tr><th class="l">segment</th><th class="l">system</th>'
+        f"{head}</tr>{body}</table>"
+    )
 
 
 def _paired_html(paired: Sequence[PairedComparison]) -> str:
@@ -383,27 +421,35 @@ def _paired_html(paired: Sequence[PairedComparison]) -> str:
         return ""
     body = []
     for p in paired:
-        verdict = ("pos" if p.lo > 0 else "neg" if p.hi < 0 else "muted")
+        verdict = "pos" if p.lo > 0 else "neg" if p.hi < 0 else "muted"
         body.append(
             f'<tr><td class="l">{_e(p.segment)}</td><td class="l">{_e(p.system_a)} − {_e(p.system_b)}</td>'
             f'<td class="l">{_e(p.metric)}</td><td class="{verdict}">{_num(p.mean)}</td>'
             f'<td class="ci">[{_num(p.lo)}, {_num(p.hi)}]</td><td>{p.n_users:,}</td></tr>'
         )
-    return ("<h3>Paired differences</h3><p class=\"muted\">The same users and bootstrap weights for both "
-            "systems; an interval that excludes 0 is coloured.</p><table><tr><th class=\"l\">segment</th>"
-            "<th class=\"l\">difference</th><th class=\"l\">metric</th><th>mean</th><th>interval</th>"
-            f"<th>users</th></tr>{''.join(body)}</table>")
+    return (
+        '<h3>Paired differences</h3><p class="muted">The same users and bootstrap weights for both '
+        'systems; an interval that excludes 0 is coloured.</p><table><tr><th class="l">segment</th>'
+        '<th class="l">difference</th><th class="l">metric</th><th>mean</th><th>interval</th>'
+        f"<th>users</th></tr>{''.join(body)}</table>"
+    )
 
 
 def _protocol_html(p: Protocol) -> str:
     rows = [("cutoff", p.cutoff), ("K", p.k)]
     rows += list(p.windows.items())
     if p.replicates:
-        rows.append(("bootstrap", f"{p.replicates} Poisson replicates over users, "
-                                  f"{(p.level or 0.95) * 100:g} % percentile intervals"))
+        rows.append(
+            (
+                "bootstrap",
+                f"{p.replicates} Poisson replicates over users, {(p.level or 0.95) * 100:g} % percentile intervals",
+            )
+        )
     table = "".join(f'<tr><th class="l">{_e(k)}</th><td class="l">{_e(v)}</td></tr>' for k, v in rows)
-    counts = "".join(f'<tr><th class="l">{_e(k)}</th><td>{_e(f"{v:,}" if isinstance(v, (int, float)) else v)}</td></tr>'
-                     for k, v in p.counts.items())
+    counts = "".join(
+        f'<tr><th class="l">{_e(k)}</th><td>{_e(f"{v:,}" if isinstance(v, (int, float)) else v)}</td></tr>'
+        for k, v in p.counts.items()
+    )
     out = f"<table>{table}</table>"
     if p.description:
         out += f"<p>{_e(p.description)}</p>"
@@ -423,8 +469,10 @@ def _classification_html(results: Mapping[str, ClassificationResult]) -> str:
         f'<td>{"" if r.examples is None else f"{r.examples:,}"}</td><td class="l">{_e(r.note)}</td></tr>'
         for name, r in results.items()
     )
-    parts = ["<table><tr><th class=\"l\">model</th><th>accuracy</th><th>macro-F1</th><th>test examples</th>"
-             f"<th class=\"l\">note</th></tr>{rows}</table>"]
+    parts = [
+        '<table><tr><th class="l">model</th><th>accuracy</th><th>macro-F1</th><th>test examples</th>'
+        f'<th class="l">note</th></tr>{rows}</table>'
+    ]
     for name, r in results.items():
         parts.append(f"<h3>{_e(name)}</h3>")
         cm = plots.confusion_heatmap(r.confusion, r.class_names, title=f"{name}: confusion matrix (test)")
@@ -438,25 +486,40 @@ def _classification_html(results: Mapping[str, ClassificationResult]) -> str:
 def _gallery_html(data: ReportData, thumbs: _Thumbs) -> str:
     parts = []
     for u in data.gallery_users:
-        hist = "".join(thumbs.card(i, f'<div class="src">{_e(i.source)}</div>' if i.source else "")
-                       for i in u.history) or '<span class="muted">no history</span>'
-        recs = "".join(
-            thumbs.card(i, (f'<div class="src">{_e(i.source)}</div>' if i.source else "")
-                        + (f'<div class="why">{_e(i.reason)}</div>' if i.reason else ""))
-            for i in u.recommended
-        ) or '<span class="muted">no recommendations</span>'
+        hist = (
+            "".join(thumbs.card(i, f'<div class="src">{_e(i.source)}</div>' if i.source else "") for i in u.history)
+            or '<span class="muted">no history</span>'
+        )
+        recs = (
+            "".join(
+                thumbs.card(
+                    i,
+                    (f'<div class="src">{_e(i.source)}</div>' if i.source else "")
+                    + (f'<div class="why">{_e(i.reason)}</div>' if i.reason else ""),
+                )
+                for i in u.recommended
+            )
+            or '<span class="muted">no recommendations</span>'
+        )
         note = f' <span class="muted">{_e(u.note)}</span>' if u.note else ""
-        parts.append(f'<div class="user"><h3>user {_e(u.user_id)}{note}</h3>'
-                     f'<div class="lbl">history</div><div class="row">{hist}</div>'
-                     f'<div class="lbl">recommended</div><div class="row">{recs}</div></div>')
+        parts.append(
+            f'<div class="user"><h3>user {_e(u.user_id)}{note}</h3>'
+            f'<div class="lbl">history</div><div class="row">{hist}</div>'
+            f'<div class="lbl">recommended</div><div class="row">{recs}</div></div>'
+        )
     for c in data.gallery_cold:
         own = thumbs.card(GalleryItem(c.product_id, c.title, c.category, c.image_path))
-        sims = "".join(
-            thumbs.card(i, f'<div class="muted">score {_num(i.score)}</div>' if i.score is not None else "")
-            for i in c.similar
-        ) or '<span class="muted">no similar items</span>'
-        parts.append(f'<div class="user"><h3>cold product {_e(c.product_id)}</h3><div class="row">{own}</div>'
-                     f'<div class="lbl">similar items</div><div class="row">{sims}</div></div>')
+        sims = (
+            "".join(
+                thumbs.card(i, f'<div class="muted">score {_num(i.score)}</div>' if i.score is not None else "")
+                for i in c.similar
+            )
+            or '<span class="muted">no similar items</span>'
+        )
+        parts.append(
+            f'<div class="user"><h3>cold product {_e(c.product_id)}</h3><div class="row">{own}</div>'
+            f'<div class="lbl">similar items</div><div class="row">{sims}</div></div>'
+        )
     return "".join(parts) or "<p>No gallery entries.</p>"
 
 
@@ -502,25 +565,38 @@ def _jsonable(value: Any) -> Any:
 
 def report_json(data: ReportData) -> dict[str, Any]:
     """What metrics.json holds: every figure of the report (NaN → null), the gallery as ids and reasons."""
-    return _jsonable({
-        "title": data.title,
-        "generated_at": data.generated_at,
-        "protocol": asdict(data.protocol),
-        "headline": [asdict(r) for r in data.headline],
-        "system_figures": [asdict(f) for f in data.system_figures],
-        "paired": [asdict(p) for p in data.paired],
-        "classification": {k: asdict(v) for k, v in data.classification.items()},
-        "gallery": {
-            "users": [{"user_id": u.user_id, "note": u.note,
-                       "history": [i.product_id for i in u.history],
-                       "recommended": [{"product_id": i.product_id, "source": i.source, "reason": i.reason}
-                                       for i in u.recommended]} for u in data.gallery_users],
-            "cold_products": [{"product_id": c.product_id,
-                               "similar": [{"product_id": i.product_id, "score": i.score} for i in c.similar]}
-                              for c in data.gallery_cold],
-        },
-        "extra": data.extra,
-    })
+    return _jsonable(
+        {
+            "title": data.title,
+            "generated_at": data.generated_at,
+            "protocol": asdict(data.protocol),
+            "headline": [asdict(r) for r in data.headline],
+            "system_figures": [asdict(f) for f in data.system_figures],
+            "paired": [asdict(p) for p in data.paired],
+            "classification": {k: asdict(v) for k, v in data.classification.items()},
+            "gallery": {
+                "users": [
+                    {
+                        "user_id": u.user_id,
+                        "note": u.note,
+                        "history": [i.product_id for i in u.history],
+                        "recommended": [
+                            {"product_id": i.product_id, "source": i.source, "reason": i.reason} for i in u.recommended
+                        ],
+                    }
+                    for u in data.gallery_users
+                ],
+                "cold_products": [
+                    {
+                        "product_id": c.product_id,
+                        "similar": [{"product_id": i.product_id, "score": i.score} for i in c.similar],
+                    }
+                    for c in data.gallery_cold
+                ],
+            },
+            "extra": data.extra,
+        }
+    )
 
 
 def write_report(out_dir: Path, data: ReportData, thumb_px: int = THUMB_PX) -> Path:

@@ -15,11 +15,12 @@ Every list goes through the same filter as the nightly lists (``recommend.exclud
 most ``recommend.max_per_category`` per category, ties by product id), so the comparison isolates
 the scoring.
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -34,8 +35,9 @@ from hybridrec.hybrid.scoring import NightInputs, NightScores, Progress, hybrid_
 SYSTEMS = ("popularity", "als", "content", "hybrid")
 
 
-def filtered_lists(scores: NightScores, products: DataFrame, judged: DataFrame, k: int,
-                   max_per_category: int | None) -> Callable[[DataFrame], DataFrame]:
+def filtered_lists(
+    scores: NightScores, products: DataFrame, judged: DataFrame, k: int, max_per_category: int | None
+) -> Callable[[DataFrame], DataFrame]:
     """The nightly filter for one system's candidates (user_id, product_id, score) of the judged
     users: excluded pairs removed, the category cap, top ``k`` (``blend.cap_and_rank``). Bench
     peers (bench/) go through the same function."""
@@ -50,8 +52,14 @@ def filtered_lists(scores: NightScores, products: DataFrame, judged: DataFrame, 
 def most_excluded(scores: NightScores, judged: DataFrame) -> int:
     """The most excluded products of any judged user: how much deeper a list shared by everybody
     (popularity) must go so that each user keeps ``k`` after the filter."""
-    row = (scores.history.filter(F.col("excluded")).join(judged, "user_id", "left_semi")
-           .groupBy("user_id").count().agg(F.max("count")).first())
+    row = (
+        scores.history.filter(F.col("excluded"))
+        .join(judged, "user_id", "left_semi")
+        .groupBy("user_id")
+        .count()
+        .agg(F.max("count"))
+        .first()
+    )
     return int(row[0] or 0)
 
 
@@ -59,8 +67,8 @@ def most_excluded(scores: NightScores, judged: DataFrame) -> int:
 class Backtest:
     """The lists of every system for the judged users, and what made them."""
 
-    lists: DataFrame     # system, user_id, rank, product_id (rank <= evaluate.k)
-    hybrid: DataFrame    # the hybrid lists with score, source, reason (judged users, rank <= evaluate.k)
+    lists: DataFrame  # system, user_id, rank, product_id (rank <= evaluate.k)
+    hybrid: DataFrame  # the hybrid lists with score, source, reason (judged users, rank <= evaluate.k)
     inputs: NightInputs
     scores: NightScores
     als_version: str
@@ -86,16 +94,23 @@ def backtest(
     def als() -> str:
         fit = fit_als(spark, fit_cfg, interactions, split.cutoff, products=products)
         fits.append(fit)
-        return (f"ALS fitted on {fit.counts.get('pairs', 0)} user-product pairs before {split.cutoff:%Y-%m-%d} "
-                f"(in memory; rank {fit.params.rank})")
+        return (
+            f"ALS fitted on {fit.counts.get('pairs', 0)} user-product pairs before {split.cutoff:%Y-%m-%d} "
+            f"(in memory; rank {fit.params.rank})"
+        )
 
     progress("als", als)
     fit = fits[0]
     inputs = NightInputs(
-        products=products, interactions=interactions, vectors=vectors,
-        als_users=fit.user_factors, als_items=fit.item_factors,
-        als_candidates=fit.candidates, user_index=fit.user_ids.select("user_id", "user_idx"),
-        content_version=content_version, als_version=fit.model_version,
+        products=products,
+        interactions=interactions,
+        vectors=vectors,
+        als_users=fit.user_factors,
+        als_items=fit.item_factors,
+        als_candidates=fit.candidates,
+        user_index=fit.user_ids.select("user_id", "user_idx"),
+        content_version=content_version,
+        als_version=fit.model_version,
     )
     scores = score_users(spark, cfg, inputs, split.cutoff, stage, progress, content_users="all")
     judged = split.users.select("user_id")
@@ -107,7 +122,8 @@ def backtest(
         hybrid = stage(hybrid.join(judged, "user_id", "left_semi").filter(F.col("rank") <= k), "hybrid")
         pop = popular.overall_popular(
             popular.popularity(scores.usable_events, scores.reference, rc.popular_days, products),
-            k + rc.popular_per_category + most_excluded(scores, judged))
+            k + rc.popular_per_category + most_excluded(scores, judged),
+        )
         systems = {
             "popularity": capped(judged.crossJoin(F.broadcast(pop.select("product_id", F.col("pop").alias("score"))))),
             "als": capped(inputs.als_candidates.select("user_id", "product_id", "score")),
@@ -120,11 +136,15 @@ def backtest(
             union = part if union is None else union.unionByName(part)
         out["lists"] = stage(union, "lists")
         out["hybrid"] = hybrid
-        n = {r["system"]: int(r["n"]) for r in out["lists"].groupBy("system").agg(
-            F.countDistinct("user_id").alias("n")).collect()}
+        n = {
+            r["system"]: int(r["n"])
+            for r in out["lists"].groupBy("system").agg(F.countDistinct("user_id").alias("n")).collect()
+        }
         return "top-{} lists for {} judged users: {}".format(
-            k, split.counts["judged_users"], ", ".join(f"{s} {n.get(s, 0)} users" for s in SYSTEMS))
+            k, split.counts["judged_users"], ", ".join(f"{s} {n.get(s, 0)} users" for s in SYSTEMS)
+        )
 
     progress("lists", lists)
-    return Backtest(lists=out["lists"], hybrid=out["hybrid"], inputs=inputs, scores=scores,
-                    als_version=fit.model_version)
+    return Backtest(
+        lists=out["lists"], hybrid=out["hybrid"], inputs=inputs, scores=scores, als_version=fit.model_version
+    )

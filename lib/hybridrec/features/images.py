@@ -20,10 +20,11 @@ A photo that cannot be decoded here (ingest only checked that it opens; a trunca
 its pixels are read) yields a row with ``image = null`` and the reason in ``error``; the caller keeps
 those rows out of the features and counts and records them, so no product disappears silently.
 """
+
 from __future__ import annotations
 
 import io
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd

@@ -40,10 +40,12 @@ titles say, and the labels are only the text model's training signal, never show
 The keywords are computed with Spark aggregations and joins (``add_title_keywords``); the pure
 rule (``is_candidate``, ``modifiers_from_counts``, ``head_keyword``) is the same in Python for tests.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -122,9 +124,7 @@ def label_map_from_counts(
     return LabelMap(classes, min_examples_per_class, counted_on, dict(sorted(examples.items())), source)
 
 
-def catalog_counts(
-    products: DataFrame, column: str = "category"
-) -> dict[tuple[str | None, bool], int]:
+def catalog_counts(products: DataFrame, column: str = "category") -> dict[tuple[str | None, bool], int]:
     """{(class name, has_photo): products} in one aggregation; one row per class reaches the driver.
 
     ``column`` holds the class name (``category``, or ``title_keyword`` after
@@ -170,6 +170,7 @@ def add_labels(products: DataFrame, label_map: LabelMap, column: str = "category
 
 
 # ---- label sources -------------------------------------------------------------------------------
+
 
 def check_label_source(cfg: Config) -> None:
     """Fail before any Spark work when the configured label source cannot exist in this catalog.

@@ -42,6 +42,7 @@ then the old folder is renamed away, the staging folder renamed into place and t
 A run that dies while writing leaves the previous features untouched (its staging folder is removed
 by the next run; run one preprocess at a time).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -97,6 +98,7 @@ class PreprocessResult:
 
 # ---- pure transformations ------------------------------------------------------------------------
 
+
 def prepare_products(products: DataFrame, fc: FeaturesConfig) -> DataFrame:
     """bronze.products → the columns preprocess needs, plus ``split``."""
     cols = ["product_id", "title", "description", "category", "image_path"]
@@ -129,15 +131,14 @@ def partitions_for(rows: int, rows_per_group: int, parallelism: int) -> int:
 
 # ---- the job -------------------------------------------------------------------------------------
 
+
 def preprocess(spark: SparkSession, cfg: Config, run_id: str | None = None) -> PreprocessResult:
     """Read bronze.products at its current Delta version, write the features, swap them in place."""
     fc = cfg.features
     check_label_source(cfg)
     ref = table_ref(cfg, PRODUCTS)
     if not table_exists(spark, ref):
-        raise MissingInputError(
-            f"{PRODUCTS.logical_name} not found at {ref}: run jobs/ingest.py first"
-        )
+        raise MissingInputError(f"{PRODUCTS.logical_name} not found at {ref}: run jobs/ingest.py first")
     raw, version = read_table_snapshot(spark, ref)
     log.info("reading %s version %s from %s", PRODUCTS.logical_name, version, ref)
 
@@ -153,8 +154,13 @@ def preprocess(spark: SparkSession, cfg: Config, run_id: str | None = None) -> P
         n_photos = sum(n for (_, photo), n in counts_by_category.items() if photo)
         log.info("%d products, %d with a photo", n_products, n_photos)
         label_map = build_label_map(counts_by_category, fc.min_examples_per_class, fc.label_source)
-        log.info("%d classes with >= %d examples (%s; label source %s)", len(label_map.classes),
-                 fc.min_examples_per_class, label_map.counted_on, fc.label_source)
+        log.info(
+            "%d classes with >= %d examples (%s; label source %s)",
+            len(label_map.classes),
+            fc.min_examples_per_class,
+            label_map.counted_on,
+            fc.label_source,
+        )
         labelled = add_labels(products, label_map, label_column)
 
         # Text: every product.
@@ -165,11 +171,8 @@ def preprocess(spark: SparkSession, cfg: Config, run_id: str | None = None) -> P
             )
         ).persist(StorageLevel.MEMORY_AND_DISK)
         persisted.append(tokenized)
-        vocab = txt.build_vocab(
-            tokenized.filter(F.col("split") == "train"), fc.vocab_min_count, fc.vocab_max_size
-        )
-        log.info("vocabulary: %d ids (min count %d, max size %d)", len(vocab), fc.vocab_min_count,
-                 fc.vocab_max_size)
+        vocab = txt.build_vocab(tokenized.filter(F.col("split") == "train"), fc.vocab_min_count, fc.vocab_max_size)
+        log.info("vocabulary: %d ids (min count %d, max size %d)", len(vocab), fc.vocab_min_count, fc.vocab_max_size)
         text_df = text_features(tokenized, [t for t, _ in vocab], fc.max_len)
         _write_features(fs, text_df, f"{staging}/{TEXT}", fc.text_rows_per_group, fc.max_len * 4 + 64)
 
@@ -197,8 +200,9 @@ def preprocess(spark: SparkSession, cfg: Config, run_id: str | None = None) -> P
         )
         image_errors = counts["image_errors"]
         if image_errors:
-            log.warning("%d of %d photos failed to decode; see %s/%s", image_errors, n_photos,
-                        cfg.paths.features, IMAGE_ERRORS)
+            log.warning(
+                "%d of %d photos failed to decode; see %s/%s", image_errors, n_photos, cfg.paths.features, IMAGE_ERRORS
+            )
         if counts["image_rows"] == 0:
             fs.delete(f"{staging}/{IMAGES}")
         fs.write_json(f"{staging}/{VOCAB}", _vocab_json(vocab, fc))
@@ -216,7 +220,7 @@ def preprocess(spark: SparkSession, cfg: Config, run_id: str | None = None) -> P
     return PreprocessResult(cfg.paths.features, manifest, counts)
 
 
-def _write_features(fs: "_Fs", df: DataFrame, path: str, rows_per_group: int, row_bytes: int) -> None:
+def _write_features(fs: _Fs, df: DataFrame, path: str, rows_per_group: int, row_bytes: int) -> None:
     """Files of one split each and one row group each (at most ``rows_per_group`` rows), named
     ``<split>-<nnnnn>.parquet``, all directly in ``path``.
 
@@ -249,7 +253,7 @@ def split_files(features_dir: str | Path, feature_set: str, split: str) -> list[
 
 def _describe(
     spark: SparkSession,
-    fs: "_Fs",
+    fs: _Fs,
     staging: str,
     cfg: Config,
     ref: TableRef,
@@ -271,10 +275,14 @@ def _describe(
             f"{staging}/{IMAGE_ERRORS}"
         )
         image_errors = errors_df.count()
-        examples = [
-            {"product_id": r["product_id"], "image_path": r["image_path"], "error": r["error"]}
-            for r in errors_df.orderBy("product_id").limit(_MAX_ERROR_EXAMPLES).collect()
-        ] if image_errors else []
+        examples = (
+            [
+                {"product_id": r["product_id"], "image_path": r["image_path"], "error": r["error"]}
+                for r in errors_df.orderBy("product_id").limit(_MAX_ERROR_EXAMPLES).collect()
+            ]
+            if image_errors
+            else []
+        )
     else:
         image_errors, examples = 0, []
     # Never lose a row silently: every product has a text row, every photo an image or an error row.
@@ -293,8 +301,7 @@ def _describe(
                 s: sum(n for (sp, lb), n in counts.items() if sp == s and lb != UNLABELED) for s in SPLITS
             },
             "rows_by_class": {
-                name: {s: counts.get((s, i), 0) for s in SPLITS}
-                for i, name in enumerate(label_map.classes)
+                name: {s: counts.get((s, i), 0) for s in SPLITS} for i, name in enumerate(label_map.classes)
             },
             "unlabeled_by_split": {s: counts.get((s, UNLABELED), 0) for s in SPLITS},
             "split_files": {s: f"{rel}/{s}-*.parquet" for s in SPLITS},
@@ -303,24 +310,41 @@ def _describe(
 
     text_section = section(text_counts, TEXT)
     text_section.update(
-        columns={"product_id": "string", "split": "string", "label": "int32", "token_ids": "array<int32>",
-                 "length": "int32"},
-        feature={"column": "token_ids", "shape": [fc.max_len], "dtype": "int32",
-                 "storage": "Parquet list<int32> of exactly max_len ids, PAD-padded at the end"},
-        vocab_size=len(vocab), vocab_path=VOCAB, pad_id=txt.PAD_ID, unk_id=txt.UNK_ID,
+        columns={
+            "product_id": "string",
+            "split": "string",
+            "label": "int32",
+            "token_ids": "array<int32>",
+            "length": "int32",
+        },
+        feature={
+            "column": "token_ids",
+            "shape": [fc.max_len],
+            "dtype": "int32",
+            "storage": "Parquet list<int32> of exactly max_len ids, PAD-padded at the end",
+        },
+        vocab_size=len(vocab),
+        vocab_path=VOCAB,
+        pad_id=txt.PAD_ID,
+        unk_id=txt.UNK_ID,
         rows_per_group=fc.text_rows_per_group,
     )
     if image_rows:
         image_section = section(image_counts, IMAGES)
     else:
-        image_section = {"path": None, "rows": 0,
-                         "note": "no products with a photo" if not n_photos else "no photo decoded"}
+        image_section = {
+            "path": None,
+            "rows": 0,
+            "note": "no products with a photo" if not n_photos else "no photo decoded",
+        }
     image_section.update(
         columns={"product_id": "string", "split": "string", "label": "int32", "image": "binary"},
         feature={
-            "column": "image", "shape": list(img.image_shape(fc.image_size)), "dtype": "uint8",
+            "column": "image",
+            "shape": list(img.image_shape(fc.image_size)),
+            "dtype": "uint8",
             "storage": "Parquet binary of the raw pixels, row-major (H, W, C), RGB; in TensorFlow "
-                       "tf.reshape(tf.io.decode_raw(image, tf.uint8), (-1, H, W, 3))",
+            "tf.reshape(tf.io.decode_raw(image, tf.uint8), (-1, H, W, 3))",
         },
         products_with_photo=n_photos,
         decode_errors=image_errors,
@@ -328,24 +352,36 @@ def _describe(
         error_examples=examples,
         rows_per_group=fc.image_rows_per_group,
         preprocessing="EXIF orientation applied, RGB (alpha composited on white), aspect-preserving "
-                      "resize of the longest side, centred on a white square",
+        "resize of the longest side, centred on a white square",
     )
     manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "run_id": run_id,
-        "source": {"table": PRODUCTS.logical_name, "location": str(ref), "delta_version": version,
-                   "products": n_products},
-        "split": {
-            "column": "split", "values": list(SPLITS),
-            "rule": "u = int(sha1(product_id).hexdigest()[:8], 16) / 2**32; train if u < train_fraction, "
-                    "val if u < train_fraction + val_fraction, else test",
-            "train_fraction": fc.train_fraction, "val_fraction": fc.val_fraction,
+        "source": {
+            "table": PRODUCTS.logical_name,
+            "location": str(ref),
+            "delta_version": version,
+            "products": n_products,
         },
-        "labels": {"path": LABELS, "column": "label", "source": label_map.source,
-                   "num_classes": len(label_map.classes),
-                   "unlabeled": UNLABELED, "train_on": "label >= 0", "counted_on": label_map.counted_on,
-                   "min_examples_per_class": fc.min_examples_per_class},
+        "split": {
+            "column": "split",
+            "values": list(SPLITS),
+            "rule": "u = int(sha1(product_id).hexdigest()[:8], 16) / 2**32; train if u < train_fraction, "
+            "val if u < train_fraction + val_fraction, else test",
+            "train_fraction": fc.train_fraction,
+            "val_fraction": fc.val_fraction,
+        },
+        "labels": {
+            "path": LABELS,
+            "column": "label",
+            "source": label_map.source,
+            "num_classes": len(label_map.classes),
+            "unlabeled": UNLABELED,
+            "train_on": "label >= 0",
+            "counted_on": label_map.counted_on,
+            "min_examples_per_class": fc.min_examples_per_class,
+        },
         "images": image_section,
         "text": text_section,
     }
@@ -371,10 +407,7 @@ def _split_label_counts(spark: SparkSession, path: str) -> dict[tuple[str, int],
 
     The schema is given so that a folder with no rows (every photo failed) reads as empty.
     """
-    rows = (
-        spark.read.schema("label int, split string").parquet(path)
-        .groupBy("split", "label").count().collect()
-    )
+    rows = spark.read.schema("label int, split string").parquet(path).groupBy("split", "label").count().collect()
     return {(r["split"], int(r["label"])): int(r["count"]) for r in rows}
 
 
@@ -403,7 +436,7 @@ class _Fs:
         self._jvm = jvm
         self._root = root.rstrip("/")
         self._fs = jvm.org.apache.hadoop.fs.Path(self._root).getFileSystem(
-            spark.sparkContext._jsc.hadoopConfiguration()  # noqa: SLF001
+            spark.sparkContext._jsc.hadoopConfiguration()  # noqa: SLF001 - Hadoop FS is only reachable through py4j
         )
         self._fs.setWriteChecksum(False)
         self._local = not _has_scheme(self._root) or self._root.startswith("file:")
@@ -441,11 +474,11 @@ class _Fs:
         for status in self._fs.globStatus(self._path(f"{self._root}.staging-*")) or []:
             log.warning("removing %s left by an earlier run that did not finish", status.getPath())
             self._fs.delete(status.getPath(), True)
-        previous = sorted(self._fs.globStatus(self._path(f"{self._root}.previous-*")) or [],
-                          key=lambda st: st.getModificationTime())
+        previous = sorted(
+            self._fs.globStatus(self._path(f"{self._root}.previous-*")) or [], key=lambda st: st.getModificationTime()
+        )
         if previous and not self.exists(self._root):
-            log.warning("restoring %s to %s (an earlier run died while swapping)", previous[-1].getPath(),
-                        self._root)
+            log.warning("restoring %s to %s (an earlier run died while swapping)", previous[-1].getPath(), self._root)
             self._fs.rename(previous.pop().getPath(), self._path(self._root))
         for status in previous:
             self._fs.delete(status.getPath(), True)

@@ -23,12 +23,13 @@ Encoding (``encode_text``): ids of the first ``max_len`` tokens, then PAD up to 
 and truncation at the end, so the start of the title, the most informative part, is always kept),
 plus ``length`` = number of real tokens (0 for a product with no text), for masking.
 """
+
 from __future__ import annotations
 
 import html
 import re
 import unicodedata
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame
@@ -76,9 +77,7 @@ def encode(tokens: Sequence[str], index: Mapping[str, int], max_len: int) -> tup
     return ids + [PAD_ID] * (max_len - len(ids)), len(ids)
 
 
-def vocab_from_counts(
-    counts: Iterable[tuple[str, int]], min_count: int, max_size: int
-) -> list[str]:
+def vocab_from_counts(counts: Iterable[tuple[str, int]], min_count: int, max_size: int) -> list[str]:
     """The vocabulary (index = id) from (token, count) pairs: the same rule ``build_vocab`` runs in
     Spark, for tests and for small inputs."""
     kept = sorted(((t, c) for t, c in counts if c >= min_count), key=lambda tc: (-tc[1], tc[0]))
@@ -87,11 +86,10 @@ def vocab_from_counts(
 
 # ---- Spark ---------------------------------------------------------------------------------------
 
+
 @F.pandas_udf(T.ArrayType(T.StringType()))
 def _tokens_udf(title: pd.Series, description: pd.Series) -> pd.Series:
-    return pd.Series(
-        [text_tokens(t, d) for t, d in zip(title, description)], index=title.index, dtype=object
-    )
+    return pd.Series([text_tokens(t, d) for t, d in zip(title, description)], index=title.index, dtype=object)
 
 
 def tokens_column(title: Column | str, description: Column | str) -> Column:
@@ -100,6 +98,7 @@ def tokens_column(title: Column | str, description: Column | str) -> Column:
     A UDF because NFKC and HTML entity decoding have no Spark SQL equivalent, and one Python
     function keeps training-time and serving-time text handling identical.
     """
+
     def col(c: Column | str) -> Column:
         return F.col(c) if isinstance(c, str) else c
 
@@ -113,11 +112,7 @@ def add_tokens(products: DataFrame) -> DataFrame:
 
 def token_counts(tokenized: DataFrame) -> DataFrame:
     """(token, count) over all rows of ``tokenized`` (a DataFrame with ``tokens``)."""
-    return (
-        tokenized.select(F.explode("tokens").alias("token"))
-        .groupBy("token")
-        .agg(F.count(F.lit(1)).alias("count"))
-    )
+    return tokenized.select(F.explode("tokens").alias("token")).groupBy("token").agg(F.count(F.lit(1)).alias("count"))
 
 
 def build_vocab(tokenized_train: DataFrame, min_count: int, max_size: int) -> list[tuple[str, int]]:
@@ -127,12 +122,16 @@ def build_vocab(tokenized_train: DataFrame, min_count: int, max_size: int) -> li
     """
     limit = max(0, max_size - len(RESERVED))
     rows = (
-        token_counts(tokenized_train)
-        .filter(F.col("count") >= min_count)
-        .orderBy(F.col("count").desc(), F.col("token").asc())
-        .limit(limit)
-        .collect()
-    ) if limit else []
+        (
+            token_counts(tokenized_train)
+            .filter(F.col("count") >= min_count)
+            .orderBy(F.col("count").desc(), F.col("token").asc())
+            .limit(limit)
+            .collect()
+        )
+        if limit
+        else []
+    )
     return [(PAD_TOKEN, 0), (UNK_TOKEN, 0), *((r["token"], int(r["count"])) for r in rows)]
 
 
@@ -160,7 +159,6 @@ def encode_text(tokenized: DataFrame, vocab: Sequence[str], max_len: int) -> Dat
         )
 
     cols = [c for c in tokenized.columns if c != "tokens"]
-    return (
-        tokenized.withColumn("_enc", encode_udf("tokens"))
-        .select(*cols, F.col("_enc.token_ids").alias("token_ids"), F.col("_enc.length").alias("length"))
+    return tokenized.withColumn("_enc", encode_udf("tokens")).select(
+        *cols, F.col("_enc.token_ids").alias("token_ids"), F.col("_enc.length").alias("length")
     )

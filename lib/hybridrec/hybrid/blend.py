@@ -11,6 +11,7 @@ recall without finding more cold hits). The blend weight ``w = a_u * b_i`` (see
 ``config.RecommendConfig``) moves a pair from content to collaborative evidence as the user and
 the item accumulate interactions.
 """
+
 from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame, Window
@@ -58,7 +59,9 @@ def blend_candidates(
     """
     union = (
         als.select("user_id", "product_id", "als_score")
-        .unionByName(content.select("user_id", "product_id", "content_score", "reason_product_id"), allowMissingColumns=True)
+        .unionByName(
+            content.select("user_id", "product_id", "content_score", "reason_product_id"), allowMissingColumns=True
+        )
         .unionByName(cold.select("user_id", "product_id", "cold_score"), allowMissingColumns=True)
     )
     merged = union.groupBy("user_id", "product_id").agg(
@@ -85,7 +88,8 @@ def blend_candidates(
     has_content = F.col("content_score").isNotNull()
     source = F.when(has_collab & has_content, "blend").when(has_collab, "als").otherwise("content")
     return scored.select(
-        "user_id", "product_id",
+        "user_id",
+        "product_id",
         (w * collab + (F.lit(1.0) - w) * F.col("content_n")).cast("double").alias("score"),
         source.alias("source"),
         F.when(has_content, F.col("reason_product_id")).alias("reason_product_id"),
@@ -102,18 +106,27 @@ def explain(candidates: DataFrame, products: DataFrame, history: DataFrame) -> D
     titles = products.select(
         F.col("product_id").alias("reason_product_id"),
         F.when(F.length("title") > _TITLE_CHARS, F.concat(F.substring("title", 1, _TITLE_CHARS - 1), F.lit("…")))
-        .otherwise(F.col("title")).alias("_title"),
+        .otherwise(F.col("title"))
+        .alias("_title"),
     )
     verbs = history.select(
-        "user_id", F.col("product_id").alias("reason_product_id"), verb(F.col("event")).alias("_verb"),
+        "user_id",
+        F.col("product_id").alias("reason_product_id"),
+        verb(F.col("event")).alias("_verb"),
         own_reason(F.col("event")).alias("_own"),
     )
     cats = products.select("product_id", F.col("category").alias("_category"))
-    df = candidates.join(titles, "reason_product_id", "left").join(
-        verbs, ["user_id", "reason_product_id"], "left"
-    ).join(cats, "product_id", "left")
-    similar = F.concat(F.lit("similar to "), F.coalesce(F.col("_title"), F.col("reason_product_id")), F.lit(" you "),
-                       F.coalesce(F.col("_verb"), F.lit("viewed")))
+    df = (
+        candidates.join(titles, "reason_product_id", "left")
+        .join(verbs, ["user_id", "reason_product_id"], "left")
+        .join(cats, "product_id", "left")
+    )
+    similar = F.concat(
+        F.lit("similar to "),
+        F.coalesce(F.col("_title"), F.col("reason_product_id")),
+        F.lit(" you "),
+        F.coalesce(F.col("_verb"), F.lit("viewed")),
+    )
     same = F.coalesce(F.col("_own"), F.lit("you viewed this"))
     content_reason = F.when(F.col("reason_product_id") == F.col("product_id"), same).otherwise(similar)
     reason = (
@@ -124,7 +137,8 @@ def explain(candidates: DataFrame, products: DataFrame, history: DataFrame) -> D
         .otherwise(F.lit("liked by shoppers with similar taste"))
     )
     return df.withColumn("reason", F.coalesce(F.col("reason"), reason)).drop(
-        "_title", "_verb", "_own", "_category", "cold_item")
+        "_title", "_verb", "_own", "_category", "cold_item"
+    )
 
 
 def cap_and_rank(
@@ -141,7 +155,11 @@ def cap_and_rank(
     order = [F.col("score").desc(), F.col("product_id")]
     df = candidates.join(excluded.select("user_id", "product_id"), ["user_id", "product_id"], "left_anti")
     df = df.withColumn("_dup", F.row_number().over(Window.partitionBy("user_id", "product_id").orderBy(*order)))
-    df = df.filter(F.col("_dup") == 1).drop("_dup").join(categories.select("product_id", "category"), "product_id", "left")
+    df = (
+        df.filter(F.col("_dup") == 1)
+        .drop("_dup")
+        .join(categories.select("product_id", "category"), "product_id", "left")
+    )
     if max_per_category is not None:
         group = F.coalesce(F.col("category"), F.concat(F.lit("\u0000"), F.col("product_id")))
         df = df.withColumn("_in_cat", F.row_number().over(Window.partitionBy("user_id", group).orderBy(*order)))

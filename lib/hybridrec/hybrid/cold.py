@@ -5,10 +5,11 @@ ALS factors then score them like any item (blocked top-K).
 The fit needs only X'X and X'Y (d x d and d x r): each partition sums its own rows in a pandas
 UDF and the driver adds up a handful of small matrices, whatever the number of items.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -49,15 +50,28 @@ def _sums(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         yty += float((y * y).sum())
         n += len(x)
     if n:
-        yield pd.DataFrame({"n": [n], "xtx": [xtx.ravel()], "xty": [xty.ravel()], "ysum": [ysum],
-                            "yty": [yty], "p": [xtx.shape[0]], "r": [xty.shape[1]]})
+        yield pd.DataFrame(
+            {
+                "n": [n],
+                "xtx": [xtx.ravel()],
+                "xty": [xty.ravel()],
+                "ysum": [ysum],
+                "yty": [yty],
+                "p": [xtx.shape[0]],
+                "r": [xty.shape[1]],
+            }
+        )
 
 
 def fit_factor_regression(warm: DataFrame, l2: float) -> FactorRegression:
     """``warm``: (vec array<float>, factors array<float>) for items with both. Ridge on the sums."""
-    parts = warm.select("vec", "factors").mapInPandas(
-        _sums, "n long, xtx array<double>, xty array<double>, ysum array<double>, yty double, p int, r int"
-    ).collect()
+    parts = (
+        warm.select("vec", "factors")
+        .mapInPandas(
+            _sums, "n long, xtx array<double>, xty array<double>, ysum array<double>, yty double, p int, r int"
+        )
+        .collect()
+    )
     if not parts:
         raise HybridrecError("no product has both an embedding and ALS factors: cannot fit the cold-item regression")
     p, r = parts[0]["p"], parts[0]["r"]

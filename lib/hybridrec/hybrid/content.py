@@ -12,10 +12,11 @@ The same UDF explains each candidate: its reason product is the history item ``h
 largest contribution ``w_h * cos(e_h, e_j)`` to the candidate's score, i.e. "similar to <h> you
 viewed". Purchased products are masked before the top-K is taken.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -46,7 +47,11 @@ def user_blocks(rows: DataFrame, n_users: int, block_size: int) -> DataFrame:
     n_blocks = max(1, math.ceil(n_users / block_size))
     return (
         rows.groupBy(F.pmod(F.xxhash64("user_idx"), F.lit(n_blocks)).alias("u_block"))
-        .agg(F.sort_array(F.collect_list(F.struct("user_idx", "item_idx", "weight", "in_profile", "excluded"))).alias("_r"))
+        .agg(
+            F.sort_array(F.collect_list(F.struct("user_idx", "item_idx", "weight", "in_profile", "excluded"))).alias(
+                "_r"
+            )
+        )
         .select(
             F.col("_r.user_idx").alias("h_user"),
             F.col("_r.item_idx").alias("h_item"),
@@ -92,9 +97,7 @@ def score_block(
         s0, s1 = starts[chunk][0], ends[chunk][-1]
         row = np.repeat(np.arange(chunk.stop - chunk.start), ends[chunk] - starts[chunk])
         sel = in_profile[s0:s1]
-        w = csr_matrix(
-            (weights[s0:s1][sel], (row[sel], pos[s0:s1][sel])), shape=(chunk.stop - chunk.start, n_items)
-        )
+        w = csr_matrix((weights[s0:s1][sel], (row[sel], pos[s0:s1][sel])), shape=(chunk.stop - chunk.start, n_items))
         profile = np.asarray(w @ vecs, dtype=np.float32)
         norms = np.linalg.norm(profile, axis=1)
         has = norms > 0
@@ -116,12 +119,16 @@ def score_block(
         top_scores = np.take_along_axis(top_scores, order, axis=1)
         reason = _reasons(row[sel], pos[s0:s1][sel], weights[s0:s1][sel], top, vecs)
         r_idx, c_idx = np.nonzero(np.isfinite(top_scores))
-        out.append(pd.DataFrame({
-            "user_idx": uniq[chunk][r_idx].astype(np.int32),
-            "item_idx": ids[top[r_idx, c_idx]].astype(np.int32),
-            "content_score": top_scores[r_idx, c_idx].astype(np.float32),
-            "reason_item_idx": ids[reason[r_idx, c_idx]].astype(np.int32),
-        }))
+        out.append(
+            pd.DataFrame(
+                {
+                    "user_idx": uniq[chunk][r_idx].astype(np.int32),
+                    "item_idx": ids[top[r_idx, c_idx]].astype(np.int32),
+                    "content_score": top_scores[r_idx, c_idx].astype(np.float32),
+                    "reason_item_idx": ids[reason[r_idx, c_idx]].astype(np.int32),
+                }
+            )
+        )
     if not out:
         return pd.DataFrame({c: [] for c in ("user_idx", "item_idx", "content_score", "reason_item_idx")})
     return pd.concat(out, ignore_index=True)
@@ -137,11 +144,11 @@ def _reasons(row: np.ndarray, pos: np.ndarray, weight: np.ndarray, top: np.ndarr
     h_w = np.full((n_rows, h_max), -np.inf, dtype=np.float32)
     h_pos[row, slot] = pos
     h_w[row, slot] = weight
-    hist = vecs[h_pos]                       # rows x H x dim
-    cand = vecs[top]                         # rows x K x dim
+    hist = vecs[h_pos]  # rows x H x dim
+    cand = vecs[top]  # rows x K x dim
     sims = np.einsum("uhd,ukd->uhk", hist, cand)
     contrib = np.where(np.isfinite(h_w)[:, :, None], sims * np.maximum(h_w, 0)[:, :, None], -np.inf)
-    best = contrib.argmax(axis=1)            # rows x K: slot of the best history item
+    best = contrib.argmax(axis=1)  # rows x K: slot of the best history item
     return np.take_along_axis(h_pos, best, axis=1)
 
 
@@ -153,9 +160,14 @@ def _scorer(k: int) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]
                 dim = len(r.i_vecs) // max(1, len(ids))
                 vecs = np.asarray(r.i_vecs, dtype=np.float32).reshape(len(ids), dim)
                 yield score_block(
-                    np.asarray(r.h_user, dtype=np.int32), np.asarray(r.h_item, dtype=np.int32),
-                    np.asarray(r.h_weight, dtype=np.float64), np.asarray(r.h_profile, dtype=bool),
-                    np.asarray(r.h_excluded, dtype=bool), ids, vecs, k,
+                    np.asarray(r.h_user, dtype=np.int32),
+                    np.asarray(r.h_item, dtype=np.int32),
+                    np.asarray(r.h_weight, dtype=np.float64),
+                    np.asarray(r.h_profile, dtype=bool),
+                    np.asarray(r.h_excluded, dtype=bool),
+                    ids,
+                    vecs,
+                    k,
                 )
 
     return score

@@ -10,6 +10,7 @@ Features are made here from bronze.products with the *model version's* vocabular
 after training rebuilds the vocabulary, and its token ids would mean nothing to the trained LSTM.
 A photo that fails to decode leaves the product text-only (counted).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,11 +24,11 @@ from pyspark.sql import functions as F
 
 from hybridrec.config import Config
 from hybridrec.errors import HybridrecError, MissingInputError
+from hybridrec.features import images as img
+from hybridrec.features import text as txt
 from hybridrec.models import embeddings as emb
 from hybridrec.models.product_embeddings import FINALISER_SCHEMA, arrow_batch_rows, finaliser
 from hybridrec.runs import utcnow
-from hybridrec.features import images as img
-from hybridrec.features import text as txt
 from hybridrec.tables import PRODUCT_EMBEDDINGS, read_table, table_exists, table_ref, write_table
 
 log = logging.getLogger(__name__)
@@ -62,14 +63,23 @@ def model_files(cfg: Config, version: str) -> ModelFiles:
     classes = list(json.loads((root / "labels.json").read_text(encoding="utf-8"))["classes"])
     tc = saved["train_config"]
     dirs = {m: str(root / m) for m in ("image", "text") if (root / m / "saved_model.pb").is_file()}
-    dims = {"image": int(tc["image_embedding_dim"]) if "image" in dirs else 0,
-            "text": int(tc["text_embedding_dim"]) if "text" in dirs else 0}
+    dims = {
+        "image": int(tc["image_embedding_dim"]) if "image" in dirs else 0,
+        "text": int(tc["text_embedding_dim"]) if "text" in dirs else 0,
+    }
     fusion = str(root / "fusion") if (root / "fusion" / "saved_model.pb").is_file() else None
     vocab = json.loads((root / "vocab.json").read_text(encoding="utf-8"))
     manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
     shape = (manifest.get("images", {}).get("feature") or {}).get("shape") or [cfg.features.image_size]
-    return ModelFiles(dirs=dirs, fusion=fusion, classes=classes, dims=dims, vocab=list(vocab["tokens"]),
-                      max_len=int(vocab["max_len"]), image_size=int(shape[0]))
+    return ModelFiles(
+        dirs=dirs,
+        fusion=fusion,
+        classes=classes,
+        dims=dims,
+        vocab=list(vocab["tokens"]),
+        max_len=int(vocab["max_len"]),
+        image_size=int(shape[0]),
+    )
 
 
 def missing_products(products: DataFrame, embeddings: DataFrame, version: str) -> DataFrame:
@@ -94,23 +104,41 @@ def embed_new_products(spark: SparkSession, cfg: Config, version: str, products:
         return result
     mf = model_files(cfg, version)
     new = products.join(missing, "product_id", "left_semi").select(
-        "product_id", "title", "description", "image_path",
-        F.lit("new").alias("split"), F.lit(-1).cast("int").alias("label"))
+        "product_id",
+        "title",
+        "description",
+        "image_path",
+        F.lit("new").alias("split"),
+        F.lit(-1).cast("int").alias("label"),
+    )
     with arrow_batch_rows(spark, cfg.train.inference_batch_size):
         text = txt.encode_text(txt.add_tokens(new), mf.vocab, mf.max_len)
         if "text" in mf.dirs:
             staged = emb.embed_text(text, mf.dirs["text"])
         else:
-            staged = text.select("product_id", *[F.lit(None).cast(t).alias(c) for c, t in
-                                                 (("text_emb", "array<float>"), ("text_label", "int"), ("text_prob", "double"))])
+            staged = text.select(
+                "product_id",
+                *[
+                    F.lit(None).cast(t).alias(c)
+                    for c, t in (("text_emb", "array<float>"), ("text_label", "int"), ("text_prob", "double"))
+                ],
+            )
         if "image" in mf.dirs:
-            photos = img.decode_images(new.filter(F.col("image_path").isNotNull()).select("product_id", "image_path"),
-                                       mf.image_size).filter(F.col("image").isNotNull())
+            photos = img.decode_images(
+                new.filter(F.col("image_path").isNotNull()).select("product_id", "image_path"), mf.image_size
+            ).filter(F.col("image").isNotNull())
             staged = staged.join(emb.embed_images(photos, mf.dirs["image"], mf.image_size), "product_id", "left")
         else:
-            staged = staged.select("*", *[F.lit(None).cast(t).alias(c) for c, t in
-                                          (("image_emb", "array<float>"), ("image_label", "int"), ("image_prob", "double"))])
-        final = staged.mapInPandas(finaliser(version, mf.classes, mf.dims["image"], mf.dims["text"], mf.fusion), FINALISER_SCHEMA)
+            staged = staged.select(
+                "*",
+                *[
+                    F.lit(None).cast(t).alias(c)
+                    for c, t in (("image_emb", "array<float>"), ("image_label", "int"), ("image_prob", "double"))
+                ],
+            )
+        final = staged.mapInPandas(
+            finaliser(version, mf.classes, mf.dims["image"], mf.dims["text"], mf.fusion), FINALISER_SCHEMA
+        )
         final = final.withColumn("created_at", F.lit(utcnow()).cast("timestamp")).persist()
         embedded = final.count()
         with_image = final.filter(F.col("image_emb").isNotNull()).count()

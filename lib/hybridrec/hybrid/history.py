@@ -1,13 +1,15 @@
 """What each user did before the night: per (user, product) weights, what is excluded from their
-lists (``recommend.exclude``), and the counts the blend weights are made of (distinct items per user, distinct users per item).
+lists (``recommend.exclude``), and the counts the blend weights are made of (distinct items per user, distinct users
+per item).
 
 Pure transforms over usable interaction rows (``collab.confidence.usable``): the same rows ALS
 fits on, so the collaborative and content signals see the same past.
 """
+
 from __future__ import annotations
 
 import datetime as dt
-from typing import Sequence
+from collections.abc import Sequence
 
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
@@ -27,9 +29,7 @@ def decayed_weight(reference: dt.datetime, half_life_days: float | None) -> F.Co
     weight = F.col("weight")
     if half_life_days is None:
         return weight
-    age_days = F.greatest(
-        F.lit(0.0), (F.unix_micros(utc_timestamp(reference)) - F.unix_micros(F.col("ts"))) / 86_400e6
-    )
+    age_days = F.greatest(F.lit(0.0), (F.unix_micros(utc_timestamp(reference)) - F.unix_micros(F.col("ts"))) / 86_400e6)
     return weight * F.pow(F.lit(0.5), age_days / F.lit(float(half_life_days)))
 
 
@@ -70,9 +70,7 @@ def item_counts(history: DataFrame) -> DataFrame:
 
 def top_history(history: DataFrame, n: int) -> DataFrame:
     """Each user's ``n`` most weighted pairs (ties: latest, then product_id), with ``h_rank``."""
-    order = Window.partitionBy("user_id").orderBy(
-        F.col("weight").desc(), F.col("last_ts").desc(), F.col("product_id")
-    )
+    order = Window.partitionBy("user_id").orderBy(F.col("weight").desc(), F.col("last_ts").desc(), F.col("product_id"))
     return history.withColumn("h_rank", F.row_number().over(order)).filter(F.col("h_rank") <= n)
 
 
@@ -86,8 +84,11 @@ def verb(event: F.Column) -> F.Column:
 
 def own_reason(event: F.Column) -> F.Column:
     """The reason text for recommending a product the user already interacted with."""
-    return (F.when(event == "cart", F.lit(OWN["cart"])).when(event == "purchase", F.lit(OWN["purchase"]))
-            .otherwise(F.lit(OWN["view"])))
+    return (
+        F.when(event == "cart", F.lit(OWN["cart"]))
+        .when(event == "purchase", F.lit(OWN["purchase"]))
+        .otherwise(F.lit(OWN["view"]))
+    )
 
 
 def repeat_candidates(users: DataFrame, history: DataFrame) -> DataFrame:
@@ -105,6 +106,11 @@ def repeat_candidates(users: DataFrame, history: DataFrame) -> DataFrame:
     own = history.filter(~F.col("excluded")).join(users, "user_id", "left_semi")
     share = F.col("weight") / F.max("weight").over(Window.partitionBy("user_id"))
     return own.select(
-        "user_id", "product_id", (F.lit(-0.5) + 0.25 * F.coalesce(share, F.lit(0.0))).cast("double").alias("score"),
-        own_reason(F.col("event")).alias("reason"), F.lit("repeat").alias("source"),
-        F.lit(None).cast("string").alias("reason_product_id"), F.lit(False).alias("cold_item"))
+        "user_id",
+        "product_id",
+        (F.lit(-0.5) + 0.25 * F.coalesce(share, F.lit(0.0))).cast("double").alias("score"),
+        own_reason(F.col("event")).alias("reason"),
+        F.lit("repeat").alias("source"),
+        F.lit(None).cast("string").alias("reason_product_id"),
+        F.lit(False).alias("cold_item"),
+    )

@@ -9,6 +9,7 @@ every table at a complete version (the previous night's, or this one's), and re-
 night replaces exactly its partition, never duplicates. Old nights are deleted only after both
 writes succeeded.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,9 +18,10 @@ import logging
 import os
 import shutil
 import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -32,15 +34,35 @@ from hybridrec.hybrid import blend
 from hybridrec.hybrid.freshness import embed_new_products
 from hybridrec.hybrid.lists import Stage
 from hybridrec.hybrid.scoring import (
-    NightInputs, NightScores, Progress, hybrid_lists, parquet_stage, score_users, similar_products,
+    NightInputs,
+    NightScores,
+    Progress,
+    hybrid_lists,
+    parquet_stage,
+    score_users,
+    similar_products,
 )
 from hybridrec.models.training import current_version
 from hybridrec.run_dates import start_of_day
 from hybridrec.runs import utcnow
 from hybridrec.tables import (
-    ALS_CANDIDATES, ALS_ITEM_FACTORS, ALS_USER_FACTORS, ALS_USER_IDS, INTERACTIONS, PRODUCT_EMBEDDINGS,
-    PRODUCTS, RECOMMENDATIONS, SIMILAR_ITEMS, TableSpec, delta_conflicts, delta_table, read_table, require_table,
-    table_exists, table_ref, write_table,
+    ALS_CANDIDATES,
+    ALS_ITEM_FACTORS,
+    ALS_USER_FACTORS,
+    ALS_USER_IDS,
+    INTERACTIONS,
+    PRODUCT_EMBEDDINGS,
+    PRODUCTS,
+    RECOMMENDATIONS,
+    SIMILAR_ITEMS,
+    TableSpec,
+    delta_conflicts,
+    delta_table,
+    read_table,
+    require_table,
+    table_exists,
+    table_ref,
+    write_table,
 )
 
 log = logging.getLogger(__name__)
@@ -76,6 +98,7 @@ def _killer(jvm_pid: int) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.Data
             if i == 0:
                 os.kill(jvm_pid, signal.SIGKILL)
             yield pdf
+
     return kill
 
 
@@ -130,8 +153,14 @@ def _vacuum_due(handle: Any, every_days: float) -> bool:
     return since is not None and (utcnow() - since) >= dt.timedelta(days=every_days)
 
 
-def read_inputs(spark: SparkSession, cfg: Config, run_date: dt.date, content_version: str,
-                products: DataFrame, interactions: DataFrame) -> NightInputs:
+def read_inputs(
+    spark: SparkSession,
+    cfg: Config,
+    run_date: dt.date,
+    content_version: str,
+    products: DataFrame,
+    interactions: DataFrame,
+) -> NightInputs:
     """The night's scoring inputs from the tables: the current model version's vectors and the
     ALS outputs of ``run_date`` (written by this night's refit or by jobs/als.py)."""
 
@@ -140,15 +169,21 @@ def read_inputs(spark: SparkSession, cfg: Config, run_date: dt.date, content_ver
 
     als_cands = night(ALS_CANDIDATES)
     row = als_cands.select("model_version").limit(1).collect()
-    vectors = read_table(spark, table_ref(cfg, PRODUCT_EMBEDDINGS)).filter(
-        F.col("model_version") == content_version).select("product_id", F.col("fused_emb").alias("vec"))
+    vectors = (
+        read_table(spark, table_ref(cfg, PRODUCT_EMBEDDINGS))
+        .filter(F.col("model_version") == content_version)
+        .select("product_id", F.col("fused_emb").alias("vec"))
+    )
     return NightInputs(
-        products=products, interactions=interactions, vectors=vectors,
+        products=products,
+        interactions=interactions,
+        vectors=vectors,
         als_users=night(ALS_USER_FACTORS).select("user_id", "factors"),
         als_items=night(ALS_ITEM_FACTORS).select("product_id", "factors"),
         als_candidates=als_cands.select("user_id", "product_id", "score", "rank"),
         user_index=read_table(spark, table_ref(cfg, ALS_USER_IDS)).select("user_id", "user_idx"),
-        content_version=content_version, als_version=row[0][0] if row else None,
+        content_version=content_version,
+        als_version=row[0][0] if row else None,
     )
 
 
@@ -176,19 +211,27 @@ def run_nightly(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str
             return "skipped (recommend.embed_new_products=false)"
         f = embed_new_products(spark, cfg, version, products)
         counts.update(f.counts)
-        return (f"{f.counts['new_products_embedded']} new products embedded with models {version} "
-                f"({f.counts['new_products_with_image']} with a photo)")
+        return (
+            f"{f.counts['new_products_embedded']} new products embedded with models {version} "
+            f"({f.counts['new_products_with_image']} with a photo)"
+        )
 
     progress("freshness", fresh)
 
     def als() -> str:
         if rc.refit_als:
             fit = run_als(spark, cfg, cutoff, run_date, counts=counts, metrics=result.metrics)
-            return f"ALS {fit.model_version} refit on {fit.counts.get('pairs', 0)} user-product pairs before {cutoff:%Y-%m-%d}"
+            pairs = fit.counts.get("pairs", 0)
+            return f"ALS {fit.model_version} refit on {pairs} user-product pairs before {cutoff:%Y-%m-%d}"
         cand = table_ref(cfg, ALS_CANDIDATES)
-        if not table_exists(spark, cand) or read_table(spark, cand).filter(F.col("run_date") == F.lit(run_date)).limit(1).count() == 0:
-            raise MissingInputError(f"no ALS output for {run_date}: run jobs/als.py --run-date {run_date} first "
-                                    "(or set recommend.refit_als=true)")
+        if (
+            not table_exists(spark, cand)
+            or read_table(spark, cand).filter(F.col("run_date") == F.lit(run_date)).limit(1).count() == 0
+        ):
+            raise MissingInputError(
+                f"no ALS output for {run_date}: run jobs/als.py --run-date {run_date} first "
+                "(or set recommend.refit_als=true)"
+            )
         return f"ALS output of {run_date} reused (recommend.refit_als=false)"
 
     progress("als", als)
@@ -208,44 +251,71 @@ def run_nightly(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str
     def similar() -> str:
         sims, with_collab = similar_products(scores, inputs, cfg)
         out = sims.select(
-            *stamp, "product_id", "rank", "similar_product_id",
-            F.round("score", 6).cast("double").alias("score"), "source", F.lit(version).alias("content_model_version"),
+            *stamp,
+            "product_id",
+            "rank",
+            "similar_product_id",
+            F.round("score", 6).cast("double").alias("score"),
+            "source",
+            F.lit(version).alias("content_model_version"),
             F.lit(result.als_version if with_collab else None).cast("string").alias("als_model_version"),
-            F.lit(run_id).alias("run_id"), F.lit(utcnow()).cast("timestamp").alias("created_at"),
+            F.lit(run_id).alias("run_id"),
+            F.lit(utcnow()).cast("timestamp").alias("created_at"),
         )
         out = stage(out, "similar_items")
         written = _replace_night(out, cfg, SIMILAR_ITEMS, run_date)
         counts["similar_items"] = written
-        cold_ids = scores.item_index.join(scores.item_stats, "product_id", "left_anti").select("product_id", F.lit(1).alias("_cold"))
-        agg = out.select("product_id").distinct().join(cold_ids, "product_id", "left").agg(
-            F.count(F.lit(1)).alias("products"), F.count("_cold").alias("cold")).collect()[0]
+        cold_ids = scores.item_index.join(scores.item_stats, "product_id", "left_anti").select(
+            "product_id", F.lit(1).alias("_cold")
+        )
+        agg = (
+            out.select("product_id")
+            .distinct()
+            .join(cold_ids, "product_id", "left")
+            .agg(F.count(F.lit(1)).alias("products"), F.count("_cold").alias("cold"))
+            .collect()[0]
+        )
         counts["products_with_similar"] = int(agg["products"])
         counts["cold_products_with_similar"] = int(agg["cold"])
-        return (f"{written} rows for {counts['products_with_similar']} of {scores.n_items} products "
-                f"({counts['cold_products_with_similar']} cold)")
+        return (
+            f"{written} rows for {counts['products_with_similar']} of {scores.n_items} products "
+            f"({counts['cold_products_with_similar']} cold)"
+        )
 
     progress("similar_items", similar)
 
     def keep() -> str:
         counts.update(retention(spark, cfg, run_date))
         vacuumed = counts["recommendations_vacuumed"] + counts["similar_items_vacuumed"]
-        return (f"kept {rc.keep_nights} nights; deleted {counts['recommendations_nights_deleted']} old night(s); "
-                + (f"vacuumed {vacuumed} table(s) (files older than {rc.vacuum_retain_hours:.0f} h)" if vacuumed
-                   else f"no VACUUM due (every {rc.vacuum_every_days:g} days)"))
+        return f"kept {rc.keep_nights} nights; deleted {counts['recommendations_nights_deleted']} old night(s); " + (
+            f"vacuumed {vacuumed} table(s) (files older than {rc.vacuum_retain_hours:.0f} h)"
+            if vacuumed
+            else f"no VACUUM due (every {rc.vacuum_every_days:g} days)"
+        )
 
     progress("retention", keep)
 
     scores.release()
     products.unpersist()
     if counts["users_without_recommendations"]:
-        log.warning("%d active users got no recommendation (catalog too small for the filters?)",
-                    counts["users_without_recommendations"])
+        log.warning(
+            "%d active users got no recommendation (catalog too small for the filters?)",
+            counts["users_without_recommendations"],
+        )
     _write_summary(stage_dir, result)
     return result
 
 
-def write_recommendations(spark: SparkSession, cfg: Config, scores: NightScores, inputs: NightInputs,
-                          run_date: dt.date, stage: Stage, run_id: str, counts: dict[str, int]) -> str:
+def write_recommendations(
+    spark: SparkSession,
+    cfg: Config,
+    scores: NightScores,
+    inputs: NightInputs,
+    run_date: dt.date,
+    stage: Stage,
+    run_id: str,
+    counts: dict[str, int],
+) -> str:
     """The night's lists (``hybrid_lists``) written to gold.recommendations (partition ``run_date``
     replaced), with their counts added to ``counts``; returns the progress line."""
     rc = cfg.recommend
@@ -253,21 +323,30 @@ def write_recommendations(spark: SparkSession, cfg: Config, scores: NightScores,
     lists = hybrid_lists(scores, inputs, cfg, cutoff, stage)
     final, short = lists.final, lists.short
     out = final.select(
-        F.lit(run_date).cast("date").alias("run_date"), "user_id", "rank", "product_id",
-        F.round("score", 6).cast("double").alias("score"), "source", "reason", "reason_product_id", "category",
+        F.lit(run_date).cast("date").alias("run_date"),
+        "user_id",
+        "rank",
+        "product_id",
+        F.round("score", 6).cast("double").alias("score"),
+        "source",
+        "reason",
+        "reason_product_id",
+        "category",
         F.when(~F.col("source").isin("popular", "repeat"), F.lit(inputs.als_version)).alias("als_model_version"),
-        F.lit(inputs.content_version).alias("content_model_version"), F.lit(run_id).alias("run_id"),
+        F.lit(inputs.content_version).alias("content_model_version"),
+        F.lit(run_id).alias("run_id"),
         F.lit(utcnow()).cast("timestamp").alias("created_at"),
     )
     out = stage(out, "recommendations")
     if os.environ.get(FAULT_ENV) == "kill_during_write":
-        pid = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
+        pid = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())  # noqa: SLF001 - the JVM's pid for the memory figures, only through py4j
         out = out.mapInPandas(_killer(pid), out.schema)
     written = _replace_night(out, cfg, RECOMMENDATIONS, run_date)
     per_user = out.groupBy("user_id").agg(F.count(F.lit(1)).alias("n"))
     agg = out.agg(*[F.sum((F.col("source") == s).cast("long")).alias(s) for s in blend.SOURCES]).collect()[0]
-    sizes = per_user.agg(F.count(F.lit(1)).alias("users"),
-                         F.sum((F.col("n") == rc.top_n).cast("long")).alias("full")).collect()[0]
+    sizes = per_user.agg(
+        F.count(F.lit(1)).alias("users"), F.sum((F.col("n") == rc.top_n).cast("long")).alias("full")
+    ).collect()[0]
     counts["recommendations"] = written
     counts["users_with_recommendations"] = int(sizes["users"])
     counts["users_short"] = int(short.count())
@@ -275,13 +354,20 @@ def write_recommendations(spark: SparkSession, cfg: Config, scores: NightScores,
         counts[f"recommendations_{s}"] = int(agg[s] or 0)
     counts["users_with_full_list"] = int(sizes["full"] or 0)
     counts["users_without_recommendations"] = counts["active_users"] - counts["users_with_recommendations"]
-    return (f"{written} rows for {sizes['users']} of {counts['active_users']} active users "
-            f"({counts['users_with_full_list']} full lists of {rc.top_n}); sources " +
-            ", ".join(f"{s} {counts[f'recommendations_{s}']}" for s in blend.SOURCES))
+    return (
+        f"{written} rows for {sizes['users']} of {counts['active_users']} active users "
+        f"({counts['users_with_full_list']} full lists of {rc.top_n}); sources "
+        + ", ".join(f"{s} {counts[f'recommendations_{s}']}" for s in blend.SOURCES)
+    )
 
 
 def _write_summary(folder: Path, result: NightResult) -> None:
-    data: dict[str, Any] = {"run_date": result.run_date.isoformat(), "content_version": result.content_version,
-                            "als_version": result.als_version, "counts": result.counts,
-                            "metrics": result.metrics, "seconds": result.seconds}
+    data: dict[str, Any] = {
+        "run_date": result.run_date.isoformat(),
+        "content_version": result.content_version,
+        "als_version": result.als_version,
+        "counts": result.counts,
+        "metrics": result.metrics,
+        "seconds": result.seconds,
+    }
     (folder / "summary.json").write_text(json.dumps(data, indent=1, default=str), encoding="utf-8")

@@ -6,6 +6,7 @@ halved every ``popular_days / 2`` (recent interest counts more), so a product th
 months ago does not lead tonight's lists; ``popular_days: null`` = all history, undecayed (a log
 without a live feed, where "recent" carries little).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -73,14 +74,24 @@ def popular_fill(
         "cat_share", F.col("cat_weight") / F.max("cat_weight").over(Window.partitionBy("user_id"))
     )
     in_category = share.join(by_category, "category", "inner").select(
-        "user_id", "product_id",
+        "user_id",
+        "product_id",
         (F.lit(-1.0) + 0.25 * F.col("cat_share") + 0.25 * F.col("pop_norm")).alias("score"),
         F.concat(F.lit("popular in "), F.col("category")).alias("reason"),
     )
-    everywhere = users.select("user_id").crossJoin(F.broadcast(overall.select("product_id", "pop_norm"))).select(
-        "user_id", "product_id", (F.lit(-2.0) + 0.5 * F.col("pop_norm")).alias("score"),
-        F.lit("popular right now").alias("reason"),
+    everywhere = (
+        users.select("user_id")
+        .crossJoin(F.broadcast(overall.select("product_id", "pop_norm")))
+        .select(
+            "user_id",
+            "product_id",
+            (F.lit(-2.0) + 0.5 * F.col("pop_norm")).alias("score"),
+            F.lit("popular right now").alias("reason"),
+        )
     )
     return in_category.unionByName(everywhere).select(
-        "*", F.lit("popular").alias("source"), F.lit(None).cast("string").alias("reason_product_id"),
-        F.lit(False).alias("cold_item"))
+        "*",
+        F.lit("popular").alias("source"),
+        F.lit(None).cast("string").alias("reason_product_id"),
+        F.lit(False).alias("cold_item"),
+    )

@@ -15,13 +15,14 @@ Stages (each reports through ``progress`` with one line and its time):
 then ``hybrid_lists`` blends ALS, content and cold candidates, filters, caps, ranks, tops up short
 lists with popular products and explains every row (``lists.final_lists``).
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -30,13 +31,10 @@ from hybridrec.collab.confidence import count_reasons, data_end, flag_interactio
 from hybridrec.collab.exclusion import effective_rule
 from hybridrec.config import Config
 from hybridrec.errors import MissingInputError
-from hybridrec.hybrid import blend
-from hybridrec.hybrid.cold import cold_candidates, fit_factor_regression, predicted_factors
+from hybridrec.hybrid import blend, lists, popular, similar
 from hybridrec.hybrid import content as CT
+from hybridrec.hybrid.cold import cold_candidates, fit_factor_regression, predicted_factors
 from hybridrec.hybrid.history import item_counts, top_history, user_counts, user_item_history
-from hybridrec.hybrid import lists
-from hybridrec.hybrid import popular
-from hybridrec.hybrid import similar
 from hybridrec.hybrid.lists import Stage
 from hybridrec.models.product_embeddings import arrow_batch_rows
 
@@ -86,15 +84,15 @@ class NightScores:
     product_id, content_score, reason_product_id), ``cold`` (user_id, product_id, cold_score).
     """
 
-    history: DataFrame       # user_item_history rows with h_rank (and ``excluded``)
-    user_stats: DataFrame    # user_id, n_items: every active user
-    item_stats: DataFrame    # product_id, n_users: every warm product
-    warm_users: DataFrame    # user_stats of the users past cold_user_max_items
+    history: DataFrame  # user_item_history rows with h_rank (and ``excluded``)
+    user_stats: DataFrame  # user_id, n_items: every active user
+    item_stats: DataFrame  # product_id, n_users: every warm product
+    warm_users: DataFrame  # user_stats of the users past cold_user_max_items
     usable_events: DataFrame  # the usable events before the cutoff (flagged)
-    reference: dt.datetime   # where the data ends (``confidence.data_end``): decay and popularity windows end here
-    exclude: str             # the effective ``recommend.exclude`` rule (``exclusion.effective_rule``)
-    item_index: DataFrame    # product_id, item_idx: the products with a vector
-    vec_idx: DataFrame       # item_idx, vec
+    reference: dt.datetime  # where the data ends (``confidence.data_end``): decay and popularity windows end here
+    exclude: str  # the effective ``recommend.exclude`` rule (``exclusion.effective_rule``)
+    item_index: DataFrame  # product_id, item_idx: the products with a vector
+    vec_idx: DataFrame  # item_idx, vec
     als: DataFrame
     content: DataFrame
     cold: DataFrame
@@ -163,9 +161,13 @@ def score_users(
         counts["warm_items"] = item_stats.count()
         counts["cold_users"] = user_stats.filter(F.col("n_items") <= rc.cold_user_max_items).count()
         counts["excluded_pairs"] = history.filter(F.col("excluded")).count()
-        return (f"{reasons['used']} events of {reasons['read']} before {cutoff:%Y-%m-%d} (data ends {reference:%Y-%m-%d %H:%M}): "
-                f"{counts['active_users']} active users ({counts['cold_users']} cold), {counts['warm_items']} warm products; "
-                f"exclude={rule}: {counts['excluded_pairs']} (user, product) pairs never recommended")
+        return (
+            f"{reasons['used']} events of {reasons['read']} before {cutoff:%Y-%m-%d} (data ends "
+            f"{reference:%Y-%m-%d %H:%M}): "
+            f"{counts['active_users']} active users ({counts['cold_users']} cold), {counts['warm_items']} "
+            f"warm products; "
+            f"exclude={rule}: {counts['excluded_pairs']} (user, product) pairs never recommended"
+        )
 
     progress("history", hist)
 
@@ -177,8 +179,10 @@ def score_users(
     counts["products"] = products.count()
     counts["products_with_vector"] = n_items
     if n_items == 0:
-        raise MissingInputError(f"gold.product_embeddings has no rows of model version {inputs.content_version} "
-                                "for current products: run jobs/train.py")
+        raise MissingInputError(
+            f"gold.product_embeddings has no rows of model version {inputs.content_version} "
+            "for current products: run jobs/train.py"
+        )
     warm_users = user_stats.filter(F.col("n_items") > rc.cold_user_max_items)
     scored_users = warm_users if content_users == "warm" else user_stats
     user_index = inputs.user_index
@@ -189,15 +193,26 @@ def score_users(
             history.join(scored_users.select("user_id"), "user_id", "left_semi")
             .withColumn("in_profile", F.col("h_rank") <= rc.history_items)
             .filter(F.col("in_profile") | F.col("excluded"))
-            .join(user_index, "user_id").join(item_index, "product_id")
+            .join(user_index, "user_id")
+            .join(item_index, "product_id")
             .select("user_idx", "item_idx", "weight", "in_profile", "excluded")
         )
-        cands = CT.content_candidates(rows, vec_idx, rc.content_candidates, int(counts["active_users"]), n_items,
-                                      rc.user_block, rc.content_item_block)
+        cands = CT.content_candidates(
+            rows,
+            vec_idx,
+            rc.content_candidates,
+            int(counts["active_users"]),
+            n_items,
+            rc.user_block,
+            rc.content_item_block,
+        )
         with arrow_batch_rows(spark, 1):
             frames["content"] = stage(cands, "content")
         counts["content_candidates"] = frames["content"].count()
-        return f"{counts['content_candidates']} content candidates (top {rc.content_candidates} of {n_items} products per user)"
+        return (
+            f"{counts['content_candidates']} content candidates "
+            f"(top {rc.content_candidates} of {n_items} products per user)"
+        )
 
     progress("content", content)
 
@@ -205,49 +220,92 @@ def score_users(
         warm_vec = inputs.als_items.join(item_index, "product_id").join(vec_idx, "item_idx").select("vec", "factors")
         model = fit_factor_regression(warm_vec, rc.regression_l2)
         metrics["cold_regression_r2"] = model.r2
-        cold_vec = vec_idx.join(item_index, "item_idx").join(item_stats, "product_id", "left_anti").select("item_idx", "vec")
+        cold_vec = (
+            vec_idx.join(item_index, "item_idx").join(item_stats, "product_id", "left_anti").select("item_idx", "vec")
+        )
         n_cold = cold_vec.count()
         counts["cold_items"] = n_cold
         if n_cold == 0:
             frames["cold"] = stage(spark.createDataFrame([], "user_idx int, item_idx int, cold_score float"), "cold")
             return f"no cold products (regression R2 {model.r2:.3f} on {model.rows} warm products)"
-        uf = inputs.als_users.join(warm_users.select("user_id"), "user_id", "left_semi").join(user_index, "user_id").select(
-            F.col("user_idx").alias("id"), F.col("factors").alias("features"))
-        cands = cold_candidates(uf, predicted_factors(cold_vec, model), rc.cold_candidates,
-                                  (int(counts["active_users"]), n_cold), cfg.als.topk_user_block, cfg.als.topk_item_block)
+        uf = (
+            inputs.als_users.join(warm_users.select("user_id"), "user_id", "left_semi")
+            .join(user_index, "user_id")
+            .select(F.col("user_idx").alias("id"), F.col("factors").alias("features"))
+        )
+        cands = cold_candidates(
+            uf,
+            predicted_factors(cold_vec, model),
+            rc.cold_candidates,
+            (int(counts["active_users"]), n_cold),
+            cfg.als.topk_user_block,
+            cfg.als.topk_item_block,
+        )
         frames["cold"] = stage(cands, "cold")
         counts["cold_candidates"] = frames["cold"].count()
-        return (f"{counts['cold_candidates']} cold-item candidates over {n_cold} cold products "
-                f"(content→ALS regression R2 {model.r2:.3f} on {model.rows} warm products)")
+        return (
+            f"{counts['cold_candidates']} cold-item candidates over {n_cold} cold products "
+            f"(content→ALS regression R2 {model.r2:.3f} on {model.rows} warm products)"
+        )
 
     progress("cold", cold)
 
     def ids(df: DataFrame) -> DataFrame:
         return df.join(user_index, "user_idx").join(item_index, "item_idx")
 
-    content_c = ids(frames["content"]).join(
-        item_index.select(F.col("item_idx").alias("reason_item_idx"), F.col("product_id").alias("reason_product_id")),
-        "reason_item_idx").select("user_id", "product_id", "content_score", "reason_product_id")
+    content_c = (
+        ids(frames["content"])
+        .join(
+            item_index.select(
+                F.col("item_idx").alias("reason_item_idx"), F.col("product_id").alias("reason_product_id")
+            ),
+            "reason_item_idx",
+        )
+        .select("user_id", "product_id", "content_score", "reason_product_id")
+    )
     cold_c = ids(frames["cold"]).select("user_id", "product_id", "cold_score")
-    als_c = (inputs.als_candidates.filter(F.col("rank") <= rc.als_candidates)
-             .join(products.select("product_id"), "product_id", "left_semi")
-             .select("user_id", "product_id", F.col("score").alias("als_score")))
+    als_c = (
+        inputs.als_candidates.filter(F.col("rank") <= rc.als_candidates)
+        .join(products.select("product_id"), "product_id", "left_semi")
+        .select("user_id", "product_id", F.col("score").alias("als_score"))
+    )
     return NightScores(
-        history=history, user_stats=user_stats, item_stats=item_stats, warm_users=warm_users,
-        usable_events=events, reference=reference, exclude=rule, item_index=item_index, vec_idx=vec_idx, als=als_c, content=content_c,
-        cold=cold_c, n_items=n_items, counts=counts, metrics=metrics, _cached=cached,
+        history=history,
+        user_stats=user_stats,
+        item_stats=item_stats,
+        warm_users=warm_users,
+        usable_events=events,
+        reference=reference,
+        exclude=rule,
+        item_index=item_index,
+        vec_idx=vec_idx,
+        als=als_c,
+        content=content_c,
+        cold=cold_c,
+        n_items=n_items,
+        counts=counts,
+        metrics=metrics,
+        _cached=cached,
     )
 
 
-def hybrid_lists(scores: NightScores, inputs: NightInputs, cfg: Config, cutoff: dt.datetime, stage: Stage) -> lists.Lists:
+def hybrid_lists(
+    scores: NightScores, inputs: NightInputs, cfg: Config, cutoff: dt.datetime, stage: Stage
+) -> lists.Lists:
     """Every active user's final list: the blend of ALS (warm users), content and cold-item
     candidates, then ``lists.final_lists`` (filter, cap, rank, popular top-up, reasons)."""
     rc = cfg.recommend
     warm = scores.warm_users.select("user_id")
-    blended = blend.blend_candidates(scores.als.join(warm, "user_id", "left_semi"), scores.content, scores.cold,
-                                 scores.warm_users, scores.item_stats, rc)
+    blended = blend.blend_candidates(
+        scores.als.join(warm, "user_id", "left_semi"),
+        scores.content,
+        scores.cold,
+        scores.warm_users,
+        scores.item_stats,
+        rc,
+    )
     pop = popular.popularity(scores.usable_events, scores.reference, rc.popular_days, inputs.products).persist()
-    scores._cached.append(pop)
+    scores._cached.append(pop)  # noqa: SLF001 - the night's own cache list, released by NightScores
     return lists.final_lists(blended, scores.history, scores.user_stats, inputs.products, pop, rc, stage=stage)
 
 
@@ -256,18 +314,32 @@ def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> t
     whether co-interaction (ALS item factors) took part (``similar.similar_items``)."""
     rc = cfg.recommend
     item_index, n_items = scores.item_index, scores.n_items
-    content_nn = similar.nearest(scores.vec_idx.select(F.col("item_idx").alias("id"), F.col("vec").alias("features")),
-                           rc.similar_top_m, n_items, cfg.als.topk_user_block, rc.content_item_block)
+    content_nn = similar.nearest(
+        scores.vec_idx.select(F.col("item_idx").alias("id"), F.col("vec").alias("features")),
+        rc.similar_top_m,
+        n_items,
+        cfg.als.topk_user_block,
+        rc.content_item_block,
+    )
     warm_f = inputs.als_items.join(item_index, "product_id").select(F.col("item_idx").alias("id"), "factors")
     n_warm = warm_f.count()
     collab_nn = None
     if n_warm > 1:
-        collab_nn = similar.nearest(similar.unit_rows(warm_f.withColumnRenamed("factors", "features")), rc.similar_top_m,
-                              n_warm, cfg.als.topk_user_block, rc.content_item_block)
+        collab_nn = similar.nearest(
+            similar.unit_rows(warm_f.withColumnRenamed("factors", "features")),
+            rc.similar_top_m,
+            n_warm,
+            cfg.als.topk_user_block,
+            rc.content_item_block,
+        )
     evidence = scores.item_stats.join(item_index, "product_id").select(
-        "item_idx", (F.col("n_users") / (F.col("n_users") + F.lit(rc.item_shrinkage))).alias("b"))
+        "item_idx", (F.col("n_users") / (F.col("n_users") + F.lit(rc.item_shrinkage))).alias("b")
+    )
     sims = similar.similar_items(content_nn, collab_nn, evidence, rc)
-    named = sims.join(F.broadcast(item_index), "item_idx").join(F.broadcast(
-        item_index.select(F.col("item_idx").alias("other_idx"), F.col("product_id").alias("similar_product_id"))),
-        "other_idx")
+    named = sims.join(F.broadcast(item_index), "item_idx").join(
+        F.broadcast(
+            item_index.select(F.col("item_idx").alias("other_idx"), F.col("product_id").alias("similar_product_id"))
+        ),
+        "other_idx",
+    )
     return named.select("product_id", "rank", "similar_product_id", "score", "source"), collab_nn is not None

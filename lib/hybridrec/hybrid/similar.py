@@ -7,9 +7,10 @@ item_shrinkage)``: the collaborative share grows with the evidence behind both p
 for a cold one, whose list is purely content (every product with a vector gets a list). A pair
 missing from one source's top list takes that list's lowest value for the product.
 """
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -42,7 +43,9 @@ def nearest(vectors: DataFrame, k: int, n: int, user_block: int, item_block: int
     no window runs (``topk.blocked``).
     """
     top = blocked(vectors, vectors, k, user_block, item_block, (n, n), exclude_self=True)
-    return top.select(F.col("user_idx").alias("item_idx"), F.col("item_idx").alias("other_idx"), F.col("score").alias("sim"))
+    return top.select(
+        F.col("user_idx").alias("item_idx"), F.col("item_idx").alias("other_idx"), F.col("score").alias("sim")
+    )
 
 
 def similar_items(
@@ -58,7 +61,9 @@ def similar_items(
     """
     union = content.select("item_idx", "other_idx", F.col("sim").alias("c_sim"))
     if collab is not None:
-        union = union.unionByName(collab.select("item_idx", "other_idx", F.col("sim").alias("a_sim")), allowMissingColumns=True)
+        union = union.unionByName(
+            collab.select("item_idx", "other_idx", F.col("sim").alias("a_sim")), allowMissingColumns=True
+        )
     else:
         union = union.withColumn("a_sim", F.lit(None).cast("float"))
     merged = union.groupBy("item_idx", "other_idx").agg(F.max("c_sim").alias("c_sim"), F.max("a_sim").alias("a_sim"))
@@ -74,7 +79,11 @@ def similar_items(
         .when(F.col("a_sim").isNotNull(), "co_interaction")
         .otherwise("content")
     )
-    scored = df.select("item_idx", "other_idx", ((F.lit(1.0) - beta) * c + beta * a).cast("double").alias("score"),
-                       source.alias("source"))
+    scored = df.select(
+        "item_idx",
+        "other_idx",
+        ((F.lit(1.0) - beta) * c + beta * a).cast("double").alias("score"),
+        source.alias("source"),
+    )
     order = Window.partitionBy("item_idx").orderBy(F.col("score").desc(), F.col("other_idx"))
     return scored.withColumn("rank", F.row_number().over(order).cast("int")).filter(F.col("rank") <= rc.similar_top_m)

@@ -19,10 +19,11 @@ interacted with item ``i`` in training):
 
 The plain-Python functions are the definition the Spark expressions are tested against.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F

@@ -5,9 +5,11 @@ the unweighted mean of per-class F1 over the classes that occur in the labels or
 class absent from both says nothing about the model); a class with no true and no predicted example
 is left out, one predicted but never true scores F1 = 0.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,9 +32,7 @@ def f1_per_class(cm: np.ndarray) -> np.ndarray:
     return f1
 
 
-def classification_report(
-    labels: np.ndarray, predicted: np.ndarray, class_names: Sequence[str]
-) -> dict[str, Any]:
+def classification_report(labels: np.ndarray, predicted: np.ndarray, class_names: Sequence[str]) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class F1 and support, and the confusion matrix, JSON-ready."""
     labels = np.asarray(labels, dtype=np.int64)
     predicted = np.asarray(predicted, dtype=np.int64)

@@ -20,10 +20,11 @@ These are Spark's ``RankingMetrics`` definitions (``precisionAt``, ``recallAt``,
 ``meanAveragePrecisionAt``). A user with no relevant item scores 0 on every metric (Spark warns);
 callers leave such users out, since they say nothing about the ranking.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Collection, Hashable, Iterable, Sequence
+from collections.abc import Collection, Hashable, Iterable, Sequence
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -79,9 +80,7 @@ def ndcg_at_k(recommended: Sequence[Hashable], relevant: Collection[Hashable], k
     return dcg / idcg
 
 
-def average_precision_at_k(
-    recommended: Sequence[Hashable], relevant: Collection[Hashable], k: int
-) -> float:
+def average_precision_at_k(recommended: Sequence[Hashable], relevant: Collection[Hashable], k: int) -> float:
     """Precision at each hit's position, summed, over min(K, |relevant|)."""
     n_rel = len(set(relevant))
     if not n_rel:
@@ -120,10 +119,7 @@ def mean_metrics(
         "map": average_precision_at_k,
     }
     n = len(pairs)
-    out = {
-        metric_name(m, k): (sum(fn(rec, rel, k) for rec, rel in pairs) / n if n else 0.0)
-        for m, fn in fns.items()
-    }
+    out = {metric_name(m, k): (sum(fn(rec, rel, k) for rec, rel in pairs) / n if n else 0.0) for m, fn in fns.items()}
     out["users"] = float(n)
     if catalog_size is not None:
         out[metric_name("coverage", k)] = catalog_coverage((rec for rec, _ in pairs), catalog_size, k)
@@ -195,19 +191,19 @@ def ranking_columns(rec: Column, rel: Column, k: int) -> dict[str, Column]:
     hits = F.aggregate(F.transform(rec, lambda x: F.when(hit(x), 1).otherwise(0)), F.lit(0), lambda a, h: a + h)
     dcg = F.aggregate(
         F.transform(rec, lambda x, i: F.when(hit(x), 1.0 / F.log2(i + 2)).otherwise(0.0)),
-        F.lit(0.0), lambda a, g: a + g,
+        F.lit(0.0),
+        lambda a, g: a + g,
     )
     ideal_n = F.least(F.lit(k), n_rel)
     idcg = F.aggregate(
         F.transform(F.array_repeat(F.lit(0), ideal_n), lambda _, i: 1.0 / F.log2(i + 2)),
-        F.lit(0.0), lambda a, g: a + g,
+        F.lit(0.0),
+        lambda a, g: a + g,
     )
     # Precision at each hit: hits among the first i+1 items, over i+1.
     precisions = F.transform(
         rec,
-        lambda x, i: F.when(
-            hit(x), F.size(F.filter(F.slice(rec, 1, i + 1), hit)) / (i + 1)
-        ).otherwise(0.0),
+        lambda x, i: F.when(hit(x), F.size(F.filter(F.slice(rec, 1, i + 1), hit)) / (i + 1)).otherwise(0.0),
     )
     ap = F.aggregate(precisions, F.lit(0.0), lambda a, p: a + p) / ideal_n
     has_rel = n_rel > 0

@@ -19,13 +19,15 @@ Petastorm 0.13.1's thread pool can end a read early); shuffling happens in ``tf.
 When a split has fewer row groups than ranks (a tiny catalog), Petastorm cannot shard it: every rank
 then reads all groups and keeps every ``size``-th row, so the shards still partition the rows.
 """
+
 from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -76,8 +78,10 @@ def decode_batch(model: str, batch: Any, image_size: int) -> tuple[np.ndarray, n
             )
         x = np.frombuffer(b"".join(raw), dtype=np.uint8).reshape(len(raw), image_size, image_size, 3)
     else:
-        x = np.stack([np.asarray(t, dtype=np.int32) for t in batch.token_ids]) if len(ids) else (
-            np.zeros((0, 0), dtype=np.int32)
+        x = (
+            np.stack([np.asarray(t, dtype=np.int32) for t in batch.token_ids])
+            if len(ids)
+            else (np.zeros((0, 0), dtype=np.int32))
         )
     return ids, x, labels
 

@@ -16,10 +16,12 @@ a product without a photo is compared on text alone (its vector still has unit l
 Predicted category: the fusion classifier's for products with a photo and a text vector, otherwise
 the one model the product has input for.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -90,12 +92,14 @@ def image_embedder(model_path: str, image_size: int) -> Callable[[Iterator[pd.Da
             if pdf.empty:
                 continue
             emb, probs = _run(model, _decode_images(pdf["image"], image_size))
-            yield pd.DataFrame({
-                "product_id": pdf["product_id"].to_numpy(),
-                "image_emb": list(emb),
-                "image_label": probs.argmax(axis=1).astype(np.int32),
-                "image_prob": probs.max(axis=1).astype(np.float64),
-            })
+            yield pd.DataFrame(
+                {
+                    "product_id": pdf["product_id"].to_numpy(),
+                    "image_emb": list(emb),
+                    "image_label": probs.argmax(axis=1).astype(np.int32),
+                    "image_prob": probs.max(axis=1).astype(np.float64),
+                }
+            )
 
     return embed
 
@@ -110,14 +114,16 @@ def text_embedder(model_path: str) -> Callable[[Iterator[pd.DataFrame]], Iterato
                 continue
             x = np.stack([np.asarray(t, dtype=np.int32) for t in pdf["token_ids"]])
             emb, probs = _run(model, x)
-            yield pd.DataFrame({
-                "product_id": pdf["product_id"].to_numpy(),
-                "split": pdf["split"].to_numpy(),
-                "label": pdf["label"].to_numpy(dtype=np.int32),
-                "text_emb": list(emb),
-                "text_label": probs.argmax(axis=1).astype(np.int32),
-                "text_prob": probs.max(axis=1).astype(np.float64),
-            })
+            yield pd.DataFrame(
+                {
+                    "product_id": pdf["product_id"].to_numpy(),
+                    "split": pdf["split"].to_numpy(),
+                    "label": pdf["label"].to_numpy(dtype=np.int32),
+                    "text_emb": list(emb),
+                    "text_label": probs.argmax(axis=1).astype(np.int32),
+                    "text_prob": probs.max(axis=1).astype(np.float64),
+                }
+            )
 
     return embed
 
@@ -143,8 +149,10 @@ def fuse(image_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
     A product without one modality has an all-zero row there (the half stays zero and the other half
     alone makes the unit vector); a version trained without images passes a (n, 0) array.
     """
-    fused = np.concatenate([l2_normalise(np.asarray(image_emb, dtype=np.float32)),
-                            l2_normalise(np.asarray(text_emb, dtype=np.float32))], axis=1) / math.sqrt(2.0)
+    fused = np.concatenate(
+        [l2_normalise(np.asarray(image_emb, dtype=np.float32)), l2_normalise(np.asarray(text_emb, dtype=np.float32))],
+        axis=1,
+    ) / math.sqrt(2.0)
     return l2_normalise(fused).astype(np.float32)
 
 

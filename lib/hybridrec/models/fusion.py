@@ -10,6 +10,7 @@ Why the training split although the base models saw it: their embeddings of trai
 little over-confident, but the validation split alone is too small to fit a 30-class head (fashion:
 ~1k photos); early stopping on validation embeddings guards against learning that over-confidence.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -49,13 +50,27 @@ def train_fusion(
         raise ValueError("no training products with both a photo and a text vector for the fusion model")
     tf.keras.utils.set_random_seed(seed)
     model = build_fusion_model(x_train.shape[1], num_classes)
-    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     has_val = len(x_val) > 0
-    callbacks = [tf.keras.callbacks.EarlyStopping(
-        monitor="val_loss" if has_val else "loss", patience=patience, restore_best_weights=True)]
-    hist = model.fit(x_train, y_train, validation_data=(x_val, y_val) if has_val else None, epochs=epochs,
-                     batch_size=batch_size, verbose=0, callbacks=callbacks, shuffle=True)
+    callbacks = [
+        tf.keras.callbacks.EarlyStopping(
+            monitor="val_loss" if has_val else "loss", patience=patience, restore_best_weights=True
+        )
+    ]
+    hist = model.fit(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val) if has_val else None,
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        callbacks=callbacks,
+        shuffle=True,
+    )
     keys = list(hist.history)
-    history = [{k: float(hist.history[k][i]) for k in keys} | {"epoch": i + 1} for i in range(len(hist.history[keys[0]]))]
+    history = [
+        {k: float(hist.history[k][i]) for k in keys} | {"epoch": i + 1} for i in range(len(hist.history[keys[0]]))
+    ]
     return model, history

@@ -4,6 +4,7 @@ Inputs are the preprocess job's ``token_ids`` (exactly ``features.max_len`` ids,
 end, 1 = UNK); the embedding layer masks PAD, so the LSTM reads only the real tokens. The layer named
 ``embedding`` is the product's text vector in ``gold.product_embeddings``.
 """
+
 from __future__ import annotations
 
 from typing import Any

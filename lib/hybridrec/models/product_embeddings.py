@@ -10,15 +10,17 @@
    rows replace the version's partition of ``gold.product_embeddings`` in one Delta commit
    (``replaceWhere model_version = ...``), so a re-run leaves one row per product and version.
 """
+
 from __future__ import annotations
 
 import logging
 import shutil
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,13 +31,14 @@ from pyspark.sql import types as T
 from hybridrec.config import Config
 from hybridrec.errors import HybridrecError
 from hybridrec.features.labels import UNLABELED
+from hybridrec.metrics.classification import classification_report
 from hybridrec.models import embeddings as emb
 from hybridrec.models.fusion import MAX_FUSION_ROWS, train_fusion
-from hybridrec.metrics.classification import classification_report
 from hybridrec.runs import utcnow
 from hybridrec.tables import PRODUCT_EMBEDDINGS, features_path, table_ref, write_table
 
 log = logging.getLogger(__name__)
+
 
 @dataclass
 class EmbeddingsResult:
@@ -69,9 +72,7 @@ def _stack(values: pd.Series, dim: int) -> np.ndarray:
     return out
 
 
-def finaliser(
-    version: str, class_names: list[str], image_dim: int, text_dim: int, fusion_path: str | None
-) -> Any:
+def finaliser(version: str, class_names: list[str], image_dim: int, text_dim: int, fusion_path: str | None) -> Any:
     """``mapInPandas`` function: staged rows → gold.product_embeddings rows."""
     names = np.asarray(class_names, dtype=object)
 
@@ -102,16 +103,18 @@ def finaliser(
             known = label >= 0
             category = np.full(len(pdf), None, dtype=object)
             category[known] = names[label[known]]
-            yield pd.DataFrame({
-                "product_id": pdf["product_id"].to_numpy(),
-                "model_version": version,
-                "image_emb": [img[i] if has_img[i] else None for i in range(len(pdf))],
-                "text_emb": [txt[i] if has_txt[i] else None for i in range(len(pdf))],
-                "fused_emb": list(fused),
-                "predicted_category": category,
-                "predicted_prob": np.where(known, prob, np.nan),
-                "predicted_by": by,
-            })
+            yield pd.DataFrame(
+                {
+                    "product_id": pdf["product_id"].to_numpy(),
+                    "model_version": version,
+                    "image_emb": [img[i] if has_img[i] else None for i in range(len(pdf))],
+                    "text_emb": [txt[i] if has_txt[i] else None for i in range(len(pdf))],
+                    "fused_emb": list(fused),
+                    "predicted_category": category,
+                    "predicted_prob": np.where(known, prob, np.nan),
+                    "predicted_by": by,
+                }
+            )
 
     return finalise
 
@@ -142,17 +145,24 @@ def build_product_embeddings(
             staged = emb.embed_text(text, model_dirs["text"])
         else:
             staged = base.select(
-                "*", *[F.lit(None).cast(t).alias(c) for c, t in
-                       (("text_emb", "array<float>"), ("text_label", "int"), ("text_prob", "double"))]
+                "*",
+                *[
+                    F.lit(None).cast(t).alias(c)
+                    for c, t in (("text_emb", "array<float>"), ("text_label", "int"), ("text_prob", "double"))
+                ],
             )
         if "image" in model_dirs:
             images = spark.read.parquet(features_path(cfg, "images"))
-            staged = staged.join(emb.embed_images(images, model_dirs["image"], cfg.features.image_size),
-                                 "product_id", "left")
+            staged = staged.join(
+                emb.embed_images(images, model_dirs["image"], cfg.features.image_size), "product_id", "left"
+            )
         else:
             staged = staged.select(
-                "*", *[F.lit(None).cast(t).alias(c) for c, t in
-                       (("image_emb", "array<float>"), ("image_label", "int"), ("image_prob", "double"))]
+                "*",
+                *[
+                    F.lit(None).cast(t).alias(c)
+                    for c, t in (("image_emb", "array<float>"), ("image_label", "int"), ("image_prob", "double"))
+                ],
             )
         shutil.rmtree(stage_path, ignore_errors=True)
         staged.write.mode("overwrite").parquet(stage_path)
@@ -173,8 +183,12 @@ def build_product_embeddings(
         final = stage.mapInPandas(finaliser(version, class_names, image_dim, text_dim, fusion_path), FINALISER_SCHEMA)
         final = final.withColumn("created_at", F.lit(utcnow()).cast("timestamp"))
         ref = table_ref(cfg, PRODUCT_EMBEDDINGS)
-        write_table(final.select(*PRODUCT_EMBEDDINGS.schema.names), ref, mode="overwrite",
-                    replace_where=f"model_version = '{version}'")
+        write_table(
+            final.select(*PRODUCT_EMBEDDINGS.schema.names),
+            ref,
+            mode="overwrite",
+            replace_where=f"model_version = '{version}'",
+        )
     result.seconds["write"] = time.perf_counter() - t0
     result.counts = _check_written(spark, cfg, version, stage)
     return result
@@ -204,8 +218,12 @@ def _fit_fusion(stage: DataFrame, class_names: list[str], path: str, epochs: int
     model, history = train_fusion(x_tr, y_tr, x_va, y_va, len(class_names), epochs=epochs, seed=seed)
     shutil.rmtree(path, ignore_errors=True)
     model.save(path, include_optimizer=False, save_format="tf")
-    report: dict[str, Any] = {"train_rows": len(x_tr), "val_rows": len(x_va), "history": history,
-                              "test_rows": len(test)}
+    report: dict[str, Any] = {
+        "train_rows": len(x_tr),
+        "val_rows": len(x_va),
+        "history": history,
+        "test_rows": len(test),
+    }
     if len(test):
         x_te, y_te = xy(test)
         pred = np.asarray(model.predict(x_te, batch_size=1024, verbose=0)).argmax(axis=1)
@@ -222,15 +240,19 @@ def _check_written(spark: SparkSession, cfg: Config, version: str, stage: DataFr
     from hybridrec.tables import read_table
 
     rows = read_table(spark, table_ref(cfg, PRODUCT_EMBEDDINGS)).filter(F.col("model_version") == version)
-    agg = rows.agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.countDistinct("product_id").alias("products"),
-        F.sum(F.col("image_emb").isNotNull().cast("long")).alias("with_image"),
-        F.sum(F.col("text_emb").isNotNull().cast("long")).alias("with_text"),
-        F.sum(F.exists("fused_emb", lambda x: F.isnan(x)).cast("long")).alias("nan_fused"),
-        F.sum((F.col("predicted_by") == "fusion").cast("long")).alias("predicted_by_fusion"),
-        F.countDistinct(F.size("fused_emb")).alias("fused_dims"),
-    ).collect()[0].asDict()
+    agg = (
+        rows.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.countDistinct("product_id").alias("products"),
+            F.sum(F.col("image_emb").isNotNull().cast("long")).alias("with_image"),
+            F.sum(F.col("text_emb").isNotNull().cast("long")).alias("with_text"),
+            F.sum(F.exists("fused_emb", lambda x: F.isnan(x)).cast("long")).alias("nan_fused"),
+            F.sum((F.col("predicted_by") == "fusion").cast("long")).alias("predicted_by_fusion"),
+            F.countDistinct(F.size("fused_emb")).alias("fused_dims"),
+        )
+        .collect()[0]
+        .asDict()
+    )
     staged = stage.count()
     counts = {k: int(v or 0) for k, v in agg.items()}
     counts["staged"] = staged

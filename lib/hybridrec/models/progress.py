@@ -5,6 +5,7 @@ in 64 KiB blocks, so a rank's ``print`` reaches the job's output only when that 
 Rank 0 therefore appends its epoch lines to ``progress.log`` beside its checkpoint
 (``append_progress``), and the driver prints each whole new line within about a second.
 """
+
 from __future__ import annotations
 
 import sys
@@ -75,13 +76,14 @@ class EpochProgress:
             except OSError:  # a transient read error must not stop training; the next poll retries
                 continue
 
-    def __enter__(self) -> "EpochProgress":
+    def __enter__(self) -> EpochProgress:
         self._thread = threading.Thread(target=self._run, name="epoch-progress", daemon=True)
         self._thread.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()

@@ -13,6 +13,7 @@ On Databricks the check is the notebook task ``catalog_check`` (notebooks/catalo
 (``{{tasks.catalog_check.values.retrain}}``). It gets the same ``--config`` / ``--set`` arguments
 as the script tasks, as a JSON list in its ``args`` widget.
 """
+
 from __future__ import annotations
 
 import json

@@ -15,6 +15,7 @@ Steps (driver side; the per-process loop is ``worker.train_worker``):
    fusion comparison, throughput), copies of vocab.json / labels.json / manifest.json, MLflow run,
    and ``<paths.models>/current.json`` naming the version the nightly job uses.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,9 +53,23 @@ METRICS = "metrics.json"
 # Settings that change what a model learns (the version hash); the rest (threads, timeouts,
 # tracking, inference batch size) do not.
 _VERSIONED = (
-    "num_proc", "epochs", "batch_size", "learning_rate", "warmup_epochs", "early_stopping_patience",
-    "image_model", "image_embedding_dim", "token_embedding_dim", "lstm_units", "bidirectional",
-    "text_embedding_dim", "fusion_epochs", "models", "max_steps_per_epoch", "shuffle_buffer", "seed",
+    "num_proc",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "warmup_epochs",
+    "early_stopping_patience",
+    "image_model",
+    "image_embedding_dim",
+    "token_embedding_dim",
+    "lstm_units",
+    "bidirectional",
+    "text_embedding_dim",
+    "fusion_epochs",
+    "models",
+    "max_steps_per_epoch",
+    "shuffle_buffer",
+    "seed",
 )
 # Test hook: HYBRIDREC_TRAIN_FAULT="rank:epoch" makes that rank exit after that epoch.
 FAULT_ENV = "HYBRIDREC_TRAIN_FAULT"
@@ -76,9 +91,7 @@ def check_features(cfg: Config) -> dict[str, str]:
         if path.is_dir() and any(path.glob("*.parquet")):
             found[name] = str(path)
     if not found:
-        raise MissingInputError(
-            f"no features yet under {cfg.paths.features}: run jobs/preprocess.py first"
-        )
+        raise MissingInputError(f"no features yet under {cfg.paths.features}: run jobs/preprocess.py first")
     return found
 
 
@@ -88,8 +101,9 @@ def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def validate_features(spark: SparkSession, cfg: Config, manifest: dict[str, Any], classes: list[str],
-                      vocab_size: int, models: list[str]) -> None:
+def validate_features(
+    spark: SparkSession, cfg: Config, manifest: dict[str, Any], classes: list[str], vocab_size: int, models: list[str]
+) -> None:
     """Fail before any worker starts on features a model cannot learn from (see the module docstring)."""
     problems: list[str] = []
     if len(classes) < 2:
@@ -105,11 +119,18 @@ def validate_features(spark: SparkSession, cfg: Config, manifest: dict[str, Any]
             problems.append(f"the {model} features have no labelled training rows (rows: {section.get('rows', 0)})")
             continue
         df = spark.read.parquet(features_path(cfg, "images" if model == IMAGE else "text"))
-        aggs = [F.max("label").alias("max_label"), F.min("label").alias("min_label"),
-                F.countDistinct(F.when((F.col("split") == "train") & (F.col("label") >= 0), F.col("label")))
-                .alias("train_classes")]
+        aggs = [
+            F.max("label").alias("max_label"),
+            F.min("label").alias("min_label"),
+            F.countDistinct(F.when((F.col("split") == "train") & (F.col("label") >= 0), F.col("label"))).alias(
+                "train_classes"
+            ),
+        ]
         if model == TEXT:
-            aggs += [F.max(F.array_max("token_ids")).alias("max_token"), F.min(F.array_min("token_ids")).alias("min_token")]
+            aggs += [
+                F.max(F.array_max("token_ids")).alias("max_token"),
+                F.min(F.array_min("token_ids")).alias("min_token"),
+            ]
         row = df.agg(*aggs).collect()[0]
         if row["max_label"] is not None and (row["max_label"] >= len(classes) or row["min_label"] < UNLABELED):
             problems.append(
@@ -133,8 +154,11 @@ def model_version(tc: TrainConfig, manifest: dict[str, Any], num_proc: int) -> s
         return tc.model_version
     settings = {k: getattr(tc, k) for k in _VERSIONED}
     settings["num_proc"] = num_proc
-    payload = json.dumps({"features": [manifest.get("run_id"), manifest.get("created_at")], "train": settings},
-                         sort_keys=True, default=str)
+    payload = json.dumps(
+        {"features": [manifest.get("run_id"), manifest.get("created_at")], "train": settings},
+        sort_keys=True,
+        default=str,
+    )
     day = str(manifest.get("created_at", "0000-00-00"))[:10]
     return f"{day}-{hashlib.sha1(payload.encode()).hexdigest()[:8]}"
 
@@ -151,8 +175,16 @@ def _fault() -> dict[str, int]:
     return {"rank": int(rank), "after_epoch": int(epoch)}
 
 
-def build_spec(cfg: Config, model: str, manifest: dict[str, Any], classes: list[str], vocab_size: int,
-               ckpt_dir: Path, export_dir: Path, threads: int) -> TrainSpec:
+def build_spec(
+    cfg: Config,
+    model: str,
+    manifest: dict[str, Any],
+    classes: list[str],
+    vocab_size: int,
+    ckpt_dir: Path,
+    export_dir: Path,
+    threads: int,
+) -> TrainSpec:
     tc = cfg.train
     section = manifest["images" if model == IMAGE else "text"]
     splits = ("train", "val", "test")
@@ -163,9 +195,14 @@ def build_spec(cfg: Config, model: str, manifest: dict[str, Any], classes: list[
         urls={s: split_urls(cfg.paths.features, model, s) for s in splits},
         row_groups={s: (section.get("row_groups_by_split") or {}).get(s) for s in splits},
         labelled_rows={s: int((section.get("labelled_rows_by_split") or {}).get(s, 0)) for s in splits},
-        class_names=classes, image_size=cfg.features.image_size, max_len=cfg.features.max_len,
-        vocab_size=vocab_size, checkpoint_dir=str(ckpt_dir), export_dir=str(export_dir),
-        threads_per_proc=threads, fault=_fault(),
+        class_names=classes,
+        image_size=cfg.features.image_size,
+        max_len=cfg.features.max_len,
+        vocab_size=vocab_size,
+        checkpoint_dir=str(ckpt_dir),
+        export_dir=str(export_dir),
+        threads_per_proc=threads,
+        fault=_fault(),
     )
 
 
@@ -175,22 +212,37 @@ def run_horovod(spec: TrainSpec, num_proc: int, tc: TrainConfig) -> list[dict[st
 
     env = dict(os.environ)
     # Petastorm 0.13.1 on pyarrow 14 warns about pyarrow's legacy dataset API on every reader.
-    env.update(TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1",
-               PYTHONWARNINGS="ignore::FutureWarning,ignore::DeprecationWarning")
+    env.update(
+        TF_CPP_MIN_LOG_LEVEL="2",
+        PYTHONUNBUFFERED="1",
+        PYTHONWARNINGS="ignore::FutureWarning,ignore::DeprecationWarning",
+    )
     if tc.nics:
         env["HOROVOD_GLOO_IFACE"] = tc.nics[0]
     state = read_state(spec.checkpoint_dir)
     where = f"epoch {state['epoch']}" if state else "the start"
-    log.info("training the %s model on %d Horovod process(es) x %d thread(s), from %s",
-             spec.model, num_proc, spec.threads_per_proc, where)
+    log.info(
+        "training the %s model on %d Horovod process(es) x %d thread(s), from %s",
+        spec.model,
+        num_proc,
+        spec.threads_per_proc,
+        where,
+    )
     try:
         with EpochProgress(spec.checkpoint_dir):  # rank 0's epoch lines, live (its stdout comes late)
             results = horovod.spark.run(
-                train_worker, args=(spec,), num_proc=num_proc, use_gloo=True,
-                nics=set(tc.nics) if tc.nics else None, start_timeout=tc.start_timeout, env=env,
-                stdout=_Flushing(sys.stdout), stderr=_Flushing(sys.stderr), verbose=0,
+                train_worker,
+                args=(spec,),
+                num_proc=num_proc,
+                use_gloo=True,
+                nics=set(tc.nics) if tc.nics else None,
+                start_timeout=tc.start_timeout,
+                env=env,
+                stdout=_Flushing(sys.stdout),
+                stderr=_Flushing(sys.stderr),
+                verbose=0,
             )
-    except Exception as exc:  # noqa: BLE001 - re-raised with the rank and the cause
+    except Exception as exc:  # re-raised with the rank and the cause
         raise HybridrecError(_failure_message(spec, num_proc, exc)) from exc
     return sorted(results, key=lambda r: r["rank"])
 
@@ -215,8 +267,11 @@ def _failure_message(spec: TrainSpec, num_proc: int, exc: BaseException) -> str:
     ckpt = Path(spec.checkpoint_dir)
     horovod_says = " ".join(ln.strip() for ln in str(exc).strip().splitlines() if ln.strip())
     first = re.search(r"Process name: (\S+)\s+Exit code: (\S+)", horovod_says)
-    head = (f"rank {first.group(1)} exited first (exit code {first.group(2)})" if first
-            else horovod_says[:300] or type(exc).__name__)
+    head = (
+        f"rank {first.group(1)} exited first (exit code {first.group(2)})"
+        if first
+        else horovod_says[:300] or type(exc).__name__
+    )
     causes = []
     for rank in range(num_proc):
         path = ckpt / f"failure-rank{rank}.txt"
@@ -227,8 +282,11 @@ def _failure_message(spec: TrainSpec, num_proc: int, exc: BaseException) -> str:
         else:
             causes.append(f"rank {rank}: no Python error (killed, lost, or stopped after another rank failed)")
     state = read_state(ckpt)
-    resume = (f"re-run the job to resume from the checkpoint of epoch {state['epoch']}" if state
-              else "no epoch finished, a re-run starts over")
+    resume = (
+        f"re-run the job to resume from the checkpoint of epoch {state['epoch']}"
+        if state
+        else "no epoch finished, a re-run starts over"
+    )
     return f"{spec.model} model training failed: {head}; {'; '.join(causes)}. {resume} ({ckpt})"
 
 
@@ -253,8 +311,9 @@ def train(spark: SparkSession, cfg: Config, resume: str = "auto") -> TrainResult
     vocab_size = int(manifest["text"].get("vocab_size") or len(vocab.get("tokens", [])))
     models = [m for m in tc.models if m == TEXT or (manifest["images"].get("rows") or 0) > 0]
     if IMAGE in tc.models and IMAGE not in models:
-        log.warning("no image features (%s): the image model is skipped, text only",
-                    manifest["images"].get("note", "no photos"))
+        log.warning(
+            "no image features (%s): the image model is skipped, text only", manifest["images"].get("note", "no photos")
+        )
     validate_features(spark, cfg, manifest, classes, vocab_size, models)
 
     num_proc = resolve_num_proc(spark, tc)
@@ -266,8 +325,7 @@ def train(spark: SparkSession, cfg: Config, resume: str = "auto") -> TrainResult
         shutil.rmtree(ckpt_root, ignore_errors=True)
     elif resume == "require" and not any(read_state(ckpt_root / m) for m in models):
         raise HybridrecError(f"--resume: no checkpoint of model version {version} under {ckpt_root}")
-    log.info("model version %s: %s on %d process(es); checkpoints %s", version, " + ".join(models), num_proc,
-             ckpt_root)
+    log.info("model version %s: %s on %d process(es); checkpoints %s", version, " + ".join(models), num_proc, ckpt_root)
 
     per_model: dict[str, Any] = {}
     exported: dict[str, str] = {}
@@ -284,26 +342,36 @@ def train(spark: SparkSession, cfg: Config, resume: str = "auto") -> TrainResult
             per_model[model] = {
                 "wall_seconds": time.perf_counter() - t0,
                 "ranks": [r["rank"] for r in results],
-                "processes": num_proc, "threads_per_process": threads,
-                "steps_per_epoch": lead["steps_per_epoch"], "resumed_from_epoch": lead["resumed_from_epoch"],
-                **{k: lead[k] for k in ("test", "history", "best_epoch", "stopped_early", "epochs_done",
-                                        "parameters")},
+                "processes": num_proc,
+                "threads_per_process": threads,
+                "steps_per_epoch": lead["steps_per_epoch"],
+                "resumed_from_epoch": lead["resumed_from_epoch"],
+                **{k: lead[k] for k in ("test", "history", "best_epoch", "stopped_early", "epochs_done", "parameters")},
             }
             _write_json(Path(spec.checkpoint_dir) / RESULT, per_model[model])
         lead = per_model[model]
         exported[model] = str(model_dir / model)
         t = lead["test"]
-        print(f"[train {model}] test accuracy {t['accuracy']:.4f} macro-F1 {t['macro_f1']:.4f} on "
-              f"{t['examples']} products; best epoch {lead['best_epoch']}", flush=True)
+        print(
+            f"[train {model}] test accuracy {t['accuracy']:.4f} macro-F1 {t['macro_f1']:.4f} on "
+            f"{t['examples']} products; best epoch {lead['best_epoch']}",
+            flush=True,
+        )
 
     emb = build_product_embeddings(spark, cfg, version, exported, classes, str(ckpt_root))
     if emb.fusion and "test" in emb.fusion:
         ft = emb.fusion["test"]
-        print(f"[train fusion] test accuracy {ft['fusion']['accuracy']:.4f} macro-F1 {ft['fusion']['macro_f1']:.4f} "
-              f"vs image {ft['image']['accuracy']:.4f} / text {ft['text']['accuracy']:.4f} on the same "
-              f"{ft['fusion']['examples']} products with a photo", flush=True)
-    print(f"[train embeddings] {emb.counts['rows']} products ({emb.counts['with_image']} with image vector) "
-          f"-> gold.product_embeddings version {version}", flush=True)
+        print(
+            f"[train fusion] test accuracy {ft['fusion']['accuracy']:.4f} macro-F1 {ft['fusion']['macro_f1']:.4f} "
+            f"vs image {ft['image']['accuracy']:.4f} / text {ft['text']['accuracy']:.4f} on the same "
+            f"{ft['fusion']['examples']} products with a photo",
+            flush=True,
+        )
+    print(
+        f"[train embeddings] {emb.counts['rows']} products ({emb.counts['with_image']} with image vector) "
+        f"-> gold.product_embeddings version {version}",
+        flush=True,
+    )
 
     metrics = {
         "version": version,
@@ -321,12 +389,22 @@ def train(spark: SparkSession, cfg: Config, resume: str = "auto") -> TrainResult
     _write_json(model_dir / METRICS, metrics)
     flat = flat_metrics(metrics)
     run_id = log_run(
-        tc, cfg.paths.models, version,
-        params={**{k: getattr(tc, k) for k in _VERSIONED}, "num_proc": num_proc, "threads_per_proc": threads,
-                "classes": len(classes), "vocab_size": vocab_size},
-        metrics=flat, epoch_metrics={m: v["history"] for m, v in per_model.items()},
-        files=[str(model_dir / METRICS)], tags={"model_version": version},
-        what="the training run", kept="the model and metrics.json are saved",
+        tc,
+        cfg.paths.models,
+        version,
+        params={
+            **{k: getattr(tc, k) for k in _VERSIONED},
+            "num_proc": num_proc,
+            "threads_per_proc": threads,
+            "classes": len(classes),
+            "vocab_size": vocab_size,
+        },
+        metrics=flat,
+        epoch_metrics={m: v["history"] for m, v in per_model.items()},
+        files=[str(model_dir / METRICS)],
+        tags={"model_version": version},
+        what="the training run",
+        kept="the model and metrics.json are saved",
     )
     metrics["mlflow_run_id"] = run_id
     _write_json(model_dir / METRICS, metrics)

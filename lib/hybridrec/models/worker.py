@@ -19,6 +19,7 @@ A failing process writes ``failure-rank<N>.txt`` (the traceback) beside the chec
 exits, so the driver can say which rank died and why. ``fault`` is a test hook: it makes one rank
 exit hard after a given epoch, the way a lost executor would.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,9 +43,20 @@ BEST_WEIGHTS = "best.weights.h5"
 
 # The training settings a model's record keeps (``_finish``'s "spec"), in the order it always had.
 RECORDED_SETTINGS = (
-    "epochs", "batch_size", "learning_rate", "warmup_epochs", "early_stopping_patience", "image_model",
-    "image_embedding_dim", "token_embedding_dim", "lstm_units", "bidirectional", "text_embedding_dim",
-    "max_steps_per_epoch", "shuffle_buffer", "seed",
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "warmup_epochs",
+    "early_stopping_patience",
+    "image_model",
+    "image_embedding_dim",
+    "token_embedding_dim",
+    "lstm_units",
+    "bidirectional",
+    "text_embedding_dim",
+    "max_steps_per_epoch",
+    "shuffle_buffer",
+    "seed",
 )
 
 
@@ -85,9 +97,14 @@ class TrainSpec:
     def record(self) -> dict[str, Any]:
         """The spec as the model's result records it (no urls, class names or test hook)."""
         return {
-            "model": self.model, "row_groups": self.row_groups, "labelled_rows": self.labelled_rows,
-            "image_size": self.image_size, "max_len": self.max_len, "vocab_size": self.vocab_size,
-            "checkpoint_dir": self.checkpoint_dir, "export_dir": self.export_dir,
+            "model": self.model,
+            "row_groups": self.row_groups,
+            "labelled_rows": self.labelled_rows,
+            "image_size": self.image_size,
+            "max_len": self.max_len,
+            "vocab_size": self.vocab_size,
+            "checkpoint_dir": self.checkpoint_dir,
+            "export_dir": self.export_dir,
             **{k: getattr(self.train, k) for k in RECORDED_SETTINGS},
             "threads_per_proc": self.threads_per_proc,
         }
@@ -98,10 +115,17 @@ def build_model(spec: TrainSpec) -> Any:
     from hybridrec.models.lstm import build_text_model
 
     if spec.model == IMAGE:
-        return build_image_model(spec.num_classes, spec.image_size, spec.train.image_model, spec.train.image_embedding_dim)
+        return build_image_model(
+            spec.num_classes, spec.image_size, spec.train.image_model, spec.train.image_embedding_dim
+        )
     return build_text_model(
-        spec.num_classes, spec.vocab_size, spec.max_len, spec.train.token_embedding_dim, spec.train.lstm_units,
-        spec.train.bidirectional, spec.train.text_embedding_dim,
+        spec.num_classes,
+        spec.vocab_size,
+        spec.max_len,
+        spec.train.token_embedding_dim,
+        spec.train.lstm_units,
+        spec.train.bidirectional,
+        spec.train.text_embedding_dim,
     )
 
 
@@ -165,30 +189,49 @@ def _train(spec: TrainSpec, hvd: Any) -> dict[str, Any]:
 
     steps = spec.steps_per_epoch(size)
     train_ds = make_dataset(
-        spec.model, ShardSpec(spec.urls["train"], rank, size, spec.row_groups.get("train")),
-        spec.image_size, spec.max_len, spec.train.batch_size, training=True,
-        shuffle_buffer=spec.train.shuffle_buffer, seed=stream + rank,
+        spec.model,
+        ShardSpec(spec.urls["train"], rank, size, spec.row_groups.get("train")),
+        spec.image_size,
+        spec.max_len,
+        spec.train.batch_size,
+        training=True,
+        shuffle_buffer=spec.train.shuffle_buffer,
+        seed=stream + rank,
     )
     val_rows = spec.labelled_rows.get("val", 0)
     val_ds = None
     if val_rows:
         # Shard validation only when every rank gets whole batches; a small split is read whole.
         shard_val = val_rows >= size * spec.train.batch_size
-        val_shard = ShardSpec(spec.urls["val"], rank if shard_val else 0, size if shard_val else 1,
-                              spec.row_groups.get("val"))
-        val_ds = make_dataset(spec.model, val_shard, spec.image_size, spec.max_len, spec.train.batch_size, training=False)
+        val_shard = ShardSpec(
+            spec.urls["val"], rank if shard_val else 0, size if shard_val else 1, spec.row_groups.get("val")
+        )
+        val_ds = make_dataset(
+            spec.model, val_shard, spec.image_size, spec.max_len, spec.train.batch_size, training=False
+        )
     monitor = "val_loss" if val_ds is not None else "loss"
 
     model = build_model(spec)
     scaled_lr = spec.train.learning_rate * size
     optimizer = hvd.DistributedOptimizer(tf.keras.optimizers.Adam(learning_rate=scaled_lr))
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                  experimental_run_tf_function=False)
+    model.compile(
+        optimizer=optimizer,
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        experimental_run_tf_function=False,
+    )
 
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir / "ckpt"), max_to_keep=2)
-    state = read_state(ckpt_dir) or {"epoch": 0, "best": None, "best_epoch": None, "wait": 0,
-                                     "done": False, "history": [], "lr": scaled_lr}
+    state = read_state(ckpt_dir) or {
+        "epoch": 0,
+        "best": None,
+        "best_epoch": None,
+        "wait": 0,
+        "done": False,
+        "history": [],
+        "lr": scaled_lr,
+    }
     resumed_from = state["epoch"]
     if resumed_from and manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).expect_partial()
@@ -202,17 +245,33 @@ def _train(spec: TrainSpec, hvd: Any) -> dict[str, Any]:
     # Learning rate: linear warm-up to lr x size, then cosine decay towards lr_floor x that by the last
     # epoch. A function of the epoch only, so a resumed run continues on the same curve.
     if spec.train.warmup_epochs and resumed_from < spec.train.warmup_epochs:
-        callbacks.append(hvd.callbacks.LearningRateWarmupCallback(
-            initial_lr=scaled_lr, warmup_epochs=spec.train.warmup_epochs, steps_per_epoch=steps, verbose=0))
-    callbacks.append(hvd.callbacks.LearningRateScheduleCallback(
-        initial_lr=scaled_lr, multiplier=cosine_multiplier(spec.train.warmup_epochs, spec.train.epochs),
-        start_epoch=spec.train.warmup_epochs, staircase=False, steps_per_epoch=steps))
+        callbacks.append(
+            hvd.callbacks.LearningRateWarmupCallback(
+                initial_lr=scaled_lr, warmup_epochs=spec.train.warmup_epochs, steps_per_epoch=steps, verbose=0
+            )
+        )
+    callbacks.append(
+        hvd.callbacks.LearningRateScheduleCallback(
+            initial_lr=scaled_lr,
+            multiplier=cosine_multiplier(spec.train.warmup_epochs, spec.train.epochs),
+            start_epoch=spec.train.warmup_epochs,
+            staircase=False,
+            steps_per_epoch=steps,
+        )
+    )
     callbacks.append(_EpochEnd(spec, hvd, state, manager, monitor, steps))
 
     started = time.perf_counter()
     if not state["done"] and state["epoch"] < spec.train.epochs:
-        model.fit(train_ds, steps_per_epoch=steps, epochs=spec.train.epochs, initial_epoch=state["epoch"],
-                  validation_data=val_ds, callbacks=callbacks, verbose=0)
+        model.fit(
+            train_ds,
+            steps_per_epoch=steps,
+            epochs=spec.train.epochs,
+            initial_epoch=state["epoch"],
+            validation_data=val_ds,
+            callbacks=callbacks,
+            verbose=0,
+        )
     train_seconds = time.perf_counter() - started
     # Every rank waits for rank 0's last write, then continues from the best weights.
     hvd.allreduce(tf.constant(0.0), name="barrier_after_fit")
@@ -220,9 +279,14 @@ def _train(spec: TrainSpec, hvd: Any) -> dict[str, Any]:
     if (ckpt_dir / BEST_WEIGHTS).is_file():
         model.load_weights(str(ckpt_dir / BEST_WEIGHTS))
     result: dict[str, Any] = {
-        "model": spec.model, "rank": rank, "size": size, "steps_per_epoch": steps,
-        "resumed_from_epoch": resumed_from, "epochs_run": state["epoch"] - resumed_from,
-        "train_seconds": train_seconds, "threads": spec.threads_per_proc,
+        "model": spec.model,
+        "rank": rank,
+        "size": size,
+        "steps_per_epoch": steps,
+        "resumed_from_epoch": resumed_from,
+        "epochs_run": state["epoch"] - resumed_from,
+        "train_seconds": train_seconds,
+        "threads": spec.threads_per_proc,
     }
     if rank == 0:
         result.update(_finish(spec, model, state))
@@ -236,8 +300,9 @@ def _epoch_end_class() -> type:
     class EpochEnd(tf.keras.callbacks.Callback):
         """Rank 0: progress line, checkpoint, best weights, resumable early stopping (all ranks)."""
 
-        def __init__(self, spec: TrainSpec, hvd: Any, state: dict[str, Any], manager: Any, monitor: str,
-                     steps: int) -> None:
+        def __init__(
+            self, spec: TrainSpec, hvd: Any, state: dict[str, Any], manager: Any, monitor: str, steps: int
+        ) -> None:
             super().__init__()
             self.spec, self.hvd, self.state, self.manager = spec, hvd, state, manager
             self.monitor, self.steps = monitor, steps
@@ -259,7 +324,9 @@ def _epoch_end_class() -> type:
                 st.update(best=value, best_epoch=epoch + 1, wait=0)
             else:
                 st["wait"] += 1
-            stop = bool(self.spec.train.early_stopping_patience) and st["wait"] >= self.spec.train.early_stopping_patience
+            stop = (
+                bool(self.spec.train.early_stopping_patience) and st["wait"] >= self.spec.train.early_stopping_patience
+            )
             row = {k: float(v) for k, v in logs.items()}
             row.update(epoch=epoch + 1, seconds=seconds, samples_per_s=samples / seconds, lr=lr)
             st["history"].append(row)
@@ -270,14 +337,20 @@ def _epoch_end_class() -> type:
                     self.model.save_weights(str(ckpt_dir / BEST_WEIGHTS))
                 self.manager.save(checkpoint_number=epoch + 1)
                 _write_json(ckpt_dir / STATE_FILE, st)
-                val = (f" val_loss {logs['val_loss']:.4f} val_acc {logs.get('val_accuracy', float('nan')):.4f}"
-                       if "val_loss" in logs else "")
-                append_progress(ckpt_dir, (
-                    f"[train {self.spec.model}] epoch {epoch + 1}/{self.spec.train.epochs}: loss "
-                    f"{logs.get('loss', float('nan')):.4f} acc {logs.get('accuracy', float('nan')):.4f}{val} "
-                    f"lr {lr:.5f} | {samples / seconds:,.0f} samples/s on {size} process(es), {seconds:.1f}s"
-                    + (" | best so far" if improved else f" | no improvement ({st['wait']})")
-                ))
+                val = (
+                    f" val_loss {logs['val_loss']:.4f} val_acc {logs.get('val_accuracy', float('nan')):.4f}"
+                    if "val_loss" in logs
+                    else ""
+                )
+                append_progress(
+                    ckpt_dir,
+                    (
+                        f"[train {self.spec.model}] epoch {epoch + 1}/{self.spec.train.epochs}: loss "
+                        f"{logs.get('loss', float('nan')):.4f} acc {logs.get('accuracy', float('nan')):.4f}{val} "
+                        f"lr {lr:.5f} | {samples / seconds:,.0f} samples/s on {size} process(es), {seconds:.1f}s"
+                        + (" | best so far" if improved else f" | no improvement ({st['wait']})")
+                    ),
+                )
             fault = self.spec.fault
             if fault and fault.get("after_epoch") == epoch + 1:
                 # Rank 0's checkpoint is written before anyone dies; then one rank exits without
@@ -291,7 +364,7 @@ def _epoch_end_class() -> type:
     return EpochEnd
 
 
-def _EpochEnd(*args: Any) -> Any:  # noqa: N802 - reads like the class it builds
+def _EpochEnd(*args: Any) -> Any:  # reads like the class it builds
     return _epoch_end_class()(*args)
 
 
