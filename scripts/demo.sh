@@ -2,7 +2,7 @@
 # `make demo`: the whole chain on the embedded defaults, stage by stage, one progress line each:
 # demo data → ingest → preprocess → train → recommend (the nightly job) → evaluate → examples.
 # Uses the real fashion catalog (../shared/data/fashion, read in place) when it is there, else a
-# generated catalog; interactions come from the seeded simulator (a simulation, see README).
+# generated catalog; interactions come from the seeded simulator (a simulation, see docs/demo.md).
 #   make demo                  full profile: fashion catalog, 10,000 simulated users, short training
 #   make demo PROFILE=quick    a few minutes: generated catalog (2,000 products, 1,000 users), tiny training
 #   make demo CATALOG=retail   real behaviour: Online Retail (../shared/data/online-retail, read in
@@ -50,7 +50,7 @@ case $PROFILE in
       if [[ -f ../shared/data/fashion/styles.csv ]]; then DEMO_CONFIG=conf/fashion.yaml; else DEMO_CONFIG=conf/local.yaml; fi
     fi
     # Training for a demo: photos at 32 px instead of 64 and 3 epochs instead of 20 (a 64 px epoch of
-    # the CNN takes ~2.5 min on 2 cores, a 32 px one ~45 s); the model quality figures in the README
+    # the CNN takes ~2.5 min on 2 cores, a 32 px one ~45 s); the model quality figures in docs/results.md
     # use 64 px, 20 epochs.
     PREP_SET=(--set features.image_size=32)  # every stage from preprocess on: the features say 32 px
     TRAIN_SET=(--set train.epochs=3)

@@ -9,10 +9,9 @@ parameter ``train_from_weekday=8`` (no weekly training): training runs only beca
 task catalog_check sets the task value ``retrain=1`` (there is no model yet). The notebook runs
 here with a stand-in ``dbutils`` (its ``args`` widget, a task-value store), and the plan is made
 again with the values it set, as the Jobs service evaluates ``catalog_changed`` after it. Ingest,
-catalog_check, preprocess, train, recommend and evaluate all run. The only change to a command line is ``--config``:
-the tiny local config in
-place of conf/databricks.yaml. Each script then gets the bundle's ``--set`` overrides and
-``--run-date`` exactly as written, so the test also shows that those overrides send every output
+catalog_check, preprocess, train, recommend and evaluate all run. The only change to a command
+line is ``--config``: the tiny local config in place of conf/databricks.yaml. Each script then
+gets the bundle's ``--set`` overrides and ``--run-date`` exactly as written, so the test also shows that those overrides send every output
 where the bundle says (models, features, reports, the table schema prefix).
 """
 

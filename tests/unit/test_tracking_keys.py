@@ -1,5 +1,5 @@
-"""MLflow refuses metric names with '@' (ndcg@10): the one tracker (training and ALS) renames them instead of losing
-the run."""
+"""MLflow refuses metric names with '@' (ndcg@10): the one tracker (training and ALS) renames
+them instead of losing the run."""
 
 import pytest
 

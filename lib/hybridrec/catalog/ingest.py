@@ -71,9 +71,8 @@ def ingest(
     """Ingest the catalog, then the interactions (skipped when ``interactions.path`` is null).
 
     ``now`` (naive UTC, default: the current time) is the run's time: ``ingested_at`` of new rows
-    and the limit for future_timestamp (event times and listed_at). ``counts`` is filled as each input finishes (so a
-    job that
-    fails halfway still records what it counted) and returned.
+    and the limit for future_timestamp (event times and listed_at). ``counts`` is filled as each
+    input finishes (so a job that fails halfway still records what it counted) and returned.
     """
     now = now or utcnow()
     counts = counts if counts is not None else {}

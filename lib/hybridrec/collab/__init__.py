@@ -5,6 +5,6 @@ Modules, one concern each: ``confidence`` (events → usable rows → confidence
 user, two ways), ``holdout_metrics`` (ALS's ranking metrics on a temporal holdout against
 popularity and random baselines; the holdouts themselves are ``hybridrec.splits``, the metric
 definitions ``hybridrec.metrics``), ``tuning`` (grid / random search), ``blas`` (which BLAS runs), ``als``
-(``fit_als``, the transform), ``store`` (tables and model folder), ``tracking`` (MLflow),
+(``fit_als``, the transform), ``store`` (tables and model folder; MLflow is ``hybridrec.tracking``),
 ``refit`` (``run_als``: the nightly step).
 """

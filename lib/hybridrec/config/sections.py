@@ -663,7 +663,7 @@ class RecommendConfig:
     content_candidates: int = 50  # nearest products to the user's content profile
     cold_candidates: int = 20  # cold products scored through the content -> ALS-factor regression
     history_items: int = 20  # the user's most weighted items that form the content profile
-    # Chosen by the offline evaluation (README "Evaluation"): on the simulator content similarity
+    # Chosen by the offline evaluation (docs/results.md): on the simulator content similarity
     # predicts little that ALS has not, so warm pairs lean on ALS as soon as there is any data.
     user_shrinkage: float = 0.1
     item_shrinkage: float = 0.1

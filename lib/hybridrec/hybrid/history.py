@@ -1,6 +1,6 @@
 """What each user did before the night: per (user, product) weights, what is excluded from their
-lists (``recommend.exclude``), and the counts the blend weights are made of (distinct items per user, distinct users
-per item).
+lists (``recommend.exclude``), and the counts the blend weights are made of (distinct items per
+user, distinct users per item).
 
 Pure transforms over usable interaction rows (``collab.confidence.usable``): the same rows ALS
 fits on, so the collaborative and content signals see the same past.

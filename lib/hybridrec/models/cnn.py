@@ -1,10 +1,10 @@
 """The image classifier: a ConvNet over raw ``uint8`` product photos, with a named embedding layer.
 
 ``small_cnn`` (the default) is four conv blocks (conv-BN-ReLU, twice in the two small-map blocks;
-max-pool) then global average pooling and a dense ``embedding`` layer: about 1.2 M parameters, a few minutes per run
-on 2 CPU cores at
-64 px. ``mobilenet_v2`` / ``efficientnet_b0`` use the Keras application backbones *from scratch*
-(``weights=None``: no pretrained weights can be downloaded here), for GPU clusters and larger photos.
+max-pool) then global average pooling and a dense ``embedding`` layer: about 1.2 M parameters, a
+few minutes per run on 2 CPU cores at 64 px. ``mobilenet_v2`` / ``efficientnet_b0`` use the Keras
+application backbones *from scratch* (``weights=None``: no pretrained weights can be downloaded
+here), for GPU clusters and larger photos.
 
 Every model takes ``uint8`` pixels (H, W, 3) and scales them itself, so the features, the trainer and
 the embedding job never disagree about preprocessing; light augmentation (horizontal flip, small
