@@ -11,8 +11,9 @@ here with a stand-in ``dbutils`` (its ``args`` widget, a task-value store), and 
 again with the values it set, as the Jobs service evaluates ``catalog_changed`` after it. Ingest,
 catalog_check, preprocess, train, recommend and evaluate all run. The only change to a command
 line is ``--config``: the tiny local config in place of conf/databricks.yaml. Each script then
-gets the bundle's ``--set`` overrides and ``--run-date`` exactly as written, so the test also shows that those overrides send every output
-where the bundle says (models, features, reports, the table schema prefix).
+gets the bundle's ``--set`` overrides and ``--run-date`` exactly as written, so the test also
+shows that those overrides send every output where the bundle says (models, features, reports,
+the table schema prefix).
 """
 
 from __future__ import annotations
