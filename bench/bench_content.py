@@ -1,0 +1,559 @@
+"""Benchmark of the content vectors on the real fashion catalog: do a new product's nearest
+neighbours share its attributes, and how robust is the image classifier to photos framed
+differently? (issue 24, deliverable 5: the baseline before any change to the content models.)
+
+    .venv/bin/python bench/bench_content.py [--config conf/fashion.yaml] [--work data/bench/content]
+                                            [--sample 1000] [--seed 42] [--no-pipeline]
+
+Pipeline: the bench works in a folder of its own (``--work``, every ``paths.*`` of the config
+pointed under it with ``--set`` overrides, interactions off), so it never touches the user's data/.
+When that folder has no trained model (``<work>/models/current.json``) it runs ingest, preprocess
+and train there with the demo's training settings (scripts/demo.sh, full profile: photos at 32 px,
+3 epochs; several minutes on 2 cores); ``--no-pipeline`` stops with the commands instead.
+
+Neighbours: the products of the test split (``hybridrec.splits``: no model trained on them) are the
+queries, the "new products"; a seeded sample of ``--sample`` of them. Their top ``--k`` neighbours
+by cosine are searched among all other products (train + val splits) with
+
+- ``fused``: ``gold.product_embeddings.fused_emb`` (what the recommender compares products with)
+- ``text``: ``text_emb`` alone; ``image``: ``image_emb`` alone (queries and catalog with a photo)
+- ``tfidf``: the baseline, TF-IDF of the title (the project's tokenizer, smoothed idf, l2 rows),
+  computed here in the same run with scipy
+
+Figures per method: precision@k of the same articleType (the catalog's category), gender,
+baseColour, masterCategory, subCategory, usage and season, overall and split by whether the query's
+articleType is a class the classifier learned (``labels.json`` of the model; classes with too few
+photos are "unknown"); chance = the share of catalog pairs with the same value; the share of
+text-only products (no image vector) among the neighbours against their share of the searched
+catalog, for queries with and without a photo.
+
+Image robustness: the image CNN's accuracy on the test split's photos of learned classes, decoded
+by the project's own path (``features.images.load_image``, as preprocess and the nightly job do),
+as they are and shifted: stretched to 3:4 (225x300, the source's frame), padded with a white border,
+re-compressed as JPEG at low quality.
+
+Writes ``bench/results/content.json`` (inputs, machine, tables, seconds per stage) and prints the
+tables in markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "lib"))
+
+RESULTS = REPO_ROOT / "bench" / "results" / "content.json"
+DEFAULT_CONFIG = REPO_ROOT / "conf" / "fashion.yaml"
+DEFAULT_WORK = REPO_ROOT / "data" / "bench" / "content"
+# The demo's training settings (scripts/demo.sh, PROFILE=full): what "default training" means here.
+PREP_SET = ("features.image_size=32",)
+TRAIN_SET = ("train.epochs=3",)
+PATH_KEYS = ("warehouse", "features", "models", "raw", "checkpoints", "report")
+ATTRIBUTES = ("articleType", "gender", "baseColour", "masterCategory", "subCategory", "usage", "season")
+TABLE_ATTRIBUTES = ("articleType", "gender", "baseColour")  # the printed summary's columns
+METHODS = ("fused", "text", "image", "tfidf")
+SHIFTS = ("as_decoded", "stretched_3x4", "padded", "jpeg_q15")
+JPEG_QUALITY = 15
+PAD_SHARE = 0.25  # white border on each side, as a share of the photo's side
+
+
+# ---- pure helpers --------------------------------------------------------------------------------
+
+
+def work_overrides(work: Path) -> list[str]:
+    """``--set`` overrides that put every output of the pipeline under ``work`` and ingest the
+    catalog only (the content vectors need no interactions)."""
+    return [f"paths.{key}={work / key}" for key in PATH_KEYS] + ["interactions.path=null"]
+
+
+def l2_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), so a dot product is the cosine."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+def top_k(
+    queries: np.ndarray | sparse.spmatrix,
+    catalog: np.ndarray | sparse.spmatrix,
+    k: int,
+    batch: int = 256,
+) -> np.ndarray:
+    """Row indices into ``catalog`` of each query's ``k`` highest dot products, best first (ties:
+    the lower index). Rows are expected l2-normalised (then it is the cosine); dense or sparse."""
+    k = min(k, catalog.shape[0])
+    out = np.empty((queries.shape[0], k), dtype=np.int64)
+    cat_t = catalog.T.tocsr() if sparse.issparse(catalog) else np.asarray(catalog).T
+    for lo in range(0, queries.shape[0], batch):
+        block = queries[lo : lo + batch] @ cat_t
+        scores = block.toarray() if sparse.issparse(block) else np.asarray(block)
+        part = (
+            np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            if k < scores.shape[1]
+            else np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
+        )
+        picked = np.take_along_axis(scores, part, axis=1)
+        order = np.lexsort((part, -picked), axis=1)
+        out[lo : lo + batch] = np.take_along_axis(part, order, axis=1)
+    return out
+
+
+def tfidf_vectors(titles: Sequence[str | None]) -> sparse.csr_matrix:
+    """TF-IDF rows of the titles: the project's tokenizer (``features.text``), raw counts, smoothed
+    idf ``ln((1 + n) / (1 + df)) + 1``, l2-normalised rows (a title without tokens is a zero row)."""
+    from hybridrec.features.text import text_tokens
+
+    index: dict[str, int] = {}
+    rows: list[int] = []
+    cols: list[int] = []
+    for i, title in enumerate(titles):
+        for token in text_tokens(title, None):
+            rows.append(i)
+            cols.append(index.setdefault(token, len(index)))
+    counts = sparse.csr_matrix(
+        (np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(len(titles), max(len(index), 1))
+    )
+    counts.sum_duplicates()
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    idf = np.log((1.0 + len(titles)) / (1.0 + df)) + 1.0
+    weighted = counts @ sparse.diags(idf)
+    norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1))).ravel()
+    return sparse.csr_matrix(sparse.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ weighted)
+
+
+def precision_same(query_values: Sequence[Any], neighbour_values: np.ndarray) -> float | None:
+    """Mean over queries of the share of their neighbours with the query's value; queries and
+    neighbours without a value (None/NaN/"") count as not matching, queries without one are left out.
+    ``neighbour_values``: (queries, k) object array. None when no query has a value."""
+    shares = []
+    for value, row in zip(query_values, neighbour_values, strict=True):
+        if _missing(value):
+            continue
+        shares.append(float(np.mean([v == value for v in row])) if len(row) else 0.0)
+    return float(np.mean(shares)) if shares else None
+
+
+def chance_same(values: Sequence[Any]) -> float | None:
+    """Share of (unordered, distinct) pairs of products with the same value, over the products that
+    have one: what a random neighbour would score."""
+    present = pd.Series([v for v in values if not _missing(v)], dtype=object)
+    n = len(present)
+    if n < 2:
+        return None
+    counts = present.value_counts().to_numpy(dtype=np.float64)
+    return float(((counts * (counts - 1)).sum()) / (n * (n - 1)))
+
+
+def text_only_share(has_photo: np.ndarray, neighbours: np.ndarray) -> float | None:
+    """Share of the neighbours (all queries' lists together) that have no photo."""
+    if neighbours.size == 0:
+        return None
+    return float(1.0 - has_photo[neighbours].mean())
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and np.isnan(value))
+
+
+def stretch(img: Any, width: int = 225, height: int = 300) -> Any:
+    """The photo resized to ``width`` x ``height`` without keeping its aspect (a square → 3:4)."""
+    from PIL import Image
+
+    return img.resize((width, height), Image.Resampling.BILINEAR)
+
+
+def pad(img: Any, share: float = PAD_SHARE) -> Any:
+    """The photo centred on a white canvas ``1 + 2 * share`` times its size (the product smaller)."""
+    from PIL import Image
+
+    border = (round(img.width * share), round(img.height * share))
+    canvas = Image.new("RGB", (img.width + 2 * border[0], img.height + 2 * border[1]), (255, 255, 255))
+    canvas.paste(img.convert("RGB"), border)
+    return canvas
+
+
+def encoded(img: Any, fmt: str = "PNG", quality: int = 95) -> bytes:
+    """The image as file bytes (PNG: lossless, so only the geometry of a shift changes)."""
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format=fmt, **({"quality": quality} if fmt == "JPEG" else {}))
+    return buf.getvalue()
+
+
+def shifted_sources(path: str) -> dict[str, str | bytes]:
+    """The photo at ``path`` as the decode path receives it, once per shift of ``SHIFTS``."""
+    from PIL import Image
+
+    with Image.open(path) as src:
+        img = src.convert("RGB")
+    return {
+        "as_decoded": path,
+        "stretched_3x4": encoded(stretch(img)),
+        "padded": encoded(pad(img)),
+        "jpeg_q15": encoded(img, "JPEG", JPEG_QUALITY),
+    }
+
+
+def fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def summary_tables(result: dict[str, Any]) -> str:
+    """The printed summary: markdown tables like the issue's."""
+    ns = result["neighbours"]
+    k = result["inputs"]["k"]
+    out = [
+        f"Same attribute among the top {k} neighbours of {ns['n_queries']} new (test-split) products",
+        "",
+        "| method | queries | " + " | ".join(f"same {a}" for a in ATTRIBUTES) + " |",
+        "|---" * (len(ATTRIBUTES) + 2) + "|",
+    ]
+    for method, row in ns["methods"].items():
+        p = row["precision"]["all"]
+        out.append(f"| {method} | {row['n_queries']} | " + " | ".join(fmt(p[a]) for a in ATTRIBUTES) + " |")
+    out.append("| chance | - | " + " | ".join(fmt(ns["chance"][a]) for a in ATTRIBUTES) + " |")
+    out += [
+        "",
+        "By whether the query's articleType is a class the classifier learned",
+        "",
+        "| method | " + " | ".join(f"{a} known / unknown" for a in TABLE_ATTRIBUTES) + " |",
+        "|---" * (len(TABLE_ATTRIBUTES) + 1) + "|",
+    ]
+    for method, row in ns["methods"].items():
+        p = row["precision"]
+        cells = [f"{fmt(p['known_class'][a])} / {fmt(p['unknown_class'][a])}" for a in TABLE_ATTRIBUTES]
+        out.append(f"| {method} | " + " | ".join(cells) + " |")
+    out += [
+        "",
+        "Text-only products (no photo) among the neighbours vs in the searched catalog",
+        "",
+        "| method | queries with photo | queries without photo | catalog |",
+        "|---|---|---|---|",
+    ]
+    for method, row in ns["methods"].items():
+        t = row["text_only_share"]
+        out.append(
+            f"| {method} | {fmt(t['query_with_photo'])} | {fmt(t['query_without_photo'])} | {fmt(t['catalog'])} |"
+        )
+    rob = result["image_robustness"]
+    out += [
+        "",
+        f"Image classifier accuracy on {rob['n_photos']} test-split photos of learned classes",
+        "",
+        "| " + " | ".join(SHIFTS) + " |",
+        "|---" * len(SHIFTS) + "|",
+        "| " + " | ".join(fmt(rob["accuracy"][s]) for s in SHIFTS) + " |",
+    ]
+    return "\n".join(out)
+
+
+# ---- pipeline, Spark and model side --------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    """Cores, memory and versions of the machine the figures come from."""
+    import pyspark
+    import scipy
+
+    mem = None
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem = round(int(line.split()[1]) / 1024**2, 1)
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": mem,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "pyspark": pyspark.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pd.__version__,
+        "load_avg": list(os.getloadavg()),
+    }
+
+
+def pipeline_commands(config: Path, overrides: Sequence[str]) -> list[list[str]]:
+    """spark-submit of ingest, preprocess and train with the bench's overrides and the demo's settings."""
+    sets = [a for o in overrides for a in ("--set", o)]
+    prep = [a for o in PREP_SET for a in ("--set", o)]
+    train = [a for o in TRAIN_SET for a in ("--set", o)]
+    job = ["spark-submit"]
+    return [
+        [*job, "jobs/ingest.py", "--config", str(config), *sets],
+        [*job, "jobs/preprocess.py", "--config", str(config), *sets, *prep],
+        [*job, "jobs/train.py", "--config", str(config), *sets, *prep, *train],
+    ]
+
+
+def ensure_pipeline(config: Path, overrides: Sequence[str], models: Path, run_it: bool) -> dict[str, float]:
+    """Run ingest → preprocess → train into the work folder when it has no current model yet."""
+    if (models / "current.json").is_file():
+        return {}
+    commands = pipeline_commands(config, overrides)
+    if not run_it:
+        shown = "\n".join("  " + " ".join(c) for c in commands)
+        raise SystemExit(f"bench_content: no trained model under {models}; run (from the repository root):\n{shown}")
+    py_bin = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "PATH": f"{py_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT / "lib"), os.environ.get("PYTHONPATH")])),
+        "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
+        "HOROVOD_GLOO_IFACE": os.environ.get("HOROVOD_GLOO_IFACE", "lo"),
+    }
+    seconds = {}
+    for cmd in commands:
+        name = Path(cmd[1]).stem
+        print(f"bench_content: {name}: {' '.join(cmd)}", flush=True)
+        started = time.perf_counter()
+        subprocess.run(cmd, cwd=REPO_ROOT, env=env, check=True)
+        seconds[f"pipeline_{name}"] = round(time.perf_counter() - started, 1)
+    return seconds
+
+
+def load_catalog(spark: Any, cfg: Any, version: str) -> pd.DataFrame:
+    """One row per product: attributes, title, split, has_photo and the three vectors of ``version``."""
+    from pyspark.sql import functions as F
+
+    from hybridrec.splits import split_column
+    from hybridrec.tables import PRODUCT_EMBEDDINGS, PRODUCTS, require_table
+
+    products = require_table(spark, cfg, PRODUCTS, "bench_content").select(
+        "product_id",
+        "title",
+        F.col("category").alias("articleType"),
+        "image_path",
+        *[F.col("attributes").getItem(a).alias(a) for a in ATTRIBUTES if a != "articleType"],
+    )
+    vectors = (
+        require_table(spark, cfg, PRODUCT_EMBEDDINGS, "bench_content")
+        .filter(F.col("model_version") == version)
+        .select("product_id", "image_emb", "text_emb", "fused_emb")
+    )
+    frac = cfg.features
+    joined = products.join(vectors, "product_id", "left").withColumn(
+        "split", split_column(F.col("product_id"), frac.train_fraction, frac.val_fraction)
+    )
+    return joined.toPandas()
+
+
+def stack(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(l2-normalised matrix, row has a vector) of a column of arrays or None."""
+    present = values.map(lambda v: v is not None and len(v) > 0).to_numpy()
+    dim = len(values[present].iloc[0]) if present.any() else 1
+    out = np.zeros((len(values), dim), dtype=np.float32)
+    if present.any():
+        out[present] = np.stack([np.asarray(v, dtype=np.float32) for v in values[present]])
+    return l2_rows(out), present
+
+
+def neighbour_figures(
+    df: pd.DataFrame, classes: set[str], sample: int, seed: int, k: int, clock: Callable[[str], None]
+) -> dict[str, Any]:
+    """The neighbour tables (module docstring) over the catalog frame of ``load_catalog``."""
+    has_photo = df["image_emb"].map(lambda v: v is not None and len(v) > 0).to_numpy()
+    test_idx = np.flatnonzero((df["split"] == "test").to_numpy())
+    catalog_idx = np.flatnonzero((df["split"] != "test").to_numpy())
+    rng = np.random.default_rng(seed)
+    queries = np.sort(rng.choice(test_idx, size=min(sample, len(test_idx)), replace=False))
+    known = df["articleType"].iloc[queries].isin(classes).to_numpy()
+    matrices: dict[str, tuple[Any, np.ndarray]] = {}
+    for method, column in (("fused", "fused_emb"), ("text", "text_emb"), ("image", "image_emb")):
+        matrices[method] = stack(df[column])
+    clock("vectors")
+    matrices["tfidf"] = (tfidf_vectors(df["title"].tolist()), df["title"].notna().to_numpy())
+    clock("tfidf")
+    attrs = {a: df[a].to_numpy(dtype=object) for a in ATTRIBUTES}
+    methods: dict[str, Any] = {}
+    for method in METHODS:
+        matrix, present = matrices[method]
+        q = queries[present[queries]]
+        cat = catalog_idx[present[catalog_idx]]
+        if len(q) == 0 or len(cat) == 0:
+            continue
+        found = cat[top_k(matrix[q], matrix[cat], k)]
+        q_known = np.isin(q, queries[known])
+        precision: dict[str, dict[str, float | None]] = {}
+        for part, mask in (("all", np.ones(len(q), bool)), ("known_class", q_known), ("unknown_class", ~q_known)):
+            precision[part] = {a: precision_same(attrs[a][q[mask]], attrs[a][found[mask]]) for a in ATTRIBUTES}
+        with_photo = has_photo[q]
+        methods[method] = {
+            "n_queries": len(q),
+            "n_queries_known_class": int(q_known.sum()),
+            "n_catalog": len(cat),
+            "precision": precision,
+            "text_only_share": {
+                "query_with_photo": text_only_share(has_photo, found[with_photo]),
+                "query_without_photo": text_only_share(has_photo, found[~with_photo]),
+                "catalog": float(1.0 - has_photo[cat].mean()),
+            },
+        }
+        clock(f"neighbours_{method}")
+    searched = catalog_idx
+    return {
+        "n_products": len(df),
+        "n_with_vectors": int(df["fused_emb"].notna().sum()),
+        "n_test_products": len(test_idx),
+        "n_searched": len(searched),
+        "n_queries": len(queries),
+        "n_queries_with_photo": int(has_photo[queries].sum()),
+        "n_queries_known_class": int(known.sum()),
+        "chance": {a: chance_same(attrs[a][searched]) for a in ATTRIBUTES},
+        "methods": methods,
+    }
+
+
+def image_robustness(df: pd.DataFrame, model_dir: str, classes: list[str], image_size: int) -> dict[str, Any]:
+    """Accuracy of the image CNN on the test split's photos of learned classes, per shift."""
+    from hybridrec.features.images import load_image
+    from hybridrec.models.embeddings import load_model_once
+
+    index = {c: i for i, c in enumerate(classes)}
+    rows = df[(df["split"] == "test") & df["image_path"].notna() & df["articleType"].isin(index)]
+    model = load_model_once(model_dir, embedding_output=False)
+    arrays: dict[str, list[np.ndarray]] = {s: [] for s in SHIFTS}
+    labels, failed = [], 0
+    for path, category in zip(rows["image_path"], rows["articleType"], strict=True):
+        try:
+            decoded = {s: load_image(src, image_size) for s, src in shifted_sources(path).items()}
+        except (OSError, ValueError):
+            failed += 1
+            continue
+        for s in SHIFTS:
+            arrays[s].append(decoded[s])
+        labels.append(index[category])
+    y = np.asarray(labels)
+    accuracy = {}
+    for s in SHIFTS:
+        probs = model.predict(np.stack(arrays[s]), batch_size=256, verbose=0) if labels else np.zeros((0, 1))
+        accuracy[s] = float((probs.argmax(axis=1) == y).mean()) if labels else None
+    return {
+        "n_photos": len(labels),
+        "n_failed_to_decode": failed,
+        "image_size": image_size,
+        "shifts": {
+            "as_decoded": "the file as preprocess decodes it (features.images.load_image)",
+            "stretched_3x4": "resized to 225x300 without keeping the aspect (PNG), then decoded",
+            "padded": f"a white border of {PAD_SHARE:.0%} of the side on each side (PNG), then decoded",
+            "jpeg_q15": f"re-compressed as JPEG at quality {JPEG_QUALITY}, then decoded",
+        },
+        "accuracy": accuracy,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="the bench's own pipeline folder")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--sample", type=int, default=1000, help="test-split products used as queries")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--no-pipeline", action="store_true", help="stop instead of training when no model exists")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    from hybridrec.config import load_config
+    from hybridrec.hybrid.freshness import model_files
+    from hybridrec.models.training import current_version
+    from hybridrec.spark import build_spark
+
+    work = args.work.resolve()
+    overrides = [*work_overrides(work), "spark.ui_enabled=false", *args.overrides]
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    last = [started]
+
+    def clock(stage: str) -> None:
+        now = time.perf_counter()
+        seconds[stage] = round(now - last[0], 1)
+        last[0] = now
+
+    cfg = load_config(args.config, [*overrides, *PREP_SET])
+    seconds.update(ensure_pipeline(args.config, overrides, Path(cfg.paths.models), not args.no_pipeline))
+    last[0] = time.perf_counter()
+    version = current_version(cfg)
+    mf = model_files(cfg, version)
+    metrics = json.loads((Path(cfg.paths.models) / version / "metrics.json").read_text(encoding="utf-8"))
+    spark = build_spark(cfg.spark)
+    try:
+        df = load_catalog(spark, cfg, version)
+    finally:
+        spark.stop()
+    clock("load")
+    neighbours = neighbour_figures(df, set(mf.classes), args.sample, args.seed, args.k, clock)
+    robustness = (
+        image_robustness(df, mf.dirs["image"], mf.classes, mf.image_size)
+        if "image" in mf.dirs
+        else {"n_photos": 0, "accuracy": dict.fromkeys(SHIFTS)}
+    )
+    clock("image_robustness")
+    seconds["total_after_pipeline"] = round(sum(v for key, v in seconds.items() if not key.startswith("pipeline_")), 1)
+    tc = metrics.get("train_config", {})
+    result = {
+        "benchmark": "content",
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "notes": (
+            "Baseline before any change to the content vectors (issue 24): classifier penultimate "
+            "layers (CNN on photos, LSTM on titles, fused) trained on articleType only, with the "
+            "demo's training settings. Queries are test-split products (never trained on); neighbours "
+            "are searched among the train and val products. TF-IDF idf is counted on every title "
+            "(no labels involved). Chance = share of searched-catalog pairs with the same value."
+        ),
+        "inputs": {
+            "config": str(args.config.resolve().relative_to(REPO_ROOT))
+            if args.config.resolve().is_relative_to(REPO_ROOT)
+            else str(args.config),
+            "work": "--work (default data/bench/content)",
+            "overrides": [*PREP_SET, *TRAIN_SET, "interactions.path=null", *args.overrides],
+            "sample": args.sample,
+            "seed": args.seed,
+            "k": args.k,
+            "model_version": version,
+            "classes": len(mf.classes),
+            "image_size": mf.image_size,
+            "training": {
+                key: tc.get(key)
+                for key in ("epochs", "batch_size", "image_embedding_dim", "text_embedding_dim", "fusion_epochs")
+                if key in tc
+            },
+            "model_test_accuracy": {
+                name: (metrics.get(name) or {}).get("test", {}).get("accuracy")
+                if isinstance(metrics.get(name), dict)
+                else None
+                for name in ("image", "text", "fusion")
+            },
+        },
+        "machine": machine(),
+        "neighbours": neighbours,
+        "image_robustness": robustness,
+        "seconds": seconds,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=1, default=str) + "\n", encoding="utf-8")
+    tmp.replace(args.out)
+    print(summary_tables(result))
+    print(f"\nbench_content: wrote {args.out} in {time.perf_counter() - started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

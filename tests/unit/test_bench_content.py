@@ -1,0 +1,103 @@
+"""The pure helpers of bench/bench_content.py: nearest neighbours, TF-IDF, precision, chance, shifts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import sparse
+
+import bench_content as BC
+
+pytestmark = pytest.mark.unit
+
+
+def test_work_overrides_put_every_path_under_the_work_folder_and_skip_interactions() -> None:
+    sets = BC.work_overrides(Path("w"))
+    assert {s.split("=")[0] for s in sets} == {f"paths.{k}" for k in BC.PATH_KEYS} | {"interactions.path"}
+    assert all(s.endswith("=null") or s.split("=")[1].startswith("w") for s in sets)
+
+
+def test_top_k_orders_by_cosine_and_breaks_ties_on_the_lower_index() -> None:
+    catalog = BC.l2_rows(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0]]))
+    queries = BC.l2_rows(np.array([[1.0, 0.1], [0.0, 2.0]]))
+    got = BC.top_k(queries, catalog, 3, batch=1)
+    assert got[0].tolist() == [0, 3, 2]
+    assert got[1].tolist() == [1, 2, 0]
+
+
+def test_top_k_sparse_matches_dense_and_k_larger_than_catalog() -> None:
+    rng = np.random.default_rng(0)
+    dense = BC.l2_rows(rng.random((20, 5)))
+    a = BC.top_k(dense[:4], dense[4:], 5)
+    b = BC.top_k(sparse.csr_matrix(dense[:4]), sparse.csr_matrix(dense[4:]), 5)
+    assert (a == b).all()
+    assert BC.top_k(dense[:2], dense[2:5], 10).shape == (2, 3)
+
+
+def test_l2_rows_leaves_zero_rows_zero() -> None:
+    out = BC.l2_rows(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    assert np.allclose(out, [[0.6, 0.8], [0.0, 0.0]])
+
+
+def test_tfidf_rows_are_unit_length_and_shared_rare_words_weigh_more() -> None:
+    m = BC.tfidf_vectors(["Red Shirt", "Blue Shirt", "Red Kurta", None, "blue  shirt"])
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1))).ravel()
+    assert np.allclose(norms, [1, 1, 1, 0, 1])
+    sims = (m @ m.T).toarray()
+    assert sims[1, 4] == pytest.approx(1.0)  # case and spaces normalised by the project's tokenizer
+    assert sims[0, 2] > sims[0, 1]  # "red" (2 titles) weighs more than "shirt" (3 titles)
+
+
+def test_precision_same_skips_queries_without_a_value() -> None:
+    neighbours = np.array([["a", "a", "b"], ["x", None, "x"], ["c", "c", "c"]], dtype=object)
+    assert BC.precision_same(["a", None, "d"], neighbours) == pytest.approx((2 / 3 + 0) / 2)
+    assert BC.precision_same([None, ""], neighbours[:2]) is None
+
+
+def test_chance_same_is_the_share_of_pairs_with_one_value() -> None:
+    # a,a,a,b: pairs 6, same 3
+    assert BC.chance_same(["a", "a", "b", "a", None]) == pytest.approx(3 / 6)
+    assert BC.chance_same(["a"]) is None
+
+
+def test_text_only_share_counts_neighbours_without_photo() -> None:
+    has_photo = np.array([True, False, False, True])
+    assert BC.text_only_share(has_photo, np.array([[0, 1], [2, 3]])) == pytest.approx(0.5)
+    assert BC.text_only_share(has_photo, np.empty((0, 2), dtype=int)) is None
+
+
+def test_shifts_change_the_geometry_and_decode_through_the_project_path(tmp_path: Path) -> None:
+    from hybridrec.features.images import load_image
+
+    path = tmp_path / "p.jpg"
+    Image.new("RGB", (224, 224), (200, 10, 10)).save(path)
+    with Image.open(path) as img:
+        assert BC.stretch(img).size == (225, 300)
+        assert BC.pad(img).size == (336, 336)
+    sources = BC.shifted_sources(str(path))
+    assert set(sources) == set(BC.SHIFTS)
+    arrays = {s: load_image(src, 32) for s, src in sources.items()}
+    assert all(a.shape == (32, 32, 3) for a in arrays.values())
+    # stretched to 3:4, the product no longer fills the width: white bars left and right
+    assert (arrays["stretched_3x4"][:, 0] > 240).all() and (arrays["as_decoded"][:, 0] < 240).any()
+    assert (arrays["padded"][0] > 240).all()
+
+
+def test_summary_tables_prints_every_method_and_shift() -> None:
+    precision = {a: 0.5 for a in BC.ATTRIBUTES}
+    row = {
+        "n_queries": 10,
+        "precision": {"all": precision, "known_class": precision, "unknown_class": dict.fromkeys(BC.ATTRIBUTES)},
+        "text_only_share": {"query_with_photo": 0.1, "query_without_photo": None, "catalog": 0.7},
+    }
+    result = {
+        "inputs": {"k": 10},
+        "neighbours": {"n_queries": 10, "chance": precision, "methods": {"fused": row, "tfidf": row}},
+        "image_robustness": {"n_photos": 3, "accuracy": dict.fromkeys(BC.SHIFTS, 0.25)},
+    }
+    text = BC.summary_tables(result)
+    assert "| fused | 10 | 0.500" in text and "| tfidf |" in text and "| chance |" in text
+    assert "0.500 / -" in text and "| 0.250 | 0.250 | 0.250 | 0.250 |" in text
