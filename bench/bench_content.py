@@ -64,6 +64,8 @@ DEFAULT_WORK = REPO_ROOT / "data" / "bench" / "content"
 # The demo's training settings (scripts/demo.sh, PROFILE=full): what "default training" means here.
 PREP_SET = ("features.image_size=32",)
 TRAIN_SET = ("train.epochs=3",)
+TRAINING_KEYS = ("epochs", "batch_size", "learning_rate", "image_model", "image_embedding_dim", "text_embedding_dim")
+TRAINING_KEYS += ("lstm_units", "fusion_epochs", "seed")
 PATH_KEYS = ("warehouse", "features", "models", "raw", "checkpoints", "report")
 ATTRIBUTES = ("articleType", "gender", "baseColour", "masterCategory", "subCategory", "usage", "season")
 TABLE_ATTRIBUTES = ("articleType", "gender", "baseColour")  # the printed summary's columns
@@ -207,6 +209,21 @@ def shifted_sources(path: str) -> dict[str, str | bytes]:
         "padded": encoded(pad(img)),
         "jpeg_q15": encoded(img, "JPEG", JPEG_QUALITY),
     }
+
+
+def model_accuracy(metrics: dict[str, Any]) -> dict[str, float | None]:
+    """Test accuracy of the image, text and fusion classifiers from a model's metrics.json."""
+    models = metrics.get("models") or {}
+    fusion = ((metrics.get("fusion") or {}).get("test") or {}).get("fusion") or {}
+    out = {name: ((models.get(name) or {}).get("test") or {}).get("accuracy") for name in ("image", "text")}
+    out["fusion"] = fusion.get("accuracy")
+    return out
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the repository when inside it (results never name this machine's folders)."""
+    full = path.resolve()
+    return str(full.relative_to(REPO_ROOT)) if full.is_relative_to(REPO_ROOT) else path.name
 
 
 def fmt(x: float | None) -> str:
@@ -406,16 +423,15 @@ def neighbour_figures(
             },
         }
         clock(f"neighbours_{method}")
-    searched = catalog_idx
     return {
         "n_products": len(df),
         "n_with_vectors": int(df["fused_emb"].notna().sum()),
         "n_test_products": len(test_idx),
-        "n_searched": len(searched),
+        "n_searched": len(catalog_idx),
         "n_queries": len(queries),
         "n_queries_with_photo": int(has_photo[queries].sum()),
         "n_queries_known_class": int(known.sum()),
-        "chance": {a: chance_same(attrs[a][searched]) for a in ATTRIBUTES},
+        "chance": {a: chance_same(attrs[a][catalog_idx]) for a in ATTRIBUTES},
         "methods": methods,
     }
 
@@ -515,31 +531,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             "layers (CNN on photos, LSTM on titles, fused) trained on articleType only, with the "
             "demo's training settings. Queries are test-split products (never trained on); neighbours "
             "are searched among the train and val products. TF-IDF idf is counted on every title "
-            "(no labels involved). Chance = share of searched-catalog pairs with the same value."
+            "(no labels involved). Chance = share of searched-catalog pairs with the same value. "
+            "Image robustness 'as_decoded' should equal the image model's test accuracy in "
+            "inputs.model_test_accuracy (the same photos through the same decode path)."
         ),
         "inputs": {
-            "config": str(args.config.resolve().relative_to(REPO_ROOT))
-            if args.config.resolve().is_relative_to(REPO_ROOT)
-            else str(args.config),
-            "work": "--work (default data/bench/content)",
+            "config": shown_path(args.config),
+            "work": shown_path(work),
             "overrides": [*PREP_SET, *TRAIN_SET, "interactions.path=null", *args.overrides],
             "sample": args.sample,
             "seed": args.seed,
             "k": args.k,
             "model_version": version,
-            "classes": len(mf.classes),
+            "n_classes": len(mf.classes),
+            "classes": mf.classes,
             "image_size": mf.image_size,
-            "training": {
-                key: tc.get(key)
-                for key in ("epochs", "batch_size", "image_embedding_dim", "text_embedding_dim", "fusion_epochs")
-                if key in tc
-            },
-            "model_test_accuracy": {
-                name: (metrics.get(name) or {}).get("test", {}).get("accuracy")
-                if isinstance(metrics.get(name), dict)
-                else None
-                for name in ("image", "text", "fusion")
-            },
+            "training": {key: tc.get(key) for key in TRAINING_KEYS if key in tc},
+            "model_test_accuracy": model_accuracy(metrics),
         },
         "machine": machine(),
         "neighbours": neighbours,
