@@ -338,6 +338,10 @@ class FeaturesConfig:
     # catalog's category column; ``title_keyword`` = a keyword derived from each title (the last
     # title token that is not a modifier), for catalogs without categories (e.g. Online Retail).
     label_source: str = "category"
+    # Catalog attributes (kept by catalog.attributes) the content models learn beside the category,
+    # one head each on the shared embedding (hybridrec.features.labels): the product vector then
+    # carries colour, gender, usage... Empty = the category alone. Fashion lists its six attributes.
+    label_heads: list[str] = field(default_factory=list)
     # Fractions of the stable hash split by product id; test gets the rest.
     train_fraction: float = 0.8
     val_fraction: float = 0.1
@@ -432,6 +436,9 @@ class TrainConfig(MlflowSettings):
     lstm_units: int = 64
     bidirectional: bool = True
     text_embedding_dim: int = 128
+    # Weight of each attribute head's loss (features.label_heads) next to the category head's 1.0.
+    # 0.5: with six fashion heads the category still carries a quarter of the loss.
+    head_loss_weight: float = 0.5
     # Fusion classifier on [image_emb, text_emb] (products with both); trained on rank 0's driver.
     fusion_epochs: int = 30
     # Which models to train: any of image, text (fusion needs both).
@@ -465,6 +472,7 @@ class TrainConfig(MlflowSettings):
         "token_embedding_dim": Limit(1, 65_536),
         "lstm_units": Limit(1, 65_536),
         "text_embedding_dim": Limit(1, 65_536),
+        "head_loss_weight": Limit(0, 100),
         "max_steps_per_epoch": Limit(1, 100_000_000),
         "shuffle_buffer": Limit(1, 100_000_000),
         "seed": Limit(0, INT32_MAX),

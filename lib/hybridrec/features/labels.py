@@ -271,3 +271,104 @@ def with_label_names(products: DataFrame, source: str) -> tuple[DataFrame, str]:
     if source == TITLE_KEYWORD:
         return add_title_keywords(products), LABEL_COLUMN[TITLE_KEYWORD]
     return products, LABEL_COLUMN[CATEGORY]
+
+
+# ---- attribute heads -----------------------------------------------------------------------------
+#
+# ``features.label_heads`` names catalog attributes (kept by ``catalog.attributes`` in the
+# products' ``attributes`` map: fashion's gender, baseColour, usage, season, masterCategory,
+# subCategory) that the content models learn beside the category, one softmax head each on the
+# shared embedding layer, so the product vector carries colour and gender, not only the type. Each
+# head has its own classes: values of at least ``min_examples_per_class`` products, counted on
+# *all* products (a head is masked per row, so classes without photos only cost the image model a
+# few unused logits). A product's ``head_labels`` is one int per head in ``label_heads`` order,
+# -1 where it has no value or a value outside the head's classes.
+
+HEAD_LABELS = "head_labels"
+COUNTED_ON_ATTRIBUTE = "all products with a value of the attribute"
+
+
+def check_label_heads(cfg: Config) -> None:
+    """Fail before any Spark work when a head names an attribute the catalog does not keep."""
+    heads = cfg.features.label_heads
+    if len(set(heads)) != len(heads):
+        raise LabelSourceError(f"features.label_heads lists an attribute twice: {heads}")
+    kept = set(cfg.catalog.attributes)
+    missing = [h for h in heads if h not in kept]
+    if missing and cfg.catalog.layout == "generic":
+        raise LabelSourceError(
+            f"features.label_heads names {', '.join(missing)} but catalog.attributes does not keep "
+            f"{'it' if len(missing) == 1 else 'them'} ({', '.join(sorted(kept)) or 'none'}): add the "
+            "attribute to catalog.attributes (and re-run ingest) or remove it from features.label_heads"
+        )
+
+
+def attribute_counts(products: DataFrame, heads: Sequence[str]) -> dict[str, dict[str, int]]:
+    """{head: {value: products}} in one aggregation over the ``attributes`` map."""
+    if not heads:
+        return {}
+    pairs = F.array(*[F.struct(F.lit(h).alias("head"), F.col("attributes").getItem(h).alias("value")) for h in heads])
+    rows = (
+        products.select(F.explode(pairs).alias("p"))
+        .filter(F.col("p.value").isNotNull())
+        .groupBy("p.head", "p.value")
+        .count()
+        .collect()
+    )
+    out: dict[str, dict[str, int]] = {h: {} for h in heads}
+    for r in rows:
+        out[r["head"]][r["value"]] = int(r["count"])
+    return out
+
+
+def build_head_maps(counts: Mapping[str, Mapping[str, int]], min_examples_per_class: int) -> dict[str, LabelMap]:
+    """One label map per head, in the order of ``counts``; a head needs at least two classes."""
+    maps: dict[str, LabelMap] = {}
+    for head, examples in counts.items():
+        lm = label_map_from_counts(dict(examples), min_examples_per_class, COUNTED_ON_ATTRIBUTE, source=head)
+        if len(lm.classes) < 2:
+            raise LabelSourceError(
+                f"features.label_heads: attribute {head} has {len(lm.classes)} value(s) with at least "
+                f"{min_examples_per_class} products ({sum(examples.values())} products carry it): a head "
+                "needs two classes; remove it from features.label_heads or lower features.min_examples_per_class"
+            )
+        maps[head] = lm
+    return maps
+
+
+def head_json(head: str, lm: LabelMap) -> dict[str, Any]:
+    """One head's entry in labels.json ``heads``."""
+    return {
+        "attribute": head,
+        "classes": lm.classes,
+        "num_classes": len(lm.classes),
+        "counted_on": lm.counted_on,
+        "min_examples_per_class": lm.min_examples_per_class,
+        "examples_per_class": {c: lm.examples.get(c, 0) for c in lm.classes},
+        "excluded_classes": lm.excluded,
+    }
+
+
+def head_label(value: str | None, lm: LabelMap) -> int:
+    """Pure twin of one element of ``add_head_labels``."""
+    return lm.label_of(value)
+
+
+def add_head_labels(products: DataFrame, heads: Mapping[str, LabelMap]) -> DataFrame:
+    """``products`` (with ``attributes``) plus ``head_labels`` array<int>, one per head in order.
+
+    A value maps through a literal map per head (a head has tens of classes, not thousands), so no
+    join runs; a missing attribute or a value outside the head's classes is -1.
+    """
+    items = []
+    for head, lm in heads.items():
+        value = F.col("attributes").getItem(head)
+        lookup = F.create_map(*[x for i, c in enumerate(lm.classes) for x in (F.lit(c), F.lit(i))])
+        items.append(
+            F.when(value.isNotNull(), F.coalesce(F.try_element_at(lookup, value), F.lit(UNLABELED)))
+            .otherwise(F.lit(UNLABELED))
+            .cast("int")
+        )
+    if not items:
+        return products
+    return products.withColumn(HEAD_LABELS, F.array(*items))

@@ -5,6 +5,7 @@ Layout under ``paths.features`` (every path in the manifest is relative to it)::
     images/<split>-<nnnnn>.parquet   product_id string, split string, label int, image binary
     text/<split>-<nnnnn>.parquet     product_id string, split string, label int,
                                      token_ids array<int> (exactly max_len), length int
+    (both, when features.label_heads is set: head_labels array<int>, one label per attribute head)
     image_errors/part-*.parquet      photos that failed to decode, with the reason
     vocab.json  labels.json  manifest.json
 
@@ -63,12 +64,18 @@ from hybridrec.errors import MissingInputError
 from hybridrec.features import images as img
 from hybridrec.features import text as txt
 from hybridrec.features.labels import (
+    HEAD_LABELS,
     UNLABELED,
     LabelMap,
+    add_head_labels,
     add_labels,
+    attribute_counts,
+    build_head_maps,
     build_label_map,
     catalog_counts,
+    check_label_heads,
     check_label_source,
+    head_json,
     with_label_names,
 )
 from hybridrec.splits import SPLITS, add_split
@@ -101,19 +108,24 @@ class PreprocessResult:
 
 def prepare_products(products: DataFrame, fc: FeaturesConfig) -> DataFrame:
     """bronze.products → the columns preprocess needs, plus ``split``."""
-    cols = ["product_id", "title", "description", "category", "image_path"]
+    cols = ["product_id", "title", "description", "category", "image_path", "attributes"]
     return add_split(products.select(*cols), fc.train_fraction, fc.val_fraction)
 
 
 def text_features(labelled: DataFrame, vocab: list[str], max_len: int) -> DataFrame:
-    """(product_id, split, label, tokens) → (product_id, split, label, token_ids, length)."""
-    return txt.encode_text(labelled.select("product_id", "split", "label", "tokens"), vocab, max_len)
+    """(product_id, split, label[, head_labels], tokens) → (..., token_ids, length)."""
+    return txt.encode_text(labelled.select(*_label_columns(labelled), "tokens"), vocab, max_len)
+
+
+def _label_columns(df: DataFrame) -> list[str]:
+    """product_id, split, label and, when attribute heads are configured, head_labels."""
+    return ["product_id", "split", "label"] + ([HEAD_LABELS] if HEAD_LABELS in df.columns else [])
 
 
 def image_features(labelled: DataFrame, size: int) -> DataFrame:
-    """Rows with a photo → (product_id, split, label, image_path, image, error)."""
+    """Rows with a photo → (product_id, split, label[, head_labels], image_path, image, error)."""
     with_photo = labelled.filter(F.col("image_path").isNotNull())
-    return img.decode_images(with_photo.select("product_id", "split", "label", "image_path"), size)
+    return img.decode_images(with_photo.select(*_label_columns(labelled), "image_path"), size)
 
 
 def partitions_for(rows: int, rows_per_group: int, parallelism: int) -> int:
@@ -136,6 +148,7 @@ def preprocess(spark: SparkSession, cfg: Config, run_id: str | None = None) -> P
     """Read bronze.products at its current Delta version, write the features, swap them in place."""
     fc = cfg.features
     check_label_source(cfg)
+    check_label_heads(cfg)
     ref = table_ref(cfg, PRODUCTS)
     if not table_exists(spark, ref):
         raise MissingInputError(f"{PRODUCTS.logical_name} not found at {ref}: run jobs/ingest.py first")
@@ -162,6 +175,13 @@ def preprocess(spark: SparkSession, cfg: Config, run_id: str | None = None) -> P
             fc.label_source,
         )
         labelled = add_labels(products, label_map, label_column)
+        head_maps = build_head_maps(attribute_counts(products, fc.label_heads), fc.min_examples_per_class)
+        if head_maps:
+            log.info(
+                "attribute heads: %s",
+                ", ".join(f"{h} ({len(lm.classes)} classes)" for h, lm in head_maps.items()),
+            )
+            labelled = add_head_labels(labelled, head_maps)
 
         # Text: every product.
         tokenized = txt.add_tokens(
@@ -187,7 +207,7 @@ def preprocess(spark: SparkSession, cfg: Config, run_id: str | None = None) -> P
             persisted.append(decoded)
             _write_features(
                 fs,
-                decoded.filter(F.col("error").isNull()).select("product_id", "split", "label", "image"),
+                decoded.filter(F.col("error").isNull()).select(*_label_columns(decoded), "image"),
                 f"{staging}/{IMAGES}",
                 fc.image_rows_per_group,
                 fc.image_size * fc.image_size * img.CHANNELS + 64,
@@ -196,7 +216,7 @@ def preprocess(spark: SparkSession, cfg: Config, run_id: str | None = None) -> P
                 "product_id", "image_path", "split", "label", "error"
             ).coalesce(1).write.parquet(f"{staging}/{IMAGE_ERRORS}")
         manifest, counts = _describe(
-            spark, fs, staging, cfg, ref, version, run_id, label_map, vocab, n_products, n_photos
+            spark, fs, staging, cfg, ref, version, run_id, label_map, vocab, n_products, n_photos, list(head_maps)
         )
         image_errors = counts["image_errors"]
         if image_errors:
@@ -206,7 +226,10 @@ def preprocess(spark: SparkSession, cfg: Config, run_id: str | None = None) -> P
         if counts["image_rows"] == 0:
             fs.delete(f"{staging}/{IMAGES}")
         fs.write_json(f"{staging}/{VOCAB}", _vocab_json(vocab, fc))
-        fs.write_json(f"{staging}/{LABELS}", label_map.to_json())
+        labels_json = label_map.to_json()
+        if head_maps:
+            labels_json["heads"] = [head_json(h, lm) for h, lm in head_maps.items()]
+        fs.write_json(f"{staging}/{LABELS}", labels_json)
         fs.write_json(f"{staging}/{MANIFEST}", manifest)
         fs.swap_in(staging)
     except BaseException:
@@ -263,6 +286,7 @@ def _describe(
     vocab: list[tuple[str, int]],
     n_products: int,
     n_photos: int,
+    heads: list[str],
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """Count what was written (read back from the staging folder) into the manifest and run counts."""
     fc = cfg.features
@@ -293,7 +317,7 @@ def _describe(
         )
 
     def section(counts: dict[tuple[str, int], int], rel: str) -> dict[str, Any]:
-        return {
+        out = {
             "path": rel,
             "rows": sum(counts.values()),
             "rows_by_split": {s: sum(n for (sp, _), n in counts.items() if sp == s) for s in SPLITS},
@@ -307,7 +331,12 @@ def _describe(
             "split_files": {s: f"{rel}/{s}-*.parquet" for s in SPLITS},
             "row_groups_by_split": fs.row_groups_by_split(f"{staging}/{rel}"),
         }
+        if heads:
+            # Rows with the category or any head labelled: what multi-task training steps over.
+            out["trainable_rows_by_split"] = _trainable_rows_by_split(spark, f"{staging}/{rel}")
+        return out
 
+    head_column = {HEAD_LABELS: f"array<int32> of {len(heads)} (one per head)"} if heads else {}
     text_section = section(text_counts, TEXT)
     text_section.update(
         columns={
@@ -316,7 +345,8 @@ def _describe(
             "label": "int32",
             "token_ids": "array<int32>",
             "length": "int32",
-        },
+        }
+        | head_column,
         feature={
             "column": "token_ids",
             "shape": [fc.max_len],
@@ -338,7 +368,7 @@ def _describe(
             "note": "no products with a photo" if not n_photos else "no photo decoded",
         }
     image_section.update(
-        columns={"product_id": "string", "split": "string", "label": "int32", "image": "binary"},
+        columns={"product_id": "string", "split": "string", "label": "int32", "image": "binary"} | head_column,
         feature={
             "column": "image",
             "shape": list(img.image_shape(fc.image_size)),
@@ -378,7 +408,9 @@ def _describe(
             "source": label_map.source,
             "num_classes": len(label_map.classes),
             "unlabeled": UNLABELED,
-            "train_on": "label >= 0",
+            "train_on": "label >= 0" if not heads else "label >= 0 or any head_labels >= 0 (each head masked)",
+            "heads": heads,
+            "head_column": HEAD_LABELS if heads else None,
             "counted_on": label_map.counted_on,
             "min_examples_per_class": fc.min_examples_per_class,
         },
@@ -409,6 +441,15 @@ def _split_label_counts(spark: SparkSession, path: str) -> dict[tuple[str, int],
     """
     rows = spark.read.schema("label int, split string").parquet(path).groupBy("split", "label").count().collect()
     return {(r["split"], int(r["label"])): int(r["count"]) for r in rows}
+
+
+def _trainable_rows_by_split(spark: SparkSession, path: str) -> dict[str, int]:
+    """{split: rows with a category label or any head label} of a written feature folder."""
+    df = spark.read.schema(f"label int, split string, {HEAD_LABELS} array<int>").parquet(path)
+    trainable = (F.col("label") != UNLABELED) | F.exists(HEAD_LABELS, lambda x: x != UNLABELED)
+    rows = df.filter(trainable).groupBy("split").count().collect()
+    found = {r["split"]: int(r["count"]) for r in rows}
+    return {s: found.get(s, 0) for s in SPLITS}
 
 
 def _vocab_json(vocab: list[tuple[str, int]], fc: FeaturesConfig) -> dict[str, Any]:

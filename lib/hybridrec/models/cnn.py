@@ -14,7 +14,10 @@ the product's image vector in ``gold.product_embeddings``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from hybridrec.models.heads import class_outputs
 
 EMBEDDING_LAYER = "embedding"
 SMALL_CNN_FILTERS = (32, 64, 128, 256)
@@ -26,6 +29,7 @@ def build_image_model(
     kind: str = "small_cnn",
     embedding_dim: int = 128,
     dropout: float = 0.2,
+    heads: Sequence[tuple[str, int]] = (),
 ) -> Any:
     """A compiled-later Keras model: uint8 (image_size, image_size, 3) → class probabilities."""
     import tensorflow as tf
@@ -58,5 +62,5 @@ def build_image_model(
     x = layers.Dropout(dropout, name="dropout_features")(x)
     emb = layers.Dense(embedding_dim, activation="relu", name=EMBEDDING_LAYER)(x)
     x = layers.Dropout(dropout, name="dropout_embedding")(emb)
-    outputs = layers.Dense(num_classes, activation="softmax", name="probs")(x)
+    outputs = class_outputs(x, num_classes, heads)
     return tf.keras.Model(inputs, outputs, name=f"image_{kind}")

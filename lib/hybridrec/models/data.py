@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hybridrec.features.labels import UNLABELED
+from hybridrec.features.labels import HEAD_LABELS, UNLABELED
 
 IMAGE = "image"
 TEXT = "text"
@@ -59,14 +59,35 @@ def split_urls(features_dir: str | Path, model: str, split: str) -> tuple[str, .
     return tuple(f"file://{p.resolve()}" for p in sorted(folder.glob(f"{split}-*.parquet")))
 
 
-def _columns(model: str) -> list[str]:
-    return ["product_id", "label", "image"] if model == IMAGE else ["product_id", "label", "token_ids"]
+def _columns(model: str, heads: int = 0) -> list[str]:
+    cols = ["product_id", "label", "image"] if model == IMAGE else ["product_id", "label", "token_ids"]
+    return cols + ([HEAD_LABELS] if heads else [])
 
 
-def decode_batch(model: str, batch: Any, image_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One Petastorm batch (namedtuple of columns) → (ids, inputs, labels) numpy arrays."""
+def labelled_rows(labels: np.ndarray) -> np.ndarray:
+    """Rows with something to learn: the category, or (multi-head labels) any head labelled."""
+    return labels != UNLABELED if labels.ndim == 1 else (labels != UNLABELED).any(axis=1)
+
+
+def decode_batch(model: str, batch: Any, image_size: int, heads: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One Petastorm batch (namedtuple of columns) → (ids, inputs, labels) numpy arrays.
+
+    ``heads`` > 0 (attribute heads): labels are (n, 1 + heads), the category then ``head_labels``.
+    """
     ids = np.asarray(batch.product_id).astype(str)
     labels = np.asarray(batch.label, dtype=np.int32)
+    if heads:
+        extra = (
+            np.stack([np.asarray(h, dtype=np.int32) for h in getattr(batch, HEAD_LABELS)])
+            if len(ids)
+            else np.zeros((0, heads), dtype=np.int32)
+        )
+        if extra.shape[1] != heads:
+            raise ValueError(
+                f"{HEAD_LABELS} of product {ids[0]} holds {extra.shape[1]} labels, expected {heads}: "
+                "features and labels.json come from different preprocess runs"
+            )
+        labels = np.column_stack([labels, extra]).astype(np.int32)
     if model == IMAGE:
         raw = list(batch.image)
         expected = image_size * image_size * 3
@@ -91,6 +112,7 @@ def iter_shard(
     shard: ShardSpec,
     image_size: int,
     labelled_only: bool,
+    heads: int = 0,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """One pass over this rank's rows: (ids, inputs, labels) per row group, in file order."""
     from petastorm import make_batch_reader
@@ -100,7 +122,7 @@ def iter_shard(
     sharded = shard.shard_by_groups
     reader = make_batch_reader(
         list(shard.urls),
-        schema_fields=_columns(model),
+        schema_fields=_columns(model, heads),
         num_epochs=1,
         reader_pool_type="dummy",
         shuffle_row_groups=False,
@@ -110,13 +132,13 @@ def iter_shard(
     try:
         offset = 0
         for batch in reader:
-            ids, x, y = decode_batch(model, batch, image_size)
+            ids, x, y = decode_batch(model, batch, image_size, heads)
             keep = np.ones(len(ids), dtype=bool)
             if shard.size > 1 and not sharded:
                 keep &= (np.arange(offset, offset + len(ids)) % shard.size) == shard.rank
             offset += len(ids)
             if labelled_only:
-                keep &= y != UNLABELED
+                keep &= labelled_rows(y)
             if keep.any():
                 yield ids[keep], x[keep], y[keep]
     finally:
@@ -125,14 +147,15 @@ def iter_shard(
             reader.join()
 
 
-def input_signature(model: str, image_size: int, max_len: int) -> Any:
+def input_signature(model: str, image_size: int, max_len: int, heads: int = 0) -> Any:
     import tensorflow as tf
 
     if model == IMAGE:
         x = tf.TensorSpec(shape=(None, image_size, image_size, 3), dtype=tf.uint8)
     else:
         x = tf.TensorSpec(shape=(None, max_len), dtype=tf.int32)
-    return (x, tf.TensorSpec(shape=(None,), dtype=tf.int32))
+    y = tf.TensorSpec(shape=(None, 1 + heads) if heads else (None,), dtype=tf.int32)
+    return (x, y)
 
 
 def make_dataset(
@@ -144,28 +167,46 @@ def make_dataset(
     training: bool,
     shuffle_buffer: int = 2048,
     seed: int = 0,
+    outputs: Sequence[str] = (),
 ) -> Any:
     """A ``tf.data.Dataset`` of (inputs, label) batches over this rank's labelled rows.
 
     ``training``: endless (repeat), shuffled, for ``fit(steps_per_epoch=...)``; otherwise one exact
     pass in file order, re-read on every iteration (validation each epoch, test once).
+
+    ``outputs``: the model's output names when it has attribute heads (``heads.output_names``);
+    batches are then (inputs, {output: label}, {output: weight}) where a missing label is given as
+    0 with weight 0, so each head's loss skips the products it has no label for.
     """
     import tensorflow as tf
 
+    heads = max(0, len(outputs) - 1)
+
     def generate() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for _, x, y in iter_shard(model, shard, image_size, labelled_only=True):
+        for _, x, y in iter_shard(model, shard, image_size, labelled_only=True, heads=heads):
             yield x, y
 
-    ds = tf.data.Dataset.from_generator(generate, output_signature=input_signature(model, image_size, max_len))
+    signature = input_signature(model, image_size, max_len, heads)
+    ds = tf.data.Dataset.from_generator(generate, output_signature=signature)
     ds = ds.unbatch()
     if training:
         ds = ds.repeat().shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
+    if heads:
+        names = list(outputs)
+
+        def split_heads(x: Any, y: Any) -> Any:
+            labels = {n: tf.maximum(y[:, i], 0) for i, n in enumerate(names)}
+            weights = {n: tf.cast(y[:, i] != UNLABELED, tf.float32) for i, n in enumerate(names)}
+            return x, labels, weights
+
+        ds = ds.map(split_heads, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def count_rows(model: str, shard: ShardSpec, image_size: int, labelled_only: bool = True) -> int:
+def count_rows(model: str, shard: ShardSpec, image_size: int, labelled_only: bool = True, heads: int = 0) -> int:
     """Rows this shard yields (reads the label column only for text; images decode cheaply)."""
-    return sum(len(y) for _, _, y in iter_shard(model, shard, image_size, labelled_only))
+    return sum(len(y) for _, _, y in iter_shard(model, shard, image_size, labelled_only, heads))
 
 
 def predict_shard(
@@ -174,12 +215,13 @@ def predict_shard(
     image_size: int,
     predict: Callable[[np.ndarray], np.ndarray],
     labelled_only: bool,
+    heads: int = 0,
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Run ``predict`` over one pass of the shard: (ids, outputs stacked, labels)."""
     ids: list[str] = []
     outs: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    for batch_ids, x, y in iter_shard(model, shard, image_size, labelled_only):
+    for batch_ids, x, y in iter_shard(model, shard, image_size, labelled_only, heads):
         ids.extend(batch_ids.tolist())
         outs.append(predict(x))
         labels.append(y)

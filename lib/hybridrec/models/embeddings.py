@@ -29,6 +29,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from hybridrec.models.cnn import EMBEDDING_LAYER
+from hybridrec.models.heads import main_output
 
 _MODELS: dict[str, Any] = {}
 
@@ -68,7 +69,8 @@ def load_model_once(path: str, embedding_output: bool = True) -> Any:
             pass  # TensorFlow already initialised in this process
         model = tf.keras.models.load_model(path, compile=False)
         if embedding_output:
-            model = tf.keras.Model(model.input, [model.get_layer(EMBEDDING_LAYER).output, model.output])
+            # The category head by name: a model with attribute heads has several outputs.
+            model = tf.keras.Model(model.input, [model.get_layer(EMBEDDING_LAYER).output, main_output(model)])
         _MODELS[key] = model
     return _MODELS[key]
 

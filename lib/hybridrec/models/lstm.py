@@ -7,9 +7,11 @@ end, 1 = UNK); the embedding layer masks PAD, so the LSTM reads only the real to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from hybridrec.models.cnn import EMBEDDING_LAYER
+from hybridrec.models.heads import class_outputs
 
 
 def build_text_model(
@@ -21,6 +23,7 @@ def build_text_model(
     bidirectional: bool = True,
     embedding_dim: int = 128,
     dropout: float = 0.3,
+    heads: Sequence[tuple[str, int]] = (),
 ) -> Any:
     """A Keras model: int32 (max_len,) token ids → class probabilities."""
     import tensorflow as tf
@@ -38,5 +41,5 @@ def build_text_model(
     x = layers.Dropout(dropout, name="dropout_features")(x)
     emb = layers.Dense(embedding_dim, activation="relu", name=EMBEDDING_LAYER)(x)
     x = layers.Dropout(dropout, name="dropout_embedding")(emb)
-    outputs = layers.Dense(num_classes, activation="softmax", name="probs")(x)
+    outputs = class_outputs(x, num_classes, heads)
     return tf.keras.Model(inputs, outputs, name="text_lstm")

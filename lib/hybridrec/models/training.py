@@ -61,6 +61,7 @@ _VERSIONED = (
     "early_stopping_patience",
     "image_model",
     "image_embedding_dim",
+    "head_loss_weight",
     "token_embedding_dim",
     "lstm_units",
     "bidirectional",
@@ -184,17 +185,21 @@ def build_spec(
     ckpt_dir: Path,
     export_dir: Path,
     threads: int,
+    heads: list[tuple[str, list[str]]] | None = None,
 ) -> TrainSpec:
+    """``heads``: the attribute heads of labels.json; with them a model trains on every row with
+    any label (``trainable_rows_by_split``), each head masked where the row has no value."""
     tc = cfg.train
     section = manifest["images" if model == IMAGE else "text"]
     splits = ("train", "val", "test")
+    rows_key = "trainable_rows_by_split" if heads and "trainable_rows_by_split" in section else "labelled_rows_by_split"
     return TrainSpec(
         model=model,
         # The workers never log to MLflow, and the tracking URI may carry credentials: not sent.
         train=replace(tc, mlflow_tracking_uri=None),
         urls={s: split_urls(cfg.paths.features, model, s) for s in splits},
         row_groups={s: (section.get("row_groups_by_split") or {}).get(s) for s in splits},
-        labelled_rows={s: int((section.get("labelled_rows_by_split") or {}).get(s, 0)) for s in splits},
+        labelled_rows={s: int((section.get(rows_key) or {}).get(s, 0)) for s in splits},
         class_names=classes,
         image_size=cfg.features.image_size,
         max_len=cfg.features.max_len,
@@ -202,6 +207,7 @@ def build_spec(
         checkpoint_dir=str(ckpt_dir),
         export_dir=str(export_dir),
         threads_per_proc=threads,
+        heads=list(heads or []),
         fault=_fault(),
     )
 
@@ -306,7 +312,9 @@ def train(spark: SparkSession, cfg: Config, resume: str = "auto") -> TrainResult
     check_features(cfg)
     feat_dir = Path(cfg.paths.features)
     manifest = read_json(feat_dir / "manifest.json")
-    classes = list(read_json(feat_dir / "labels.json")["classes"])
+    labels = read_json(feat_dir / "labels.json")
+    classes = list(labels["classes"])
+    heads = [(str(h["attribute"]), list(h["classes"])) for h in labels.get("heads") or []]
     vocab = read_json(feat_dir / "vocab.json")
     vocab_size = int(manifest["text"].get("vocab_size") or len(vocab.get("tokens", [])))
     models = [m for m in tc.models if m == TEXT or (manifest["images"].get("rows") or 0) > 0]
@@ -330,7 +338,9 @@ def train(spark: SparkSession, cfg: Config, resume: str = "auto") -> TrainResult
     per_model: dict[str, Any] = {}
     exported: dict[str, str] = {}
     for model in models:
-        spec = build_spec(cfg, model, manifest, classes, vocab_size, ckpt_root / model, model_dir / model, threads)
+        spec = build_spec(
+            cfg, model, manifest, classes, vocab_size, ckpt_root / model, model_dir / model, threads, heads
+        )
         finished = finished_result(spec)
         if finished is not None:
             log.info("the %s model of version %s is already trained: reusing it (--restart retrains)", model, version)
@@ -347,6 +357,7 @@ def train(spark: SparkSession, cfg: Config, resume: str = "auto") -> TrainResult
                 "steps_per_epoch": lead["steps_per_epoch"],
                 "resumed_from_epoch": lead["resumed_from_epoch"],
                 **{k: lead[k] for k in ("test", "history", "best_epoch", "stopped_early", "epochs_done", "parameters")},
+                **({"test_heads": lead["test_heads"]} if "test_heads" in lead else {}),
             }
             _write_json(Path(spec.checkpoint_dir) / RESULT, per_model[model])
         lead = per_model[model]
@@ -357,6 +368,12 @@ def train(spark: SparkSession, cfg: Config, resume: str = "auto") -> TrainResult
             f"{t['examples']} products; best epoch {lead['best_epoch']}",
             flush=True,
         )
+        if lead.get("test_heads"):
+            print(
+                f"[train {model}] attribute heads, test accuracy: "
+                + ", ".join(f"{h} {r['accuracy']:.3f}" for h, r in lead["test_heads"].items()),
+                flush=True,
+            )
 
     emb = build_product_embeddings(spark, cfg, version, exported, classes, str(ckpt_root))
     if emb.fusion and "test" in emb.fusion:
@@ -423,6 +440,8 @@ def flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
         flat[f"{model}_train_seconds"] = m["wall_seconds"]
         if m["history"]:
             flat[f"{model}_samples_per_s"] = m["history"][-1]["samples_per_s"]
+        for head, report in (m.get("test_heads") or {}).items():
+            flat[f"{model}_head_{head}_test_accuracy"] = report["accuracy"]
     fusion = (metrics.get("fusion") or {}).get("test")
     if fusion:
         for name in ("fusion", "image", "text"):

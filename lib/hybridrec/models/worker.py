@@ -82,12 +82,30 @@ class TrainSpec:
     export_dir: str
     # TensorFlow threads of this process: ``train.threads_per_proc`` or what the driver derived.
     threads_per_proc: int
+    # Attribute heads (labels.json "heads"): (attribute, class names) in the features' order.
+    heads: list[tuple[str, list[str]]] = field(default_factory=list)
     # Test hook: {"rank": r, "after_epoch": e} makes rank r exit with status 3 after epoch e.
     fault: dict[str, int] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def head_sizes(self) -> list[tuple[str, int]]:
+        return [(name, len(classes)) for name, classes in self.heads]
+
+    @property
+    def outputs(self) -> list[str]:
+        """The model's output names when it has attribute heads; empty for the single-head model."""
+        from hybridrec.models.heads import output_names
+
+        return output_names(self.head_sizes) if self.heads else []
+
+    @property
+    def accuracy_key(self) -> str:
+        """The Keras log key of the category accuracy (prefixed by the output name with heads)."""
+        return "probs_accuracy" if self.heads else "accuracy"
 
     def steps_per_epoch(self, size: int) -> int:
         steps = max(1, self.labelled_rows["train"] // (self.train.batch_size * size))
@@ -107,6 +125,8 @@ class TrainSpec:
             "export_dir": self.export_dir,
             **{k: getattr(self.train, k) for k in RECORDED_SETTINGS},
             "threads_per_proc": self.threads_per_proc,
+            "heads": [name for name, _ in self.heads],
+            "head_loss_weight": self.train.head_loss_weight,
         }
 
 
@@ -116,7 +136,11 @@ def build_model(spec: TrainSpec) -> Any:
 
     if spec.model == IMAGE:
         return build_image_model(
-            spec.num_classes, spec.image_size, spec.train.image_model, spec.train.image_embedding_dim
+            spec.num_classes,
+            spec.image_size,
+            spec.train.image_model,
+            spec.train.image_embedding_dim,
+            heads=spec.head_sizes,
         )
     return build_text_model(
         spec.num_classes,
@@ -126,6 +150,7 @@ def build_model(spec: TrainSpec) -> Any:
         spec.train.lstm_units,
         spec.train.bidirectional,
         spec.train.text_embedding_dim,
+        heads=spec.head_sizes,
     )
 
 
@@ -197,6 +222,7 @@ def _train(spec: TrainSpec, hvd: Any) -> dict[str, Any]:
         training=True,
         shuffle_buffer=spec.train.shuffle_buffer,
         seed=stream + rank,
+        outputs=spec.outputs,
     )
     val_rows = spec.labelled_rows.get("val", 0)
     val_ds = None
@@ -207,19 +233,20 @@ def _train(spec: TrainSpec, hvd: Any) -> dict[str, Any]:
             spec.urls["val"], rank if shard_val else 0, size if shard_val else 1, spec.row_groups.get("val")
         )
         val_ds = make_dataset(
-            spec.model, val_shard, spec.image_size, spec.max_len, spec.train.batch_size, training=False
+            spec.model,
+            val_shard,
+            spec.image_size,
+            spec.max_len,
+            spec.train.batch_size,
+            training=False,
+            outputs=spec.outputs,
         )
     monitor = "val_loss" if val_ds is not None else "loss"
 
     model = build_model(spec)
     scaled_lr = spec.train.learning_rate * size
     optimizer = hvd.DistributedOptimizer(tf.keras.optimizers.Adam(learning_rate=scaled_lr))
-    model.compile(
-        optimizer=optimizer,
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        experimental_run_tf_function=False,
-    )
+    model.compile(optimizer=optimizer, experimental_run_tf_function=False, **_losses(spec))
 
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir / "ckpt"), max_to_keep=2)
@@ -294,6 +321,19 @@ def _train(spec: TrainSpec, hvd: Any) -> dict[str, Any]:
     return result
 
 
+def _losses(spec: TrainSpec) -> dict[str, Any]:
+    """compile() arguments: one cross-entropy, or one per output with the heads weighted and the
+    category accuracy counted on labelled rows only (weighted by the per-row masks)."""
+    if not spec.heads:
+        return {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
+    names = spec.outputs
+    return {
+        "loss": dict.fromkeys(names, "sparse_categorical_crossentropy"),
+        "loss_weights": {n: 1.0 if i == 0 else spec.train.head_loss_weight for i, n in enumerate(names)},
+        "weighted_metrics": {names[0]: ["accuracy"]},
+    }
+
+
 def _epoch_end_class() -> type:
     import tensorflow as tf
 
@@ -337,8 +377,9 @@ def _epoch_end_class() -> type:
                     self.model.save_weights(str(ckpt_dir / BEST_WEIGHTS))
                 self.manager.save(checkpoint_number=epoch + 1)
                 _write_json(ckpt_dir / STATE_FILE, st)
+                acc = self.spec.accuracy_key
                 val = (
-                    f" val_loss {logs['val_loss']:.4f} val_acc {logs.get('val_accuracy', float('nan')):.4f}"
+                    f" val_loss {logs['val_loss']:.4f} val_acc {logs.get('val_' + acc, float('nan')):.4f}"
                     if "val_loss" in logs
                     else ""
                 )
@@ -346,7 +387,7 @@ def _epoch_end_class() -> type:
                     ckpt_dir,
                     (
                         f"[train {self.spec.model}] epoch {epoch + 1}/{self.spec.train.epochs}: loss "
-                        f"{logs.get('loss', float('nan')):.4f} acc {logs.get('accuracy', float('nan')):.4f}{val} "
+                        f"{logs.get('loss', float('nan')):.4f} acc {logs.get(acc, float('nan')):.4f}{val} "
                         f"lr {lr:.5f} | {samples / seconds:,.0f} samples/s on {size} process(es), {seconds:.1f}s"
                         + (" | best so far" if improved else f" | no improvement ({st['wait']})")
                     ),
@@ -373,14 +414,30 @@ def _finish(spec: TrainSpec, model: Any, state: dict[str, Any]) -> dict[str, Any
     from hybridrec.metrics.classification import classification_report
 
     test = ShardSpec(spec.urls.get("test", ()), 0, 1, None)
-    ids, probs, labels = predict_shard(
-        spec.model, test, spec.image_size, lambda x: model.predict_on_batch(x), labelled_only=True
-    )
-    report = classification_report(labels, probs.argmax(axis=1) if len(ids) else labels, spec.class_names)
+    heads = len(spec.heads)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        out = model.predict_on_batch(x)
+        return np.concatenate([np.asarray(o) for o in out], axis=1) if heads else np.asarray(out)
+
+    ids, probs, labels = predict_shard(spec.model, test, spec.image_size, predict, labelled_only=True, heads=heads)
+    head_reports: dict[str, Any] = {}
+    if heads:
+        # Outputs side by side: the category's classes, then each head's; labels (n, 1 + heads).
+        sizes = [spec.num_classes] + [n for _, n in spec.head_sizes]
+        bounds = np.cumsum([0, *sizes])
+        for i, (name, classes) in enumerate(spec.heads, start=1):
+            known = labels[:, i] >= 0 if len(ids) else np.zeros(0, dtype=bool)
+            pred = probs[known, bounds[i] : bounds[i + 1]].argmax(axis=1) if known.any() else labels[known, i]
+            head_reports[name] = classification_report(labels[known, i], pred, classes)
+        keep = labels[:, 0] >= 0 if len(ids) else np.zeros(0, dtype=bool)
+        probs, labels = probs[keep, : spec.num_classes], labels[keep, 0]
+    report = classification_report(labels, probs.argmax(axis=1) if len(labels) else labels, spec.class_names)
     Path(spec.export_dir).mkdir(parents=True, exist_ok=True)
     model.save(spec.export_dir, include_optimizer=False, save_format="tf")
     return {
         "test": report,
+        **({"test_heads": head_reports} if heads else {}),
         "history": state["history"],
         "best_epoch": state["best_epoch"],
         "stopped_early": state["epoch"] < spec.train.epochs,
