@@ -59,6 +59,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "lib"))
 
 RESULTS = REPO_ROOT / "bench" / "results" / "content.json"
+NOTE = (
+    "The shipped content models (issue 24): classifier penultimate layers (CNN on photos, LSTM on "
+    "titles, fused) with the catalog's attribute heads (features.label_heads), with the demo's "
+    "training settings."
+)
+PROTOCOL = (
+    "Queries are test-split products (never trained on); neighbours are searched among the train and "
+    "val products. TF-IDF idf is counted on every title (no labels involved); 'fused+tfidf w' ranks "
+    "by (1 - w) * fused cosine + w * TF-IDF cosine. Chance = share of searched-catalog pairs with the "
+    "same value. Image robustness 'as_decoded' should equal the image model's test accuracy in "
+    "inputs.model_test_accuracy (the same photos through the same decode path)."
+)
 DEFAULT_CONFIG = REPO_ROOT / "conf" / "fashion.yaml"
 DEFAULT_WORK = REPO_ROOT / "data" / "bench" / "content"
 # The demo's training settings (scripts/demo.sh, PROFILE=full): what "default training" means here.
@@ -70,6 +82,9 @@ PATH_KEYS = ("warehouse", "features", "models", "raw", "checkpoints", "report")
 ATTRIBUTES = ("articleType", "gender", "baseColour", "masterCategory", "subCategory", "usage", "season")
 TABLE_ATTRIBUTES = ("articleType", "gender", "baseColour")  # the printed summary's columns
 METHODS = ("fused", "text", "image", "tfidf")
+# Lexical blends: cosine (1 - w) * fused + w * tfidf, what recommend.similar_lexical_weight = w gives
+# the similar-items lists (hybrid.lexical); measured side by side to choose that default.
+BLEND_WEIGHTS = (0.25, 0.5, 0.75)
 SHIFTS = ("as_decoded", "stretched_3x4", "padded", "jpeg_q15")
 JPEG_QUALITY = 15
 PAD_SHARE = 0.25  # white border on each side, as a share of the photo's side
@@ -162,6 +177,16 @@ def chance_same(values: Sequence[Any]) -> float | None:
     return float(((counts * (counts - 1)).sum()) / (n * (n - 1)))
 
 
+def blend_rows(dense: np.ndarray, lexical: sparse.spmatrix, weight: float) -> sparse.csr_matrix:
+    """Rows whose dot products are ``(1 - weight) * dense·dense + weight * lexical·lexical``."""
+    left = sparse.csr_matrix(np.sqrt(1.0 - weight) * np.asarray(dense, dtype=np.float64))
+    return sparse.hstack([left, np.sqrt(weight) * lexical], format="csr")
+
+
+def blend_name(weight: float) -> str:
+    return f"fused+tfidf {weight:g}"
+
+
 def text_only_share(has_photo: np.ndarray, neighbours: np.ndarray) -> float | None:
     """Share of the neighbours (all queries' lists together) that have no photo."""
     if neighbours.size == 0:
@@ -217,6 +242,9 @@ def model_accuracy(metrics: dict[str, Any]) -> dict[str, float | None]:
     fusion = ((metrics.get("fusion") or {}).get("test") or {}).get("fusion") or {}
     out = {name: ((models.get(name) or {}).get("test") or {}).get("accuracy") for name in ("image", "text")}
     out["fusion"] = fusion.get("accuracy")
+    for name in ("image", "text"):
+        for head, report in ((models.get(name) or {}).get("test_heads") or {}).items():
+            out[f"{name}_head_{head}"] = report.get("accuracy")
     return out
 
 
@@ -259,13 +287,14 @@ def summary_tables(result: dict[str, Any]) -> str:
         "",
         "Text-only products (no photo) among the neighbours vs in the searched catalog",
         "",
-        "| method | queries with photo | queries without photo | catalog |",
-        "|---|---|---|---|",
+        "| method | all queries | queries with photo | queries without photo | catalog |",
+        "|---|---|---|---|---|",
     ]
     for method, row in ns["methods"].items():
         t = row["text_only_share"]
         out.append(
-            f"| {method} | {fmt(t['query_with_photo'])} | {fmt(t['query_without_photo'])} | {fmt(t['catalog'])} |"
+            f"| {method} | {fmt(t.get('all_queries'))} | {fmt(t['query_with_photo'])} | "
+            f"{fmt(t['query_without_photo'])} | {fmt(t['catalog'])} |"
         )
     rob = result["image_robustness"]
     out += [
@@ -397,9 +426,13 @@ def neighbour_figures(
     clock("vectors")
     matrices["tfidf"] = (tfidf_vectors(df["title"].tolist()), df["title"].notna().to_numpy())
     clock("tfidf")
+    fused, fused_present = matrices["fused"]
+    for w in BLEND_WEIGHTS:
+        matrices[blend_name(w)] = (blend_rows(fused, matrices["tfidf"][0], w), fused_present)
+    clock("blends")
     attrs = {a: df[a].to_numpy(dtype=object) for a in ATTRIBUTES}
     methods: dict[str, Any] = {}
-    for method in METHODS:
+    for method in [*METHODS, *(blend_name(w) for w in BLEND_WEIGHTS)]:
         matrix, present = matrices[method]
         q = queries[present[queries]]
         cat = catalog_idx[present[catalog_idx]]
@@ -417,6 +450,7 @@ def neighbour_figures(
             "n_catalog": len(cat),
             "precision": precision,
             "text_only_share": {
+                "all_queries": text_only_share(has_photo, found),
                 "query_with_photo": text_only_share(has_photo, found[with_photo]),
                 "query_without_photo": text_only_share(has_photo, found[~with_photo]),
                 "catalog": float(1.0 - has_photo[cat].mean()),
@@ -443,7 +477,8 @@ def image_robustness(df: pd.DataFrame, model_dir: str, classes: list[str], image
 
     index = {c: i for i, c in enumerate(classes)}
     rows = df[(df["split"] == "test") & df["image_path"].notna() & df["articleType"].isin(index)]
-    model = load_model_once(model_dir, embedding_output=False)
+    # (embedding, category probabilities): the category head by name, also with attribute heads.
+    model = load_model_once(model_dir)
     arrays: dict[str, list[np.ndarray]] = {s: [] for s in SHIFTS}
     labels, failed = [], 0
     for path, category in zip(rows["image_path"], rows["articleType"], strict=True):
@@ -458,7 +493,7 @@ def image_robustness(df: pd.DataFrame, model_dir: str, classes: list[str], image
     y = np.asarray(labels)
     accuracy = {}
     for s in SHIFTS:
-        probs = model.predict(np.stack(arrays[s]), batch_size=256, verbose=0) if labels else np.zeros((0, 1))
+        probs = model.predict(np.stack(arrays[s]), batch_size=256, verbose=0)[1] if labels else np.zeros((0, 1))
         accuracy[s] = float((probs.argmax(axis=1) == y).mean()) if labels else None
     return {
         "n_photos": len(labels),
@@ -484,6 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--no-pipeline", action="store_true", help="stop instead of training when no model exists")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--note", default=NOTE, help="what this run measures (kept in the result's notes)")
     args = parser.parse_args(argv)
 
     from hybridrec.config import load_config
@@ -526,15 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = {
         "benchmark": "content",
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "notes": (
-            "Baseline before any change to the content vectors (issue 24): classifier penultimate "
-            "layers (CNN on photos, LSTM on titles, fused) trained on articleType only, with the "
-            "demo's training settings. Queries are test-split products (never trained on); neighbours "
-            "are searched among the train and val products. TF-IDF idf is counted on every title "
-            "(no labels involved). Chance = share of searched-catalog pairs with the same value. "
-            "Image robustness 'as_decoded' should equal the image model's test accuracy in "
-            "inputs.model_test_accuracy (the same photos through the same decode path)."
-        ),
+        "notes": f"{args.note} {PROTOCOL}",
         "inputs": {
             "config": shown_path(args.config),
             "work": shown_path(work),

@@ -101,3 +101,13 @@ def test_summary_tables_prints_every_method_and_shift() -> None:
     text = BC.summary_tables(result)
     assert "| fused | 10 | 0.500" in text and "| tfidf |" in text and "| chance |" in text
     assert "0.500 / -" in text and "| 0.250 | 0.250 | 0.250 | 0.250 |" in text
+
+
+def test_blend_rows_dot_products_mix_the_two_cosines() -> None:
+    dense = BC.l2_rows(np.array([[1.0, 0.0], [0.6, 0.8]]))
+    lexical = sparse.csr_matrix(BC.l2_rows(np.array([[0.0, 1.0, 0.0], [0.0, 1.0, 1.0]])))
+    rows = BC.blend_rows(dense, lexical, 0.25)
+    got = (rows @ rows.T).toarray()
+    want = 0.75 * dense @ dense.T + 0.25 * (lexical @ lexical.T).toarray()
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    assert BC.blend_name(0.25) == "fused+tfidf 0.25"
