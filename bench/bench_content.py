@@ -274,14 +274,19 @@ def summary_tables(result: dict[str, Any]) -> str:
     out.append("| chance | - | " + " | ".join(fmt(ns["chance"][a]) for a in ATTRIBUTES) + " |")
     out += [
         "",
-        "By whether the query's articleType is a class the classifier learned",
+        "By whether the query's articleType is a class of the category label (counted on photos): "
+        "known / unknown; never learned = a type no head learned "
+        f"({ns.get('n_queries_never_learned', '-')} queries)",
         "",
-        "| method | " + " | ".join(f"{a} known / unknown" for a in TABLE_ATTRIBUTES) + " |",
+        "| method | " + " | ".join(f"{a} known / unknown / never learned" for a in TABLE_ATTRIBUTES) + " |",
         "|---" * (len(TABLE_ATTRIBUTES) + 1) + "|",
     ]
     for method, row in ns["methods"].items():
         p = row["precision"]
-        cells = [f"{fmt(p['known_class'][a])} / {fmt(p['unknown_class'][a])}" for a in TABLE_ATTRIBUTES]
+        cells = [
+            f"{fmt(p['known_class'][a])} / {fmt(p['unknown_class'][a])} / {fmt(p.get('never_learned', {}).get(a))}"
+            for a in TABLE_ATTRIBUTES
+        ]
         out.append(f"| {method} | " + " | ".join(cells) + " |")
     out += [
         "",
@@ -411,15 +416,27 @@ def stack(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def neighbour_figures(
-    df: pd.DataFrame, classes: set[str], sample: int, seed: int, k: int, clock: Callable[[str], None]
+    df: pd.DataFrame,
+    classes: set[str],
+    sample: int,
+    seed: int,
+    k: int,
+    clock: Callable[[str], None],
+    learned: set[str] | None = None,
 ) -> dict[str, Any]:
-    """The neighbour tables (module docstring) over the catalog frame of ``load_catalog``."""
+    """The neighbour tables (module docstring) over the catalog frame of ``load_catalog``.
+
+    ``classes``: the category classes of the image/fusion label (counted on photos): "known" and
+    "unknown" split on them, as in the baseline. ``learned``: every type any head learned (with a
+    ``category`` head, also the types counted on all products); "never_learned" splits on it.
+    """
     has_photo = df["image_emb"].map(lambda v: v is not None and len(v) > 0).to_numpy()
     test_idx = np.flatnonzero((df["split"] == "test").to_numpy())
     catalog_idx = np.flatnonzero((df["split"] != "test").to_numpy())
     rng = np.random.default_rng(seed)
     queries = np.sort(rng.choice(test_idx, size=min(sample, len(test_idx)), replace=False))
     known = df["articleType"].iloc[queries].isin(classes).to_numpy()
+    ever = df["articleType"].iloc[queries].isin(learned if learned is not None else classes).to_numpy()
     matrices: dict[str, tuple[Any, np.ndarray]] = {}
     for method, column in (("fused", "fused_emb"), ("text", "text_emb"), ("image", "image_emb")):
         matrices[method] = stack(df[column])
@@ -440,13 +457,21 @@ def neighbour_figures(
             continue
         found = cat[top_k(matrix[q], matrix[cat], k)]
         q_known = np.isin(q, queries[known])
+        q_never = ~np.isin(q, queries[ever])
         precision: dict[str, dict[str, float | None]] = {}
-        for part, mask in (("all", np.ones(len(q), bool)), ("known_class", q_known), ("unknown_class", ~q_known)):
+        parts = (
+            ("all", np.ones(len(q), bool)),
+            ("known_class", q_known),
+            ("unknown_class", ~q_known),
+            ("never_learned", q_never),
+        )
+        for part, mask in parts:
             precision[part] = {a: precision_same(attrs[a][q[mask]], attrs[a][found[mask]]) for a in ATTRIBUTES}
         with_photo = has_photo[q]
         methods[method] = {
             "n_queries": len(q),
             "n_queries_known_class": int(q_known.sum()),
+            "n_queries_never_learned": int(q_never.sum()),
             "n_catalog": len(cat),
             "precision": precision,
             "text_only_share": {
@@ -465,6 +490,7 @@ def neighbour_figures(
         "n_queries": len(queries),
         "n_queries_with_photo": int(has_photo[queries].sum()),
         "n_queries_known_class": int(known.sum()),
+        "n_queries_never_learned": int((~ever).sum()),
         "chance": {a: chance_same(attrs[a][catalog_idx]) for a in ATTRIBUTES},
         "methods": methods,
     }
@@ -550,7 +576,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         spark.stop()
     clock("load")
-    neighbours = neighbour_figures(df, set(mf.classes), args.sample, args.seed, args.k, clock)
+    labels = json.loads((Path(cfg.paths.models) / version / "labels.json").read_text(encoding="utf-8"))
+    learned = set(mf.classes)
+    for head in labels.get("heads") or []:
+        if head["attribute"] == "category":
+            learned |= set(head["classes"])
+    neighbours = neighbour_figures(df, set(mf.classes), args.sample, args.seed, args.k, clock, learned)
     robustness = (
         image_robustness(df, mf.dirs["image"], mf.classes, mf.image_size)
         if "image" in mf.dirs

@@ -62,3 +62,15 @@ def test_multi_head_models_share_the_embedding_and_mask_missing_labels() -> None
     logs = model.evaluate(x, y, sample_weight=w, verbose=0, return_dict=True)
     assert logs["head_colour_loss"] == 0.0
     assert logs["head_gender_loss"] > 0 and "probs_accuracy" in logs
+
+
+def test_the_category_head_needs_no_attribute_but_a_category(tmp_path) -> None:
+    check_label_heads(make_config(tmp_path, catalog={"attributes": []}, features={"label_heads": ["category"]}))
+    with pytest.raises(LabelSourceError, match="the catalog has no category to learn"):
+        check_label_heads(
+            make_config(
+                tmp_path,
+                catalog={"attributes": [], "columns": {"category": None}},
+                features={"label_heads": ["category"], "label_source": "title_keyword"},
+            )
+        )

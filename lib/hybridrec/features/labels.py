@@ -283,8 +283,14 @@ def with_label_names(products: DataFrame, source: str) -> tuple[DataFrame, str]:
 # *all* products (a head is masked per row, so classes without photos only cost the image model a
 # few unused logits). A product's ``head_labels`` is one int per head in ``label_heads`` order,
 # -1 where it has no value or a value outside the head's classes.
+#
+# The head named ``category`` is the catalog's category itself, counted on all products: the
+# category label of the image and fusion models counts only products with a photo (see the top of
+# this module), so in a catalog where most products have none (fashion: 77 %) types like sarees,
+# bras or earrings never become classes; as a head the text model still learns them.
 
 HEAD_LABELS = "head_labels"
+CATEGORY_HEAD = "category"
 COUNTED_ON_ATTRIBUTE = "all products with a value of the attribute"
 
 
@@ -294,20 +300,31 @@ def check_label_heads(cfg: Config) -> None:
     if len(set(heads)) != len(heads):
         raise LabelSourceError(f"features.label_heads lists an attribute twice: {heads}")
     kept = set(cfg.catalog.attributes)
-    missing = [h for h in heads if h not in kept]
+    missing = [h for h in heads if h not in kept and h != CATEGORY_HEAD]
     if missing and cfg.catalog.layout == "generic":
         raise LabelSourceError(
             f"features.label_heads names {', '.join(missing)} but catalog.attributes does not keep "
             f"{'it' if len(missing) == 1 else 'them'} ({', '.join(sorted(kept)) or 'none'}): add the "
             "attribute to catalog.attributes (and re-run ingest) or remove it from features.label_heads"
         )
+    if CATEGORY_HEAD in heads and cfg.features.label_source != CATEGORY:
+        raise LabelSourceError(
+            f"features.label_heads names {CATEGORY_HEAD} but features.label_source is "
+            f"{cfg.features.label_source}: the catalog has no category to learn; remove {CATEGORY_HEAD} from "
+            "features.label_heads"
+        )
+
+
+def head_value(head: str) -> Column:
+    """The column a head learns: the category for ``category``, else the attribute's value."""
+    return F.col("category") if head == CATEGORY_HEAD else F.col("attributes").getItem(head)
 
 
 def attribute_counts(products: DataFrame, heads: Sequence[str]) -> dict[str, dict[str, int]]:
     """{head: {value: products}} in one aggregation over the ``attributes`` map."""
     if not heads:
         return {}
-    pairs = F.array(*[F.struct(F.lit(h).alias("head"), F.col("attributes").getItem(h).alias("value")) for h in heads])
+    pairs = F.array(*[F.struct(F.lit(h).alias("head"), head_value(h).alias("value")) for h in heads])
     rows = (
         products.select(F.explode(pairs).alias("p"))
         .filter(F.col("p.value").isNotNull())
@@ -362,7 +379,7 @@ def add_head_labels(products: DataFrame, heads: Mapping[str, LabelMap]) -> DataF
     """
     items = []
     for head, lm in heads.items():
-        value = F.col("attributes").getItem(head)
+        value = head_value(head)
         lookup = F.create_map(*[x for i, c in enumerate(lm.classes) for x in (F.lit(c), F.lit(i))])
         items.append(
             F.when(value.isNotNull(), F.coalesce(F.try_element_at(lookup, value), F.lit(UNLABELED)))
