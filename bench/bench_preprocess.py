@@ -8,8 +8,8 @@ Figures, for each image set (the 9,583 fashion photos in ../shared/data/fashion/
 and N generated images):
 
 - ``plain_loop``: one Python process calling the job's own decode function
-  (``images.decode_to_bytes``: open, JPEG draft, EXIF transpose, RGB, resize, pad, to bytes) file by
-  file: the baseline with no Spark at all;
+  (``images.decode_to_bytes``: open, JPEG draft, EXIF transpose, RGB, resize to the square by
+  ``features.image_fit``, to bytes) file by file: the baseline with no Spark at all;
 - ``spark_local1`` / ``spark_local2``: the job's Spark path (``images.decode_images`` in mapInPandas
   over the same files, partitioned as the job partitions them) with ``local[1]`` and ``local[2]``,
   executed with the ``noop`` sink so the figure is decode throughput, comparable to the loop. A
@@ -123,11 +123,11 @@ def _timed(fn: Callable[[], Any], cpu: Callable[[], float] = time.process_time) 
     )
 
 
-def plain_loop(paths: list[str], size: int) -> dict[str, Any]:
+def plain_loop(paths: list[str], size: int, fit: str) -> dict[str, Any]:
     def run() -> int:
         ok = 0
         for p in paths:
-            data, _ = img.decode_to_bytes(p, size)
+            data, _ = img.decode_to_bytes(p, size, fit=fit)
             ok += data is not None
         return ok
 
@@ -162,7 +162,7 @@ def spark_session(cfg: Config, master: str):
     return build_spark(cfg.spark)
 
 
-def spark_decode(spark, paths: list[str], size: int, rows_per_group: int) -> dict[str, Any]:
+def spark_decode(spark, paths: list[str], size: int, fit: str, rows_per_group: int) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
     from hybridrec.features.preprocess import partitions_for
@@ -172,7 +172,8 @@ def spark_decode(spark, paths: list[str], size: int, rows_per_group: int) -> dic
     def frame(ps: list[str]):
         df = spark.createDataFrame([(f"i{i}", p) for i, p in enumerate(ps)], "product_id string, image_path string")
         parts = partitions_for(len(ps), rows_per_group, parallelism)
-        return img.decode_images(df.repartition(parts, "product_id"), size).filter(F.col("error").isNull()), parts
+        decoded = img.decode_images(df.repartition(parts, "product_id"), size, fit=fit)
+        return decoded.filter(F.col("error").isNull()), parts
 
     warm, _ = frame(paths[: min(500, len(paths))])
     warm.write.format("noop").mode("overwrite").save()
@@ -195,13 +196,13 @@ def spark_decode(spark, paths: list[str], size: int, rows_per_group: int) -> dic
     }
 
 
-def petastorm_formats(spark, paths: list[str], size: int, workdir: Path) -> dict[str, Any]:
+def petastorm_formats(spark, paths: list[str], size: int, fit: str, workdir: Path) -> dict[str, Any]:
     """Read speed of BINARY raw bytes vs array<byte> for the same images, Spark-written, 512 rows/group."""
     from pyspark.sql import functions as F
 
     df = spark.createDataFrame([(f"i{i}", p) for i, p in enumerate(paths)], "product_id string, image_path string")
     decoded = (
-        img.decode_images(df.repartition(8, "product_id"), size)
+        img.decode_images(df.repartition(8, "product_id"), size, fit=fit)
         .filter(F.col("error").isNull())
         .select("product_id", F.lit(0).alias("label"), "image")
         .cache()
@@ -376,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         "inputs": {
             "image_size": size,
+            "image_fit": fc.image_fit,
             "image_rows_per_group": fc.image_rows_per_group,
             "repeats": args.repeats,
             "kept": "the fastest of the repeats",
@@ -401,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
             results["sets"][name] = {
                 "description": desc,
                 "images": len(paths),
-                "plain_loop": best_of(args.repeats, lambda paths=paths: plain_loop(paths, size)),
+                "plain_loop": best_of(args.repeats, lambda paths=paths: plain_loop(paths, size, fc.image_fit)),
             }
         for master in ("local[1]", "local[2]"):
             spark = spark_session(cfg, master)
@@ -410,12 +412,16 @@ def main(argv: list[str] | None = None) -> int:
                 key = "spark_local1" if master == "local[1]" else "spark_local2"
                 results["sets"][name][key] = best_of(
                     args.repeats,
-                    lambda spark=spark, paths=paths: spark_decode(spark, paths, size, fc.image_rows_per_group),
+                    lambda spark=spark, paths=paths: spark_decode(
+                        spark, paths, size, fc.image_fit, fc.image_rows_per_group
+                    ),
                 )
             if master == "local[2]":
                 if "fashion" in sets:
                     log.info("petastorm read: binary vs array<byte>")
-                    results["petastorm_read"] = petastorm_formats(spark, sets["fashion"][0][:4096], size, work)
+                    results["petastorm_read"] = petastorm_formats(
+                        spark, sets["fashion"][0][:4096], size, fc.image_fit, work
+                    )
                     if not args.skip_e2e:
                         log.info("whole preprocess job on the fashion catalog")
                         features = {k: getattr(fc, k) for k in fc.__dataclass_fields__}

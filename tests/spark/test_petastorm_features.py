@@ -32,6 +32,7 @@ FEATURES = {
     "min_examples_per_class": 10,
     "image_rows_per_group": 8,
     "text_rows_per_group": 8,
+    "image_fit": "crop",  # not the default: the setting must reach the Spark decode
 }
 
 
@@ -50,7 +51,7 @@ def features(spark, tmp_path_factory):
             path = str(base / f"{pid}.png")
             size = (int(rng.integers(8, 30)), int(rng.integers(8, 30)))
             Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
-            photos[pid] = load_image(path, SIZE)
+            photos[pid] = load_image(path, SIZE, fit=cfg.features.image_fit)
         title = f"{category} number {i} " + "long words " * (i % 4)
         rows.append((pid, title, None, category, path, {}, None, "h", "c.csv", now))
     write_table(spark.createDataFrame(rows, PRODUCTS.schema), table_ref(cfg, PRODUCTS), mode="overwrite")

@@ -193,9 +193,12 @@ def test_image_features_shapes_dtypes_and_content(spark, catalog) -> None:
     rows = {r.product_id: r for r in df.collect()}
     with_photo = {p["product_id"]: p for p in products if p["image_path"] and p["product_id"] != "p900"}
     assert set(rows) == set(with_photo), "every decodable photo has exactly one row"
+    assert cfg.features.image_fit == "stretch"
     for pid, row in rows.items():
         arr = np.frombuffer(row.image, dtype=np.uint8).reshape(SIZE, SIZE, 3)
-        np.testing.assert_array_equal(arr, load_image(with_photo[pid]["image_path"], SIZE))
+        np.testing.assert_array_equal(arr, load_image(with_photo[pid]["image_path"], SIZE, fit="stretch"))
+        # the photos are one colour each, 40x24 or 24x36 among them: stretched, none shows white bars
+        assert not (arr.min(axis=-1) == 255).any(), pid
 
 
 def test_labels_follow_the_saved_label_map(spark, catalog) -> None:
@@ -305,7 +308,13 @@ def test_manifest_counts_shapes_and_row_groups(spark, catalog) -> None:
 
     latest = DeltaTable.forPath(spark, table_ref(cfg, PRODUCTS).path).history(1).collect()[0].version
     assert m["source"]["delta_version"] == latest and m["source"]["products"] == len(products)
-    assert m["images"]["feature"] == {**m["images"]["feature"], "shape": [SIZE, SIZE, 3], "dtype": "uint8"}
+    assert m["images"]["feature"] == {
+        **m["images"]["feature"],
+        "shape": [SIZE, SIZE, 3],
+        "fit": "stretch",
+        "dtype": "uint8",
+    }
+    assert "features.image_fit: stretch" in m["images"]["preprocessing"]
     assert m["text"]["feature"]["shape"] == [MAX_LEN] and m["text"]["feature"]["dtype"] == "int32"
     for name, df in (("images", _images(spark, cfg)), ("text", _text(spark, cfg))):
         by_split = {r.split: r["count"] for r in df.groupBy("split").count().collect()}

@@ -79,11 +79,15 @@ def test_shifts_change_the_geometry_and_decode_through_the_project_path(tmp_path
         assert BC.pad(img).size == (336, 336)
     sources = BC.shifted_sources(str(path))
     assert set(sources) == set(BC.SHIFTS)
-    arrays = {s: load_image(src, 32) for s, src in sources.items()}
-    assert all(a.shape == (32, 32, 3) for a in arrays.values())
-    # stretched to 3:4, the product no longer fills the width: white bars left and right
-    assert (arrays["stretched_3x4"][:, 0] > 240).all() and (arrays["as_decoded"][:, 0] < 240).any()
-    assert (arrays["padded"][0] > 240).all()
+    padded = {s: load_image(src, 32, fit="pad") for s, src in sources.items()}
+    assert all(a.shape == (32, 32, 3) for a in padded.values())
+    # stretched to 3:4 and decoded by padding, the product no longer fills the width: white bars
+    assert (padded["stretched_3x4"][:, 0] > 240).all() and (padded["as_decoded"][:, 0] < 240).any()
+    assert (padded["padded"][0] > 240).all()
+    # decoded by stretching (features.image_fit's default), the 3:4 photo fills the square again
+    stretched = {s: load_image(src, 32, fit="stretch") for s, src in sources.items()}
+    assert (stretched["stretched_3x4"].min(axis=-1) < 240).all()
+    assert (stretched["padded"][0] > 240).all(), "a white border stays a border whatever the fit"
 
 
 def test_summary_tables_prints_every_method_and_shift() -> None:

@@ -138,11 +138,33 @@ def test_config_from_dict_validates() -> None:
         ({"learning_rate": 0}, "train.learning_rate must be > 0"),
         ({"models": ["audio"]}, "train.models must list image and/or text"),
         ({"model_version": "v 1/x"}, "train.model_version may hold"),
+        ({"image_zoom_out": 0.8}, r"train.image_zoom_out must be at most 0.75"),
+        ({"image_zoom_out": -0.1}, r"train.image_zoom_out must be a number >= 0"),
+        ({"image_aspect_jitter": 0.6}, r"train.image_aspect_jitter must be at most 0.5"),
     ],
 )
 def test_bad_training_settings_are_refused_at_load(train: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         config_from_dict({"train": train})
+
+
+def test_image_fit_defaults_to_stretch_and_takes_only_the_three_rules(tmp_path: Path) -> None:
+    assert Config().features.image_fit == "stretch"
+    for fit in ("stretch", "pad", "crop"):
+        assert load_config(_write(tmp_path, ""), [f"features.image_fit={fit}"]).features.image_fit == fit
+    with pytest.raises(ConfigError, match="features.image_fit must be one of stretch, pad, crop; got 'squash'"):
+        load_config(_write(tmp_path, ""), ["features.image_fit=squash"])
+
+
+def test_image_augmentation_is_on_by_default_and_zero_switches_it_off() -> None:
+    from hybridrec.config import TrainConfig
+
+    assert TrainConfig().image_zoom_out == 0.5 and TrainConfig().image_aspect_jitter == 0.25
+    off = config_from_dict({"train": {"image_zoom_out": 0, "image_aspect_jitter": 0}}).train
+    assert off.image_zoom_out == 0 and off.image_aspect_jitter == 0
+    # direct construction (tests, notebooks) is held to the same range as the loader
+    with pytest.raises(ConfigError, match=r"train.image_zoom_out must be in \[0, 0.75\]"):
+        TrainConfig(image_zoom_out=0.9)
 
 
 def test_the_old_unity_catalog_key_names_its_new_name(tmp_path: Path) -> None:

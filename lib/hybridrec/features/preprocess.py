@@ -122,10 +122,11 @@ def _label_columns(df: DataFrame) -> list[str]:
     return ["product_id", "split", "label"] + ([HEAD_LABELS] if HEAD_LABELS in df.columns else [])
 
 
-def image_features(labelled: DataFrame, size: int) -> DataFrame:
-    """Rows with a photo → (product_id, split, label[, head_labels], image_path, image, error)."""
+def image_features(labelled: DataFrame, size: int, fit: str) -> DataFrame:
+    """Rows with a photo → (product_id, split, label[, head_labels], image_path, image, error),
+    squared by ``fit``."""
     with_photo = labelled.filter(F.col("image_path").isNotNull())
-    return img.decode_images(with_photo.select(*_label_columns(labelled), "image_path"), size)
+    return img.decode_images(with_photo.select(*_label_columns(labelled), "image_path"), size, fit=fit)
 
 
 def partitions_for(rows: int, rows_per_group: int, parallelism: int) -> int:
@@ -199,10 +200,11 @@ def preprocess(spark: SparkSession, cfg: Config, run_id: str | None = None) -> P
         # Images: products with a photo; failures recorded, not written as features.
         if n_photos:
             parts = partitions_for(n_photos, fc.image_rows_per_group, parallelism)
-            log.info("decoding %d photos at %dpx in %d partitions", n_photos, fc.image_size, parts)
+            log.info("decoding %d photos at %dpx (%s) in %d partitions", n_photos, fc.image_size, fc.image_fit, parts)
             decoded = image_features(
                 labelled.filter(F.col("image_path").isNotNull()).repartition(parts, "product_id"),
                 fc.image_size,
+                fc.image_fit,
             ).persist(StorageLevel.DISK_ONLY)  # decoded once, read by the two writes below
             persisted.append(decoded)
             _write_features(
@@ -372,6 +374,7 @@ def _describe(
         feature={
             "column": "image",
             "shape": list(img.image_shape(fc.image_size)),
+            "fit": fc.image_fit,
             "dtype": "uint8",
             "storage": "Parquet binary of the raw pixels, row-major (H, W, C), RGB; in TensorFlow "
             "tf.reshape(tf.io.decode_raw(image, tf.uint8), (-1, H, W, 3))",
@@ -381,8 +384,7 @@ def _describe(
         errors_path=IMAGE_ERRORS if n_photos else None,
         error_examples=examples,
         rows_per_group=fc.image_rows_per_group,
-        preprocessing="EXIF orientation applied, RGB (alpha composited on white), aspect-preserving "
-        "resize of the longest side, centred on a white square",
+        preprocessing=f"EXIF orientation applied, RGB (alpha composited on white), {img.FIT_RULES[fc.image_fit]}",
     )
     manifest: dict[str, Any] = {
         "format_version": FORMAT_VERSION,

@@ -140,6 +140,8 @@ def build_model(spec: TrainSpec) -> Any:
             spec.image_size,
             spec.train.image_model,
             spec.train.image_embedding_dim,
+            zoom_out=spec.train.image_zoom_out,
+            aspect_jitter=spec.train.image_aspect_jitter,
             heads=spec.head_sizes,
         )
     return build_text_model(
