@@ -154,7 +154,9 @@ PRODUCT_EMBEDDINGS = TableSpec(
             T.StructField("image_emb", _VECTOR, True),
             # Penultimate-layer embedding of the text LSTM (every product has a title).
             T.StructField("text_emb", _VECTOR, True),
-            # [image_emb/|image_emb|, text_emb/|text_emb|] / sqrt(2), a missing half zero, renormalised.
+            # [image_emb/|image_emb|, text_emb/|text_emb|] / sqrt(2), unit length; a missing half is
+            # predicted from the other modality (models.imputation), or zero for versions without maps.
+            # Only here: image_emb / text_emb stay null where the modality is missing.
             T.StructField("fused_emb", _VECTOR, False),
             # Category predicted by the fusion classifier (or the one model a product has input for).
             T.StructField("predicted_category", T.StringType(), True),

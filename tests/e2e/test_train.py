@@ -68,6 +68,11 @@ def test_train_survives_a_dead_worker_resumes_and_writes_embeddings(spark, catal
     for m in (image, text):
         assert 0.0 <= m["test"]["accuracy"] <= 1.0 and m["test"]["examples"] > 0
     assert metrics["fusion"]["test"]["fusion"]["examples"] > 0
+    imputation = metrics["fusion"]["imputation"]
+    assert imputation["train_rows"] > 0 and imputation["ridge"] == 1.0
+    assert set(imputation["test"]) == {"text_to_image", "image_to_text"}
+    assert all(-1.0 <= q["mean_cosine"] <= 1.0 for q in imputation["test"].values())
+    assert (model_dir / "modality_maps.npz").is_file()
     for name in ("image", "text", "fusion"):
         assert (model_dir / name / "saved_model.pb").is_file()
     for name in ("vocab.json", "labels.json", "manifest.json"):
@@ -94,6 +99,8 @@ def test_train_survives_a_dead_worker_resumes_and_writes_embeddings(spark, catal
         assert r.image_emb is None or len(r.image_emb) == IMAGE_DIM
         assert r.predicted_category in classes and 0.0 <= r.predicted_prob <= 1.0
         assert r.predicted_by == ("fusion" if r.image_emb is not None else "text")
+        # Text-only products: image_emb stays null, the fused vector's image half is imputed.
+        assert abs(np.linalg.norm(fused[:IMAGE_DIM]) - 1 / np.sqrt(2)) < 1e-4
     run = read_table(spark, table_ref(cfg, RUNS)).where(F.col("status") == "succeeded").collect()[0]
     assert run.counts["rows"] == n_products and "image_test_accuracy" in run.metrics
 

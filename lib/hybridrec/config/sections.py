@@ -457,6 +457,13 @@ class TrainConfig(MlflowSettings):
     head_loss_weight: float = 0.5
     # Fusion classifier on [image_emb, text_emb] (products with both); trained on rank 0's driver.
     fusion_epochs: int = 30
+    # Fill a product's missing image (or text) half of fused_emb with the one predicted from its
+    # other modality (ridge maps fitted with the fusion classifier), so text-only and photo products
+    # compare on one scale; false = the half stays zero (a text-only product's cosine with a photo
+    # product is then at most ~0.71). image_emb / text_emb stay null either way.
+    impute_missing_modality: bool = True
+    # L2 penalty of those maps (on L2-normalised vectors); larger = predictions closer to the mean.
+    impute_ridge: float = 1.0
     # Which models to train: any of image, text (fusion needs both).
     models: list[str] = field(default_factory=lambda: ["image", "text"])
     # Model folder name under paths.models; null = derived from the features run and these settings,
@@ -479,6 +486,7 @@ class TrainConfig(MlflowSettings):
         "threads_per_proc": Limit(1, 1024),
         "epochs": Limit(1, 100_000),
         "fusion_epochs": Limit(1, 100_000),
+        "impute_ridge": Limit(0, 1_000_000, lo_open=True, why="0 leaves the fit singular with few products"),
         "batch_size": Limit(1, 1_000_000),
         "inference_batch_size": Limit(1, 1_000_000),
         "learning_rate": Limit(0, 10, lo_open=True),

@@ -13,6 +13,9 @@ rule than the model's training photos costs accuracy (0.716 stretched vs 0.533 p
 fashion catalog's 3:4 photos, ``hybridrec.features.images``). A manifest written before the fit was
 recorded means ``pad``, the only rule then.
 A photo that fails to decode leaves the product text-only (counted).
+The version's modality maps (``models.imputation``, saved beside the fusion model) fill a missing
+half of ``fused_emb`` as at training, so a new product is in the same joint space as the others; a
+version without the file fuses with the half at zero, as it did when it was trained.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from hybridrec.errors import HybridrecError, MissingInputError
 from hybridrec.features import images as img
 from hybridrec.features import text as txt
 from hybridrec.models import embeddings as emb
+from hybridrec.models.imputation import MAPS_FILE
 from hybridrec.models.product_embeddings import FINALISER_SCHEMA, arrow_batch_rows, finaliser
 from hybridrec.runs import utcnow
 from hybridrec.tables import PRODUCT_EMBEDDINGS, read_table, table_exists, table_ref, write_table
@@ -51,6 +55,8 @@ class ModelFiles:
 
     dirs: dict[str, str]
     fusion: str | None
+    # The text <-> image ridge maps (``models.imputation``); None for a version trained without them.
+    maps: str | None
     classes: list[str]
     dims: dict[str, int]
     vocab: list[str]
@@ -75,6 +81,7 @@ def model_files(cfg: Config, version: str) -> ModelFiles:
         "text": int(tc["text_embedding_dim"]) if "text" in dirs else 0,
     }
     fusion = str(root / "fusion") if (root / "fusion" / "saved_model.pb").is_file() else None
+    maps = str(root / MAPS_FILE) if (root / MAPS_FILE).is_file() else None
     vocab = json.loads((root / "vocab.json").read_text(encoding="utf-8"))
     manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
     feature = manifest.get("images", {}).get("feature") or {}
@@ -83,6 +90,7 @@ def model_files(cfg: Config, version: str) -> ModelFiles:
     return ModelFiles(
         dirs=dirs,
         fusion=fusion,
+        maps=maps,
         classes=classes,
         dims=dims,
         vocab=list(vocab["tokens"]),
@@ -173,7 +181,7 @@ def embed_new_products(spark: SparkSession, cfg: Config, version: str, products:
                 ],
             )
         final = staged.mapInPandas(
-            finaliser(version, mf.classes, mf.dims["image"], mf.dims["text"], mf.fusion), FINALISER_SCHEMA
+            finaliser(version, mf.classes, mf.dims["image"], mf.dims["text"], mf.fusion, mf.maps), FINALISER_SCHEMA
         )
         final = final.withColumn("created_at", F.lit(utcnow()).cast("timestamp")).persist()
         embedded = final.count()

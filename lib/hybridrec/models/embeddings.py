@@ -8,10 +8,18 @@ vectors, only (for the fusion classifier) a bounded sample of labelled training 
 
 Fused vector (what the hybrid recommender compares products with)::
 
-    fused = [img / |img|, txt / |txt|] / sqrt(2)      (a missing half is zeros, then renormalised)
+    fused = [img / |img|, txt / |txt|] / sqrt(2)
 
-so the cosine of two products with both modalities is the mean of their image and text cosines, and
-a product without a photo is compared on text alone (its vector still has unit length).
+so the cosine of two products with both modalities is the mean of their image and text cosines.
+A product missing one modality gets that half from the other (``imputation``: ridge maps text →
+image and image → text, fitted at training and saved with the version), normalised, so every
+product is in one joint space: a photo product and a text-only product compare as
+``(cos(img, predicted img) + cos(txt, txt)) / 2``, on the same scale as two photo products. Only
+``fused_emb`` carries the imputed half; ``image_emb`` / ``text_emb`` stay null where the modality is
+missing. Without maps (``train.impute_missing_modality: false``, a version trained before them, or
+one trained on a single modality) the missing half is zeros and the vector is renormalised, so a
+product without a photo is compared on text alone and a text-only product's cosine with a photo
+product is at most ~0.71.
 
 Predicted category: the fusion classifier's for products with a photo and a text vector, otherwise
 the one model the product has input for.
@@ -21,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +38,9 @@ from pyspark.sql import types as T
 
 from hybridrec.models.cnn import EMBEDDING_LAYER
 from hybridrec.models.heads import main_output
+
+if TYPE_CHECKING:  # imputation imports l2_normalise from here
+    from hybridrec.models.imputation import ModalityMaps
 
 _MODELS: dict[str, Any] = {}
 
@@ -145,16 +156,37 @@ def l2_normalise(v: np.ndarray) -> np.ndarray:
     return np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
 
 
-def fuse(image_emb: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
+def fuse(
+    image_emb: np.ndarray,
+    text_emb: np.ndarray,
+    maps: ModalityMaps | None = None,
+    has_image: np.ndarray | None = None,
+    has_text: np.ndarray | None = None,
+) -> np.ndarray:
     """Rows of [img/|img|, txt/|txt|]/sqrt(2), renormalised to unit length.
 
-    A product without one modality has an all-zero row there (the half stays zero and the other half
-    alone makes the unit vector); a version trained without images passes a (n, 0) array.
+    A product without one modality has an all-zero row there (``has_image`` / ``has_text``: which
+    rows hold a vector; default: the non-zero rows). With ``maps`` that half is filled with the
+    normalised prediction from the other modality, so the row has two unit halves like a product
+    with both; without, the half stays zero and the other half alone makes the unit vector. A
+    version trained without images passes a (n, 0) array (and no maps).
     """
-    fused = np.concatenate(
-        [l2_normalise(np.asarray(image_emb, dtype=np.float32)), l2_normalise(np.asarray(text_emb, dtype=np.float32))],
-        axis=1,
-    ) / math.sqrt(2.0)
+    img = l2_normalise(np.asarray(image_emb, dtype=np.float32))
+    txt = l2_normalise(np.asarray(text_emb, dtype=np.float32))
+    if maps is not None:
+        if (img.shape[1], txt.shape[1]) != (maps.image_dim, maps.text_dim):
+            raise ValueError(
+                f"modality maps are for {maps.image_dim}-dim image and {maps.text_dim}-dim text vectors, "
+                f"got {img.shape[1]} and {txt.shape[1]}"
+            )
+        has_img = np.linalg.norm(img, axis=1) > 0 if has_image is None else np.asarray(has_image, dtype=bool)
+        has_txt = np.linalg.norm(txt, axis=1) > 0 if has_text is None else np.asarray(has_text, dtype=bool)
+        fill_img, fill_txt = ~has_img & has_txt, has_img & ~has_txt
+        if fill_img.any():
+            img[fill_img] = maps.predict_image(txt[fill_img])
+        if fill_txt.any():
+            txt[fill_txt] = maps.predict_text(img[fill_txt])
+    fused = np.concatenate([img, txt], axis=1) / math.sqrt(2.0)
     return l2_normalise(fused).astype(np.float32)
 
 

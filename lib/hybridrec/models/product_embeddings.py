@@ -5,8 +5,11 @@
    version's checkpoint folder so the UDFs run once although the rows are read several times.
 2. The fusion classifier is fitted on the driver on labelled train/val products that have both
    vectors and evaluated on the test products with both, next to the image and the text model's
-   predictions for exactly those products.
-3. A last pandas UDF fuses the vectors, applies the fusion classifier and names the category; the
+   predictions for exactly those products. On the train products of the same sample, the ridge
+   maps text → image and image → text (``imputation``, ``train.impute_missing_modality``) are
+   fitted and saved beside it, with their quality on the test products in the fusion report.
+3. A last pandas UDF fuses the vectors (a missing half imputed by the maps; the stored
+   ``image_emb`` / ``text_emb`` stay null), applies the fusion classifier and names the category; the
    rows replace the version's partition of ``gold.product_embeddings`` in one Delta commit
    (``replaceWhere model_version = ...``), so a re-run leaves one row per product and version.
 """
@@ -34,6 +37,7 @@ from hybridrec.features.labels import UNLABELED
 from hybridrec.metrics.classification import classification_report
 from hybridrec.models import embeddings as emb
 from hybridrec.models.fusion import MAX_FUSION_ROWS, train_fusion
+from hybridrec.models.imputation import MAPS_FILE, fit_maps, load_maps_once, map_quality
 from hybridrec.runs import utcnow
 from hybridrec.tables import PRODUCT_EMBEDDINGS, features_path, table_ref, write_table
 
@@ -72,12 +76,24 @@ def _stack(values: pd.Series, dim: int) -> np.ndarray:
     return out
 
 
-def finaliser(version: str, class_names: list[str], image_dim: int, text_dim: int, fusion_path: str | None) -> Any:
-    """``mapInPandas`` function: staged rows → gold.product_embeddings rows."""
+def finaliser(
+    version: str,
+    class_names: list[str],
+    image_dim: int,
+    text_dim: int,
+    fusion_path: str | None,
+    maps_path: str | None = None,
+) -> Any:
+    """``mapInPandas`` function: staged rows → gold.product_embeddings rows.
+
+    ``maps_path``: the version's modality maps (``imputation``), which fill a missing half of
+    ``fused_emb`` only; None fuses with the half at zero (versions trained without them).
+    """
     names = np.asarray(class_names, dtype=object)
 
     def finalise(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         fusion = emb.load_model_once(fusion_path, embedding_output=False) if fusion_path else None
+        maps = load_maps_once(maps_path) if maps_path else None
         for pdf in batches:
             if pdf.empty:
                 continue
@@ -85,7 +101,7 @@ def finaliser(version: str, class_names: list[str], image_dim: int, text_dim: in
             has_txt = pdf["text_emb"].notna().to_numpy() if text_dim else np.zeros(len(pdf), dtype=bool)
             img = _stack(pdf["image_emb"], image_dim) if image_dim else np.zeros((len(pdf), 0), np.float32)
             txt = _stack(pdf["text_emb"], text_dim) if text_dim else np.zeros((len(pdf), 0), np.float32)
-            fused = emb.fuse(img, txt)
+            fused = emb.fuse(img, txt, maps, has_img, has_txt)
             label = np.full(len(pdf), -1, dtype=np.int64)
             prob = np.full(len(pdf), np.nan)
             by = np.full(len(pdf), None, dtype=object)
@@ -170,17 +186,24 @@ def build_product_embeddings(
     result.seconds["inference"] = time.perf_counter() - started
 
     fusion_path: str | None = None
+    maps_path: str | None = None
     if "image" in model_dirs and "text" in model_dirs:
         t0 = time.perf_counter()
         fusion_path = str(Path(model_dirs["image"]).parent / "fusion")
-        result.fusion = _fit_fusion(stage, class_names, fusion_path, tc.fusion_epochs, tc.seed)
+        maps_file = Path(model_dirs["image"]).parent / MAPS_FILE
+        maps_file.unlink(missing_ok=True)  # a re-run with imputation off must not keep the old maps
+        ridge = tc.impute_ridge if tc.impute_missing_modality else None
+        result.fusion = _fit_fusion(stage, class_names, fusion_path, tc.fusion_epochs, tc.seed, str(maps_file), ridge)
+        maps_path = str(maps_file) if ridge is not None else None
         result.seconds["fusion"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     image_dim = tc.image_embedding_dim if "image" in model_dirs else 0
     text_dim = tc.text_embedding_dim if "text" in model_dirs else 0
     with arrow_batch_rows(spark, tc.inference_batch_size):
-        final = stage.mapInPandas(finaliser(version, class_names, image_dim, text_dim, fusion_path), FINALISER_SCHEMA)
+        final = stage.mapInPandas(
+            finaliser(version, class_names, image_dim, text_dim, fusion_path, maps_path), FINALISER_SCHEMA
+        )
         final = final.withColumn("created_at", F.lit(utcnow()).cast("timestamp"))
         ref = table_ref(cfg, PRODUCT_EMBEDDINGS)
         write_table(
@@ -194,9 +217,22 @@ def build_product_embeddings(
     return result
 
 
-def _fit_fusion(stage: DataFrame, class_names: list[str], path: str, epochs: int, seed: int) -> dict[str, Any]:
+def _fit_fusion(
+    stage: DataFrame,
+    class_names: list[str],
+    path: str,
+    epochs: int,
+    seed: int,
+    maps_path: str,
+    ridge: float | None,
+) -> dict[str, Any]:
+    """Fit and save the fusion classifier and (``ridge`` not None) the modality maps; their report.
+
+    The maps use the train rows of the classifier's sample (bounded by ``MAX_FUSION_ROWS``), sorted
+    by product so a re-run on the same rows gives the same maps to the last bit.
+    """
     both = stage.filter(F.col("image_emb").isNotNull() & F.col("text_emb").isNotNull() & (F.col("label") != UNLABELED))
-    cols = ["split", "label", "image_emb", "text_emb", "image_label", "text_label"]
+    cols = ["product_id", "split", "label", "image_emb", "text_emb", "image_label", "text_label"]
     fit_rows = both.filter(F.col("split").isin("train", "val"))
     n_fit = fit_rows.count()
     if n_fit > MAX_FUSION_ROWS:
@@ -232,6 +268,36 @@ def _fit_fusion(stage: DataFrame, class_names: list[str], path: str, epochs: int
             "image": classification_report(y_te, test["image_label"].to_numpy(), class_names),
             "text": classification_report(y_te, test["text_label"].to_numpy(), class_names),
         }
+    if ridge is not None:
+        report["imputation"] = _fit_maps(train_pdf, test, maps_path, ridge)
+    return report
+
+
+def _r2(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _fit_maps(train_pdf: pd.DataFrame, test: pd.DataFrame, path: str, ridge: float) -> dict[str, Any]:
+    """Fit the text ↔ image ridge maps on ``train_pdf``, save them, measure them on ``test``."""
+    train_pdf = train_pdf.sort_values("product_id", kind="stable")
+    maps = fit_maps(np.stack(train_pdf["image_emb"].to_numpy()), np.stack(train_pdf["text_emb"].to_numpy()), ridge)
+    maps.save(path)
+    report: dict[str, Any] = {"ridge": ridge, "train_rows": maps.train_rows, "test_rows": len(test)}
+    if len(test):
+        quality = map_quality(maps, np.stack(test["image_emb"].to_numpy()), np.stack(test["text_emb"].to_numpy()))
+        report["test"] = {k: quality[k] for k in ("text_to_image", "image_to_text")}
+        t2i, i2t = report["test"]["text_to_image"], report["test"]["image_to_text"]
+        log.info(
+            "modality maps (ridge %s, %d train products) on %d test products: text->image cosine %.3f "
+            "R2 %s, image->text cosine %.3f R2 %s",
+            ridge,
+            maps.train_rows,
+            len(test),
+            t2i["mean_cosine"],
+            _r2(t2i["r2"]),
+            i2t["mean_cosine"],
+            _r2(i2t["r2"]),
+        )
     return report
 
 
