@@ -20,7 +20,8 @@ dropped terms' share, and two products that share only dropped terms are not nei
 ``max_df >= n`` nothing is dropped and ``sim`` is the exact cosine. Measured on the fashion catalog
 (42,147 titles, local[2]): uncapped the join would emit about 1.03 billion (item, other, term) rows;
 with ``max_df`` 2000 (the 19 most common of 8,000 terms dropped) 74.7 million rows, 62.0 million
-distinct pairs, the top 20 for 41,978 products in 63 s.
+distinct pairs, the top 20 for 41,978 products in 63 to 138 s (two runs on a shared 2-core
+machine; ``bench/bench_lexical.py``, figures in ``docs/results.md``).
 """
 
 from __future__ import annotations
