@@ -317,8 +317,9 @@ SIMILAR_ITEMS = TableSpec(
     partition_by=("run_date",),
     properties=_NIGHTLY_PROPERTIES,
     comment=(
-        "Top-M similar products per product and night from the fused image+text embeddings, "
-        "blended with ALS item factors (co-interaction) where both products have interactions; "
+        "Top-M similar products per product and night from the fused image+text embeddings and "
+        "title/description TF-IDF, blended with ALS item factors (co-interaction) where both products "
+        "have interactions; "
         "cold products are included."
     ),
     schema=T.StructType(
@@ -328,7 +329,13 @@ SIMILAR_ITEMS = TableSpec(
             _col("rank", T.IntegerType(), False, "Position, 1 = most similar."),
             _col("similar_product_id", T.StringType(), False, "A similar product (never the product itself)."),
             _col("score", T.DoubleType(), False, "Blended similarity; comparable within one product's list."),
-            _col("source", T.StringType(), False, "content | co_interaction | both."),
+            _col(
+                "source",
+                T.StringType(),
+                False,
+                "content (fused-vector list, lexical too or not) | lexical (title/description TF-IDF list "
+                "only) | co_interaction (ALS list only) | both (ALS and a content-side list).",
+            ),
             _col("content_model_version", T.StringType(), True, "Embedding model version used."),
             _col("als_model_version", T.StringType(), True, "ALS model used for co-interaction (null = none)."),
             _col("run_id", T.StringType(), False, "Run of jobs/recommend.py that wrote the row."),

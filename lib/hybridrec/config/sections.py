@@ -714,6 +714,12 @@ class RecommendConfig:
     popular_per_category: int = 50
     similar_top_m: int = 20
     similar_collab_weight: float = 0.5  # max share of ALS item-factor cosine in similar_items
+    # Share of title/description TF-IDF cosine in the content side of similar_items (0 = the
+    # lexical pass does not run). provisional: chosen on bench/bench_content.py, see docs/results.md
+    similar_lexical_weight: float = 0.5
+    # Terms in more than this many products are left out of the lexical pairs (they separate little
+    # and their pairs grow with the square of their count): 2000 = 4.7% of the fashion catalog.
+    lexical_max_df: int = 2000
     user_block: int = 4096  # users per block in the content scoring UDF
     content_item_block: int = 200000  # all product vectors of one scoring block (the catalog limit)
     refit_als: bool = True  # refit ALS on all events before the run date (else reuse the night's)
@@ -739,6 +745,8 @@ class RecommendConfig:
         "regression_l2": Limit(0, 1e6, lo_open=True),
         "cold_item_weight": Limit(0, 1),
         "similar_collab_weight": Limit(0, 1),
+        "similar_lexical_weight": Limit(0, 1, why="0 = no lexical neighbours"),
+        "lexical_max_df": Limit(2, 100_000_000, why="a term in one product pairs it with nothing"),
         "cold_user_max_items": Limit(0, 1_000_000),
         "popular_days": Limit(0, 36_500, lo_open=True, why="null = all history"),
         "popular_per_category": Limit(1, 10_000),
@@ -780,9 +788,14 @@ class RecommendConfig:
         for key in ("user_shrinkage", "item_shrinkage", "regression_l2"):
             if not getattr(self, key) > 0.0:
                 raise ConfigError(f"recommend.{key} must be > 0, got {getattr(self, key)}")
-        for key in ("cold_item_weight", "similar_collab_weight"):
+        for key in ("cold_item_weight", "similar_collab_weight", "similar_lexical_weight"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(f"recommend.{key} must be within [0, 1], got {getattr(self, key)}")
+        if self.lexical_max_df < 2:
+            raise ConfigError(
+                f"recommend.lexical_max_df must be at least 2 (a term in one product pairs it with nothing), "
+                f"got {self.lexical_max_df}"
+            )
         if self.cold_user_max_items < 0 or self.max_future_days < 0:
             raise ConfigError("recommend.cold_user_max_items and recommend.max_future_days must be >= 0")
         if self.vacuum_retain_hours < 168.0:

@@ -31,7 +31,7 @@ from hybridrec.collab.confidence import count_reasons, data_end, flag_interactio
 from hybridrec.collab.exclusion import effective_rule
 from hybridrec.config import Config
 from hybridrec.errors import MissingInputError
-from hybridrec.hybrid import blend, lists, popular, similar
+from hybridrec.hybrid import blend, lexical, lists, popular, similar
 from hybridrec.hybrid import content as CT
 from hybridrec.hybrid.cold import cold_candidates, fit_factor_regression, predicted_factors
 from hybridrec.hybrid.history import item_counts, top_history, user_counts, user_item_history
@@ -311,7 +311,12 @@ def hybrid_lists(
 
 def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> tuple[DataFrame, bool]:
     """(product_id, rank, similar_product_id, score, source) for every product with a vector, and
-    whether co-interaction (ALS item factors) took part (``similar.similar_items``)."""
+    whether co-interaction (ALS item factors) took part (``similar.similar_items``).
+
+    The lexical neighbours (``lexical.lexical_neighbours``) are computed over the same products
+    (those with a vector, by their title and description in ``inputs.products``) and only when
+    ``similar_lexical_weight`` is above 0.
+    """
     rc = cfg.recommend
     item_index, n_items = scores.item_index, scores.n_items
     content_nn = similar.nearest(
@@ -335,7 +340,11 @@ def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> t
     evidence = scores.item_stats.join(item_index, "product_id").select(
         "item_idx", (F.col("n_users") / (F.col("n_users") + F.lit(rc.item_shrinkage))).alias("b")
     )
-    sims = similar.similar_items(content_nn, collab_nn, evidence, rc)
+    lexical_nn = None
+    if rc.similar_lexical_weight > 0:
+        docs = inputs.products.select("product_id", "title", "description").join(item_index, "product_id")
+        lexical_nn = lexical.lexical_neighbours(docs.drop("product_id"), rc.similar_top_m, rc.lexical_max_df)
+    sims = similar.similar_items(content_nn, collab_nn, evidence, rc, lexical_nn)
     named = sims.join(F.broadcast(item_index), "item_idx").join(
         F.broadcast(
             item_index.select(F.col("item_idx").alias("other_idx"), F.col("product_id").alias("similar_product_id"))

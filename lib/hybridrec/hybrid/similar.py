@@ -1,11 +1,16 @@
-"""Similar items per product: nearest products by the fused content vector, blended with nearest
-products by ALS item factors (co-interaction) when both products have interactions.
+"""Similar items per product: nearest products by the fused content vector and by TF-IDF of the
+title and description (lexical), blended with nearest products by ALS item factors
+(co-interaction) when both products have interactions.
 
-Both similarities are cosines, so they blend on one scale: ``(1 - beta) * content + beta * collab``
-with ``beta = similar_collab_weight * min(b_i, b_j)`` and ``b = n_users / (n_users +
-item_shrinkage)``: the collaborative share grows with the evidence behind both products and is 0
-for a cold one, whose list is purely content (every product with a vector gets a list). A pair
-missing from one source's top list takes that list's lowest value for the product.
+All similarities are cosines, so they blend on one scale. The content side is ``(1 - lam) *
+content + lam * lexical`` with ``lam = similar_lexical_weight``: the lexical list keeps products of
+a type the classifier never learned beside their own kind, where the learned vectors collapse
+(``lexical.py``). On top, ``(1 - beta) * content_side + beta * collab`` with ``beta =
+similar_collab_weight * min(b_i, b_j)`` and ``b = n_users / (n_users + item_shrinkage)``: the
+collaborative share grows with the evidence behind both products and is 0 for a cold one, whose
+list is purely content side (every product with a vector gets a list). A pair missing from one
+source's top list takes that list's lowest value for the product (0 when the product has no list
+from that source).
 """
 
 from __future__ import annotations
@@ -53,20 +58,35 @@ def similar_items(
     collab: DataFrame | None,
     evidence: DataFrame,
     rc: RecommendConfig,
+    lexical: DataFrame | None = None,
 ) -> DataFrame:
-    """Blend ``content`` and ``collab`` neighbour lists (item_idx, other_idx, sim) into the top
-    ``similar_top_m`` per item: (item_idx, other_idx, score, source).
+    """Blend ``content``, ``lexical`` and ``collab`` neighbour lists (item_idx, other_idx, sim) into
+    the top ``similar_top_m`` per item: (item_idx, other_idx, score, source).
 
     ``evidence``: (item_idx, b) — the item's collaborative weight in [0, 1] (0 or absent = cold).
+    ``lexical`` is left out when None or when ``similar_lexical_weight`` is 0 (then the result is
+    the content + collab blend alone). ``source`` names the lists the pair came from:
+    ``both`` = co-interaction and a content-side list, ``co_interaction`` = the ALS list only,
+    ``content`` = the content-vector list (the lexical one too or not), ``lexical`` = the lexical
+    list only.
     """
+    lam = rc.similar_lexical_weight if lexical is not None else 0.0
     union = content.select("item_idx", "other_idx", F.col("sim").alias("c_sim"))
+    if lexical is not None and lam > 0:
+        union = union.unionByName(
+            lexical.select("item_idx", "other_idx", F.col("sim").alias("l_sim")), allowMissingColumns=True
+        )
+    else:
+        union = union.withColumn("l_sim", F.lit(None).cast("float"))
     if collab is not None:
         union = union.unionByName(
             collab.select("item_idx", "other_idx", F.col("sim").alias("a_sim")), allowMissingColumns=True
         )
     else:
         union = union.withColumn("a_sim", F.lit(None).cast("float"))
-    merged = union.groupBy("item_idx", "other_idx").agg(F.max("c_sim").alias("c_sim"), F.max("a_sim").alias("a_sim"))
+    merged = union.groupBy("item_idx", "other_idx").agg(
+        F.max("c_sim").alias("c_sim"), F.max("l_sim").alias("l_sim"), F.max("a_sim").alias("a_sim")
+    )
     per_item = Window.partitionBy("item_idx")
     b_i = evidence.select("item_idx", F.col("b").alias("b_i"))
     b_j = evidence.select(F.col("item_idx").alias("other_idx"), F.col("b").alias("b_j"))
@@ -74,10 +94,17 @@ def similar_items(
     beta = F.lit(rc.similar_collab_weight) * F.least(F.coalesce("b_i", F.lit(0.0)), F.coalesce("b_j", F.lit(0.0)))
     c = F.coalesce(F.col("c_sim"), F.min("c_sim").over(per_item), F.lit(0.0))
     a = F.coalesce(F.col("a_sim"), F.min("a_sim").over(per_item), F.lit(0.0))
+    if lam > 0:
+        lex = F.coalesce(F.col("l_sim"), F.min("l_sim").over(per_item), F.lit(0.0))
+        c = (F.lit(1.0 - lam) * c + F.lit(lam) * lex).cast("double")
+        content_side = F.col("c_sim").isNotNull() | F.col("l_sim").isNotNull()
+    else:
+        content_side = F.col("c_sim").isNotNull()
     source = (
-        F.when(F.col("c_sim").isNotNull() & F.col("a_sim").isNotNull(), "both")
+        F.when(content_side & F.col("a_sim").isNotNull(), "both")
         .when(F.col("a_sim").isNotNull(), "co_interaction")
-        .otherwise("content")
+        .when(F.col("c_sim").isNotNull(), "content")
+        .otherwise("lexical")
     )
     scored = df.select(
         "item_idx",

@@ -1,0 +1,165 @@
+"""Lexical neighbours (TF-IDF of title + description through an inverted index) against an exact
+numpy computation with the bench's weighting, the max-df cap, deterministic ties, a product of an
+unseen type finding its own kind, and the three-source blend of similar items."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from chispa import assert_df_equality
+
+from bench_content import tfidf_vectors
+from hybridrec.config import RecommendConfig
+from hybridrec.hybrid import lexical, similar
+
+pytestmark = pytest.mark.spark
+
+# (title, description): duplicates (items 0 and 1, 6 and 7) make exact ties; "men" is in most
+# products; items 9 and 10 share "Sarong", a type word nothing else has; item 11 has no tokens.
+CATALOG: list[tuple[str | None, str | None]] = [
+    ("Nike Men Blue Tshirt", None),
+    ("Nike Men Blue Tshirt", None),
+    ("Puma Men Black Tshirt", "cotton tee for men"),
+    ("Adidas Men Blue Running Shoes", "light running shoes"),
+    ("Puma Men Running Shoes", None),
+    ("Fabindia Women Blue Kurta", "cotton kurta"),
+    ("Fabindia Women Red Kurta", None),
+    ("Fabindia Women Red Kurta", None),
+    ("Titan Men Black Watch", "steel watch, men&#39;s"),
+    ("Blue Sarong", "beach wrap"),
+    ("Floral Sarong", None),
+    (None, None),
+]
+
+
+def _docs(spark, catalog=CATALOG):
+    return spark.createDataFrame(
+        [(i, t, d) for i, (t, d) in enumerate(catalog)], "item_idx int, title string, description string"
+    )
+
+
+def _expected(catalog, k: int, max_df: int) -> list[tuple[int, int, float]]:
+    """Exact top-k by numpy: the bench's TF-IDF rows, terms in more than ``max_df`` products
+    zeroed after normalisation (they are left out of the pairs, not of the norms), ties by index."""
+    x = tfidf_vectors([" ".join(t for t in pair if t) or None for pair in catalog]).toarray()
+    df = (x > 0).sum(axis=0)
+    kept = x * (df <= max_df)[None, :]
+    sims = np.round(kept @ kept.T, 9)
+    out = []
+    for i in range(len(catalog)):
+        cands = [(j, sims[i, j]) for j in range(len(catalog)) if j != i and sims[i, j] > 0]
+        cands.sort(key=lambda js: (-js[1], js[0]))
+        out += [(i, j, s) for j, s in cands[:k]]
+    return out
+
+
+def _got(df) -> list[tuple[int, int, float]]:
+    rows = df.orderBy("item_idx", df.sim.desc(), "other_idx").collect()
+    return [(r.item_idx, r.other_idx, r.sim) for r in rows]
+
+
+def _assert_same(got, want) -> None:
+    assert [(i, j) for i, j, _ in got] == [(i, j) for i, j, _ in want]
+    np.testing.assert_allclose([s for *_, s in got], [s for *_, s in want], rtol=1e-6, atol=1e-7)
+
+
+def test_postings_are_the_bench_tfidf_rows(spark) -> None:
+    rows = lexical.tfidf_postings(_docs(spark)).collect()
+    x = tfidf_vectors([" ".join(t for t in pair if t) or None for pair in CATALOG]).toarray()
+    got = np.zeros((len(CATALOG), len(rows)))
+    terms: dict[str, int] = {}
+    for r in rows:
+        got[r.item_idx, terms.setdefault(r.term, len(terms))] = r.weight
+    got = got[:, : len(terms)]
+    # Same rows up to the order of the columns: compare the Gram matrices and the sorted weights.
+    np.testing.assert_allclose(got @ got.T, x @ x.T, atol=1e-12)
+    np.testing.assert_allclose(np.sort(got, axis=1)[:, -6:], np.sort(x, axis=1)[:, -6:], atol=1e-12)
+    assert {r.term: r.df for r in rows}["men"] == 6
+
+
+@pytest.mark.parametrize("max_df", [100, 4, 2])
+def test_neighbours_equal_exact_numpy_with_cap_and_ties(spark, max_df: int) -> None:
+    got = _got(lexical.lexical_neighbours(_docs(spark), k=3, max_df=max_df))
+    _assert_same(got, _expected(CATALOG, k=3, max_df=max_df))
+    pairs = {(i, j) for i, j, _ in got}
+    assert 11 not in {i for i, _ in pairs}  # no tokens, no list
+    if max_df < 6:
+        # "men" (6 products) is out of the join: a watch and a tshirt share nothing else.
+        assert (8, 0) not in pairs and (0, 8) not in pairs
+    else:
+        assert (8, 2) in pairs
+
+
+def test_ties_break_by_other_idx(spark) -> None:
+    got = _got(lexical.lexical_neighbours(_docs(spark), k=2, max_df=100))
+    # Items 6 and 7 are the same text (equal cosines to 5, summed in any order): 6 first.
+    assert [j for i, j, _ in got if i == 5] == [6, 7]
+    sims = {(i, j): s for i, j, s in got}
+    assert sims[(5, 6)] == sims[(5, 7)]
+
+
+def test_a_product_of_an_unseen_type_finds_its_own_kind(spark) -> None:
+    got = _got(lexical.lexical_neighbours(_docs(spark), k=3, max_df=4))
+    assert [j for i, j, _ in got if i == 10] == [9]
+    assert [j for i, j, _ in got if i == 9][0] == 10
+
+
+def test_unseen_type_wins_through_the_blend_where_content_vectors_collapse(spark) -> None:
+    # For a type the classifier never learned the fused vectors barely tell products apart: the
+    # sarong (9) sits as close to tshirts as to the other sarong. Its lexical list holds the sarong.
+    rc = RecommendConfig(similar_top_m=2, similar_lexical_weight=0.5, similar_collab_weight=0.5)
+    content = spark.createDataFrame(
+        [(9, 0, 0.9), (9, 2, 0.89), (9, 10, 0.88)], "item_idx int, other_idx int, sim float"
+    )
+    lex = lexical.lexical_neighbours(_docs(spark), k=3, max_df=100)
+    evidence = spark.createDataFrame([], "item_idx int, b double")
+    without = similar.similar_items(content, None, evidence, rc).filter("item_idx = 9").orderBy("rank")
+    assert without.first().other_idx == 0
+    out = similar.similar_items(content, None, evidence, rc, lex).filter("item_idx = 9").orderBy("rank").collect()
+    assert out[0].other_idx == 10 and out[0].source == "content"
+
+
+def _lists(spark):
+    content = spark.createDataFrame(
+        [(0, 1, 0.9), (0, 2, 0.8), (3, 1, 0.7), (3, 2, 0.6)], "item_idx int, other_idx int, sim float"
+    )
+    collab = spark.createDataFrame([(0, 2, 0.99), (0, 4, 0.5)], "item_idx int, other_idx int, sim float")
+    lex = spark.createDataFrame(
+        [(0, 2, 0.6), (0, 3, 0.4), (5, 6, 0.3), (3, 7, 0.9)], "item_idx int, other_idx int, sim float"
+    )
+    evidence = spark.createDataFrame([(0, 1.0), (2, 1.0), (4, 1.0)], "item_idx int, b double")
+    return content, collab, lex, evidence
+
+
+def test_zero_lexical_weight_leaves_similar_items_unchanged(spark) -> None:
+    content, collab, lex, evidence = _lists(spark)
+    before = similar.similar_items(content, collab, evidence, RecommendConfig(similar_top_m=3))
+    off = RecommendConfig(similar_top_m=3, similar_lexical_weight=0.0)
+    after = similar.similar_items(content, collab, evidence, off, lex)
+    assert_df_equality(after, before, ignore_row_order=True)
+
+
+def test_three_source_blend_arithmetic(spark) -> None:
+    content, collab, lex, evidence = _lists(spark)
+    rc = RecommendConfig(similar_top_m=10, similar_lexical_weight=0.5, similar_collab_weight=0.5)
+    out = {
+        (r.item_idx, r.other_idx): (r.score, r.source)
+        for r in similar.similar_items(content, collab, evidence, rc, lex).collect()
+    }
+    # Item 0: missing content -> 0.8 (its lowest), missing lexical -> 0.4; beta = 0.5 only
+    # between warm products (0, 2, 4).
+    assert out[(0, 1)] == (pytest.approx(0.5 * 0.9 + 0.5 * 0.4), "content")
+    assert out[(0, 2)] == (pytest.approx(0.5 * (0.5 * 0.8 + 0.5 * 0.6) + 0.5 * 0.99), "both")
+    assert out[(0, 3)] == (pytest.approx(0.5 * 0.8 + 0.5 * 0.4), "lexical")
+    assert out[(0, 4)] == (pytest.approx(0.5 * (0.5 * 0.8 + 0.5 * 0.4) + 0.5 * 0.5), "co_interaction")
+    # Item 3 (cold): content side only; a lexical-only neighbour takes its lowest content value.
+    assert out[(3, 7)] == (pytest.approx(0.5 * 0.6 + 0.5 * 0.9), "lexical")
+    assert out[(3, 1)] == (pytest.approx(0.5 * 0.7 + 0.5 * 0.9), "content")
+    # Item 5 has no content list: its content value is 0, only the lexical share remains.
+    assert out[(5, 6)] == (pytest.approx(0.5 * 0.3), "lexical")
+    assert len(out) == 8
+
+
+def test_bad_arguments_are_refused(spark) -> None:
+    with pytest.raises(lexical.LexicalInputError, match="max_df"):
+        lexical.lexical_neighbours(_docs(spark), k=3, max_df=1)
