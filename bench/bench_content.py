@@ -85,7 +85,7 @@ METHODS = ("fused", "text", "image", "tfidf")
 # Lexical blends: cosine (1 - w) * fused + w * tfidf, what recommend.similar_lexical_weight = w gives
 # the similar-items lists (hybrid.lexical); measured side by side to choose that default.
 BLEND_WEIGHTS = (0.25, 0.5, 0.75)
-SHIFTS = ("as_decoded", "stretched_3x4", "padded", "jpeg_q15")
+SHIFTS = ("as_decoded", "stretched_3x4", "squashed_4x3", "padded", "jpeg_q15")
 JPEG_QUALITY = 15
 PAD_SHARE = 0.25  # white border on each side, as a share of the photo's side
 
@@ -231,6 +231,7 @@ def shifted_sources(path: str) -> dict[str, str | bytes]:
     return {
         "as_decoded": path,
         "stretched_3x4": encoded(stretch(img)),
+        "squashed_4x3": encoded(stretch(img, 300, 225)),
         "padded": encoded(pad(img)),
         "jpeg_q15": encoded(img, "JPEG", JPEG_QUALITY),
     }
@@ -496,7 +497,9 @@ def neighbour_figures(
     }
 
 
-def image_robustness(df: pd.DataFrame, model_dir: str, classes: list[str], image_size: int) -> dict[str, Any]:
+def image_robustness(
+    df: pd.DataFrame, model_dir: str, classes: list[str], image_size: int, image_fit: str
+) -> dict[str, Any]:
     """Accuracy of the image CNN on the test split's photos of learned classes, per shift."""
     from hybridrec.features.images import load_image
     from hybridrec.models.embeddings import load_model_once
@@ -509,7 +512,7 @@ def image_robustness(df: pd.DataFrame, model_dir: str, classes: list[str], image
     labels, failed = [], 0
     for path, category in zip(rows["image_path"], rows["articleType"], strict=True):
         try:
-            decoded = {s: load_image(src, image_size) for s, src in shifted_sources(path).items()}
+            decoded = {s: load_image(src, image_size, fit=image_fit) for s, src in shifted_sources(path).items()}
         except (OSError, ValueError):
             failed += 1
             continue
@@ -525,8 +528,10 @@ def image_robustness(df: pd.DataFrame, model_dir: str, classes: list[str], image
         "n_photos": len(labels),
         "n_failed_to_decode": failed,
         "image_size": image_size,
+        "image_fit": image_fit,
         "shifts": {
-            "as_decoded": "the file as preprocess decodes it (features.images.load_image)",
+            "as_decoded": "the file as preprocess decodes it (features.images.load_image, the model's image_fit)",
+            "squashed_4x3": "resized to 300x225 without keeping the aspect (PNG), then decoded",
             "stretched_3x4": "resized to 225x300 without keeping the aspect (PNG), then decoded",
             "padded": f"a white border of {PAD_SHARE:.0%} of the side on each side (PNG), then decoded",
             "jpeg_q15": f"re-compressed as JPEG at quality {JPEG_QUALITY}, then decoded",
@@ -583,7 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             learned |= set(head["classes"])
     neighbours = neighbour_figures(df, set(mf.classes), args.sample, args.seed, args.k, clock, learned)
     robustness = (
-        image_robustness(df, mf.dirs["image"], mf.classes, mf.image_size)
+        image_robustness(df, mf.dirs["image"], mf.classes, mf.image_size, mf.image_fit)
         if "image" in mf.dirs
         else {"n_photos": 0, "accuracy": dict.fromkeys(SHIFTS)}
     )
