@@ -168,8 +168,7 @@ def _searcher(k: int, exclude_self: bool) -> Callable[[pd.DataFrame], pd.DataFra
         import faiss
 
         faiss.omp_set_num_threads(1)  # Spark already runs one task per core
-        is_query = pdf["is_query"].to_numpy(bool)
-        cat, qs = pdf[~is_query], pdf[is_query]
+        cat, qs = pdf[pdf["in_list"].to_numpy(bool)], pdf[pdf["is_query"].to_numpy(bool)]
         if qs.empty:
             return pd.DataFrame({"query": pd.Series(dtype=np.int32), "others": [], "sims": []})
         ids = cat["id"].to_numpy(np.int32)
@@ -206,9 +205,9 @@ def ivf_neighbours(
 
     ``queries`` / ``catalog``: (id int, features array<float>) of one dimension (pass the same
     DataFrame twice with ``exclude_self=True`` for item-to-item neighbours: an id is never its
-    own neighbour). ``n``: the catalog's size (sizes the lists without a count). ``lists``:
-    None = ``round(sqrt(n))``. ``sample``: vectors k-means trains on; ``seed``: its hash and
-    k-means seed.
+    own neighbour; the same DataFrame object is read once). ``n``: the catalog's size (sizes
+    the lists without a count). ``lists``: None = ``round(sqrt(n))``. ``sample``: vectors
+    k-means trains on; ``seed``: its hash and k-means seed.
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -216,13 +215,19 @@ def ivf_neighbours(
         raise ValueError(f"nprobe and sample must be at least 1, got {nprobe} and {sample}")
     n_lists = list_count(n, lists, sample)
     centroids = train_centroids(catalog, n_lists, sample, seed)
-    cat = assign_lists(catalog, centroids, 1).select("list", "id", "vec", F.lit(False).alias("is_query"))
-    q = (
-        assign_lists(queries, centroids, nprobe)
-        .select(F.explode("probes").alias("list"), "id", "vec")
-        .withColumn("is_query", F.lit(True))
-    )
-    per_list = cat.unionByName(q).groupBy("list").applyInPandas(_searcher(k, exclude_self), _PER_LIST_SCHEMA)
+    if queries is catalog:
+        # one pass: a vector's first probe is its own list, where it is also a catalog row
+        rows = assign_lists(catalog, centroids, nprobe).select("id", "vec", F.posexplode("probes").alias("pos", "list"))
+        rows = rows.select("list", "id", "vec", (F.col("pos") == 0).alias("in_list"), F.lit(True).alias("is_query"))
+    else:
+        cat = assign_lists(catalog, centroids, 1).select(
+            "list", "id", "vec", F.lit(True).alias("in_list"), F.lit(False).alias("is_query")
+        )
+        q = assign_lists(queries, centroids, nprobe).select(
+            F.explode("probes").alias("list"), "id", "vec", F.lit(False).alias("in_list"), F.lit(True).alias("is_query")
+        )
+        rows = cat.unionByName(q)
+    per_list = rows.groupBy("list").applyInPandas(_searcher(k, exclude_self), _PER_LIST_SCHEMA)
     pairs = F.zip_with("sims", "others", lambda s, o: F.struct((-s).alias("neg"), o.alias("other")))
     best = per_list.groupBy("query").agg(F.slice(F.array_sort(F.flatten(F.collect_list(pairs))), 1, k).alias("best"))
     return (
