@@ -15,6 +15,7 @@ from typing import Any
 from hybridrec.config import loader
 from hybridrec.config.loader import INT32_MAX, INT32_MIN, ConfigError, Limit, parse_override, path_field
 from hybridrec.config.sections import (
+    ANN_MODES,
     CATALOG_FORMATS,
     CATALOG_LAYOUTS,
     EXCLUDE_RULES,
@@ -45,6 +46,7 @@ __all__ = [
     "CATALOG_FORMATS",
     "CATALOG_LAYOUTS",
     "DEFAULT_CONFIG",
+    "ANN_MODES",
     "EXCLUDE_RULES",
     "IMAGE_FITS",
     "INT32_MAX",

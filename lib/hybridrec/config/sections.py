@@ -674,6 +674,7 @@ class AlsConfig(MlflowSettings):
 
 
 EXCLUDE_RULES = ("interacted", "purchased", "none")
+ANN_MODES = ("auto", "exact", "ivf")  # recommend.ann: see RecommendConfig
 
 
 @dataclass
@@ -724,6 +725,16 @@ class RecommendConfig:
     lexical_max_df: int = 2000
     user_block: int = 4096  # users per block in the content scoring UDF
     content_item_block: int = 200000  # all product vectors of one scoring block (the catalog limit)
+    # Similar items' neighbours (content vectors and ALS item factors): exact = the blocked
+    # self-join (recall 1, quadratic in products); ivf = approximate inverted-file search in Spark
+    # (hybrid/ann.py: near-linear, recall measured in bench/results/catalog.json); auto = exact up
+    # to ann_auto_above products, ivf above.
+    ann: str = "auto"
+    ann_auto_above: int = 200000
+    ann_lists: int | None = None  # inverted lists; null = round(sqrt(products))
+    ann_nprobe: int = 8  # lists each product searches: recall rises, time grows ~linearly with it
+    ann_sample: int = 50000  # vectors the k-means centroids are trained on (held by the driver)
+    ann_seed: int = 23  # the sample's hash and the k-means seed
     refit_als: bool = True  # refit ALS on all events before the run date (else reuse the night's)
     embed_new_products: bool = True  # embed products missing from gold.product_embeddings first
     keep_nights: int = 14  # older run_date partitions are deleted after a successful night
@@ -755,6 +766,11 @@ class RecommendConfig:
         "similar_top_m": Limit(1, 1000),
         "user_block": Limit(1, 1_000_000),
         "content_item_block": Limit(1, 10_000_000),
+        "ann_auto_above": Limit(0, INT32_MAX),
+        "ann_lists": Limit(1, 1_000_000, why="null = round(sqrt(products))"),
+        "ann_nprobe": Limit(1, 10_000),
+        "ann_sample": Limit(1, 10_000_000, why="the driver holds sample x dimensions floats"),
+        "ann_seed": Limit(0, INT32_MAX),
         "keep_nights": Limit(1, 36_500),
         "vacuum_retain_hours": Limit(
             168,
@@ -767,6 +783,7 @@ class RecommendConfig:
 
     def __post_init__(self) -> None:
         one_of("recommend.exclude", self.exclude, EXCLUDE_RULES)
+        one_of("recommend.ann", self.ann, ANN_MODES)
         if self.max_per_category is not None and self.max_per_category < 1:
             raise ConfigError(
                 f"recommend.max_per_category must be at least 1 (or null = no cap), got {self.max_per_category}"

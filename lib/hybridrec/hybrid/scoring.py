@@ -325,6 +325,7 @@ def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> t
         n_items,
         cfg.als.topk_user_block,
         rc.content_item_block,
+        rc,
     )
     warm_f = inputs.als_items.join(item_index, "product_id").select(F.col("item_idx").alias("id"), "factors")
     n_warm = warm_f.count()
@@ -336,6 +337,7 @@ def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> t
             n_warm,
             cfg.als.topk_user_block,
             rc.content_item_block,
+            rc,
         )
     evidence = scores.item_stats.join(item_index, "product_id").select(
         "item_idx", (F.col("n_users") / (F.col("n_users") + F.lit(rc.item_shrinkage))).alias("b")

@@ -41,12 +41,22 @@ def unit_rows(factors: DataFrame) -> DataFrame:
     return factors.mapInPandas(_unit, "id int, features array<float>")
 
 
-def nearest(vectors: DataFrame, k: int, n: int, user_block: int, item_block: int) -> DataFrame:
+def nearest(
+    vectors: DataFrame, k: int, n: int, user_block: int, item_block: int, rc: RecommendConfig | None = None
+) -> DataFrame:
     """(item_idx, other_idx, sim): each item's ``k`` nearest other items by dot product.
 
+    Exact (``topk.blocked``) unless ``rc`` picks the approximate inverted-file search for ``n``
+    items (``recommend.ann``: the exact self-join is quadratic in products, see ``hybrid.ann``).
     With ``item_block >= n`` every product sits in one block: the UDF ranks the final lists and
     no window runs (``topk.blocked``).
     """
+    from hybridrec.hybrid import ann  # inside: keeps this change within nearest
+
+    if rc is not None and ann.use_ivf(rc.ann, n, rc.ann_auto_above):
+        return ann.ivf_neighbours(
+            vectors, vectors, k, n, rc.ann_lists, rc.ann_nprobe, rc.ann_sample, rc.ann_seed, exclude_self=True
+        )
     top = blocked(vectors, vectors, k, user_block, item_block, (n, n), exclude_self=True)
     return top.select(
         F.col("user_idx").alias("item_idx"), F.col("item_idx").alias("other_idx"), F.col("score").alias("sim")
