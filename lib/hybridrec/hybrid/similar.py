@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 
 from hybridrec.collab.topk import blocked
 from hybridrec.config import RecommendConfig
+from hybridrec.hybrid import ann
 
 
 def _unit(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -51,8 +52,6 @@ def nearest(
     With ``item_block >= n`` every product sits in one block: the UDF ranks the final lists and
     no window runs (``topk.blocked``).
     """
-    from hybridrec.hybrid import ann  # inside: keeps this change within nearest
-
     if rc is not None and ann.use_ivf(rc.ann, n, rc.ann_auto_above):
         return ann.ivf_neighbours(
             vectors, vectors, k, n, rc.ann_lists, rc.ann_nprobe, rc.ann_sample, rc.ann_seed, exclude_self=True
