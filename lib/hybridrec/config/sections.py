@@ -824,6 +824,57 @@ class RecommendConfig:
             )
 
 
+RANKER_MODES = ("auto", "off")  # ranker.use: see RankerConfig
+
+
+@dataclass
+class RankerConfig(MlflowSettings):
+    """The learned second stage (``hybridrec.hybrid.ranker``, ``jobs/train_ranker.py``).
+
+    Candidates from every source (ALS, content, cold, popular, repeats) get per-pair features
+    (``hybrid.pair_features.FEATURES``) and a gradient-boosted ranker (``xgboost.spark``) orders
+    them. It is trained on the data's own history: features as of ``label_days`` before the end of
+    the data, labels = what each user did in those last ``label_days``. The nightly job uses the
+    current ranker when ``use`` is auto and one exists, else the hand-set blend (stated in gold.runs).
+    """
+
+    use: str = "auto"  # auto = the current ranker when one exists, else the blend; off = always the blend
+    label_days: float = 14.0  # the window whose events are the training labels
+    popular_candidates: int = 50  # most popular products (recent window) added to every user's candidates
+    repeat_candidates: int = 50  # a user's own products (when recommend.exclude allows them back)
+    negatives: int = 100  # negatives per training user, sampled from the candidates (seeded)
+    trees: int = 300
+    max_depth: int = 6
+    learning_rate: float = 0.05
+    objective: str = "rank:ndcg"
+    min_child_weight: float = 1.0
+    subsample: float = 0.8
+    colsample_bytree: float = 0.8
+    workers: int | None = None  # xgboost.spark num_workers; null = the session's default parallelism
+    seed: int = 21
+
+    EXPERIMENT: ClassVar[str] = "hybridrec-ranker"
+    LIMITS: ClassVar[Mapping[str, Limit]] = {
+        "label_days": Limit(0, 3650, lo_open=True),
+        "popular_candidates": Limit(0, 10_000),
+        "repeat_candidates": Limit(0, 10_000),
+        "negatives": Limit(1, 100_000),
+        "trees": Limit(1, 100_000),
+        "max_depth": Limit(1, 32),
+        "learning_rate": Limit(0, 1, lo_open=True),
+        "min_child_weight": Limit(0, 1e6),
+        "subsample": Limit(0, 1, lo_open=True),
+        "colsample_bytree": Limit(0, 1, lo_open=True),
+        "workers": Limit(1, 100_000, why="null = the default parallelism"),
+        "seed": Limit(0, INT32_MAX),
+    }
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        one_of("ranker.use", self.use, RANKER_MODES)
+        one_of("ranker.objective", self.objective, ("rank:ndcg", "rank:map", "rank:pairwise"))
+
+
 @dataclass
 class EvaluateConfig:
     """Offline evaluation (``jobs/evaluate.py``, ``hybridrec.evaluation``): a temporal split.
@@ -893,6 +944,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     als: AlsConfig = field(default_factory=AlsConfig)
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
+    ranker: RankerConfig = field(default_factory=RankerConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     # Where this config came from (the file), for messages; not a YAML key.
     source: str = field(default="<defaults>", metadata={"internal": True})

@@ -29,7 +29,7 @@ from hybridrec.evaluation import report
 from hybridrec.evaluation.bootstrap import bootstrap_ci, paired_difference_ci
 from hybridrec.evaluation.per_user import coverage, per_user_metrics
 from hybridrec.evaluation.protocol import SEGMENTS, Split, temporal_split
-from hybridrec.evaluation.systems import SYSTEMS, Backtest, backtest
+from hybridrec.evaluation.systems import Backtest, backtest
 from hybridrec.hybrid.scoring import Progress, parquet_stage
 from hybridrec.models.training import current_version
 from hybridrec.run_dates import date_cutoff, default_evaluation_cutoff, last_event
@@ -39,7 +39,14 @@ log = logging.getLogger(__name__)
 
 RANKING = ("recall", "ndcg", "ap", "precision")
 BEYOND = ("n_categories", "novelty")
-COMPARISONS = (("hybrid", "als"), ("als", "popularity"), ("hybrid", "content"))
+COMPARISONS = (
+    ("hybrid", "als"),
+    ("als", "popularity"),
+    ("hybrid", "content"),
+    ("learned", "als"),
+    ("learned", "hybrid"),
+    ("learned", "content"),
+)
 
 
 @dataclass
@@ -109,7 +116,7 @@ def run_evaluation(spark: SparkSession, cfg: Config) -> EvaluationResult:
         per_user = None
         for seg in SEGMENTS:
             part = per_user_metrics(
-                bt.lists, split.relevant.filter(F.col("segment") == seg), items, ev.k, n_train_users, systems=SYSTEMS
+                bt.lists, split.relevant.filter(F.col("segment") == seg), items, ev.k, n_train_users, systems=bt.systems
             ).withColumn("segment", F.lit(seg))
             per_user = part if per_user is None else per_user.unionByName(part)
         per_user = stage(per_user, "per_user")
@@ -122,6 +129,7 @@ def run_evaluation(spark: SparkSession, cfg: Config) -> EvaluationResult:
                 per_user, a, b, ["segment"], list(RANKING), ev.bootstrap_replicates, ev.seed, ev.confidence
             )
             for a, b in COMPARISONS
+            if a in bt.systems and b in bt.systems
         ]
         tables["paired"] = paired
         n_catalog = int(split.counts["catalog_products"])

@@ -10,6 +10,8 @@ the cutoff would. From the same candidates it takes four top-K lists per judged 
 - ``als``: ALS alone (its top ``als.top_k`` candidates; users without factors get none)
 - ``content``: the content profile's nearest products alone (every user with a history)
 - ``hybrid``: the nightly lists (blend, cold items, popular top-up for cold users)
+- ``learned``: the learned ranker's lists (``hybrid.learned``), with a ranker trained here on the
+  events before the cutoff only (``hybrid.ranker_training``); present when ``ranker.use`` is not off
 
 Every list goes through the same filter as the nightly lists (``recommend.exclude`` applied, at
 most ``recommend.max_per_category`` per category, ties by product id), so the comparison isolates
@@ -29,10 +31,18 @@ from hybridrec.collab.als import AlsResult, fit_als
 from hybridrec.config import Config
 from hybridrec.evaluation.protocol import Split
 from hybridrec.hybrid import blend, popular
+from hybridrec.hybrid.learned import learned_lists
 from hybridrec.hybrid.lists import Stage
+from hybridrec.hybrid.ranker import NothingToLearn
+from hybridrec.hybrid.ranker_training import RankerTraining, train_ranker
 from hybridrec.hybrid.scoring import NightInputs, NightScores, Progress, hybrid_lists, score_users
 
-SYSTEMS = ("popularity", "als", "content", "hybrid")
+SYSTEMS = ("popularity", "als", "content", "hybrid", "learned")
+
+
+def systems_of(cfg: Config) -> tuple[str, ...]:
+    """The systems a backtest with ``cfg`` compares (``learned`` only when the ranker is on)."""
+    return SYSTEMS if cfg.ranker.use != "off" else tuple(s for s in SYSTEMS if s != "learned")
 
 
 def filtered_lists(
@@ -72,6 +82,8 @@ class Backtest:
     inputs: NightInputs
     scores: NightScores
     als_version: str
+    systems: tuple[str, ...] = SYSTEMS[:4]
+    ranker: RankerTraining | None = None
 
 
 def backtest(
@@ -115,6 +127,16 @@ def backtest(
     scores = score_users(spark, cfg, inputs, split.cutoff, stage, progress, content_users="all")
     judged = split.users.select("user_id")
     out: dict[str, DataFrame] = {}
+    names = systems_of(cfg)
+    trained: list[RankerTraining] = []
+    if "learned" in names:
+        try:
+            trained.append(
+                train_ranker(spark, cfg, products, interactions, vectors, content_version, split.cutoff, stage)
+            )
+        except NothingToLearn as exc:
+            print(f"[evaluate ranker] no learned system: {exc}", flush=True)
+            names = tuple(n for n in names if n != "learned")
 
     def lists() -> str:
         capped = filtered_lists(scores, products, judged, k, rc.max_per_category)
@@ -130,8 +152,11 @@ def backtest(
             "content": capped(scores.content.select("user_id", "product_id", F.col("content_score").alias("score"))),
             "hybrid": hybrid,
         }
+        if trained:
+            learned = learned_lists(scores, inputs, cfg, trained[0].ranker, stage, users=judged).final
+            systems["learned"] = learned.filter(F.col("rank") <= k)
         union = None
-        for name in SYSTEMS:
+        for name in names:
             part = systems[name].select(F.lit(name).alias("system"), "user_id", "rank", "product_id")
             union = part if union is None else union.unionByName(part)
         out["lists"] = stage(union, "lists")
@@ -141,10 +166,16 @@ def backtest(
             for r in out["lists"].groupBy("system").agg(F.countDistinct("user_id").alias("n")).collect()
         }
         return "top-{} lists for {} judged users: {}".format(
-            k, split.counts["judged_users"], ", ".join(f"{s} {n.get(s, 0)} users" for s in SYSTEMS)
+            k, split.counts["judged_users"], ", ".join(f"{s} {n.get(s, 0)} users" for s in names)
         )
 
     progress("lists", lists)
     return Backtest(
-        lists=out["lists"], hybrid=out["hybrid"], inputs=inputs, scores=scores, als_version=fit.model_version
+        lists=out["lists"],
+        hybrid=out["hybrid"],
+        inputs=inputs,
+        scores=scores,
+        als_version=fit.model_version,
+        systems=names,
+        ranker=trained[0] if trained else None,
     )

@@ -1,0 +1,91 @@
+"""Tonight's lists from the learned ranker: the candidate pool of every active user, its pair
+features, the ranker's score, then the same filter / cap / top-up / explain as the blend
+(``lists.final_lists``), so only the ordering differs between the two.
+
+The ranker's margin is squashed to (0, 1) (logistic): the top-up rows of ``final_lists`` score
+below 0, so a short list is topped up after every ranked candidate, never interleaved.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from hybridrec.config import Config
+from hybridrec.hybrid import lists, popular
+from hybridrec.hybrid.candidates import candidate_pool
+from hybridrec.hybrid.lists import Stage
+from hybridrec.hybrid.pair_features import pair_features
+from hybridrec.hybrid.ranker import RankerModel, score_pool
+from hybridrec.hybrid.scoring import NightInputs, NightScores
+
+
+def night_features(scores: NightScores, inputs: NightInputs, cfg: Config, users: DataFrame | None = None) -> DataFrame:
+    """The pair features of the night's candidate pool for ``users`` (default: every active user)."""
+    products = inputs.products
+    pool = candidate_pool(
+        users=scores.user_stats if users is None else users,
+        history=scores.history,
+        usable_events=scores.usable_events,
+        reference=scores.reference,
+        products=products,
+        als=scores.als,
+        content=scores.content,
+        cold=scores.cold,
+        rc=cfg.recommend,
+        kc=cfg.ranker,
+    )
+    vectors = scores.vec_idx.join(scores.item_index, "item_idx").select("product_id", "vec")
+    return pair_features(
+        pool,
+        history=scores.history,
+        usable_events=scores.usable_events,
+        reference=scores.reference,
+        products=products,
+        vectors=vectors,
+    )
+
+
+def ranked_candidates(model: RankerModel, features: DataFrame) -> DataFrame:
+    """Scored pool rows in ``lists.final_lists``' input shape: user_id, product_id, score in
+    (0, 1), source, reason_product_id, cold_item, reason (null: explained later)."""
+    scored = score_pool(model, features)
+    repeat = ~F.isnan("repeat_score")
+    collab = ~F.isnan("als_score") | ~F.isnan("cold_score")
+    content = ~F.isnan("content_score")
+    source = (
+        F.when(repeat, "repeat")
+        .when(collab & content, "blend")
+        .when(collab, "als")
+        .when(content, "content")
+        .otherwise("popular")
+    )
+    reason_id = F.when(repeat, F.col("product_id")).when(content, F.col("reason_product_id"))
+    reason = F.when(source == "popular", F.lit("popular right now"))
+    return scored.select(
+        "user_id",
+        "product_id",
+        (F.lit(1.0) / (F.lit(1.0) + F.exp(-F.col("score")))).alias("score"),
+        source.alias("source"),
+        reason_id.alias("reason_product_id"),
+        (F.col("item_users") == 0).alias("cold_item"),
+        reason.cast("string").alias("reason"),
+    )
+
+
+def learned_lists(
+    scores: NightScores,
+    inputs: NightInputs,
+    cfg: Config,
+    model: RankerModel,
+    stage: Stage,
+    users: DataFrame | None = None,
+) -> lists.Lists:
+    """The final list of every active user (or of ``users``, user_id) ordered by ``model`` (see
+    the module docstring)."""
+    rc = cfg.recommend
+    user_stats = scores.user_stats if users is None else scores.user_stats.join(users, "user_id", "left_semi")
+    ranked = stage(ranked_candidates(model, night_features(scores, inputs, cfg, user_stats)), "learned")
+    pop = popular.popularity(scores.usable_events, scores.reference, rc.popular_days, inputs.products).persist()
+    scores._cached.append(pop)  # noqa: SLF001 - the night's own cache list, released by NightScores
+    return lists.final_lists(ranked, scores.history, user_stats, inputs.products, pop, rc, stage=stage)

@@ -1,0 +1,171 @@
+"""Features of each (user, candidate) pair for the learned ranker: the one place they are defined.
+
+Everything is computed in Spark from what the night already has (no per-user loop on the driver):
+the candidate pool (``candidates.candidate_pool``), the user-item history, the usable events
+before the night and the content vectors. A missing value is NaN (XGBoost learns a default
+direction for it), never a made-up zero.
+
+``FEATURES`` (name → meaning, below) is the ranker's input, in its order; docs/ranker.md lists it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from hybridrec.hybrid.candidates import SOURCE_SCORES
+from hybridrec.run_dates import utc_timestamp
+
+FEATURES: dict[str, str] = {
+    "als_score": "ALS user·item score (null: not among the user's ALS candidates)",
+    "als_rank": "rank of the pair among the user's ALS candidates",
+    "content_score": "cosine of the product to the user's content profile",
+    "content_rank": "rank among the user's content candidates",
+    "cold_score": "predicted ALS score of a cold product (content → factors)",
+    "cold_rank": "rank among the user's cold candidates",
+    "popular_score": "recent popularity / the most popular product's (popular candidates only)",
+    "repeat_score": "the user's own decayed weight on the product (repeat candidates only)",
+    "n_sources": "how many sources proposed the pair",
+    "item_users": "distinct users of the product before the night (0 = cold)",
+    "item_pop_7d": "weighted events on the product in the last 7 days of the data",
+    "item_pop_30d": "... in the last 30 days",
+    "item_pop_all": "... in all history",
+    "item_trend": "item_pop_7d / (item_pop_30d * 7 / 30 + 1): rising (> 1) or fading",
+    "item_age_days": "days since the product's first event (NaN for a cold product)",
+    "item_days_since_last": "days since the product's last event",
+    "user_items": "distinct products of the user",
+    "user_events": "usable events of the user",
+    "user_active_days": "distinct days with an event",
+    "user_days_since_last": "days since the user's last event",
+    "hist_weight": "the user's decayed weight on this product (NaN: never interacted)",
+    "hist_events": "the user's events on this product",
+    "hist_days_since": "days since the user's last event on this product",
+    "cat_share": "share of the user's weight in the product's category (NaN without categories)",
+    "sim_last": "content cosine of the product to the user's most recent product",
+    "sim_top": "content cosine of the product to the user's most weighted product",
+}
+
+_DAY_US = 86_400e6
+
+
+def _days_before(reference: dt.datetime, ts: Column) -> Column:
+    return (F.unix_micros(utc_timestamp(reference)) - F.unix_micros(ts)) / _DAY_US
+
+
+def _nan(col: Column) -> Column:
+    return F.coalesce(col.cast("double"), F.lit(float("nan")))
+
+
+def _source_ranks(pool: DataFrame) -> DataFrame:
+    out = pool
+    for source in ("als", "content", "cold"):
+        score = SOURCE_SCORES[source]
+        order = Window.partitionBy("user_id").orderBy(F.col(score).desc_nulls_last(), F.col("product_id"))
+        out = out.withColumn(f"{source}_rank", F.when(F.col(score).isNotNull(), F.row_number().over(order)))
+    return out
+
+
+def item_features(events: DataFrame, reference: dt.datetime) -> DataFrame:
+    """(product_id, item_users, item_pop_7d, item_pop_30d, item_pop_all, item_trend,
+    item_age_days, item_days_since_last) over the usable events before the night."""
+    age = _days_before(reference, F.col("ts"))
+    return (
+        events.groupBy("product_id")
+        .agg(
+            F.countDistinct("user_id").alias("item_users"),
+            F.sum(F.when(age <= 7, F.col("weight")).otherwise(0.0)).alias("item_pop_7d"),
+            F.sum(F.when(age <= 30, F.col("weight")).otherwise(0.0)).alias("item_pop_30d"),
+            F.sum("weight").alias("item_pop_all"),
+            F.max(age).alias("item_age_days"),
+            F.min(age).alias("item_days_since_last"),
+        )
+        .withColumn("item_trend", F.col("item_pop_7d") / (F.col("item_pop_30d") * 7.0 / 30.0 + 1.0))
+    )
+
+
+def user_features(events: DataFrame, reference: dt.datetime) -> DataFrame:
+    """(user_id, user_items, user_events, user_active_days, user_days_since_last)."""
+    return events.groupBy("user_id").agg(
+        F.countDistinct("product_id").alias("user_items"),
+        F.count(F.lit(1)).alias("user_events"),
+        F.countDistinct(F.to_date("ts")).alias("user_active_days"),
+        F.min(_days_before(reference, F.col("ts"))).alias("user_days_since_last"),
+    )
+
+
+def _category_share(history: DataFrame, products: DataFrame) -> DataFrame:
+    cat = products.select("product_id", "category").filter(F.col("category").isNotNull())
+    per = history.join(cat, "product_id").groupBy("user_id", "category").agg(F.sum("weight").alias("_w"))
+    return per.withColumn("cat_share", F.col("_w") / F.sum("_w").over(Window.partitionBy("user_id"))).drop("_w")
+
+
+def _dot(a: str, b: str) -> Column:
+    return F.aggregate(
+        F.zip_with(F.col(a), F.col(b), lambda x, y: x * y), F.lit(0.0).cast("double"), lambda s, v: s + v
+    )
+
+
+def _anchor_similarity(pool: DataFrame, history: DataFrame, vectors: DataFrame) -> DataFrame:
+    """(user_id, product_id, sim_last, sim_top) for the pool's pairs: cosines (unit vectors) of
+    the candidate to the user's most recent and most weighted products."""
+    last = Window.partitionBy("user_id").orderBy(F.col("last_ts").desc(), F.col("product_id"))
+    anchors = (
+        history.withColumn("_r", F.row_number().over(last))
+        .filter((F.col("_r") == 1) | (F.col("h_rank") == 1))
+        .groupBy("user_id")
+        .agg(
+            F.max(F.when(F.col("_r") == 1, F.col("product_id"))).alias("_last"),
+            F.max(F.when(F.col("h_rank") == 1, F.col("product_id"))).alias("_top"),
+        )
+    )
+    vec = vectors.select("product_id", "vec")
+    pairs = pool.select("user_id", "product_id").join(anchors, "user_id").join(vec, "product_id")
+    for anchor, name in (("_last", "sim_last"), ("_top", "sim_top")):
+        pairs = (
+            pairs.join(vec.select(F.col("product_id").alias(anchor), F.col("vec").alias("_a")), anchor, "left")
+            .withColumn(name, F.when(F.col("_a").isNotNull(), _dot("vec", "_a")))
+            .drop("_a")
+        )
+    return pairs.select("user_id", "product_id", "sim_last", "sim_top")
+
+
+def pair_features(
+    pool: DataFrame,
+    *,
+    history: DataFrame,
+    usable_events: DataFrame,
+    reference: dt.datetime,
+    products: DataFrame,
+    vectors: DataFrame,
+) -> DataFrame:
+    """``pool`` (``candidate_pool`` rows) → the same rows with every ``FEATURES`` column (double,
+    NaN where missing) plus user_id, product_id and reason_product_id.
+
+    ``vectors``: (product_id, vec) unit content vectors; ``history``: ``user_item_history`` rows
+    with ``h_rank``.
+    """
+    ranked = _source_ranks(pool).withColumn(
+        "n_sources", sum((F.col(c).isNotNull().cast("int") for c in SOURCE_SCORES.values()), F.lit(0))
+    )
+    hist = history.select(
+        "user_id",
+        "product_id",
+        F.col("weight").alias("hist_weight"),
+        F.col("n_events").alias("hist_events"),
+        _days_before(reference, F.col("last_ts")).alias("hist_days_since"),
+    )
+    cats = products.select("product_id", "category")
+    joined = (
+        ranked.join(item_features(usable_events, reference), "product_id", "left")
+        .join(user_features(usable_events, reference), "user_id", "left")
+        .join(hist, ["user_id", "product_id"], "left")
+        .join(cats, "product_id", "left")
+        .join(_category_share(history, products), ["user_id", "category"], "left")
+        .join(_anchor_similarity(pool, history, vectors), ["user_id", "product_id"], "left")
+        .fillna(0, subset=["item_users", "item_pop_7d", "item_pop_30d", "item_pop_all"])
+    )
+    return joined.select(
+        "user_id", "product_id", "reason_product_id", *(_nan(F.col(name)).alias(name) for name in FEATURES)
+    )

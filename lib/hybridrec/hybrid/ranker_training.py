@@ -1,0 +1,134 @@
+"""Train the ranker on the data's own history: replay the night ``ranker.label_days`` before
+``cutoff`` and learn from what users did in the days between.
+
+The replay runs the nightly code itself (``collab.als.fit_als`` at the earlier moment, in memory,
+then ``scoring.score_users`` and ``learned.night_features``), so the features the ranker learns
+from are computed exactly as tonight's will be. Everything it reads lies before ``cutoff``: the
+evaluation can train a ranker for its own cutoff without seeing the test window.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+
+from hybridrec.collab.als import fit_als
+from hybridrec.collab.confidence import flag_interactions, usable
+from hybridrec.config import Config
+from hybridrec.hybrid.candidates import source_recall
+from hybridrec.hybrid.learned import night_features
+from hybridrec.hybrid.lists import Stage
+from hybridrec.hybrid.ranker import RankerModel, fit_ranker, label_pairs, training_rows
+from hybridrec.hybrid.scoring import NightInputs, Progress, score_users
+from hybridrec.splits import events_between
+
+
+@dataclass
+class RankerTraining:
+    """A trained ranker and how its training went (recorded in ``ranker.json`` and MLflow)."""
+
+    ranker: RankerModel
+    label_start: dt.datetime
+    cutoff: dt.datetime
+    recall: dict[str, float] = field(default_factory=dict)  # candidate recall per source, on the labels
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def ranker_version(cfg: Config, cutoff: dt.datetime, content_version: str) -> str:
+    """``<cutoff date>-<hash of the settings and content model>``: the same night and settings
+    give the same version (a re-run replaces it)."""
+    blob = json.dumps(
+        {"ranker": dataclasses.asdict(cfg.ranker), "content": content_version, "cutoff": cutoff.isoformat()},
+        sort_keys=True,
+        default=str,
+    )
+    return f"{cutoff:%Y-%m-%d}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+
+
+def train_ranker(
+    spark: SparkSession,
+    cfg: Config,
+    products: DataFrame,
+    interactions: DataFrame,
+    vectors: DataFrame,
+    content_version: str,
+    cutoff: dt.datetime,
+    stage: Stage,
+) -> RankerTraining:
+    """Replay the night at ``cutoff - ranker.label_days``, label its pools with the events of
+    ``[that moment, cutoff)`` and fit the ranker (see the module docstring)."""
+    kc = cfg.ranker
+    start = cutoff - dt.timedelta(days=kc.label_days)
+    seconds: dict[str, float] = {}
+    progress = Progress(seconds, job="ranker")
+    fit_cfg = dataclasses.replace(cfg, als=dataclasses.replace(cfg.als, evaluate=False, tune=False))
+
+    def prefixed(df: DataFrame, name: str) -> DataFrame:
+        return stage(df, f"ranker_{name}")
+
+    fits = []
+
+    def als() -> str:
+        fit = fit_als(spark, fit_cfg, interactions, start, products=products)
+        fits.append(fit)
+        return f"ALS replayed at {start:%Y-%m-%d} on {fit.counts.get('pairs', 0)} user-product pairs (in memory)"
+
+    progress("als", als)
+    fit = fits[0]
+    inputs = NightInputs(
+        products=products,
+        interactions=interactions,
+        vectors=vectors,
+        als_users=fit.user_factors,
+        als_items=fit.item_factors,
+        als_candidates=fit.candidates,
+        user_index=fit.user_ids.select("user_id", "user_idx"),
+        content_version=content_version,
+        als_version=fit.model_version,
+    )
+    scores = score_users(spark, cfg, inputs, start, prefixed, progress, content_users="all")
+    window = events_between(interactions, start, cutoff)
+    labels = label_pairs(usable(flag_interactions(window, cutoff, cfg.als.event_weights, products))).persist()
+    out: dict[str, object] = {}
+
+    def features() -> str:
+        feats = prefixed(night_features(scores, inputs, cfg), "features")
+        out["recall"] = source_recall(feats, labels)
+        rows = prefixed(training_rows(feats, labels, inputs.user_index, kc), "rows")
+        out["rows"] = rows
+        recall = out["recall"]
+        return (
+            f"candidate recall of the {labels.count()} labelled pairs in [{start:%Y-%m-%d}, {cutoff:%Y-%m-%d}): "
+            + ", ".join(f"{k} {v:.3f}" for k, v in recall.items())  # type: ignore[union-attr]
+        )
+
+    progress("features", features)
+    version = ranker_version(cfg, cutoff, content_version)
+
+    def train() -> str:
+        ranker = fit_ranker(out["rows"], kc, version)  # type: ignore[arg-type]
+        out["ranker"] = ranker
+        top = sorted(ranker.importances.items(), key=lambda kv: -kv[1])[:5]
+        return (
+            f"ranker {version}: {kc.trees} trees on {ranker.counts['rows']} rows of {ranker.counts['users']} users "
+            f"({ranker.counts['positives']} positives); top features " + ", ".join(f"{k} {v:.2f}" for k, v in top)
+        )
+
+    progress("train", train)
+    labels.unpersist()
+    scores.release()
+    fit.release()
+    ranker: RankerModel = out["ranker"]  # type: ignore[assignment]
+    ranker.metrics.update({f"candidate_recall_{k}": v for k, v in out["recall"].items()})  # type: ignore[union-attr]
+    return RankerTraining(
+        ranker=ranker,
+        label_start=start,
+        cutoff=cutoff,
+        recall=dict(out["recall"]),  # type: ignore[call-overload]
+        seconds=seconds,
+    )
