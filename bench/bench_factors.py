@@ -445,12 +445,18 @@ def fashion_catalog(spark: Any, args: argparse.Namespace, clock: Callable[[str],
     content = content.merge(preds, on="product_id", how="left")
     clock("fashion_content")
     styles, id_col, cat_col = read_fashion_styles(Path(cfg.demo.fashion_path), cfg)
-    sim = simulate(styles, cfg.demo, list(cfg.demo.preference_attributes), id_col=id_col, category_col=cat_col, listed_at_col=None)
     out = args.out_data.resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    sim.events.to_parquet(out / "fashion_events.parquet", index=False)
+    events_file = out / f"fashion_events_seed{cfg.demo.seed}_users{cfg.demo.n_users}.parquet"
+    if events_file.is_file():  # the simulator is seeded: the same settings give the same events
+        events = pd.read_parquet(events_file)
+    else:
+        attributes = list(cfg.demo.preference_attributes)
+        sim = simulate(styles, cfg.demo, attributes, id_col=id_col, category_col=cat_col, listed_at_col=None)
+        events = sim.events
+        out.mkdir(parents=True, exist_ok=True)
+        events.to_parquet(events_file, index=False)
     clock("fashion_simulate")
-    interactions = interactions_frame(spark, sim.events, cfg.als.event_weights)
+    interactions = interactions_frame(spark, events, cfg.interactions.event_weights)
     _, end = window(cfg.demo)
     cutoff = dt.datetime.fromtimestamp(end + 1, dt.UTC).replace(tzinfo=None)
     products = spark.createDataFrame(styles[[id_col]].rename(columns={id_col: "product_id"}).astype(str))
@@ -462,10 +468,10 @@ def fashion_catalog(spark: Any, args: argparse.Namespace, clock: Callable[[str],
         {
             "content_work": str(work),
             "content_model_version": version,
-            "events": len(sim.events),
+            "events": len(events),
             "simulated_users": cfg.demo.n_users,
             "demo_seed": cfg.demo.seed,
-            "events_file": str(out / "fashion_events.parquet"),
+            "events_file": str(events_file),
             "cutoff": cutoff.isoformat(),
         }
     )
@@ -505,7 +511,8 @@ def summary_tables(result: dict[str, Any]) -> str:
     lines = []
     for name, res in result["catalogs"].items():
         lines += [
-            f"\n### {name}: {res['n_warm_products']} warm products ({res['n_test']} held out), ALS rank {res['rank']}\n",
+            f"\n### {name}: {res['n_warm_products']} warm products ({res['n_test']} held out), "
+            f"ALS rank {res['rank']}\n",
             "| model | inputs | R² | cosine | score corr | R² (5+ users) | cosine (5+ users) |",
             "|---|---|---|---|---|---|---|",
         ]
@@ -542,6 +549,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         now = time.perf_counter()
         seconds[stage] = round(now - last[0], 1)
         last[0] = now
+        print(f"bench_factors: [{stage}] {seconds[stage]}s", flush=True)
 
     spark = build_spark(load_config(RETAIL_CONFIG, ["spark.ui_enabled=false", "spark.driver_memory=6g"]).spark)
     catalogs: dict[str, Any] = {}

@@ -27,10 +27,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from hybridrec.collab.topk import blocked
+from hybridrec.config.sections import COLD_MODELS, RecommendConfig
 from hybridrec.errors import HybridrecError
 from hybridrec.hybrid.factor_mlp import MlpHead, fit_mlp
-
-COLD_MODELS = ("ridge", "mlp")
 
 
 @dataclass
@@ -135,6 +134,21 @@ class ColdModel:
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.model.predict(x)
 
+    def metrics(self) -> dict[str, float]:
+        """The night's metrics: ``cold_factor_r2`` and ``cold_factor_cosine`` (held out), if any."""
+        if self.r2 is None or self.cosine is None:
+            return {}
+        return {"cold_factor_r2": self.r2, "cold_factor_cosine": self.cosine}
+
+    def describe(self) -> str:
+        """One line for the night's progress output."""
+        if self.r2 is None or self.cosine is None:
+            return f"content→ALS {self.kind} fitted on {self.fit_rows} warm products, none held out"
+        return (
+            f"content→ALS {self.kind}: held-out R2 {self.r2:.3f}, cosine {self.cosine:.3f} on "
+            f"{self.heldout_rows} warm products; fitted on {self.fit_rows}"
+        )
+
 
 def heldout_split(warm: DataFrame, share: float, seed: int) -> tuple[DataFrame, DataFrame]:
     """(fit rows, held-out rows) of ``warm``: a seeded hash of the content vector picks ``share``
@@ -179,7 +193,20 @@ def heldout_figures(rows: DataFrame, model: FactorRegression | MlpHead) -> tuple
     return n, (1.0 - sse / sst if sst > 0 else None), sum(float(p["cos"]) for p in parts) / n
 
 
-def fit_cold_model(
+def fit_cold_model(warm: DataFrame, rc: RecommendConfig) -> ColdModel:
+    """The ``recommend.cold_model`` model on ``warm`` (vec, factors), measured on the held-out
+    ``cold_model_holdout`` share (0 = none: no figures). See the module docstring."""
+    return fit_cold_model_with(
+        warm,
+        rc.cold_model,
+        l2=rc.regression_l2,
+        holdout=rc.cold_model_holdout,
+        max_rows=rc.cold_model_max_rows,
+        seed=rc.cold_model_seed,
+    )
+
+
+def fit_cold_model_with(
     warm: DataFrame,
     kind: str,
     *,
@@ -188,8 +215,7 @@ def fit_cold_model(
     max_rows: int,
     seed: int,
 ) -> ColdModel:
-    """Fit the ``kind`` (``COLD_MODELS``) cold-item model on ``warm`` (vec, factors), measured on a
-    held-out ``holdout`` share (0 = none: no figures). See the module docstring.
+    """Fit the ``kind`` (``COLD_MODELS``) cold-item model (``fit_cold_model`` with explicit settings).
 
     ``max_rows`` bounds what the driver collects for the ``mlp`` head (a seeded sample of the fit
     rows, the rest stay on the executors); the ridge never collects rows.
@@ -207,7 +233,9 @@ def fit_cold_model(
             raise HybridrecError(
                 "no product has both an embedding and ALS factors: cannot fit the cold-item factor head"
             )
-        sample = fit_rows if n_avail <= max_rows else fit_rows.sample(fraction=min(1.0, 1.1 * max_rows / n_avail), seed=seed)
+        sample = (
+            fit_rows if n_avail <= max_rows else fit_rows.sample(fraction=min(1.0, 1.1 * max_rows / n_avail), seed=seed)
+        )
         pdf = sample.limit(max_rows).toPandas()
         if len(pdf) < 10:
             raise HybridrecError(
