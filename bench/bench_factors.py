@@ -36,14 +36,16 @@ articleType; retail: the predicted title-keyword class, the only category there 
 sanity bound: how much of the factors is popularity).
 
 Models: ``ridge`` (closed form; ``fused l2=1`` is what shipped, the others choose l2 from
-0.1..1000 on a validation share), ``mlp`` (``hybrid.factor_mlp.fit_mlp``, the head that ships:
+0.1..1e5 on a validation share), ``mlp`` (``hybrid.factor_mlp.fit_mlp``, the head that ships:
 one ReLU layer, MSE on the raw factors, early stopping), ``mlp dir`` (the same head on
 unit-length factors: direction only), ``keras cos`` (a Keras MLP of the same shape with a cosine
-loss, for reference), and ``mlp >=5`` (trained only on products with at least 5 users).
+loss, for reference), ``mlp >=5`` (trained only on products with at least 5 users), ``knn``
+(similarity-weighted mean factors of the 20 most similar training products) and, on retail,
+``finetuned text encoder`` ((d): the trained text LSTM with a linear factor head, every layer
+trained on the factor objective; ``tfidf`` = the titles' TF-IDF on their 3,000 most common terms).
 
 Figures on the held-out products: ``r2`` (raw factors, variance-weighted over dimensions, around
-the held-out mean), ``r2_dir`` (the same on unit-length targets and predictions: what the
-direction explains), ``cosine`` (mean cosine of predicted and true factors), ``score_corr``
+the held-out mean; left out for models that predict directions only), ``cosine`` (mean cosine of predicted and true factors), ``score_corr``
 (mean over ``--users`` seeded users of the Pearson correlation, across held-out products, of
 user factors x predicted vs x true factors: what ranking cold products by predicted factors
 recovers), and ``r2`` / ``cosine`` per bucket of the product's number of users.
@@ -81,7 +83,7 @@ FASHION_CONFIG = REPO_ROOT / "conf" / "fashion.yaml"
 RETAIL_CONFIG = REPO_ROOT / "conf" / "retail.yaml"
 ATTRIBUTES = ("gender", "baseColour", "masterCategory", "subCategory", "usage", "season")
 BUCKETS = ((1, 1), (2, 4), (5, 19), (20, 99), (100, None))
-L2_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0)
+L2_GRID = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
 SHIPPED_L2 = 1.0
 SVD_DIM = 64
 TEST_SHARE = 0.2
@@ -99,6 +101,8 @@ class Catalog:
     inputs: dict[str, np.ndarray]
     user_factors: np.ndarray  # a seeded sample of users' ALS factors
     info: dict[str, Any] = field(default_factory=dict)
+    tokens: np.ndarray | None = None  # the text features' token ids (fine-tuning), row-aligned
+    model_dir: Path | None = None  # the content model's folder (its ``text`` SavedModel)
 
 
 # ---- pure helpers --------------------------------------------------------------------------------
@@ -224,6 +228,46 @@ def knn_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, k:
     return out
 
 
+def finetune_text_encoder(
+    model_dir: Path,
+    tokens: np.ndarray,
+    y: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    seed: int,
+    max_epochs: int = 60,
+) -> tuple[np.ndarray, int]:
+    """(d): the trained text model (``<model_dir>/text``, token ids → its embedding layer) with a
+    linear head to the factors, every layer trained on the factor objective (MSE on the raw
+    factors scaled by one deviation, early stopping on a validation share of ``train``): predicted
+    factors of ``test`` and the epochs kept. The category objective is not kept here: a measurement
+    of how far the factor objective alone moves the encoder, not the shipped training."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    from hybridrec.models.cnn import EMBEDDING_LAYER
+
+    tf.keras.utils.set_random_seed(seed)
+    base = tf.keras.models.load_model(str(model_dir / "text"), compile=False)
+    emb = base.get_layer(EMBEDDING_LAYER).output
+    out = tf.keras.layers.Dense(y.shape[1], name="factors")(emb)
+    model = tf.keras.Model(base.input, out)
+    mean, scale = y[train].mean(axis=0), float(y[train].std()) or 1.0
+    model.compile(optimizer=tf.keras.optimizers.Adam(3e-4), loss="mse")
+    stop = tf.keras.callbacks.EarlyStopping(patience=6, restore_best_weights=True)
+    hist = model.fit(
+        tokens[train],
+        (y[train] - mean) / scale,
+        batch_size=64,
+        epochs=max_epochs,
+        validation_split=VAL_SHARE,
+        callbacks=[stop],
+        verbose=0,
+    )
+    best = int(np.argmin(hist.history["val_loss"])) + 1
+    return model.predict(tokens[test], batch_size=512, verbose=0) * scale + mean, best
+
+
 def figures(
     pred: np.ndarray, true: np.ndarray, support: np.ndarray, users: np.ndarray, direction: bool = False
 ) -> dict[str, Any]:
@@ -250,7 +294,9 @@ def figures(
     return out
 
 
-def evaluate_catalog(cat: Catalog, seed: int, keras: bool, clock: Callable[[str], None]) -> dict[str, Any]:
+def evaluate_catalog(
+    cat: Catalog, seed: int, keras: bool, finetune: bool, clock: Callable[[str], None]
+) -> dict[str, Any]:
     """Every (inputs, model) of the module docstring on one seeded 80/20 split of ``cat``."""
     from hybridrec.hybrid.factor_mlp import fit_mlp
 
@@ -303,6 +349,10 @@ def evaluate_catalog(cat: Catalog, seed: int, keras: bool, clock: Callable[[str]
     if keras:
         record("keras cos rich", keras_cosine_mlp(x[train], y[train], x[test], seed), direction=True)
         clock(f"{cat.name}_keras")
+    if finetune and cat.tokens is not None and cat.model_dir is not None:
+        pred, epochs = finetune_text_encoder(cat.model_dir, cat.tokens, y, train, test, seed)
+        record("finetuned text encoder", pred, epochs=epochs)
+        clock(f"{cat.name}_finetune")
     return {
         "n_warm_products": n,
         "n_train": len(train),
@@ -502,6 +552,11 @@ def retail_catalog(spark: Any, args: argparse.Namespace, clock: Callable[[str], 
     als = als_frames(spark, cfg, interactions, cutoff, products.select("product_id"))
     clock("retail_als")
     cat = assemble("retail", content, als, content["predicted_category"].tolist(), [], args.users, args.seed)
+    text = pd.read_parquet(Path(cfg.paths.features) / "text", columns=["product_id", "token_ids"])
+    by_id = dict(zip(text["product_id"], text["token_ids"], strict=True))
+    if all(p in by_id for p in cat.product_ids):
+        cat.tokens = np.stack([np.asarray(by_id[p], np.int32) for p in cat.product_ids])
+        cat.model_dir = Path(cfg.paths.models) / version
     cat.info.update({"data": str(data), "content_model_version": version, "cutoff": cutoff.isoformat()})
     clock("retail_assemble")
     return cat
@@ -535,6 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--users", type=int, default=2000, help="users sampled for score_corr")
     parser.add_argument("--no-keras", dest="keras", action="store_false")
+    parser.add_argument("--no-finetune", dest="finetune", action="store_false", help="skip (d) (retail only)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -560,7 +616,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         spark.stop()
     for cat in loaded:
-        catalogs[cat.name] = evaluate_catalog(cat, args.seed, args.keras, clock)
+        catalogs[cat.name] = evaluate_catalog(cat, args.seed, args.keras, args.finetune, clock)
     result = {
         "benchmark": "factors",
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -62,9 +62,13 @@ def test_head_sample_is_bounded_and_seeded(spark) -> None:
     np.testing.assert_allclose(got[9], a.predict(x[1:2])[0], rtol=1e-5)
 
 
-def test_unknown_model_and_empty_input_are_refused(spark) -> None:
+def test_unknown_model_and_empty_input_are_refused_and_tiny_input_falls_back(spark) -> None:
     with pytest.raises(ConfigError, match="cold_model"):
         RecommendConfig(cold_model="forest")
     empty = spark.createDataFrame([], "vec array<float>, factors array<float>")
     with pytest.raises(HybridrecError, match="no product"):
         fit_cold_model_with(empty, "mlp", l2=1.0, holdout=0.2, max_rows=100, seed=1)
+    tiny, x, _ = _warm(spark, 30, seed=14)  # a tiny catalog's night: the ridge on all, no figures
+    model = fit_cold_model_with(tiny, "mlp", l2=1.0, holdout=0.2, max_rows=100, seed=1)
+    assert model.kind.startswith("ridge") and model.fit_rows == 30 and model.r2 is None
+    assert model.predict(x[:2]).shape == (2, 4)

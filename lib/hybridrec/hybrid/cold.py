@@ -31,6 +31,10 @@ from hybridrec.config.sections import COLD_MODELS, RecommendConfig
 from hybridrec.errors import HybridrecError
 from hybridrec.hybrid.factor_mlp import MlpHead, fit_mlp
 
+# Below this many warm products to fit on, the head is not trained (the ridge is: a validation
+# share of a handful of rows says nothing) and no figures are held out.
+MIN_HEAD_ROWS = 50
+
 
 @dataclass
 class FactorRegression:
@@ -224,24 +228,22 @@ def fit_cold_model_with(
         raise HybridrecError(f"recommend.cold_model must be one of {', '.join(COLD_MODELS)}, got {kind!r}")
     warm = warm.select("vec", "factors")
     fit_rows, held_rows = heldout_split(warm, holdout, seed) if holdout > 0 else (warm, None)
+    n_avail = fit_rows.count()
+    if held_rows is not None and n_avail < MIN_HEAD_ROWS:  # too few to spare any: fit on all, no figures
+        fit_rows, held_rows, n_avail = warm, None, warm.count()
+    if n_avail == 0:
+        raise HybridrecError("no product has both an embedding and ALS factors: cannot fit the cold-item model")
+    note = ""
+    if kind == "mlp" and n_avail < MIN_HEAD_ROWS:
+        kind, note = "ridge", f" (mlp needs {MIN_HEAD_ROWS} warm products, {n_avail} here)"
     if kind == "ridge":
         measured: FactorRegression | MlpHead = fit_factor_regression(fit_rows, l2)
         n_fit = measured.rows
     else:
-        n_avail = fit_rows.count()
-        if n_avail == 0:
-            raise HybridrecError(
-                "no product has both an embedding and ALS factors: cannot fit the cold-item factor head"
-            )
         sample = (
             fit_rows if n_avail <= max_rows else fit_rows.sample(fraction=min(1.0, 1.1 * max_rows / n_avail), seed=seed)
         )
-        pdf = sample.limit(max_rows).toPandas()
-        if len(pdf) < 10:
-            raise HybridrecError(
-                f"the cold-item factor head needs at least 10 warm products with a vector, got {len(pdf)}: "
-                "set recommend.cold_model=ridge"
-            )
+        pdf = sample.limit(max_rows).toPandas()  # at most max_rows rows reach the driver
         x = np.stack(pdf["vec"].to_numpy()).astype(np.float32)
         y = np.stack(pdf["factors"].to_numpy()).astype(np.float32)
         measured = fit_mlp(x, y, seed=seed)
@@ -250,7 +252,7 @@ def fit_cold_model_with(
     if kind == "ridge" and held_rows is not None:
         measured = fit_factor_regression(warm, l2)  # measured on the split, shipped on every warm product
         n_fit = measured.rows
-    return ColdModel(kind=kind, model=measured, fit_rows=n_fit, heldout_rows=n_held, r2=r2, cosine=cosine)
+    return ColdModel(kind=kind + note, model=measured, fit_rows=n_fit, heldout_rows=n_held, r2=r2, cosine=cosine)
 
 
 def cold_candidates(
