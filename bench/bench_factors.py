@@ -45,7 +45,8 @@ loss, for reference), ``mlp >=5`` (trained only on products with at least 5 user
 trained on the factor objective; ``tfidf`` = the titles' TF-IDF on their 3,000 most common terms).
 
 Figures on the held-out products: ``r2`` (raw factors, variance-weighted over dimensions, around
-the held-out mean; left out for models that predict directions only), ``cosine`` (mean cosine of predicted and true factors), ``score_corr``
+the held-out mean; left out for models that predict directions only), ``cosine`` (mean cosine of
+predicted and true factors), ``score_corr``
 (mean over ``--users`` seeded users of the Pearson correlation, across held-out products, of
 user factors x predicted vs x true factors: what ranking cold products by predicted factors
 recovers), and ``r2`` / ``cosine`` per bucket of the product's number of users.
