@@ -10,8 +10,8 @@ Stages (each reports through ``progress`` with one line and its time):
 
 - history: per (user, product) decayed weights, purchases; distinct items per user, users per item
 - content: the nearest products to each user's content profile (``content.content_candidates``)
-- cold: content → ALS-factor regression fitted on warm products, cold products scored with the
-  users' ALS factors (``cold``)
+- cold: content → ALS-factor model (``recommend.cold_model``) fitted on warm products, cold products
+  scored with the users' ALS factors (``cold``)
 then ``hybrid_lists`` blends ALS, content and cold candidates, filters, caps, ranks, tops up short
 lists with popular products and explains every row (``lists.final_lists``).
 """
@@ -33,7 +33,7 @@ from hybridrec.config import Config
 from hybridrec.errors import MissingInputError
 from hybridrec.hybrid import blend, lexical, lists, popular, similar
 from hybridrec.hybrid import content as CT
-from hybridrec.hybrid.cold import cold_candidates, fit_factor_regression, predicted_factors
+from hybridrec.hybrid.cold import cold_candidates, fit_cold_model, predicted_factors
 from hybridrec.hybrid.history import item_counts, top_history, user_counts, user_item_history
 from hybridrec.hybrid.lists import Stage
 from hybridrec.models.product_embeddings import arrow_batch_rows
@@ -218,8 +218,8 @@ def score_users(
 
     def cold() -> str:
         warm_vec = inputs.als_items.join(item_index, "product_id").join(vec_idx, "item_idx").select("vec", "factors")
-        model = fit_factor_regression(warm_vec, rc.regression_l2)
-        metrics["cold_regression_r2"] = model.r2
+        model = fit_cold_model(warm_vec, rc)
+        metrics.update(model.metrics())
         cold_vec = (
             vec_idx.join(item_index, "item_idx").join(item_stats, "product_id", "left_anti").select("item_idx", "vec")
         )
@@ -227,7 +227,7 @@ def score_users(
         counts["cold_items"] = n_cold
         if n_cold == 0:
             frames["cold"] = stage(spark.createDataFrame([], "user_idx int, item_idx int, cold_score float"), "cold")
-            return f"no cold products (regression R2 {model.r2:.3f} on {model.rows} warm products)"
+            return f"no cold products ({model.describe()})"
         uf = (
             inputs.als_users.join(warm_users.select("user_id"), "user_id", "left_semi")
             .join(user_index, "user_id")
@@ -243,10 +243,7 @@ def score_users(
         )
         frames["cold"] = stage(cands, "cold")
         counts["cold_candidates"] = frames["cold"].count()
-        return (
-            f"{counts['cold_candidates']} cold-item candidates over {n_cold} cold products "
-            f"(content→ALS regression R2 {model.r2:.3f} on {model.rows} warm products)"
-        )
+        return f"{counts['cold_candidates']} cold-item candidates over {n_cold} cold products ({model.describe()})"
 
     progress("cold", cold)
 
