@@ -868,6 +868,9 @@ class RankerConfig(MlflowSettings):
     colsample_bytree: float = 0.8
     workers: int | None = None  # xgboost.spark num_workers; null = the session's default parallelism
     seed: int = 21
+    # Features left out of the ranker (ablations: the content or cold features); names from
+    # hybrid.pair_features.FEATURES, checked when the ranker is trained.
+    drop_features: list[str] = field(default_factory=list)
 
     EXPERIMENT: ClassVar[str] = "hybridrec-ranker"
     LIMITS: ClassVar[Mapping[str, Limit]] = {

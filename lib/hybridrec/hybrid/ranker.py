@@ -105,7 +105,13 @@ def fit_ranker(rows: DataFrame, kc: RankerConfig, version: str) -> RankerModel:
             "the ranker has nothing to learn: no user acted on any of their candidates in the label "
             f"window (ranker.label_days={kc.label_days:g}); lengthen the window or check the interactions"
         )
-    features = list(FEATURES)
+    unknown = sorted(set(kc.drop_features) - set(FEATURES))
+    if unknown:
+        raise HybridrecError(
+            f"ranker.drop_features names {', '.join(unknown)}, which are not ranker features; "
+            f"choose among {', '.join(FEATURES)}"
+        )
+    features = [f for f in FEATURES if f not in kc.drop_features]
     estimator = SparkXGBRanker(
         features_col=features,
         label_col="label",
