@@ -26,11 +26,12 @@ def main(ctx: JobContext) -> None:
     ctx.run.counts.update(result.counts)
     ctx.run.metrics.update({k: float(v) for k, v in result.metrics.items()})
     ctx.run.metrics.update({f"seconds_{k}": float(v) for k, v in result.seconds.items()})
+    ctx.run.message = f"lists ordered by {result.ranking}"
     c = result.counts
     print(
         f"recommend: night {run_date}: {c['recommendations']} recommendations for "
         f"{c['users_with_recommendations']} users, {c['similar_items']} similar items; models "
-        f"{result.content_version} + {result.als_version}",
+        f"{result.content_version} + {result.als_version}; ordered by {result.ranking}",
         flush=True,
     )
 

@@ -100,6 +100,7 @@ JOB_WRITES: dict[str, tuple[str, ...]] = {
     "train": ("warehouse", "models", "checkpoints"),
     "als": ("warehouse", "models", "checkpoints"),
     "recommend": ("warehouse", "models", "checkpoints"),
+    "train_ranker": ("warehouse", "models", "checkpoints"),
     "evaluate": ("warehouse", "models", "checkpoints", "report"),
 }
 
@@ -253,7 +254,7 @@ def run_job(
         run.finish("failed", message)
         _record_end(spark, cfg, run)
         return 1
-    run.finish("succeeded")
+    run.finish("succeeded", run.message)  # a job may leave a note (the nightly: which ranking it used)
     _record_end(spark, cfg, run)
     log.info("done in %.1fs %s", run.duration_s or 0.0, run.counts or "")
     return 0

@@ -32,7 +32,18 @@ from tools.bundle_check.plan import plan_run
 
 REPO = Path(__file__).resolve().parents[2]
 JOB = "hybridrec_nightly"
-TASKS = {"ingest", "train_due", "catalog_check", "catalog_changed", "preprocess", "train", "recommend", "evaluate"}
+TASKS = {
+    "ingest",
+    "train_due",
+    "catalog_check",
+    "catalog_changed",
+    "preprocess",
+    "train",
+    "recommend",
+    "ranker_due",
+    "train_ranker",
+    "evaluate",
+}
 THURSDAY = dt.datetime(2026, 1, 1, 2, 0, tzinfo=dt.UTC)
 SUNDAY = dt.datetime(2026, 1, 4, 2, 0, tzinfo=dt.UTC)
 
@@ -96,15 +107,16 @@ CHANGED = {"catalog_check": {"retrain": 1, "new_classes": 3}}
 
 
 def test_training_runs_on_the_training_weekday_on_a_catalog_change_and_when_forced(dev: Target) -> None:
-    everything = ["ingest", "catalog_check", "preprocess", "train", "recommend", "evaluate"]
+    everything = ["ingest", "catalog_check", "preprocess", "train", "recommend", "evaluate", "train_ranker"]
     plan, state = plan_run(dev, JOB, THURSDAY, task_values=UNCHANGED)
     assert [p.key for p in plan] == ["ingest", "catalog_check", "recommend", "evaluate"]
-    assert state["train_due"] == state["catalog_changed"] == "false"
-    assert state["preprocess"] == state["train"] == "excluded"
+    assert state["train_due"] == state["catalog_changed"] == state["ranker_due"] == "false"
+    assert state["preprocess"] == state["train"] == state["train_ranker"] == "excluded"
     plan, state = plan_run(dev, JOB, SUNDAY, task_values=UNCHANGED)
     assert [p.key for p in plan] == everything and state["catalog_changed"] == "false"
     plan, state = plan_run(dev, JOB, THURSDAY, task_values=CHANGED)  # a new category: train tonight
-    assert [p.key for p in plan] == everything and state["train_due"] == "false"
+    # the content models retrain; the ranker keeps its weekly day
+    assert [p.key for p in plan] == [k for k in everything if k != "train_ranker"] and state["train_due"] == "false"
     plan, _ = plan_run(dev, JOB, SUNDAY, task_values=CHANGED)  # both: still one training
     assert [p.key for p in plan] == everything
     plan, _ = plan_run(dev, JOB, THURSDAY, {"train_from_weekday": "1"}, UNCHANGED)  # forced
@@ -332,7 +344,7 @@ def test_the_command_line_reports_ok_or_the_problems(pristine, tmp_path: Path, c
     source, before = pristine
     code = main(["--root", str(source), "--target", "dev"])
     out = capsys.readouterr()
-    assert not before and code == 0 and f"job {JOB} (8 tasks): ok" in out.out
+    assert not before and code == 0 and f"job {JOB} (10 tasks): ok" in out.out
     broken = tmp_path / "broken"
     shutil.copytree(source, broken)
     BROKEN["wrong script path"][0](broken)

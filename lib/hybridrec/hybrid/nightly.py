@@ -32,7 +32,9 @@ from hybridrec.config import Config
 from hybridrec.errors import HybridrecError, MissingInputError
 from hybridrec.hybrid import blend
 from hybridrec.hybrid.freshness import embed_new_products
+from hybridrec.hybrid.learned import learned_lists
 from hybridrec.hybrid.lists import Stage
+from hybridrec.hybrid.ranker import RankerModel, current_ranker_version, load_ranker
 from hybridrec.hybrid.scoring import (
     NightInputs,
     NightScores,
@@ -77,6 +79,8 @@ class NightResult:
     run_date: dt.date
     content_version: str
     als_version: str | None
+    ranking: str = "blend"  # how the lists were ordered: the learned ranker's version, or why the blend
+    ranker_version: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -187,6 +191,17 @@ def read_inputs(
     )
 
 
+def night_ranker(cfg: Config) -> tuple[RankerModel | None, str]:
+    """The ranker that orders tonight's lists and the sentence gold.runs records about it: the
+    current one (``ranker.use: auto``), or None and why the hand-set blend is used instead."""
+    if cfg.ranker.use == "off":
+        return None, "blend (ranker.use=off)"
+    version = current_ranker_version(cfg)
+    if version is None:
+        return None, "blend: no ranker trained yet (run jobs/train_ranker.py to train one)"
+    return load_ranker(cfg, version), f"learned ranker {version}"
+
+
 def run_nightly(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str = "adhoc") -> NightResult:
     """Compute and write the night ``run_date`` (events strictly before its 00:00 UTC); ``run_id``
     (the job's, see gold.runs) is stamped on every row."""
@@ -238,13 +253,17 @@ def run_nightly(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str
 
     inputs = read_inputs(spark, cfg, run_date, version, products, interactions)
     result.als_version = inputs.als_version
-    scores = score_users(spark, cfg, inputs, cutoff, stage, progress)
+    ranker, result.ranking = night_ranker(cfg)
+    result.ranker_version = ranker.version if ranker is not None else None
+    counts["ranker_used"] = int(ranker is not None)
+    # The ranker was trained with content candidates for every user, so it gets them tonight too.
+    scores = score_users(spark, cfg, inputs, cutoff, stage, progress, content_users="all" if ranker else "warm")
     counts.update(scores.counts)
     result.metrics.update(scores.metrics)
     stamp = [F.lit(run_date).cast("date").alias("run_date")]
 
     def recommend() -> str:
-        return write_recommendations(spark, cfg, scores, inputs, run_date, stage, run_id, counts)
+        return write_recommendations(spark, cfg, scores, inputs, run_date, stage, run_id, counts, ranker)
 
     progress("recommendations", recommend)
 
@@ -315,12 +334,17 @@ def write_recommendations(
     stage: Stage,
     run_id: str,
     counts: dict[str, int],
+    ranker: RankerModel | None = None,
 ) -> str:
-    """The night's lists (``hybrid_lists``) written to gold.recommendations (partition ``run_date``
-    replaced), with their counts added to ``counts``; returns the progress line."""
+    """The night's lists (``learned_lists`` with a ranker, else ``hybrid_lists``) written to
+    gold.recommendations (partition ``run_date`` replaced), with their counts added to
+    ``counts``; returns the progress line."""
     rc = cfg.recommend
     cutoff = start_of_day(run_date)
-    lists = hybrid_lists(scores, inputs, cfg, cutoff, stage)
+    if ranker is not None:
+        lists = learned_lists(scores, inputs, cfg, ranker, stage)
+    else:
+        lists = hybrid_lists(scores, inputs, cfg, cutoff, stage)
     final, short = lists.final, lists.short
     out = final.select(
         F.lit(run_date).cast("date").alias("run_date"),
@@ -366,6 +390,7 @@ def _write_summary(folder: Path, result: NightResult) -> None:
         "run_date": result.run_date.isoformat(),
         "content_version": result.content_version,
         "als_version": result.als_version,
+        "ranking": result.ranking,
         "counts": result.counts,
         "metrics": result.metrics,
         "seconds": result.seconds,

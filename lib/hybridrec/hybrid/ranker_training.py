@@ -13,9 +13,12 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from hybridrec.collab.als import fit_als
 from hybridrec.collab.confidence import flag_interactions, usable
@@ -23,9 +26,13 @@ from hybridrec.config import Config
 from hybridrec.hybrid.candidates import source_recall
 from hybridrec.hybrid.learned import night_features
 from hybridrec.hybrid.lists import Stage
-from hybridrec.hybrid.ranker import RankerModel, fit_ranker, label_pairs, training_rows
-from hybridrec.hybrid.scoring import NightInputs, Progress, score_users
+from hybridrec.hybrid.ranker import RankerModel, fit_ranker, label_pairs, save_ranker, training_rows
+from hybridrec.hybrid.scoring import NightInputs, Progress, parquet_stage, score_users
+from hybridrec.models.training import current_version
+from hybridrec.run_dates import start_of_day
 from hybridrec.splits import events_between
+from hybridrec.tables import INTERACTIONS, PRODUCT_EMBEDDINGS, PRODUCTS, require_table
+from hybridrec.tracking import log_run
 
 
 @dataclass
@@ -132,3 +139,48 @@ def train_ranker(
         recall=dict(out["recall"]),  # type: ignore[call-overload]
         seconds=seconds,
     )
+
+
+def train_and_save(spark: SparkSession, cfg: Config, run_date: dt.date) -> RankerTraining:
+    """``jobs/train_ranker.py``: train on every event before ``run_date`` 00:00 UTC (the tables of
+    ingest and train), save under ``<paths.models>/ranker/<version>/``, point ``current.json`` at
+    it and log the run to MLflow (best effort)."""
+    cutoff = start_of_day(run_date)
+    products = require_table(spark, cfg, PRODUCTS, "jobs/ingest.py").select(
+        "product_id", "title", "description", "category", "image_path"
+    )
+    interactions = require_table(spark, cfg, INTERACTIONS, "jobs/ingest.py")
+    embeddings = require_table(spark, cfg, PRODUCT_EMBEDDINGS, "jobs/train.py")
+    version = current_version(cfg)
+    vectors = embeddings.filter(F.col("model_version") == version).select("product_id", F.col("fused_emb").alias("vec"))
+    stage_dir = Path(cfg.paths.checkpoints) / "ranker" / run_date.isoformat()
+    shutil.rmtree(stage_dir, ignore_errors=True)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    trained = train_ranker(spark, cfg, products, interactions, vectors, version, cutoff, parquet_stage(stage_dir))
+    ranker = trained.ranker
+    meta = {
+        "cutoff": cutoff.isoformat(),
+        "label_start": trained.label_start.isoformat(),
+        "content_version": version,
+        "settings": dataclasses.asdict(cfg.ranker),
+        "candidate_recall": trained.recall,
+        "seconds": trained.seconds,
+    }
+    folder = save_ranker(cfg, ranker, meta)
+    log_run(
+        cfg.ranker,
+        cfg.paths.models,
+        run_name=ranker.version,
+        params={k: v for k, v in dataclasses.asdict(cfg.ranker).items() if not k.startswith("mlflow")},
+        metrics={
+            **ranker.metrics,
+            **{f"importance_{k}": v for k, v in ranker.importances.items()},
+            **{f"count_{k}": float(v) for k, v in ranker.counts.items()},
+            **{f"seconds_{k}": float(v) for k, v in trained.seconds.items()},
+        },
+        files=[str(folder / "ranker.json")],
+        tags={"ranker_version": ranker.version, "content_version": version},
+        what="the ranker",
+    )
+    shutil.rmtree(stage_dir, ignore_errors=True)
+    return trained

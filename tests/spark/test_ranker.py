@@ -1,0 +1,204 @@
+"""The learned stage on hand-made DataFrames: the candidate pool merges every source and never
+holds an excluded pair, pair features are what they say (NaN where missing), training rows keep
+only users with a positive and at most ``negatives`` negatives, and a ranker trained on two
+workers learns a planted signal, survives a save/load round trip and refuses unknown features."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+
+from hybridrec.config import RankerConfig, RecommendConfig
+from hybridrec.errors import HybridrecError
+from hybridrec.hybrid.candidates import candidate_pool, source_recall
+from hybridrec.hybrid.pair_features import FEATURES, pair_features
+from hybridrec.hybrid.ranker import (
+    current_ranker_version,
+    fit_ranker,
+    load_ranker,
+    save_ranker,
+    score_pool,
+    training_rows,
+)
+
+pytestmark = pytest.mark.spark
+REF = dt.datetime(2026, 1, 10)
+
+
+def _history(spark):
+    # u1 bought a (excluded) and viewed b (allowed back); u2 viewed c.
+    return spark.createDataFrame(
+        [
+            ("u1", "a", 3.0, 1, dt.datetime(2026, 1, 9), True, "purchase", 1),
+            ("u1", "b", 1.0, 2, dt.datetime(2026, 1, 5), False, "view", 2),
+            ("u2", "c", 1.0, 1, dt.datetime(2026, 1, 8), False, "view", 1),
+        ],
+        "user_id string, product_id string, weight double, n_events long, last_ts timestamp, excluded boolean, "
+        "event string, h_rank int",
+    )
+
+
+def _events(spark):
+    return spark.createDataFrame(
+        [
+            ("u1", "a", dt.datetime(2026, 1, 9), "purchase", 3.0),
+            ("u1", "b", dt.datetime(2026, 1, 5), "view", 1.0),
+            ("u1", "b", dt.datetime(2026, 1, 4), "view", 1.0),
+            ("u2", "c", dt.datetime(2026, 1, 8), "view", 1.0),
+            ("u2", "a", dt.datetime(2025, 11, 1), "view", 1.0),
+        ],
+        "user_id string, product_id string, ts timestamp, event string, weight double",
+    )
+
+
+def _products(spark):
+    return spark.createDataFrame(
+        [(p, f"title {p}", None, cat) for p, cat in (("a", "x"), ("b", "x"), ("c", "y"), ("d", "y"), ("e", None))],
+        "product_id string, title string, description string, category string",
+    )
+
+
+def _pool(spark, kc: RankerConfig | None = None):
+    als = spark.createDataFrame(
+        [("u1", "a", 0.9), ("u1", "c", 0.5), ("u2", "d", 0.4)], "user_id string, product_id string, als_score double"
+    )
+    content = spark.createDataFrame(
+        [("u1", "c", 0.7, "b"), ("u1", "d", 0.6, "b")],
+        "user_id string, product_id string, content_score double, reason_product_id string",
+    )
+    cold = spark.createDataFrame([("u2", "e", 0.2)], "user_id string, product_id string, cold_score double")
+    users = spark.createDataFrame([("u1",), ("u2",)], "user_id string")
+    return candidate_pool(
+        users=users,
+        history=_history(spark),
+        usable_events=_events(spark),
+        reference=REF,
+        products=_products(spark),
+        als=als,
+        content=content,
+        cold=cold,
+        rc=RecommendConfig(popular_days=None),
+        kc=kc or RankerConfig(popular_candidates=1, repeat_candidates=5),
+    )
+
+
+def test_pool_merges_sources_and_drops_excluded_pairs(spark) -> None:
+    rows = {(r.user_id, r.product_id): r for r in _pool(spark).collect()}
+    # u1-a is excluded (bought) although ALS and popularity propose it
+    assert ("u1", "a") not in rows
+    assert rows[("u1", "c")].als_score == 0.5 and rows[("u1", "c")].content_score == pytest.approx(0.7)
+    assert rows[("u1", "b")].repeat_score == 1.0 and rows[("u1", "b")].als_score is None
+    # the most popular product (a: weight 4 in all history) goes to every user who may have it
+    assert rows[("u2", "a")].popular_score == 1.0
+    assert rows[("u2", "e")].cold_score == pytest.approx(0.2)
+    assert set(rows) == {("u1", "b"), ("u1", "c"), ("u1", "d"), ("u2", "a"), ("u2", "c"), ("u2", "d"), ("u2", "e")}
+
+
+def test_source_recall_counts_labels_each_source_holds(spark) -> None:
+    labels = spark.createDataFrame(
+        [("u1", "c"), ("u1", "z"), ("u2", "e"), ("u9", "a")], "user_id string, product_id string"
+    )
+    recall = source_recall(_pool(spark), labels)
+    # u9 has no pool: not counted; of 3 labels, c (als + content) and e (cold) are in the pool
+    assert recall["pool"] == pytest.approx(2 / 3, abs=1e-4)
+    assert recall["als"] == pytest.approx(1 / 3, abs=1e-4) and recall["cold"] == pytest.approx(1 / 3, abs=1e-4)
+    assert recall["popular"] == 0.0
+
+
+def test_pair_features_are_what_they_say(spark) -> None:
+    vectors = spark.createDataFrame(
+        [
+            ("a", [1.0, 0.0]),
+            ("b", [0.0, 1.0]),
+            ("c", [0.6, 0.8]),
+            ("d", [1.0, 0.0]),
+        ],
+        "product_id string, vec array<float>",
+    )
+    feats = pair_features(
+        _pool(spark),
+        history=_history(spark),
+        usable_events=_events(spark),
+        reference=REF,
+        products=_products(spark),
+        vectors=vectors,
+    )
+    assert feats.columns == ["user_id", "product_id", "reason_product_id", *FEATURES]
+    rows = {(r.user_id, r.product_id): r for r in feats.collect()}
+    u1c, u1b, u2e = rows[("u1", "c")], rows[("u1", "b")], rows[("u2", "e")]
+    assert u1c.n_sources == 2 and u1c.als_rank == 1 and u1c.content_rank == 1
+    assert math.isnan(u1c.cold_score) and math.isnan(u1c.hist_weight)
+    # u1's most recent and most weighted product is a (bought): cos(c, a) = 0.6
+    assert u1c.sim_last == pytest.approx(0.6) and u1c.sim_top == pytest.approx(0.6)
+    assert u1b.hist_weight == 1.0 and u1b.hist_events == 2 and u1b.hist_days_since == pytest.approx(5.0)
+    # category x: u1's whole weight (a and b)
+    assert u1b.cat_share == pytest.approx(1.0)
+    assert u1c.cat_share == pytest.approx(0.0) or math.isnan(u1c.cat_share)
+    # e: cold (no events), no category, no vector
+    assert u2e.item_users == 0 and math.isnan(u2e.item_age_days) and math.isnan(u2e.sim_last)
+    assert u2e.user_items == 2 and u2e.user_events == 2 and u2e.user_days_since_last == pytest.approx(2.0)
+    a = rows[("u2", "a")]
+    assert a.item_users == 2 and a.item_pop_all == 4.0 and a.item_pop_7d == 3.0
+
+
+def _synthetic(spark, n_users: int = 60, per_user: int = 30, seed: int = 5):
+    """Pairs whose label is 1 exactly when ``als_score`` > 0.7 (plus noise features)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(n_users):
+        for j in range(per_user):
+            x = rng.random(len(FEATURES))
+            rows.append((f"u{u}", f"p{j}", None, *[float(v) for v in x]))
+    schema = "user_id string, product_id string, reason_product_id string, " + ", ".join(
+        f"{f} double" for f in FEATURES
+    )
+    feats = spark.createDataFrame(rows, schema)
+    labels = feats.filter(F.col("als_score") > 0.7).select("user_id", "product_id")
+    index = feats.select("user_id").distinct().withColumn("user_idx", F.expr("int(substring(user_id, 2))"))
+    return feats, labels, index
+
+
+def test_training_rows_keep_positive_users_and_sample_negatives(spark) -> None:
+    feats, labels, index = _synthetic(spark, n_users=10, per_user=20)
+    # one user without any positive in the pool
+    labels = labels.filter(F.col("user_id") != "u3")
+    rows = training_rows(feats, labels, index, RankerConfig(negatives=4)).collect()
+    assert "u3" not in {r.user_id for r in rows}
+    per_user: dict[str, list[float]] = {}
+    for r in rows:
+        per_user.setdefault(r.user_id, []).append(r.label)
+        assert r.qid == int(r.user_id[1:])
+    n_pos = {r.user_id: 0 for r in rows}
+    for r in labels.collect():
+        if r.user_id in n_pos:
+            n_pos[r.user_id] += 1
+    for user, labs in per_user.items():
+        assert labs.count(1.0) == n_pos[user] and labs.count(0.0) <= 4
+
+
+def test_ranker_learns_a_planted_signal_on_two_workers_and_round_trips(spark, cfg) -> None:
+    feats, labels, index = _synthetic(spark)
+    kc = RankerConfig(trees=30, max_depth=3, learning_rate=0.3, negatives=50, workers=2, subsample=1.0)
+    rows = training_rows(feats, labels, index, kc).persist()
+    ranker = fit_ranker(rows, kc, "test-1")
+    assert ranker.importances["als_score"] == max(ranker.importances.values()) > 0.5
+    scored = score_pool(ranker, feats).join(labels.withColumn("label", F.lit(1)), ["user_id", "product_id"], "left")
+    pdf = scored.fillna(0, subset=["label"]).select("label", "score").toPandas()
+    assert pdf[pdf.label == 1].score.min() > pdf[pdf.label == 0].score.max()  # a perfect separation
+    assert current_ranker_version(cfg) is None
+    save_ranker(cfg, ranker, {"note": "test"})
+    assert current_ranker_version(cfg) == "test-1"
+    loaded = load_ranker(cfg, "test-1")
+    again = score_pool(loaded, feats).select("user_id", "product_id", F.col("score").alias("again"))
+    diff = (
+        score_pool(ranker, feats)
+        .join(again, ["user_id", "product_id"])
+        .select(F.max(F.abs(F.col("score") - F.col("again"))))
+    )
+    assert diff.first()[0] < 1e-6
+    with pytest.raises(HybridrecError, match="drop_features names nope"):
+        fit_ranker(rows, RankerConfig(drop_features=["nope"]), "test-2")
