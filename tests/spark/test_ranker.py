@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 from hybridrec.config import RankerConfig, RecommendConfig
 from hybridrec.errors import HybridrecError
 from hybridrec.hybrid.candidates import candidate_pool, source_recall
+from hybridrec.hybrid.co_interaction import item_neighbours
 from hybridrec.hybrid.pair_features import FEATURES, pair_features
 from hybridrec.hybrid.ranker import (
     current_ranker_version,
@@ -92,10 +93,25 @@ def test_pool_merges_sources_and_drops_excluded_pairs(spark) -> None:
     assert ("u1", "a") not in rows
     assert rows[("u1", "c")].als_score == 0.5 and rows[("u1", "c")].content_score == pytest.approx(0.7)
     assert rows[("u1", "b")].repeat_score == 1.0 and rows[("u1", "b")].als_score is None
+    # b is a's co-interaction neighbour (u1 has both; cosine 1 / sqrt(1 * 1)), a is excluded for u1
+    assert rows[("u1", "b")].co_score == pytest.approx(1.0)
     # the most popular product (a: weight 4 in all history) goes to every user who may have it
     assert rows[("u2", "a")].popular_score == 1.0
     assert rows[("u2", "e")].cold_score == pytest.approx(0.2)
     assert set(rows) == {("u1", "b"), ("u1", "c"), ("u1", "d"), ("u2", "a"), ("u2", "c"), ("u2", "d"), ("u2", "e")}
+
+
+def test_co_interaction_neighbours_are_cosines_of_user_sets(spark) -> None:
+    history = spark.createDataFrame(
+        [(u, p, 1) for u, ps in (("u1", "ab"), ("u2", "ab"), ("u3", "ac"), ("u4", "a")) for p in ps],
+        "user_id string, product_id string, h_rank int",
+    )
+    got = {(r.product_id, r.other_id): r.co_cosine for r in item_neighbours(history, 30, 5).collect()}
+    # a: 4 users, b: 2 (both with a), c: 1 (with a)
+    assert got == pytest.approx(
+        {("a", "b"): 2 / math.sqrt(8), ("b", "a"): 2 / math.sqrt(8), ("a", "c"): 1 / 2, ("c", "a"): 1 / 2}
+    )
+    assert item_neighbours(history, 30, 1).filter(F.col("product_id") == "a").first().other_id == "b"
 
 
 def test_source_recall_counts_labels_each_source_holds(spark) -> None:

@@ -858,6 +858,11 @@ class RankerConfig(MlflowSettings):
     label_days: float = 14.0  # the window whose events are the training labels
     popular_candidates: int = 50  # most popular products (recent window) added to every user's candidates
     repeat_candidates: int = 50  # a user's own products (when recommend.exclude allows them back)
+    # Co-interaction ("bought together") candidates: neighbours of the user's co_recent latest
+    # products, from pairs among each user's co_per_user strongest products; 0 = off.
+    co_neighbours: int = 20
+    co_recent: int = 5
+    co_per_user: int = 30
     negatives: int = 100  # negatives per training user, sampled from the candidates (seeded)
     trees: int = 300
     max_depth: int = 6
@@ -877,6 +882,9 @@ class RankerConfig(MlflowSettings):
         "label_days": Limit(0, 3650, lo_open=True),
         "popular_candidates": Limit(0, 10_000),
         "repeat_candidates": Limit(0, 10_000),
+        "co_neighbours": Limit(0, 1000, why="0 = no co-interaction candidates"),
+        "co_recent": Limit(1, 1000),
+        "co_per_user": Limit(2, 1000, why="each user adds at most co_per_user² pairs"),
         "negatives": Limit(1, 100_000),
         "trees": Limit(1, 100_000),
         "max_depth": Limit(1, 32),

@@ -11,6 +11,7 @@ Sources (``SOURCE_SCORES``):
   (``recommend.popular_days``), proposed to every user
 - ``repeat``: the user's own ``ranker.repeat_candidates`` strongest products, when
   ``recommend.exclude`` lets them back into a list (Online Retail: customers re-order)
+- ``co``: co-interaction neighbours of the user's latest products (``co_interaction``)
 
 Pairs ``recommend.exclude`` forbids are removed here, before anything is ranked or cut.
 """
@@ -24,6 +25,7 @@ from pyspark.sql import functions as F
 
 from hybridrec.config import RankerConfig, RecommendConfig
 from hybridrec.hybrid import popular
+from hybridrec.hybrid.co_interaction import co_candidates, item_neighbours
 
 # source name → its score column in the pool
 SOURCE_SCORES = {
@@ -32,6 +34,7 @@ SOURCE_SCORES = {
     "cold": "cold_score",
     "popular": "popular_score",
     "repeat": "repeat_score",
+    "co": "co_score",
 }
 
 
@@ -68,6 +71,9 @@ def candidate_pool(
         parts.append(
             user_ids.crossJoin(F.broadcast(pop.select("product_id", F.col("pop_norm").alias("popular_score"))))
         )
+    if kc.co_neighbours > 0:
+        neighbours = item_neighbours(history, kc.co_per_user, kc.co_neighbours)
+        parts.append(co_candidates(history, neighbours, kc.co_recent))
     if kc.repeat_candidates > 0:
         parts.append(
             history.filter(~F.col("excluded") & (F.col("h_rank") <= kc.repeat_candidates)).select(

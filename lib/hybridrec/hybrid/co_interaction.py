@@ -1,0 +1,52 @@
+"""Co-interaction candidates: products often bought or viewed by the same people as what a user
+did last ("customers who bought this also bought"), the item-to-item source of the ranker's pool.
+
+Item neighbours come from each user's ``per_user`` strongest products (``h_rank``; a cap so one
+heavy user adds at most per_user² pairs): every pair of them counts once per user, and the count is
+normalised by ``sqrt(n_i * n_j)`` (the cosine of the two products' user sets, over the kept pairs),
+so best sellers do not neighbour everything. Each product keeps its ``top_m`` neighbours. A user's
+candidates are the neighbours of their ``recent`` most recent products, scored by the sum of the
+cosines (a product near several of them ranks higher). All of it is Spark joins and windows.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+
+def item_neighbours(history: DataFrame, per_user: int, top_m: int) -> DataFrame:
+    """(product_id, other_id, co_cosine): each product's ``top_m`` co-interaction neighbours."""
+    kept = history.filter(F.col("h_rank") <= per_user).select("user_id", "product_id")
+    n = kept.groupBy("product_id").agg(F.count(F.lit(1)).alias("_n"))
+    pairs = (
+        kept.alias("a")
+        .join(kept.alias("b"), "user_id")
+        .filter(F.col("a.product_id") != F.col("b.product_id"))
+        .groupBy(F.col("a.product_id").alias("product_id"), F.col("b.product_id").alias("other_id"))
+        .agg(F.count(F.lit(1)).alias("_co"))
+    )
+    scored = (
+        pairs.join(n, "product_id")
+        .join(n.select(F.col("product_id").alias("other_id"), F.col("_n").alias("_m")), "other_id")
+        .withColumn("co_cosine", F.col("_co") / F.sqrt(F.col("_n") * F.col("_m")))
+    )
+    order = Window.partitionBy("product_id").orderBy(F.col("co_cosine").desc(), F.col("other_id"))
+    return (
+        scored.withColumn("_r", F.row_number().over(order))
+        .filter(F.col("_r") <= top_m)
+        .select("product_id", "other_id", F.col("co_cosine").cast("double"))
+    )
+
+
+def co_candidates(history: DataFrame, neighbours: DataFrame, recent: int) -> DataFrame:
+    """(user_id, product_id, co_score): neighbours of each user's ``recent`` latest products,
+    their cosines summed (the user's own products are left in: the pool's exclusion rule decides)."""
+    latest = Window.partitionBy("user_id").orderBy(F.col("last_ts").desc(), F.col("product_id"))
+    ranked = history.withColumn("_r", F.row_number().over(latest))
+    anchors = ranked.filter(F.col("_r") <= recent).select("user_id", "product_id")
+    return (
+        anchors.join(neighbours, "product_id")
+        .groupBy("user_id", F.col("other_id").alias("product_id"))
+        .agg(F.sum("co_cosine").cast("double").alias("co_score"))
+    )
