@@ -4,6 +4,7 @@ extended until the lists can cover a query's exclusions, and reasons from rows a
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from hybridrec.hybrid import ann
@@ -50,3 +51,12 @@ def test_reasons_from_rows_match_the_block_version() -> None:
     c_users = np.repeat(np.array([4, 9], np.int32), 3)
     got = reasons_for(c_users, vecs[top.ravel()], h_users, h_items, h_w, vecs[h_items])
     assert got.tolist() == want.ravel().tolist()
+
+
+def test_a_list_no_query_probes_converts_to_the_udf_schema() -> None:
+    import pyarrow as pa
+
+    pdf = pd.DataFrame({"id": np.array([1], np.int32), "vec": [b"\0" * 8], "in_list": [True], "is_query": [False]})
+    out = ann._searcher(3, False)(pdf)  # noqa: SLF001 - the UDF body, without Spark
+    assert out.empty
+    pa.Array.from_pandas(out["others"], type=pa.list_(pa.int32()))  # raised before: float64 column

@@ -242,7 +242,10 @@ def _searcher(k: int, exclude_self: bool) -> Callable[[pd.DataFrame], pd.DataFra
         faiss.omp_set_num_threads(1)  # Spark already runs one task per core
         cat, qs = pdf[pdf["in_list"].to_numpy(bool)], pdf[pdf["is_query"].to_numpy(bool)]
         if qs.empty:
-            return pd.DataFrame({"query": pd.Series(dtype=np.int32), "others": [], "sims": []})
+            # object columns: an empty float64 column cannot become Arrow's list<int> (a list no
+            # query probes, e.g. far fewer queries than lists)
+            empty = pd.Series(dtype=object)
+            return pd.DataFrame({"query": pd.Series(dtype=np.int32), "others": empty, "sims": empty})
         ids = cat["id"].to_numpy(np.int32)
         vecs = _decode(cat["vec"])
         q_ids = qs["id"].to_numpy(np.int32)
