@@ -61,3 +61,20 @@ def test_summary_extrapolates_the_exact_path_quadratically_and_says_so() -> None
     assert s["exact_seconds"]["1000"]["measured"] is False
     assert "extrapolated" in s["exact_seconds"]["1000"]["note"]
     assert math.isfinite(s["exact_seconds"]["1000"]["seconds"])
+
+
+def test_users_draw_from_their_home_subcluster_and_exact_content_masks_exclusions() -> None:
+    n = 2 * BC.CHUNK
+    members, starts = BC.user_index(n, seed=4)
+    sub = BC.subclusters(n, len(starts) - 1, seed=4)
+    assert len(members) == n and np.all(np.diff(sub[members]) >= 0)
+    h = BC.chunk_users(0, 300, members, starts, n, seed=4)
+    assert h.equals(BC.chunk_users(0, 300, members, starts, n, seed=4))
+    assert h.groupby("user_idx")["excluded"].sum().eq(1).all()  # the first item of each user
+    homes = h.groupby("user_idx")["item_idx"].apply(lambda s: np.bincount(sub[s.to_numpy()]).max())
+    assert (homes >= 2).mean() > 0.9  # most history shares a sub-cluster
+    x = BC.all_vectors(n, seed=4)
+    got = BC.exact_content(x, h[h.user_idx < 5], 10)
+    for u, top in got.items():
+        mine = h[h.user_idx == u]
+        assert not set(mine.loc[mine.excluded, "item_idx"]) & set(top) and len(top) == 10

@@ -736,11 +736,12 @@ class RecommendConfig:
     # and their pairs grow with the square of their count): 2000 = 4.7% of the fashion catalog.
     lexical_max_df: int = 2000
     user_block: int = 4096  # users per block in the content scoring UDF
-    content_item_block: int = 200000  # all product vectors of one scoring block (the catalog limit)
-    # Similar items' neighbours (content vectors and ALS item factors): exact = the blocked
-    # self-join (recall 1, quadratic in products); ivf = approximate inverted-file search in Spark
-    # (hybrid/ann.py: near-linear, recall measured in bench/results/catalog.json); auto = exact up
-    # to ann_auto_above products, ivf above.
+    content_item_block: int = 200000  # all product vectors of one exact scoring block (its catalog limit)
+    # Similar items' neighbours (content vectors and ALS item factors) and users' content
+    # candidates: exact = the blocked self-join / one block of every vector (recall 1, quadratic in
+    # products); ivf = approximate inverted-file search in Spark (hybrid/ann.py: near-linear,
+    # recall measured in bench/results/catalog.json); auto = exact up to ann_auto_above products,
+    # ivf above.
     ann: str = "auto"
     ann_auto_above: int = 200000
     ann_lists: int | None = None  # inverted lists; null = round(sqrt(products))

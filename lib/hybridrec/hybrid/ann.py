@@ -19,6 +19,12 @@ and measured at scale in bench/bench_catalog.py. Cost per query ~ ``nprobe`` x t
 the shuffle carries each query vector ``nprobe`` times (as raw float32 bytes, not Arrow lists).
 Deterministic for a seed: the sample is the ``sample`` vectors with the smallest seeded hash of
 their id, and k-means is seeded. Ties in similarity go to the lower id, as in ``similar.nearest``.
+
+Queries may carry ids they must never get back (``ivf_search``: a user's excluded products, for
+the content candidates). Those ids are masked inside each list search, before any cut, and each
+such query probes more lists than ``nprobe`` when needed, until the probed lists hold at least
+``k`` + its excluded count products (list sizes counted once in Spark): a query is short of ``k``
+only when the catalog is.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from hybridrec.errors import HybridrecError
 
 NEIGHBOURS_SCHEMA = "item_idx int, other_idx int, sim float"
 _ASSIGNED_SCHEMA = "id int, list int, probes array<int>, vec binary"
+_QUERY_SCHEMA = "id int, probes array<int>, vec binary, excl array<int>"
 _PER_LIST_SCHEMA = "query int, others array<int>, sims array<float>"
 _KMEANS_ITERATIONS = 20
 
@@ -99,17 +106,42 @@ def _nearest_lists(x: np.ndarray, centroids: np.ndarray, nprobe: int) -> np.ndar
     return np.take_along_axis(top, order, axis=1).astype(np.int32)
 
 
+def probes_covering(
+    x: np.ndarray, centroids: np.ndarray, nprobe: int, sizes: np.ndarray, need: np.ndarray
+) -> list[np.ndarray]:
+    """Each row's ``nprobe`` nearest lists, extended (nearest first) until the lists hold at
+    least ``need`` vectors (``sizes``: vectors per list) or every list is probed: then masking a
+    query's ``need - k`` excluded ids can never leave it with fewer than ``k`` candidates."""
+    probes = _nearest_lists(x, centroids, nprobe)
+    out = list(probes)
+    short = np.nonzero(sizes[probes].sum(axis=1) < need)[0]
+    if len(short):
+        s = x[short] @ centroids.T
+        ids = np.broadcast_to(np.arange(centroids.shape[0]), s.shape)
+        order = np.lexsort((ids, -s), axis=1)
+        cum = np.cumsum(sizes[order], axis=1)
+        for r, row in enumerate(short):
+            m = max(probes.shape[1], int(np.searchsorted(cum[r], need[row])) + 1)
+            out[row] = order[r, : min(m, centroids.shape[0])].astype(np.int32)
+    return out
+
+
+def _matrix(features: pd.Series, centroids: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(np.stack(features.to_numpy()).astype(np.float32))
+    if x.shape[1] != centroids.shape[1]:
+        raise HybridrecError(
+            f"vectors of {x.shape[1]} dimensions against centroids of {centroids.shape[1]}: "
+            "every vector of one neighbour search must have the same length"
+        )
+    return x
+
+
 def _assigner(centroids: np.ndarray, nprobe: int) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     def assign(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for pdf in batches:
             if pdf.empty:
                 continue
-            x = np.ascontiguousarray(np.stack(pdf["features"].to_numpy()).astype(np.float32))
-            if x.shape[1] != centroids.shape[1]:
-                raise HybridrecError(
-                    f"vectors of {x.shape[1]} dimensions against centroids of {centroids.shape[1]}: "
-                    "every vector of one neighbour search must have the same length"
-                )
+            x = _matrix(pdf["features"], centroids)
             probes = _nearest_lists(x, centroids, nprobe)
             yield pd.DataFrame(
                 {
@@ -123,6 +155,28 @@ def _assigner(centroids: np.ndarray, nprobe: int) -> Callable[[Iterator[pd.DataF
     return assign
 
 
+def _query_assigner(
+    centroids: np.ndarray, nprobe: int, sizes: np.ndarray, k: int
+) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    def assign(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for pdf in batches:
+            if pdf.empty:
+                continue
+            x = _matrix(pdf["features"], centroids)
+            excl = [np.asarray(e if e is not None else (), dtype=np.int32) for e in pdf["excl"]]
+            need = k + np.array([len(e) for e in excl], dtype=np.int64)
+            yield pd.DataFrame(
+                {
+                    "id": pdf["id"].to_numpy(np.int32),
+                    "probes": probes_covering(x, centroids, nprobe, sizes, need),
+                    "vec": [row.tobytes() for row in x],
+                    "excl": excl,
+                }
+            )
+
+    return assign
+
+
 def assign_lists(vectors: DataFrame, centroids: np.ndarray, nprobe: int) -> DataFrame:
     """(id, features) → (id, list, probes, vec): the nearest list, the ``nprobe`` nearest lists
     (the first is ``list``) and the vector as float32 bytes (cheap to shuffle and to decode)."""
@@ -130,12 +184,19 @@ def assign_lists(vectors: DataFrame, centroids: np.ndarray, nprobe: int) -> Data
 
 
 def search_list(
-    query_ids: np.ndarray, queries: np.ndarray, ids: np.ndarray, vectors: np.ndarray, k: int, exclude_self: bool
+    query_ids: np.ndarray,
+    queries: np.ndarray,
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    k: int,
+    exclude_self: bool,
+    excluded: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact top ``k`` by dot product of each query among one list's ``vectors`` (FAISS flat
     index): ``(others, sims)``, each (len(queries), k), best first, ties to the lower id; ``-1``
     / ``-inf`` pad a row with fewer than ``k`` candidates. ``exclude_self``: a query id never
-    returns itself."""
+    returns itself. ``excluded``: per query, ids it never returns; each query searches deeper by
+    its excluded ids that are in this list, so they are removed before the ``k`` are cut."""
     import faiss
 
     nq = len(query_ids)
@@ -146,20 +207,31 @@ def search_list(
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(vectors)
     # one more than k when the query may find itself, and one more to settle ties at the cut
-    kk = min(k + 1 + (1 if exclude_self else 0), len(ids))
-    d, pos = index.search(queries, kk)
-    got = np.where(pos >= 0, ids[np.maximum(pos, 0)], -1)
-    valid = pos >= 0
-    if exclude_self:
-        valid &= got != query_ids[:, None]
-    score = np.where(valid, d, -np.inf)
-    order = np.lexsort((np.where(valid, got, np.iinfo(np.int32).max), -score), axis=1)[:, :k]
-    take = min(k, kk)
-    got = np.take_along_axis(got, order, axis=1)[:, :take]
-    score = np.take_along_axis(score, order, axis=1)[:, :take]
-    keep = np.isfinite(score)
-    others[:, :take] = np.where(keep, got, -1)
-    sims[:, :take] = score
+    depth = np.full(nq, k + 1 + (1 if exclude_self else 0), dtype=np.int64)
+    masked = np.empty(0, dtype=np.int64)
+    if excluded is not None:
+        rows = np.repeat(np.arange(nq, dtype=np.int64), [len(e) for e in excluded])
+        flat = np.concatenate([np.asarray(e, dtype=np.int64) for e in excluded]) if len(rows) else rows
+        here = np.isin(flat, ids)
+        depth += np.bincount(rows[here], minlength=nq)
+        masked = (rows[here] << 32) | flat[here]
+    depth = np.minimum(depth, len(ids))
+    for kk in np.unique(depth):
+        group = np.nonzero(depth == kk)[0]
+        d, pos = index.search(queries[group], int(kk))
+        got = np.where(pos >= 0, ids[np.maximum(pos, 0)], -1)
+        valid = pos >= 0
+        if exclude_self:
+            valid &= got != query_ids[group, None]
+        if len(masked):
+            valid &= ~np.isin((group[:, None].astype(np.int64) << 32) | got.astype(np.int64), masked)
+        score = np.where(valid, d, -np.inf)
+        order = np.lexsort((np.where(valid, got, np.iinfo(np.int32).max), -score), axis=1)[:, :k]
+        take = min(k, int(kk))
+        got = np.take_along_axis(got, order, axis=1)[:, :take]
+        score = np.take_along_axis(score, order, axis=1)[:, :take]
+        others[group, :take] = np.where(np.isfinite(score), got, -1)
+        sims[group, :take] = score
     return others, sims
 
 
@@ -170,12 +242,18 @@ def _searcher(k: int, exclude_self: bool) -> Callable[[pd.DataFrame], pd.DataFra
         faiss.omp_set_num_threads(1)  # Spark already runs one task per core
         cat, qs = pdf[pdf["in_list"].to_numpy(bool)], pdf[pdf["is_query"].to_numpy(bool)]
         if qs.empty:
-            return pd.DataFrame({"query": pd.Series(dtype=np.int32), "others": [], "sims": []})
+            # object columns: an empty float64 column cannot become Arrow's list<int> (a list no
+            # query probes, e.g. far fewer queries than lists)
+            empty = pd.Series(dtype=object)
+            return pd.DataFrame({"query": pd.Series(dtype=np.int32), "others": empty, "sims": empty})
         ids = cat["id"].to_numpy(np.int32)
         vecs = _decode(cat["vec"])
         q_ids = qs["id"].to_numpy(np.int32)
         q_vecs = _decode(qs["vec"])
-        others, sims = search_list(q_ids, q_vecs, ids, vecs, k, exclude_self)
+        excluded = list(qs["excl"]) if "excl" in qs and qs["excl"].notna().any() else None
+        if excluded is not None:
+            excluded = [np.asarray(e if e is not None else (), dtype=np.int64) for e in excluded]
+        others, sims = search_list(q_ids, q_vecs, ids, vecs, k, exclude_self, excluded)
         return pd.DataFrame({"query": q_ids, "others": list(others), "sims": list(sims)})
 
     return search
@@ -227,6 +305,12 @@ def ivf_neighbours(
             F.explode("probes").alias("list"), "id", "vec", F.lit(False).alias("in_list"), F.lit(True).alias("is_query")
         )
         rows = cat.unionByName(q)
+    return _search_and_merge(rows, k, exclude_self)
+
+
+def _search_and_merge(rows: DataFrame, k: int, exclude_self: bool) -> DataFrame:
+    """Rows grouped by list (catalog and query rows, ``_searcher``) → each query's top ``k``
+    over its probed lists: (item_idx = query, other_idx, sim), padding dropped."""
     per_list = rows.groupBy("list").applyInPandas(_searcher(k, exclude_self), _PER_LIST_SCHEMA)
     pairs = F.zip_with("sims", "others", lambda s, o: F.struct((-s).alias("neg"), o.alias("other")))
     best = per_list.groupBy("query").agg(F.slice(F.array_sort(F.flatten(F.collect_list(pairs))), 1, k).alias("best"))
@@ -235,3 +319,54 @@ def ivf_neighbours(
         .filter(F.col("b.other") >= 0)
         .select("item_idx", F.col("b.other").alias("other_idx"), (-F.col("b.neg")).cast("float").alias("sim"))
     )
+
+
+def list_sizes(assigned: DataFrame, n_lists: int) -> np.ndarray:
+    """Vectors per list of an ``assign_lists`` frame: (n_lists,) int64, collected (lists ints)."""
+    sizes = np.zeros(n_lists, dtype=np.int64)
+    for r in assigned.groupBy("list").count().collect():
+        sizes[r["list"]] = r["count"]
+    return sizes
+
+
+def ivf_search(
+    queries: DataFrame,
+    catalog: DataFrame,
+    k: int,
+    n: int,
+    lists: int | None = None,
+    nprobe: int = 8,
+    sample: int = 50_000,
+    seed: int = 0,
+) -> DataFrame:
+    """(item_idx = query id, other_idx = catalog id, sim float): like ``ivf_neighbours`` for
+    queries that are not catalog rows and each carry ids they must never get back.
+
+    ``queries``: (id int, features array<float>, excl array<int>, null = none); ``catalog``:
+    (id int, features array<float>). Excluded ids are masked inside each list search, and a
+    query probes as many lists past ``nprobe`` as it takes for the probed lists to hold ``k`` +
+    len(excl) catalog vectors, so it gets ``min(k, n - excluded)`` results (module docstring).
+    Costs one extra pass over the catalog to count the lists' sizes (an action, like the sample).
+    """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    if nprobe < 1 or sample < 1:
+        raise ValueError(f"nprobe and sample must be at least 1, got {nprobe} and {sample}")
+    n_lists = list_count(n, lists, sample)
+    centroids = train_centroids(catalog, n_lists, sample, seed)
+    cat = assign_lists(catalog, centroids, 1)
+    sizes = list_sizes(cat, centroids.shape[0])
+    cat = cat.select("list", "id", "vec", F.lit(True).alias("in_list"), F.lit(False).alias("is_query"))
+    q = queries.select("id", "features", "excl").mapInPandas(
+        _query_assigner(centroids, nprobe, sizes, k), _QUERY_SCHEMA
+    )
+    q = q.select(
+        F.explode("probes").alias("list"),
+        "id",
+        "vec",
+        F.lit(False).alias("in_list"),
+        F.lit(True).alias("is_query"),
+        "excl",
+    )
+    rows = cat.withColumn("excl", F.lit(None).cast("array<int>")).unionByName(q)
+    return _search_and_merge(rows, k, exclude_self=False)

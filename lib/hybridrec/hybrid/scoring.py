@@ -205,9 +205,13 @@ def score_users(
             n_items,
             rc.user_block,
             rc.content_item_block,
+            rc,
         )
-        with arrow_batch_rows(spark, 1):
+        if CT.uses_ivf(n_items, rc):
             frames["content"] = stage(cands, "content")
+        else:
+            with arrow_batch_rows(spark, 1):
+                frames["content"] = stage(cands, "content")
         counts["content_candidates"] = frames["content"].count()
         return (
             f"{counts['content_candidates']} content candidates "
