@@ -714,7 +714,7 @@ class RecommendConfig:
     # at most cold_model_max_rows warm products). mlp chosen on bench/bench_factors.py, held-out R² of
     # the fused vector's prediction: fashion (simulated shoppers) 0.231 vs ridge 0.114; Online Retail
     # (real purchases) 0.064 vs 0.056, level (cosine 0.370 vs 0.372); docs/results.md.
-    cold_model: str = "mlp"
+    cold_model: str = "ridge"
     cold_model_max_rows: int = 100000  # warm products the driver holds to train the mlp head
     # Share of warm products kept out of the fit to report the model's held-out R² and cosine
     # (metrics cold_factor_r2 / cold_factor_cosine); 0 = no figures.
