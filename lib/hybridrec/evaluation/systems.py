@@ -113,17 +113,7 @@ def backtest(
 
     progress("als", als)
     fit = fits[0]
-    inputs = NightInputs(
-        products=products,
-        interactions=interactions,
-        vectors=vectors,
-        als_users=fit.user_factors,
-        als_items=fit.item_factors,
-        als_candidates=fit.candidates,
-        user_index=fit.user_ids.select("user_id", "user_idx"),
-        content_version=content_version,
-        als_version=fit.model_version,
-    )
+    inputs = NightInputs.from_fit(fit, products, interactions, vectors, content_version)
     scores = score_users(spark, cfg, inputs, split.cutoff, stage, progress, content_users="all")
     judged = split.users.select("user_id")
     out: dict[str, DataFrame] = {}

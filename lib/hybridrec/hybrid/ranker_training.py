@@ -87,17 +87,7 @@ def train_ranker(
 
     progress("als", als)
     fit = fits[0]
-    inputs = NightInputs(
-        products=products,
-        interactions=interactions,
-        vectors=vectors,
-        als_users=fit.user_factors,
-        als_items=fit.item_factors,
-        als_candidates=fit.candidates,
-        user_index=fit.user_ids.select("user_id", "user_idx"),
-        content_version=content_version,
-        als_version=fit.model_version,
-    )
+    inputs = NightInputs.from_fit(fit, products, interactions, vectors, content_version)
     scores = score_users(spark, cfg, inputs, start, prefixed, progress, content_users="all")
     window = events_between(interactions, start, cutoff)
     labels = label_pairs(usable(flag_interactions(window, cutoff, cfg.als.event_weights, products))).persist()

@@ -27,6 +27,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from hybridrec.collab.als import AlsResult
 from hybridrec.collab.confidence import count_reasons, data_end, flag_interactions, usable
 from hybridrec.collab.exclusion import effective_rule
 from hybridrec.config import Config
@@ -59,6 +60,23 @@ class NightInputs:
     user_index: DataFrame
     content_version: str
     als_version: str | None
+
+    @classmethod
+    def from_fit(
+        cls, fit: AlsResult, products: DataFrame, interactions: DataFrame, vectors: DataFrame, content_version: str
+    ) -> NightInputs:
+        """The inputs of a night whose ALS was fitted in memory (the evaluation, the ranker's replay)."""
+        return cls(
+            products=products,
+            interactions=interactions,
+            vectors=vectors,
+            als_users=fit.user_factors,
+            als_items=fit.item_factors,
+            als_candidates=fit.candidates,
+            user_index=fit.user_ids.select("user_id", "user_idx"),
+            content_version=content_version,
+            als_version=fit.model_version,
+        )
 
 
 class Progress:
