@@ -67,6 +67,21 @@ def test_overrides_parse_yaml_values(tmp_path: Path) -> None:
     assert cfg.train.learning_rate == 1.0 and isinstance(cfg.train.learning_rate, float)
 
 
+def test_words_like_off_stay_words_and_boolean_settings_still_take_them(tmp_path: Path) -> None:
+    """YAML 1.2 booleans: ``off`` is the word for a string setting (YAML 1.1 made it False and the
+    ranker.use=off override was refused); a boolean setting still takes an unquoted yes/no/on/off."""
+    cfg = load_config(
+        _write(tmp_path, "spark:\n  ui_enabled: off\n  require_delta: Yes\n"),
+        ["ranker.use=off", "spark.conf.spark.some.flag=on"],
+    )
+    assert cfg.ranker.use == "off"
+    assert cfg.spark.ui_enabled is False and cfg.spark.require_delta is True
+    assert cfg.spark.conf["spark.some.flag"] == "true"  # Spark's word, as before
+    assert parse_override("a.b=TRUE") == (["a", "b"], True)
+    with pytest.raises(ConfigError, match="spark.ui_enabled must be true or false"):
+        load_config(_write(tmp_path, "spark:\n  ui_enabled: maybe\n"))
+
+
 def test_spark_conf_passthrough_keeps_dotted_keys(tmp_path: Path) -> None:
     cfg = load_config(_write(tmp_path, 'spark:\n  conf:\n    "spark.sql.adaptive.enabled": false\n'))
     assert cfg.spark.conf == {"spark.sql.adaptive.enabled": "false"}

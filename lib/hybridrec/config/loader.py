@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import yaml
 
 from hybridrec.errors import HybridrecError
-from hybridrec.strict_yaml import DuplicateKeyError, safe_load_unique
+from hybridrec.strict_yaml import BoolWord, DuplicateKeyError, safe_load_unique
 
 T = TypeVar("T")
 
@@ -252,6 +252,8 @@ def _coerce(tp: Any, value: Any, key: str, limit: Limit | None = None) -> Any:
     if tp is bool:
         if isinstance(value, bool):
             return value
+        if isinstance(value, BoolWord):  # an unquoted yes/no/on/off (YAML 1.1 booleans)
+            return value.as_bool
         raise ConfigError(f"{key} must be true or false, got {_describe(value)}")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -263,7 +265,7 @@ def _coerce(tp: Any, value: Any, key: str, limit: Limit | None = None) -> Any:
         raise ConfigError(f"{key} must be a number, got {_describe(value)}")
     if tp is str:
         if isinstance(value, str):
-            return value
+            return str(value)  # a BoolWord becomes the plain word
         if isinstance(value, date):  # YAML reads an unquoted 2025-12-18 as a date
             return value.isoformat()
         raise ConfigError(f"{key} must be a string, got {_describe(value)}")
@@ -299,6 +301,8 @@ def _bounded_float(value: int | float, key: str, limit: Limit | None) -> float:
 
 def _scalar_to_str(value: Any, key: str) -> str:
     """Pass-through maps (Spark settings) take scalars; booleans become Spark's 'true'/'false'."""
+    if isinstance(value, BoolWord):
+        value = value.as_bool
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (str, int, float)):
