@@ -20,6 +20,8 @@ Protocol (the evaluation's own code, as jobs/evaluate.py → ``evaluation.backte
   ranker orders the same night's pool through ``learned.learned_lists``, exactly as the backtest's
   learned system does. The variants (``VARIANTS``): no content features; no cold features; no
   source score but ALS's (what the item / user / history features add on top of ALS)
+- list policies: the trained ranker itself with ``ranker.cold_slots`` 0, 1 and 2 (places kept
+  for cold products, ``learned.reserve_cold_slots``; no refit)
 - ``per_user_metrics`` per segment, ``bootstrap_ci``, ``paired_difference_ci`` with the
   evaluation's replicates, seed and level (bench/peer_scoring.py ``score_lists``)
 - candidate recall per source: on the ranker's training labels (``RankerTraining.recall``: the
@@ -55,21 +57,28 @@ RESULTS = REPO_ROOT / "bench" / "results" / "ranker.json"
 DEFAULT_CONFIG = REPO_ROOT / "conf" / "retail.yaml"
 DEFAULT_WORK = REPO_ROOT / "data" / "bench" / "ranker"
 BASE_SYSTEMS = ("popularity", "als", "content", "hybrid", "learned")
-# Ablations: system name → ranker.drop_features.
-VARIANTS: dict[str, list[str]] = {
-    "learned_no_content": ["content_score", "content_rank", "sim_last", "sim_top"],
-    "learned_no_cold": ["cold_score", "cold_rank"],
+# Ablations and list policies: system name → ranker settings replaced for it. A variant that drops
+# features refits the ranker on the same rows; one that only changes cold_slots reuses the trained
+# ranker (the same model, another list policy).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "learned_no_content": {"drop_features": ["content_score", "content_rank", "sim_last", "sim_top"]},
+    "learned_no_cold": {"drop_features": ["cold_score", "cold_rank"]},
     # Every source's score but ALS's, their ranks and n_sources: the ranker then sees ALS plus the
     # item / user / history / category / similarity features (the pool itself is unchanged).
-    "learned_als_context": [
-        "content_score",
-        "content_rank",
-        "cold_score",
-        "cold_rank",
-        "popular_score",
-        "repeat_score",
-        "n_sources",
-    ],
+    "learned_als_context": {
+        "drop_features": [
+            "content_score",
+            "content_rank",
+            "cold_score",
+            "cold_rank",
+            "popular_score",
+            "repeat_score",
+            "n_sources",
+        ]
+    },
+    "learned_cold0": {"cold_slots": 0},
+    "learned_cold1": {"cold_slots": 1},
+    "learned_cold2": {"cold_slots": 2},
 }
 BASE_COMPARISONS = (("learned", "als"), ("learned", "hybrid"), ("learned", "content"), ("hybrid", "als"))
 TABLE_METRICS = ("ndcg", "recall")
@@ -154,7 +163,7 @@ def run(spark: Any, cfg: Any, args: argparse.Namespace) -> dict[str, Any]:
     training = bt.ranker
     rows = spark.read.parquet(str(args.work / "stage" / "ranker_rows")).persist()
     user_stats = bt.scores.user_stats.join(e.judged, "user_id", "left_semi")
-    variants = {v: drops for v, drops in VARIANTS.items() if v in args.variants}
+    variants = {v: change for v, change in VARIANTS.items() if v in args.variants}
     lists = bt.lists
     models: dict[str, Any] = {
         "learned": {
@@ -165,14 +174,21 @@ def run(spark: Any, cfg: Any, args: argparse.Namespace) -> dict[str, Any]:
             "seconds": {f"ranker_{k_}": v for k_, v in training.seconds.items()},
         }
     }
-    for name, drops in variants.items():
+    for name, change in variants.items():
         vstage = parquet_stage(args.work / name)
-        vcfg = dataclasses.replace(
-            cfg, ranker=dataclasses.replace(cfg.ranker, drop_features=sorted({*cfg.ranker.drop_features, *drops}))
+        drops = change.get("drop_features", [])
+        vranker = dataclasses.replace(
+            cfg.ranker,
+            **{k_: v for k_, v in change.items() if k_ != "drop_features"},
+            drop_features=sorted({*cfg.ranker.drop_features, *drops}),
         )
+        vcfg = dataclasses.replace(cfg, ranker=vranker)
         held: dict[str, Any] = {}
 
-        def fit(name: str = name, vcfg: Any = vcfg, held: dict[str, Any] = held) -> str:
+        def fit(name: str = name, vcfg: Any = vcfg, held: dict[str, Any] = held, refit: bool = bool(drops)) -> str:
+            if not refit:
+                held["model"] = training.ranker
+                return f"{name}: the trained ranker, cold_slots {vcfg.ranker.cold_slots}"
             held["model"] = m = fit_ranker(rows, vcfg.ranker, f"{training.ranker.version}-{name}")
             top = sorted(m.importances.items(), key=lambda kv: -kv[1])[:5]
             return f"{name}: {len(m.features)} features; top " + ", ".join(f"{f} {v:.2f}" for f, v in top)
@@ -191,6 +207,7 @@ def run(spark: Any, cfg: Any, args: argparse.Namespace) -> dict[str, Any]:
         m = held["model"]
         models[name] = {
             "drop_features": vcfg.ranker.drop_features,
+            "cold_slots": vcfg.ranker.cold_slots,
             "features": m.features,
             "importances": m.importances,
             "counts": m.counts,

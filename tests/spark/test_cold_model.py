@@ -9,7 +9,8 @@ import pytest
 
 from hybridrec.config import ConfigError, RecommendConfig
 from hybridrec.errors import HybridrecError
-from hybridrec.hybrid.cold import fit_cold_model, fit_cold_model_with, predicted_factors
+from hybridrec.hybrid.cold import L2_GRID, FactorRegression, fit_cold_model, fit_cold_model_with, predicted_factors
+from hybridrec.hybrid.cold_inputs import cold_model_inputs
 
 pytestmark = pytest.mark.spark
 
@@ -72,3 +73,49 @@ def test_unknown_model_and_empty_input_are_refused_and_tiny_input_falls_back(spa
     model = fit_cold_model_with(tiny, "mlp", l2=1.0, holdout=0.2, max_rows=100, seed=1)
     assert model.kind.startswith("ridge") and model.fit_rows == 30 and model.r2 is None
     assert model.predict(x[:2]).shape == (2, 4)
+
+
+def test_null_penalty_is_chosen_on_a_validation_share_and_shrinks_noise(spark) -> None:
+    """With many pure-noise columns a tiny penalty overfits; the chosen one is larger and holds up
+    better on the held-out products than the least penalty of the grid."""
+    rng = np.random.default_rng(15)
+    n = 500
+    signal = rng.normal(size=(n, 3))
+    x = np.hstack([signal, rng.normal(size=(n, 250))]).astype(np.float32)
+    y = (signal @ rng.normal(size=(3, 4)) + 0.8 * rng.normal(size=(n, 4))).astype(np.float32)
+    rows = [(x[i].tolist(), y[i].tolist()) for i in range(n)]
+    warm = spark.createDataFrame(rows, "vec array<float>, factors array<float>").repartition(3)
+    chosen = fit_cold_model_with(warm, "ridge", l2=None, holdout=0.2, max_rows=10, seed=4)
+    least = fit_cold_model_with(warm, "ridge", l2=L2_GRID[0], holdout=0.2, max_rows=10, seed=4)
+    assert isinstance(chosen.model, FactorRegression) and chosen.model.l2 > L2_GRID[0]
+    assert "chosen on a validation share" in chosen.describe()
+    assert chosen.r2 is not None and least.r2 is not None and chosen.r2 > least.r2 + 0.05, (chosen.r2, least.r2)
+
+
+def test_cold_inputs_put_category_and_title_words_beside_the_content_vector(spark) -> None:
+    vectors = spark.createDataFrame(
+        [(0, [1.0, 0.0]), (1, [0.0, 1.0]), (2, [0.5, 0.5]), (3, [0.2, 0.1])], "item_idx int, vec array<float>"
+    )
+    docs = spark.createDataFrame(
+        [
+            (0, "red wool scarf", None, "Scarves"),
+            (1, "blue wool scarf", "warm", "Scarves"),
+            (2, "red mug", None, "Mugs"),  # Mugs: one product, no column
+            (3, None, None, None),
+        ],
+        "item_idx int, title string, description string, category string",
+    )
+    got, widths = cold_model_inputs(vectors, docs, ["text", "content", "category"], text_terms=2, categories=5)
+    # content first; one category held by two products; the 2 terms in most products (red, scarf,
+    # wool each in 2: the first two by name), no term in one product only
+    assert widths == {"content": 2, "category": 1, "text": 2}
+    rows = {r.item_idx: np.asarray(r.vec) for r in got.collect()}
+    assert set(rows) == {0, 1, 2, 3} and all(len(v) == 5 for v in rows.values())
+    np.testing.assert_allclose(rows[0][:3], [1.0, 0.0, 1.0])
+    np.testing.assert_allclose(rows[2][:3], [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(rows[3], [0.2, 0.1, 0.0, 0.0, 0.0], atol=1e-7)
+    assert rows[2][3] > 0 and rows[2][4] == 0  # "red" is a column, "mug" is not
+    content_only, widths = cold_model_inputs(vectors, docs, ["content"], text_terms=2, categories=5)
+    assert widths == {"content": 2} and content_only.count() == 4
+    with pytest.raises(ConfigError, match="cold_inputs"):
+        RecommendConfig(cold_inputs=["content", "photo"])

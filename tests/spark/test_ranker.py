@@ -16,6 +16,7 @@ from hybridrec.config import RankerConfig, RecommendConfig
 from hybridrec.errors import HybridrecError
 from hybridrec.hybrid.candidates import candidate_pool, source_recall
 from hybridrec.hybrid.co_interaction import item_neighbours
+from hybridrec.hybrid.learned import COLD_STEP, reserve_cold_slots
 from hybridrec.hybrid.pair_features import FEATURES, pair_features
 from hybridrec.hybrid.ranker import (
     current_ranker_version,
@@ -218,3 +219,20 @@ def test_ranker_learns_a_planted_signal_on_two_workers_and_round_trips(spark, cf
     assert diff.first()[0] < 1e-6
     with pytest.raises(HybridrecError, match="drop_features names nope"):
         fit_ranker(rows, RankerConfig(drop_features=["nope"]), "test-2")
+
+
+def test_cold_slots_lift_the_best_cold_candidates_into_the_last_places(spark) -> None:
+    rows = [("u1", f"w{i}", 0.9 - 0.1 * i, False) for i in range(6)]  # warm: 0.9 .. 0.4
+    rows += [("u1", "c1", 0.05, True), ("u1", "c2", 0.2, True), ("u1", "c3", 0.01, True)]
+    rows += [("u2", "w0", 0.7, False), ("u2", "c9", 0.95, True)]  # u2: short list, cold already first
+    ranked = spark.createDataFrame(rows, "user_id string, product_id string, score double, cold_item boolean")
+    got = {(r.user_id, r.product_id): r.score for r in reserve_cold_slots(ranked, 2, 4).collect()}
+    # 2 of 4 places: u1's 3rd best score is 0.7, c2 (better) then c1 land just above it, c3 stays
+    assert got[("u1", "c2")] == pytest.approx(0.7 + 2 * COLD_STEP) and got[("u1", "c1")] == pytest.approx(
+        0.7 + COLD_STEP
+    )
+    assert got[("u1", "c3")] == 0.01 and got[("u1", "w3")] == pytest.approx(0.6)
+    top4 = sorted((s, p) for (u, p), s in got.items() if u == "u1")[::-1][:4]
+    assert [p for _, p in top4] == ["w0", "w1", "c2", "c1"]
+    assert got[("u2", "c9")] == 0.95 and got[("u2", "w0")] == 0.7
+    assert reserve_cold_slots(ranked, 0, 4) is ranked

@@ -676,6 +676,7 @@ class AlsConfig(MlflowSettings):
 EXCLUDE_RULES = ("interacted", "purchased", "none")
 ANN_MODES = ("auto", "exact", "ivf")  # recommend.ann: see RecommendConfig
 COLD_MODELS = ("ridge", "mlp")  # recommend.cold_model (hybrid.cold.COLD_MODELS)
+COLD_INPUTS = ("content", "category", "text")  # recommend.cold_inputs (hybrid/cold_inputs.py)
 
 
 @dataclass
@@ -708,7 +709,14 @@ class RecommendConfig:
     user_shrinkage: float = 0.1
     item_shrinkage: float = 0.1
     cold_item_weight: float = 0.5
-    regression_l2: float = 1.0  # ridge penalty of the content -> ALS-factor regression
+    # Ridge penalty of the content -> ALS-factor regression, on standardised inputs; null = chosen
+    # from 0.1..10000 by R² on a seeded validation share of the fit rows (hybrid/cold.py).
+    regression_l2: float | None = None
+    # What the cold-item model reads (hybrid/cold_inputs.py): content = the fused content vector,
+    # category = one-hot of the catalog category, text = TF-IDF of title + description.
+    cold_inputs: list[str] = field(default_factory=lambda: ["content", "category", "text"])
+    cold_text_terms: int = 1000  # TF-IDF columns: the terms found in most products
+    cold_categories: int = 500  # category columns: the most common categories
     # The cold-item model from content vectors to ALS item factors (hybrid/cold.py): ridge (closed
     # form from per-partition sums) or mlp (one ReLU layer trained on the driver on a seeded sample of
     # at most cold_model_max_rows warm products). mlp chosen on bench/bench_factors.py, held-out R² of
@@ -769,6 +777,8 @@ class RecommendConfig:
         "user_shrinkage": Limit(0, 1e6, lo_open=True),
         "item_shrinkage": Limit(0, 1e6, lo_open=True),
         "regression_l2": Limit(0, 1e6, lo_open=True),
+        "cold_text_terms": Limit(0, 20_000, why="each term is a column of the cold model's input"),
+        "cold_categories": Limit(0, 20_000, why="each category is a column of the cold model's input"),
         "cold_model_max_rows": Limit(10, 10_000_000, why="the driver holds this many vectors and factors"),
         "cold_model_holdout": Limit(0, 0.5, why="0 = no held-out figures"),
         "cold_model_seed": Limit(0, INT32_MAX),
@@ -801,6 +811,11 @@ class RecommendConfig:
         one_of("recommend.exclude", self.exclude, EXCLUDE_RULES)
         one_of("recommend.ann", self.ann, ANN_MODES)
         one_of("recommend.cold_model", self.cold_model, COLD_MODELS)
+        unknown = [p for p in self.cold_inputs if p not in COLD_INPUTS]
+        if unknown or not self.cold_inputs or len(set(self.cold_inputs)) != len(self.cold_inputs):
+            raise ConfigError(
+                f"recommend.cold_inputs must list some of {', '.join(COLD_INPUTS)}, each once; got {self.cold_inputs}"
+            )
         if self.max_per_category is not None and self.max_per_category < 1:
             raise ConfigError(
                 f"recommend.max_per_category must be at least 1 (or null = no cap), got {self.max_per_category}"
@@ -821,9 +836,11 @@ class RecommendConfig:
         ):
             if getattr(self, key) < 1:
                 raise ConfigError(f"recommend.{key} must be at least 1, got {getattr(self, key)}")
-        for key in ("user_shrinkage", "item_shrinkage", "regression_l2"):
+        for key in ("user_shrinkage", "item_shrinkage"):
             if not getattr(self, key) > 0.0:
                 raise ConfigError(f"recommend.{key} must be > 0, got {getattr(self, key)}")
+        if self.regression_l2 is not None and not self.regression_l2 > 0.0:
+            raise ConfigError(f"recommend.regression_l2 must be > 0 (or null = chosen), got {self.regression_l2}")
         for key in ("cold_item_weight", "similar_collab_weight", "similar_lexical_weight"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(f"recommend.{key} must be within [0, 1], got {getattr(self, key)}")
@@ -865,6 +882,11 @@ class RankerConfig(MlflowSettings):
     co_recent: int = 5
     co_per_user: int = 30
     negatives: int = 100  # negatives per training user, sampled from the candidates (seeded)
+    # List places kept for cold products (nobody has bought them yet): the user's best cold
+    # candidates by the ranker's score enter the list just above its last places, whatever their
+    # score (the ranker alone almost never ranks a cold product in a top 10: too few cold
+    # positives to learn from). 0 = none. Chosen by bench/bench_ranker.py; see conf/local.yaml.
+    cold_slots: int = 0
     trees: int = 300
     max_depth: int = 6
     learning_rate: float = 0.05
@@ -887,6 +909,7 @@ class RankerConfig(MlflowSettings):
         "co_recent": Limit(1, 1000),
         "co_per_user": Limit(2, 1000, why="each user adds at most co_per_user² pairs"),
         "negatives": Limit(1, 100_000),
+        "cold_slots": Limit(0, 1000, why="places of recommend.top_n kept for cold products"),
         "trees": Limit(1, 100_000),
         "max_depth": Limit(1, 32),
         "learning_rate": Limit(0, 1, lo_open=True),

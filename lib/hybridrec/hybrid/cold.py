@@ -36,16 +36,54 @@ from hybridrec.hybrid.factor_mlp import MlpHead, fit_mlp
 MIN_HEAD_ROWS = 50
 
 
+# Ridge penalties tried when ``recommend.regression_l2`` is null, on standardised inputs (the
+# penalty of column j is l2 * var_j: a TF-IDF column and a content dimension are shrunk alike).
+L2_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
+VALIDATION_SHARE = 0.2  # of the fit rows, to choose the penalty (seeded hash, like the held-out share)
+MIN_VALIDATION_ROWS = 20  # below this many validation rows the penalty is not chosen: DEFAULT_L2
+DEFAULT_L2 = 10.0
+
+
 @dataclass
 class FactorRegression:
-    """``factors ≈ [content, 1] @ weights``; ``r2`` is the in-sample share of variance explained."""
+    """``factors ≈ [content, 1] @ weights``; ``r2`` is the in-sample share of variance explained,
+    ``l2`` the penalty used (chosen on a validation share when the setting is null)."""
 
     weights: np.ndarray  # (dim + 1) x rank
     rows: int
     r2: float
+    l2: float = DEFAULT_L2
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.hstack([x, np.ones((len(x), 1), dtype=x.dtype)]) @ self.weights
+
+
+@dataclass
+class _Sums:
+    """X'X, X'Y (X with a column of ones last), the sum of Y and of Y² over ``n`` rows."""
+
+    n: int
+    xtx: np.ndarray
+    xty: np.ndarray
+    ysum: np.ndarray
+    yty: float
+
+    def __add__(self, other: _Sums) -> _Sums:
+        return _Sums(
+            self.n + other.n, self.xtx + other.xtx, self.xty + other.xty, self.ysum + other.ysum, self.yty + other.yty
+        )
+
+    def solve(self, l2: float) -> np.ndarray:
+        """Ridge weights with the penalty of standardised inputs (l2 * var_j; intercept free)."""
+        mean = self.xtx[-1, :-1] / self.n
+        var = np.maximum(np.diag(self.xtx)[:-1] / self.n - mean * mean, 1e-12)
+        return np.linalg.solve(self.xtx + np.diag(np.append(l2 * var, 0.0)), self.xty)
+
+    def r2(self, weights: np.ndarray) -> float | None:
+        """Share of these rows' factor variance that ``weights`` explain (None: no variance)."""
+        sse = self.yty - 2 * float((weights * self.xty).sum()) + float((weights * (self.xtx @ weights)).sum())
+        sst = self.yty - float(self.ysum @ self.ysum) / self.n
+        return 1.0 - sse / sst if sst > 0 else None
 
 
 def _sums(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -79,29 +117,47 @@ def _sums(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         )
 
 
-def fit_factor_regression(warm: DataFrame, l2: float) -> FactorRegression:
-    """``warm``: (vec array<float>, factors array<float>) for items with both. Ridge on the sums."""
+def _collect_sums(rows: DataFrame) -> _Sums | None:
+    """The ``_Sums`` of (vec, factors) ``rows``: each partition sums its own, the driver adds them."""
     parts = (
-        warm.select("vec", "factors")
+        rows.select("vec", "factors")
         .mapInPandas(
             _sums, "n long, xtx array<double>, xty array<double>, ysum array<double>, yty double, p int, r int"
         )
         .collect()
     )
     if not parts:
-        raise HybridrecError("no product has both an embedding and ALS factors: cannot fit the cold-item regression")
+        return None
     p, r = parts[0]["p"], parts[0]["r"]
-    n = sum(int(row["n"]) for row in parts)
-    xtx = sum(np.asarray(row["xtx"]).reshape(p, p) for row in parts)
-    xty = sum(np.asarray(row["xty"]).reshape(p, r) for row in parts)
-    ysum = sum(np.asarray(row["ysum"]) for row in parts)
-    yty = sum(float(row["yty"]) for row in parts)
-    penalty = l2 * np.eye(p)
-    penalty[-1, -1] = 0.0  # the intercept is not shrunk
-    weights = np.linalg.solve(xtx + penalty, xty)
-    sse = yty - 2 * float((weights * xty).sum()) + float((weights * (xtx @ weights)).sum())
-    sst = yty - float(ysum @ ysum) / n
-    return FactorRegression(weights=weights.astype(np.float32), rows=n, r2=1.0 - sse / sst if sst > 0 else 0.0)
+    return _Sums(
+        n=sum(int(row["n"]) for row in parts),
+        xtx=sum(np.asarray(row["xtx"]).reshape(p, p) for row in parts),
+        xty=sum(np.asarray(row["xty"]).reshape(p, r) for row in parts),
+        ysum=sum(np.asarray(row["ysum"]) for row in parts),
+        yty=sum(float(row["yty"]) for row in parts),
+    )
+
+
+def fit_factor_regression(warm: DataFrame, l2: float | None, seed: int = 21) -> FactorRegression:
+    """``warm``: (vec array<float>, factors array<float>) for items with both. Ridge on the sums.
+
+    ``l2`` None: the penalty of ``L2_GRID`` with the best R² on a seeded ``VALIDATION_SHARE`` of
+    the rows (fitted on the rest; both from sums), then refitted on every row with it.
+    """
+    chosen = DEFAULT_L2 if l2 is None else l2
+    if l2 is None:
+        fit_part, val_part = heldout_split(warm, VALIDATION_SHARE, seed + 1)
+        halves = [got for got in (_collect_sums(fit_part), _collect_sums(val_part)) if got is not None]
+        if len(halves) == 2 and halves[1].n >= MIN_VALIDATION_ROWS:
+            scores = {g: halves[1].r2(halves[0].solve(g)) for g in L2_GRID}
+            chosen = max(L2_GRID, key=lambda g: -np.inf if scores[g] is None else scores[g])
+        sums = halves[0] + halves[1] if len(halves) == 2 else (halves[0] if halves else None)
+    else:
+        sums = _collect_sums(warm)
+    if sums is None:
+        raise HybridrecError("no product has both an embedding and ALS factors: cannot fit the cold-item regression")
+    weights = sums.solve(chosen)
+    return FactorRegression(weights=weights.astype(np.float32), rows=sums.n, r2=sums.r2(weights) or 0.0, l2=chosen)
 
 
 def predicted_factors(cold: DataFrame, model: FactorRegression | MlpHead | ColdModel) -> DataFrame:
@@ -157,7 +213,7 @@ class ColdModel:
 def heldout_split(warm: DataFrame, share: float, seed: int) -> tuple[DataFrame, DataFrame]:
     """(fit rows, held-out rows) of ``warm``: a seeded hash of the content vector picks ``share``
     of them (identical vectors always on the same side, so a duplicate never grades itself)."""
-    bucket = F.abs(F.xxhash64(F.col("vec").cast("string"), F.lit(seed))) % F.lit(10_000)
+    bucket = F.abs(F.xxhash64(F.col("vec"), F.lit(seed))) % F.lit(10_000)
     held = bucket < F.lit(int(round(share * 10_000)))
     return warm.filter(~held), warm.filter(held)
 
@@ -214,7 +270,7 @@ def fit_cold_model_with(
     warm: DataFrame,
     kind: str,
     *,
-    l2: float,
+    l2: float | None,
     holdout: float,
     max_rows: int,
     seed: int,
@@ -237,8 +293,9 @@ def fit_cold_model_with(
     if kind == "mlp" and n_avail < MIN_HEAD_ROWS:
         kind, note = "ridge", f" (mlp needs {MIN_HEAD_ROWS} warm products, {n_avail} here)"
     if kind == "ridge":
-        measured: FactorRegression | MlpHead = fit_factor_regression(fit_rows, l2)
+        measured: FactorRegression | MlpHead = fit_factor_regression(fit_rows, l2, seed)
         n_fit = measured.rows
+        note = f" (l2 {measured.l2:g}{'' if l2 is not None else ', chosen on a validation share'})"
     else:
         sample = (
             fit_rows if n_avail <= max_rows else fit_rows.sample(fraction=min(1.0, 1.1 * max_rows / n_avail), seed=seed)
@@ -250,7 +307,9 @@ def fit_cold_model_with(
         n_fit = len(pdf)
     n_held, r2, cosine = heldout_figures(held_rows, measured) if held_rows is not None else (0, None, None)
     if kind == "ridge" and held_rows is not None:
-        measured = fit_factor_regression(warm, l2)  # measured on the split, shipped on every warm product
+        assert isinstance(measured, FactorRegression)
+        # measured on the split, shipped on every warm product with the penalty chosen there
+        measured = fit_factor_regression(warm, measured.l2, seed)
         n_fit = measured.rows
     return ColdModel(kind=kind + note, model=measured, fit_rows=n_fit, heldout_rows=n_held, r2=r2, cosine=cosine)
 

@@ -35,6 +35,7 @@ from hybridrec.errors import MissingInputError
 from hybridrec.hybrid import blend, lexical, lists, popular, similar
 from hybridrec.hybrid import content as CT
 from hybridrec.hybrid.cold import cold_candidates, fit_cold_model, predicted_factors
+from hybridrec.hybrid.cold_inputs import cold_model_inputs
 from hybridrec.hybrid.history import item_counts, top_history, user_counts, user_item_history
 from hybridrec.hybrid.lists import Stage
 from hybridrec.models.product_embeddings import arrow_batch_rows
@@ -239,11 +240,16 @@ def score_users(
     progress("content", content)
 
     def cold() -> str:
-        warm_vec = inputs.als_items.join(item_index, "product_id").join(vec_idx, "item_idx").select("vec", "factors")
+        docs = products.join(item_index, "product_id").select("item_idx", "title", "description", "category")
+        model_vec, widths = cold_model_inputs(
+            vec_idx, docs, rc.cold_inputs, text_terms=rc.cold_text_terms, categories=rc.cold_categories
+        )
+        model_vec = stage(model_vec, "cold_inputs") if len(widths) > 1 or "content" not in widths else model_vec
+        warm_vec = inputs.als_items.join(item_index, "product_id").join(model_vec, "item_idx").select("vec", "factors")
         model = fit_cold_model(warm_vec, rc)
         metrics.update(model.metrics())
         cold_vec = (
-            vec_idx.join(item_index, "item_idx").join(item_stats, "product_id", "left_anti").select("item_idx", "vec")
+            model_vec.join(item_index, "item_idx").join(item_stats, "product_id", "left_anti").select("item_idx", "vec")
         )
         n_cold = cold_vec.count()
         counts["cold_items"] = n_cold
@@ -265,7 +271,11 @@ def score_users(
         )
         frames["cold"] = stage(cands, "cold")
         counts["cold_candidates"] = frames["cold"].count()
-        return f"{counts['cold_candidates']} cold-item candidates over {n_cold} cold products ({model.describe()})"
+        inputs_note = " + ".join(f"{part} {width}" for part, width in widths.items())
+        return (
+            f"{counts['cold_candidates']} cold-item candidates over {n_cold} cold products "
+            f"({model.describe()}; inputs {inputs_note})"
+        )
 
     progress("cold", cold)
 
