@@ -397,18 +397,26 @@ def shipped_path(spark: Any, cat: Catalog, seed: int, clock: Callable[[str], Non
     docs = frame.select("item_idx", "title", F.lit(None).cast("string").alias("description"), "category")
     out: dict[str, Any] = {}
 
-    def run(name: str, parts: tuple[str, ...], kind: str, l2: float | None) -> None:
+    def run(
+        name: str, parts: tuple[str, ...], kind: str, l2: float | None, text_terms: int = defaults.cold_text_terms
+    ) -> None:
         vectors, widths = cold_model_inputs(
             frame.select("item_idx", "vec"),
             docs,
             list(parts),
-            text_terms=defaults.cold_text_terms,
+            text_terms=text_terms,
             categories=defaults.cold_categories,
         )
         warm = vectors.join(frame.select("item_idx", "factors"), "item_idx").persist()
         started = time.perf_counter()
         model = fit_cold_model_with(
-            warm, kind, l2=l2, holdout=defaults.cold_model_holdout, max_rows=defaults.cold_model_max_rows, seed=seed
+            warm,
+            kind,
+            l2=l2,
+            holdout=defaults.cold_model_holdout,
+            max_rows=defaults.cold_model_max_rows,
+            seed=seed,
+            groups=[w for w in widths.values() if w > 0],
         )
         out[name] = {
             "inputs": list(parts),
@@ -428,6 +436,7 @@ def shipped_path(spark: Any, cat: Catalog, seed: int, clock: Callable[[str], Non
     run("ridge content (l2=1, before)", ("content",), "ridge", 1.0)
     for parts in SHIPPED_INPUTS:
         run(f"ridge {'+'.join(parts)}", parts, "ridge", None)
+    run("ridge content+category+text, 3000 terms", SHIPPED_INPUTS[-1], "ridge", None, text_terms=3000)
     run("mlp content+category+text", SHIPPED_INPUTS[-1], "mlp", None)
     frame.unpersist()
     clock(f"{cat.name}_shipped")

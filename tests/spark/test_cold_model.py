@@ -87,8 +87,14 @@ def test_null_penalty_is_chosen_on_a_validation_share_and_shrinks_noise(spark) -
     warm = spark.createDataFrame(rows, "vec array<float>, factors array<float>").repartition(3)
     chosen = fit_cold_model_with(warm, "ridge", l2=None, holdout=0.2, max_rows=10, seed=4)
     least = fit_cold_model_with(warm, "ridge", l2=L2_GRID[0], holdout=0.2, max_rows=10, seed=4)
-    assert isinstance(chosen.model, FactorRegression) and chosen.model.l2 > L2_GRID[0]
+    assert isinstance(chosen.model, FactorRegression) and chosen.model.l2[0] > L2_GRID[0]
     assert "chosen on a validation share" in chosen.describe()
+    # as two parts (the signal, the noise) the noise gets the larger penalty, and it pays
+    parts = fit_cold_model_with(warm, "ridge", l2=None, holdout=0.2, max_rows=10, seed=4, groups=[3, 250])
+    assert isinstance(parts.model, FactorRegression) and parts.model.l2[1] > parts.model.l2[0]
+    assert parts.r2 is not None and parts.r2 >= chosen.r2 - 1e-9, (parts.r2, chosen.r2)
+    with pytest.raises(HybridrecError, match="do not add up"):
+        fit_cold_model_with(warm, "ridge", l2=None, holdout=0.2, max_rows=10, seed=4, groups=[3, 3])
     assert chosen.r2 is not None and least.r2 is not None and chosen.r2 > least.r2 + 0.05, (chosen.r2, least.r2)
 
 

@@ -709,19 +709,21 @@ class RecommendConfig:
     user_shrinkage: float = 0.1
     item_shrinkage: float = 0.1
     cold_item_weight: float = 0.5
-    # Ridge penalty of the content -> ALS-factor regression, on standardised inputs; null = chosen
-    # from 0.1..10000 by R² on a seeded validation share of the fit rows (hybrid/cold.py).
+    # Ridge penalty of the content -> ALS-factor regression, on standardised inputs; null = one per
+    # input part, chosen from 0.1..10000 by R² on a seeded validation share of the fit rows
+    # (hybrid/cold.py).
     regression_l2: float | None = None
     # What the cold-item model reads (hybrid/cold_inputs.py): content = the fused content vector,
-    # category = one-hot of the catalog category, text = TF-IDF of title + description.
+    # category = one-hot of the catalog category, text = TF-IDF of title + description. Chosen on
+    # bench/bench_factors.py --shipped-only, held-out R² of the factors: Online Retail (real
+    # purchases) 0.016 -> 0.244, fashion (simulated shoppers) 0.107 -> 0.366 (docs/results.md).
     cold_inputs: list[str] = field(default_factory=lambda: ["content", "category", "text"])
     cold_text_terms: int = 1000  # TF-IDF columns: the terms found in most products
     cold_categories: int = 500  # category columns: the most common categories
-    # The cold-item model from content vectors to ALS item factors (hybrid/cold.py): ridge (closed
+    # The cold-item model from cold_inputs to ALS item factors (hybrid/cold.py): ridge (closed
     # form from per-partition sums) or mlp (one ReLU layer trained on the driver on a seeded sample of
-    # at most cold_model_max_rows warm products). mlp chosen on bench/bench_factors.py, held-out R² of
-    # the fused vector's prediction: fashion (simulated shoppers) 0.231 vs ridge 0.114; Online Retail
-    # (real purchases) 0.064 vs 0.056, level (cosine 0.370 vs 0.372); docs/results.md.
+    # at most cold_model_max_rows warm products). ridge: held-out R² on the default inputs, Online
+    # Retail 0.244 vs mlp 0.092, fashion 0.366 vs 0.297 (bench/bench_factors.py --shipped-only).
     cold_model: str = "ridge"
     cold_model_max_rows: int = 100000  # warm products the driver holds to train the mlp head
     # Share of warm products kept out of the fit to report the model's held-out R² and cosine

@@ -1,24 +1,27 @@
-"""Cold items through the collaborative side: a model from content vectors to ALS item factors,
-fitted on warm items, predicts factors for products nobody has interacted with yet; users' ALS
-factors then score them like any item (blocked top-K).
+"""Cold items through the collaborative side: a model from a product's content (its content vector,
+category and title words: ``cold_inputs``) to ALS item factors, fitted on warm items, predicts
+factors for products nobody has interacted with yet; users' ALS factors then score them like any
+item (blocked top-K).
 
 Two models (``recommend.cold_model``, chosen by ``fit_cold_model``):
 
 - ``ridge``: the fit needs only X'X and X'Y (d x d and d x r): each partition sums its own rows in
   a pandas UDF and the driver adds up a handful of small matrices, whatever the number of items.
+  The penalty is on standardised inputs (column j: l2 x its variance, from the same sums), one per
+  input part; ``regression_l2: null`` chooses them on a validation share (``_choose_l2``).
 - ``mlp``: one ReLU layer (``factor_mlp.fit_mlp``), trained on the driver on a seeded sample of at
   most ``recommend.cold_model_max_rows`` warm products (the only rows collected), applied on the
   executors with NumPy.
 
 Either way a seeded share of the warm products (``recommend.cold_model_holdout``, by a hash of the
-content vector, so the same vector always falls on the same side) is kept out of the fit and the
+model's input vector, so the same input always falls on the same side) is kept out of the fit and the
 night reports the model's R² and mean cosine on them: the in-sample R² the night used to report
 flattered the ridge (0.11 in-sample against 0.06 held out on Online Retail, bench/bench_factors.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +40,8 @@ MIN_HEAD_ROWS = 50
 
 
 # Ridge penalties tried when ``recommend.regression_l2`` is null, on standardised inputs (the
-# penalty of column j is l2 * var_j: a TF-IDF column and a content dimension are shrunk alike).
+# penalty of column j is l2 * var_j: a TF-IDF column and a content dimension are shrunk alike),
+# one per input part (``cold_inputs``: content, category, text), chosen on a validation share.
 L2_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 VALIDATION_SHARE = 0.2  # of the fit rows, to choose the penalty (seeded hash, like the held-out share)
 MIN_VALIDATION_ROWS = 20  # below this many validation rows the penalty is not chosen: DEFAULT_L2
@@ -47,12 +51,12 @@ DEFAULT_L2 = 10.0
 @dataclass
 class FactorRegression:
     """``factors ≈ [content, 1] @ weights``; ``r2`` is the in-sample share of variance explained,
-    ``l2`` the penalty used (chosen on a validation share when the setting is null)."""
+    ``l2`` the penalty of each input part (chosen on a validation share when the setting is null)."""
 
     weights: np.ndarray  # (dim + 1) x rank
     rows: int
     r2: float
-    l2: float = DEFAULT_L2
+    l2: tuple[float, ...] = (DEFAULT_L2,)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.hstack([x, np.ones((len(x), 1), dtype=x.dtype)]) @ self.weights
@@ -73,11 +77,14 @@ class _Sums:
             self.n + other.n, self.xtx + other.xtx, self.xty + other.xty, self.ysum + other.ysum, self.yty + other.yty
         )
 
-    def solve(self, l2: float) -> np.ndarray:
-        """Ridge weights with the penalty of standardised inputs (l2 * var_j; intercept free)."""
+    def solve(self, l2: Sequence[float], groups: Sequence[int] | None = None) -> np.ndarray:
+        """Ridge weights with the penalty of standardised inputs: l2[g] * var_j for column j of
+        part g (``groups``: the parts' widths, in column order; None = one part); intercept free."""
         mean = self.xtx[-1, :-1] / self.n
         var = np.maximum(np.diag(self.xtx)[:-1] / self.n - mean * mean, 1e-12)
-        return np.linalg.solve(self.xtx + np.diag(np.append(l2 * var, 0.0)), self.xty)
+        widths = [len(var)] if groups is None else list(groups)
+        per_column = np.repeat(np.asarray(l2, np.float64), widths)
+        return np.linalg.solve(self.xtx + np.diag(np.append(per_column * var, 0.0)), self.xty)
 
     def r2(self, weights: np.ndarray) -> float | None:
         """Share of these rows' factor variance that ``weights`` explain (None: no variance)."""
@@ -138,25 +145,57 @@ def _collect_sums(rows: DataFrame) -> _Sums | None:
     )
 
 
-def fit_factor_regression(warm: DataFrame, l2: float | None, seed: int = 21) -> FactorRegression:
+def _choose_l2(fit: _Sums, val: _Sums, groups: Sequence[int]) -> tuple[float, ...]:
+    """Per-part penalties from ``L2_GRID`` by validation R²: the best common one, then two rounds
+    of trying each grid value for one part at a time (6 + 12 x parts solves of a d x d system)."""
+
+    def score(l2: Sequence[float]) -> float:
+        got = val.r2(fit.solve(l2, groups))
+        return -np.inf if got is None else got
+
+    common = max(L2_GRID, key=lambda g: score([g] * len(groups)))
+    best, best_score = [common] * len(groups), score([common] * len(groups))
+    for _ in range(2 if len(groups) > 1 else 0):
+        for part in range(len(groups)):
+            for g in L2_GRID:
+                trial = [*best[:part], g, *best[part + 1 :]]
+                trial_score = score(trial)
+                if trial_score > best_score:
+                    best, best_score = trial, trial_score
+    return tuple(best)
+
+
+def fit_factor_regression(
+    warm: DataFrame, l2: float | Sequence[float] | None, seed: int = 21, groups: Sequence[int] | None = None
+) -> FactorRegression:
     """``warm``: (vec array<float>, factors array<float>) for items with both. Ridge on the sums.
 
-    ``l2`` None: the penalty of ``L2_GRID`` with the best R² on a seeded ``VALIDATION_SHARE`` of
-    the rows (fitted on the rest; both from sums), then refitted on every row with it.
+    ``groups``: the widths of the input's parts in column order (``cold_inputs``; None = one
+    part). ``l2`` None: each part's penalty from ``L2_GRID`` by R² on a seeded ``VALIDATION_SHARE``
+    of the rows (fitted on the rest; both from sums, ``_choose_l2``), then refitted on every row
+    with them; a number: that penalty for every part; a sequence: one per part.
     """
-    chosen = DEFAULT_L2 if l2 is None else l2
     if l2 is None:
         fit_part, val_part = heldout_split(warm, VALIDATION_SHARE, seed + 1)
         halves = [got for got in (_collect_sums(fit_part), _collect_sums(val_part)) if got is not None]
-        if len(halves) == 2 and halves[1].n >= MIN_VALIDATION_ROWS:
-            scores = {g: halves[1].r2(halves[0].solve(g)) for g in L2_GRID}
-            chosen = max(L2_GRID, key=lambda g: -np.inf if scores[g] is None else scores[g])
         sums = halves[0] + halves[1] if len(halves) == 2 else (halves[0] if halves else None)
     else:
         sums = _collect_sums(warm)
     if sums is None:
         raise HybridrecError("no product has both an embedding and ALS factors: cannot fit the cold-item regression")
-    weights = sums.solve(chosen)
+    parts = [sums.xtx.shape[0] - 1] if groups is None else list(groups)
+    if sum(parts) != sums.xtx.shape[0] - 1:
+        raise HybridrecError(
+            f"cold-item regression: input parts {parts} do not add up to {sums.xtx.shape[0] - 1} columns"
+        )
+    if l2 is None:
+        usable = len(halves) == 2 and halves[1].n >= MIN_VALIDATION_ROWS
+        chosen = _choose_l2(halves[0], halves[1], parts) if usable else (DEFAULT_L2,) * len(parts)
+    elif isinstance(l2, (int, float)):
+        chosen = (float(l2),) * len(parts)
+    else:
+        chosen = tuple(float(v) for v in l2)
+    weights = sums.solve(chosen, parts)
     return FactorRegression(weights=weights.astype(np.float32), rows=sums.n, r2=sums.r2(weights) or 0.0, l2=chosen)
 
 
@@ -253,9 +292,11 @@ def heldout_figures(rows: DataFrame, model: FactorRegression | MlpHead) -> tuple
     return n, (1.0 - sse / sst if sst > 0 else None), sum(float(p["cos"]) for p in parts) / n
 
 
-def fit_cold_model(warm: DataFrame, rc: RecommendConfig) -> ColdModel:
+def fit_cold_model(warm: DataFrame, rc: RecommendConfig, widths: Sequence[int] | None = None) -> ColdModel:
     """The ``recommend.cold_model`` model on ``warm`` (vec, factors), measured on the held-out
-    ``cold_model_holdout`` share (0 = none: no figures). See the module docstring."""
+    ``cold_model_holdout`` share (0 = none: no figures). ``widths``: the input parts' column
+    counts (``cold_inputs.cold_model_inputs``), each part with its own ridge penalty. See the
+    module docstring."""
     return fit_cold_model_with(
         warm,
         rc.cold_model,
@@ -263,6 +304,7 @@ def fit_cold_model(warm: DataFrame, rc: RecommendConfig) -> ColdModel:
         holdout=rc.cold_model_holdout,
         max_rows=rc.cold_model_max_rows,
         seed=rc.cold_model_seed,
+        groups=None if widths is None else [w for w in widths if w > 0],
     )
 
 
@@ -274,6 +316,7 @@ def fit_cold_model_with(
     holdout: float,
     max_rows: int,
     seed: int,
+    groups: Sequence[int] | None = None,
 ) -> ColdModel:
     """Fit the ``kind`` (``COLD_MODELS``) cold-item model (``fit_cold_model`` with explicit settings).
 
@@ -293,9 +336,10 @@ def fit_cold_model_with(
     if kind == "mlp" and n_avail < MIN_HEAD_ROWS:
         kind, note = "ridge", f" (mlp needs {MIN_HEAD_ROWS} warm products, {n_avail} here)"
     if kind == "ridge":
-        measured: FactorRegression | MlpHead = fit_factor_regression(fit_rows, l2, seed)
+        measured: FactorRegression | MlpHead = fit_factor_regression(fit_rows, l2, seed, groups)
         n_fit = measured.rows
-        note = f" (l2 {measured.l2:g}{'' if l2 is not None else ', chosen on a validation share'})"
+        penalties = "/".join(f"{v:g}" for v in measured.l2)
+        note = f" (l2 {penalties}{'' if l2 is not None else ', chosen on a validation share'})"
     else:
         sample = (
             fit_rows if n_avail <= max_rows else fit_rows.sample(fraction=min(1.0, 1.1 * max_rows / n_avail), seed=seed)
@@ -309,7 +353,7 @@ def fit_cold_model_with(
     if kind == "ridge" and held_rows is not None:
         assert isinstance(measured, FactorRegression)
         # measured on the split, shipped on every warm product with the penalty chosen there
-        measured = fit_factor_regression(warm, measured.l2, seed)
+        measured = fit_factor_regression(warm, measured.l2, seed, groups)
         n_fit = measured.rows
     return ColdModel(kind=kind + note, model=measured, fit_rows=n_fit, heldout_rows=n_held, r2=r2, cosine=cosine)
 

@@ -246,7 +246,7 @@ def score_users(
         )
         model_vec = stage(model_vec, "cold_inputs") if len(widths) > 1 or "content" not in widths else model_vec
         warm_vec = inputs.als_items.join(item_index, "product_id").join(model_vec, "item_idx").select("vec", "factors")
-        model = fit_cold_model(warm_vec, rc)
+        model = fit_cold_model(warm_vec, rc, list(widths.values()))
         metrics.update(model.metrics())
         cold_vec = (
             model_vec.join(item_index, "item_idx").join(item_stats, "product_id", "left_anti").select("item_idx", "vec")
