@@ -884,11 +884,12 @@ class RankerConfig(MlflowSettings):
     co_recent: int = 5
     co_per_user: int = 30
     negatives: int = 100  # negatives per training user, sampled from the candidates (seeded)
-    # List places kept for cold products (nobody has bought them yet): the user's best cold
-    # candidates by the ranker's score enter the list just above its last places, whatever their
-    # score (the ranker alone almost never ranks a cold product in a top 10: too few cold
-    # positives to learn from). 0 = none. Chosen by bench/bench_ranker.py; see conf/local.yaml.
+    # List places kept for cold products (nobody has bought them yet): the user's best cold_slots
+    # cold candidates by the ranker's score take the last places of the first cold_position ones,
+    # whatever their score (the ranker alone almost never ranks a cold product in a top 10: too few
+    # cold positives to learn from). 0 = none. Chosen by bench/bench_ranker.py; see conf/local.yaml.
     cold_slots: int = 0
+    cold_position: int = 10  # the kept places end here (min top_n): 10 = the first screen / Recall@10
     trees: int = 300
     max_depth: int = 6
     learning_rate: float = 0.05
@@ -912,6 +913,7 @@ class RankerConfig(MlflowSettings):
         "co_per_user": Limit(2, 1000, why="each user adds at most co_per_user² pairs"),
         "negatives": Limit(1, 100_000),
         "cold_slots": Limit(0, 1000, why="places of recommend.top_n kept for cold products"),
+        "cold_position": Limit(1, 10_000),
         "trees": Limit(1, 100_000),
         "max_depth": Limit(1, 32),
         "learning_rate": Limit(0, 1, lo_open=True),

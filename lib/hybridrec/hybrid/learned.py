@@ -5,12 +5,12 @@ features, the ranker's score, then the same filter / cap / top-up / explain as t
 The ranker's margin is squashed to (0, 1) (logistic): the top-up rows of ``final_lists`` score
 below 0, so a short list is topped up after every ranked candidate, never interleaved.
 
-Cold places (``ranker.cold_slots`` = c): a user's c best cold candidates (by the ranker's score)
-are lifted just above the score of the user's (``top_n`` − c + 1)-th candidate, so they take the
-last c places of the list unless the ranker put them higher already (the category cap and the exclusions still
-apply). Why: the ranker learns from the label window, where few positives are cold products, and
-so almost never ranks one in a top 10 (fashion backtest: cold-item recall 0 against 0.0075 for
-content alone, bench/results/ranker.json).
+Cold places (``ranker.cold_slots`` = c, ``ranker.cold_position`` = p): a user's c best cold
+candidates (by the ranker's score) are lifted just above the score of the user's (p − c + 1)-th
+candidate, so they take places p − c + 1 .. p of the list unless the ranker put them higher
+already (the category cap and the exclusions still apply). Why: the ranker learns from the label
+window, where few positives are cold products, and so almost never ranks one in a top 10 (fashion
+backtest: cold-item recall 0 against 0.0075 for content alone, bench/results/ranker.json).
 """
 
 from __future__ import annotations
@@ -85,15 +85,15 @@ def ranked_candidates(model: RankerModel, features: DataFrame) -> DataFrame:
 COLD_STEP = 1e-6
 
 
-def reserve_cold_slots(ranked: DataFrame, slots: int, top_n: int) -> DataFrame:
+def reserve_cold_slots(ranked: DataFrame, slots: int, position: int) -> DataFrame:
     """``ranked`` (``ranked_candidates`` rows) with each user's ``slots`` best cold rows' score
-    raised to just above the user's (``top_n`` − ``slots`` + 1)-th best score, so that they fill
-    the last ``slots`` places of a ``top_n`` list (see the module docstring)."""
+    raised to just above the user's (``position`` − ``slots`` + 1)-th best score, so that they
+    fill places ``position`` − ``slots`` + 1 .. ``position`` (see the module docstring)."""
     if slots <= 0:
         return ranked
     by_user = Window.partitionBy("user_id").orderBy(F.desc("score"), F.col("product_id"))
     by_cold = Window.partitionBy("user_id", "cold_item").orderBy(F.desc("score"), F.col("product_id"))
-    last = max(1, top_n - slots + 1)  # the first of the places kept: cold rows go just above it
+    last = max(1, position - slots + 1)  # the first of the places kept: cold rows go just above it
     nth = F.max(F.when(F.col("_pos") == last, F.col("score"))).over(Window.partitionBy("user_id"))
     lifted = F.coalesce(nth, F.lit(0.0)) + F.lit(COLD_STEP) * (F.lit(slots + 1) - F.col("_cold_pos"))
     chosen = F.col("cold_item") & (F.col("_cold_pos") <= slots)
@@ -118,7 +118,8 @@ def learned_lists(
     rc = cfg.recommend
     user_stats = scores.user_stats if users is None else scores.user_stats.join(users, "user_id", "left_semi")
     scored = ranked_candidates(model, night_features(scores, inputs, cfg, user_stats))
-    ranked = stage(reserve_cold_slots(scored, cfg.ranker.cold_slots, rc.top_n), "learned")
+    position = min(cfg.ranker.cold_position, rc.top_n)
+    ranked = stage(reserve_cold_slots(scored, cfg.ranker.cold_slots, position), "learned")
     pop = popular.popularity(scores.usable_events, scores.reference, rc.popular_days, inputs.products).persist()
     scores._cached.append(pop)  # noqa: SLF001 - the night's own cache list, released by NightScores
     return lists.final_lists(ranked, scores.history, user_stats, inputs.products, pop, rc, stage=stage)
