@@ -4,7 +4,7 @@ blocked self-join where that finishes quickly.
 
     SPARK_LOCAL_IP=127.0.0.1 nice -n 10 .venv/bin/python bench/bench_catalog.py \
         [--products 100000,300000,1000000] [--exact-up-to 100000] [--queries 10000] [--append]
-        [--users 100000] [--content-queries 10000] [--skip-similar] [--nprobe 8]
+        [--users 100000] [--content-queries 10000] [--skip-similar] [--nprobe 16]
 
 Writes ``bench/results/catalog.json`` (inputs, machine, figures per size, growth exponent) and
 prints a summary.
@@ -258,13 +258,14 @@ def worker(
     users: int = 100_000,
     content_queries: int = 10_000,
     similar_part: bool = True,
-    nprobe: int = 8,
+    nprobe: int | None = None,
 ) -> None:
     from pyspark.sql import functions as F
 
     from bench_nightly import MemorySampler, machine
     from hybridrec.config import RecommendConfig, config_from_dict
     from hybridrec.hybrid import content, similar
+    from hybridrec.hybrid.ann import list_count, probe_count
     from hybridrec.models.product_embeddings import arrow_batch_rows
     from hybridrec.spark import build_spark
 
@@ -295,6 +296,7 @@ def worker(
         "settings": {
             "ann_lists": rc.ann_lists,
             "ann_nprobe": rc.ann_nprobe,
+            "nprobe_used": probe_count(rc.ann_nprobe, list_count(n, rc.ann_lists, rc.ann_sample)),
             "ann_sample": rc.ann_sample,
             "ann_seed": rc.ann_seed,
         },
@@ -461,7 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--users", type=int, default=100_000, help="users whose content candidates are timed")
     p.add_argument("--content-queries", type=int, default=10_000, help="of them, users checked for recall")
-    p.add_argument("--nprobe", type=int, default=8, help="recommend.ann_nprobe for both searches")
+    p.add_argument(
+        "--nprobe", type=int, default=None, help="recommend.ann_nprobe for both searches (default: the shipped rule)"
+    )
     p.add_argument("--skip-similar", action="store_true", help="content only; keep the size's similar figures")
     p.add_argument("--exact", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -502,7 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, __file__, "--worker", str(n), "--work", str(work), "--seed", str(args.seed)]
         cmd += ["--queries", str(args.queries), "--driver-memory", args.driver_memory]
         cmd += ["--users", str(args.users), "--content-queries", str(args.content_queries)]
-        cmd += ["--nprobe", str(args.nprobe)] + (["--skip-similar"] if args.skip_similar else [])
+        cmd += ["--nprobe", str(args.nprobe)] if args.nprobe is not None else []
+        cmd += ["--skip-similar"] if args.skip_similar else []
         cmd += ["--exact"] if n <= args.exact_up_to else []
         rc = subprocess.run(cmd, check=False).returncode
         res = json.loads((work / "result.json").read_text()) if (work / "result.json").is_file() else None
@@ -510,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
         old = [s for s in results["sizes"] if s.get("products") == n]
         results["sizes"] = [s for s in results["sizes"] if s.get("products") != n]
         entry = res or {"products": n, "status": f"failed (exit {rc})"}
-        if args.nprobe != 8:
+        if args.nprobe is not None:
             # another nprobe: nested beside the default run's figures of this size
             entry = {**(old[0] if old else {"products": n}), f"nprobe_{args.nprobe}": entry}
         elif args.skip_similar and old:

@@ -60,3 +60,12 @@ def test_a_list_no_query_probes_converts_to_the_udf_schema() -> None:
     out = ann._searcher(3, False)(pdf)  # noqa: SLF001 - the UDF body, without Spark
     assert out.empty
     pa.Array.from_pandas(out["others"], type=pa.list_(pa.int32()))  # raised before: float64 column
+
+
+def test_probe_count_keeps_a_share_of_the_lists_with_a_floor() -> None:
+    """null ann_nprobe: 8 up to 500 lists, then 1.6 % of them (16 of the 1,000 lists of 1M products)."""
+    assert ann.probe_count(None, 316) == ann.MIN_PROBES == 8  # 100k products
+    assert ann.probe_count(None, 500) == 8
+    assert ann.probe_count(None, 548) == 9  # 300k
+    assert ann.probe_count(None, ann.list_count(1_000_000, None, 50_000)) == 16
+    assert ann.probe_count(3, 1000) == 3  # a set value is kept
