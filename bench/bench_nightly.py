@@ -94,6 +94,10 @@ MEAN_DRAWS = 20.0  # mean event draws of the other users (2 + Exp(18)): ~16 dist
 FAVOURITE_SHARE = 0.6
 EVENTS = (("purchase", 0.06, 5.0), ("cart", 0.14, 3.0), ("view", 0.80, 1.0))
 STAGES = ("history", "content", "cold", "recommendations")
+# --ranker: after the blend's night, a ranker is fitted on the night's own pool (ranker_train) and
+# the night's lists are written again ordered by it (recommendations_ranker).
+RANKER_STAGES = ("ranker_train", "recommendations_ranker")
+RANKER_LABEL_SHARE = 20  # --ranker: 1 in this many pool pairs (seeded hash) is a positive
 PLANS: dict[str, dict[str, int]] = {}  # physical plan operator counts per stage (worker process)
 MIB = 1024**2
 
@@ -717,6 +721,28 @@ def event_log_summary(folder: Path) -> dict[str, dict[str, float]]:
     }
 
 
+def synthetic_ranker(cfg: Config, scores: Any, inputs: Any, stage: Any) -> tuple[Any, str]:
+    """A ranker fitted on the night's own candidate pool (every active user's pair features, the
+    job's ``learned.night_features``) with seeded random labels (1 in ``RANKER_LABEL_SHARE`` pairs):
+    its orderings mean nothing, its cost is that of a real one of the same settings (trees, depth,
+    rows). What train_ranker does besides (replaying the night before the label window: the
+    history, content and cold stages timed above) is not run."""
+    from pyspark.sql import functions as F
+
+    from hybridrec.hybrid.learned import night_features
+    from hybridrec.hybrid.ranker import fit_ranker, training_rows
+
+    features = stage(night_features(scores, inputs, cfg), "ranker_features")
+    hashed = F.abs(F.xxhash64("user_id", "product_id", F.lit(cfg.ranker.seed))) % RANKER_LABEL_SHARE
+    labels = features.filter(hashed == 0).select("user_id", "product_id")
+    rows = stage(training_rows(features, labels, inputs.user_index, cfg.ranker), "ranker_rows")
+    model = fit_ranker(rows, cfg.ranker, "bench")
+    return model, (
+        f"ranker fitted on {model.counts.get('rows', 0)} rows of {model.counts.get('users', 0)} users "
+        f"({features.count()} pool pairs)"
+    )
+
+
 def worker(
     n_users: int,
     work: Path,
@@ -725,6 +751,7 @@ def worker(
     driver_memory: str,
     scoring_limit_s: float,
     overrides: dict[str, Any],
+    ranker: bool = False,
 ) -> None:
     from hybridrec.hybrid.nightly import write_recommendations
     from hybridrec.hybrid.scoring import score_users
@@ -775,6 +802,21 @@ def worker(
             "recommendations",
             lambda: write_recommendations(spark, cfg, scores, inputs, RUN_DATE, observer.stage, "bench", res["counts"]),
         )
+        if ranker:
+            held: dict[str, Any] = {}
+
+            def train() -> str:
+                held["model"], line = synthetic_ranker(cfg, scores, inputs, observer.stage)
+                return line
+
+            observer.progress("ranker_train", train)
+            ranker_counts = dict(res["counts"])  # the night's counts (write_recommendations adds its own)
+            observer.progress(
+                "recommendations_ranker",
+                lambda: write_recommendations(
+                    spark, cfg, scores, inputs, RUN_DATE, observer.stage, "bench", ranker_counts, ranker=held["model"]
+                ),
+            )
         res["status"] = "done"
     except Exception as exc:  # noqa: BLE001 - a cancelled (limit) or failed stage: keep the figures so far
         name = observer.current or "setup"
@@ -816,7 +858,13 @@ def worker(
 
 
 def run_size(
-    n_users: int, seed: int, driver_memory: str, limit_s: float, scoring_limit_s: float, sets: list[str]
+    n_users: int,
+    seed: int,
+    driver_memory: str,
+    limit_s: float,
+    scoring_limit_s: float,
+    sets: list[str],
+    ranker: bool = False,
 ) -> dict[str, Any]:
     """One size in a fresh process (fresh JVM); partial figures survive a timeout or a failure."""
     work = Path(tempfile.mkdtemp(prefix=f"bench_nightly_{n_users}_"))
@@ -835,6 +883,7 @@ def run_size(
         "--scoring-limit-minutes",
         str(scoring_limit_s / 60),
     ] + [a for x in sets for a in ("--set", x)]
+    cmd += ["--ranker"] if ranker else []
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, start_new_session=True)
     status = None
@@ -1016,6 +1065,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--variant", help="label of this invocation's sizes when --set is used")
     parser.add_argument(
+        "--ranker",
+        action="store_true",
+        help="also fit a ranker on the night's pool (random labels) and write the lists again ordered by "
+        "it: the learned ranker's cost beside the blend's (stages ranker_train, recommendations_ranker)",
+    )
+    parser.add_argument(
         "--append",
         action="store_true",
         help="add this invocation's sizes to the existing results file instead of replacing it",
@@ -1042,6 +1097,7 @@ def main(argv: list[str] | None = None) -> int:
             args.driver_memory,
             args.scoring_limit_minutes * 60,
             parse_sets(args.sets),
+            args.ranker,
         )
         return 0
 
@@ -1132,9 +1188,17 @@ def main(argv: list[str] | None = None) -> int:
     for n in [int(x) for x in args.users.split(",") if x]:
         log.info("%d users: fresh process", n)
         res = run_size(
-            n, args.seed, args.driver_memory, args.limit_minutes * 60, args.scoring_limit_minutes * 60, args.sets
+            n,
+            args.seed,
+            args.driver_memory,
+            args.limit_minutes * 60,
+            args.scoring_limit_minutes * 60,
+            args.sets,
+            args.ranker,
         )
-        res["variant"] = (args.variant or "overrides") if overrides else None
+        res["variant"] = (
+            (args.variant or ("ranker" if args.ranker else "overrides")) if overrides or args.ranker else None
+        )
         if res.get("status") == "done":
             res["total_scoring_seconds"] = round(sum(res["stages"][s]["seconds"] for s in STAGES), 2)
             res["total_scoring_cpu_seconds"] = round(sum(res["stages"][s]["cpu_seconds"] for s in STAGES), 1)
@@ -1142,6 +1206,19 @@ def main(argv: list[str] | None = None) -> int:
                 k: max(res["stages"][s]["peak_memory_mib"].get(k, 0) for s in STAGES)
                 for k in ("driver_python", "jvm", "python_workers", "total", "jvm_heap_used", "jvm_heap_committed")
             }
+            if all(s in res["stages"] for s in RANKER_STAGES):
+                scoring = sum(res["stages"][s]["seconds"] for s in STAGES[:-1])
+                with_ranker = scoring + res["stages"]["recommendations_ranker"]["seconds"]
+                res["ranker"] = {
+                    "train_seconds": res["stages"]["ranker_train"]["seconds"],
+                    "night_seconds_blend": res["total_scoring_seconds"],
+                    "night_seconds_ranker": round(with_ranker, 2),
+                    "night_ratio_ranker_to_blend": round(with_ranker / res["total_scoring_seconds"], 3),
+                    "note": "night = history + content + cold + the lists stage (blend: recommendations; "
+                    "ranker: recommendations_ranker, pool features + scoring + lists); train = the pool's "
+                    "features for every active user + labelled rows + SparkXGBRanker fit (the weekly job "
+                    "also replays a night before the label window: about the night's history+content+cold)",
+                }
         results["sizes"].append(res)
         results["scaling"] = scaling(results["sizes"])
         _write(results, args.out)
