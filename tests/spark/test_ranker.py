@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from chispa import assert_approx_df_equality
 from pyspark.sql import functions as F
 
 from hybridrec.config import RankerConfig, RecommendConfig
@@ -17,7 +18,7 @@ from hybridrec.errors import HybridrecError
 from hybridrec.hybrid.candidates import candidate_pool, source_recall
 from hybridrec.hybrid.co_interaction import item_neighbours
 from hybridrec.hybrid.learned import COLD_STEP, reserve_cold_slots
-from hybridrec.hybrid.pair_features import FEATURES, pair_features
+from hybridrec.hybrid.pair_features import FEATURES, _anchor_similarity, pair_features
 from hybridrec.hybrid.ranker import (
     current_ranker_version,
     fit_ranker,
@@ -160,6 +161,38 @@ def test_pair_features_are_what_they_say(spark) -> None:
     assert u2e.user_items == 2 and u2e.user_events == 2 and u2e.user_days_since_last == pytest.approx(2.0)
     a = rows[("u2", "a")]
     assert a.item_users == 2 and a.item_pop_all == 4.0 and a.item_pop_7d == 3.0
+
+
+def test_anchor_similarity_broadcast_and_join_paths_agree(spark) -> None:
+    rng = np.random.default_rng(9)
+    vecs = rng.normal(size=(12, 4))
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    vectors = spark.createDataFrame(
+        [(f"p{i}", vecs[i].astype(np.float32).tolist()) for i in range(10)],  # p10, p11: no vector
+        "product_id string, vec array<float>",
+    )
+    history = spark.createDataFrame(
+        [
+            ("u1", "p1", 1, dt.datetime(2026, 1, 9)),
+            ("u1", "p2", 2, dt.datetime(2026, 1, 5)),
+            ("u2", "p11", 1, dt.datetime(2026, 1, 8)),  # u2's anchors have no vector
+        ],
+        "user_id string, product_id string, h_rank int, last_ts timestamp",
+    )
+    pool = spark.createDataFrame(
+        [(u, f"p{i}") for u in ("u1", "u2") for i in (0, 3, 5, 10)], "user_id string, product_id string"
+    )
+    fast = _anchor_similarity(pool, history, vectors)
+    joined = _anchor_similarity(pool, history, vectors, broadcast_floats=0)
+    order = ["user_id", "product_id"]
+    assert_approx_df_equality(
+        fast.fillna(-9.0).orderBy(order), joined.fillna(-9.0).orderBy(order), 1e-6, ignore_nullable=True
+    )
+    got = {(r.user_id, r.product_id): r for r in fast.collect()}
+    assert ("u1", "p10") not in got and len(got) == 6  # no vector, no row (pair_features: NaN)
+    assert got[("u1", "p3")].sim_last == pytest.approx(float(vecs[3] @ vecs[1]), abs=1e-6)
+    assert got[("u1", "p3")].sim_top == pytest.approx(float(vecs[3] @ vecs[1]), abs=1e-6)
+    assert got[("u2", "p0")].sim_last is None and got[("u2", "p0")].sim_top is None  # anchors without a vector
 
 
 def _synthetic(spark, n_users: int = 60, per_user: int = 30, seed: int = 5):

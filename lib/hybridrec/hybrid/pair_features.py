@@ -11,7 +11,10 @@ direction for it), never a made-up zero.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
+import numpy as np
+import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -109,11 +112,15 @@ def _dot(a: str, b: str) -> Column:
     )
 
 
-def _anchor_similarity(pool: DataFrame, history: DataFrame, vectors: DataFrame) -> DataFrame:
-    """(user_id, product_id, sim_last, sim_top) for the pool's pairs: cosines (unit vectors) of
-    the candidate to the user's most recent and most weighted products."""
+# At most this many vector floats (products x dimensions) are collected and broadcast for the
+# anchor similarities (``_anchor_similarity``); above, the pairs are joined with the vectors.
+BROADCAST_VECTOR_FLOATS = 50_000_000  # 200 MB of float32: 195k products of 256 dimensions
+
+
+def _anchors(history: DataFrame) -> DataFrame:
+    """(user_id, _last, _top): the user's most recent and most weighted products."""
     last = Window.partitionBy("user_id").orderBy(F.col("last_ts").desc(), F.col("product_id"))
-    anchors = (
+    return (
         history.withColumn("_r", F.row_number().over(last))
         .filter((F.col("_r") == 1) | (F.col("h_rank") == 1))
         .groupBy("user_id")
@@ -122,15 +129,64 @@ def _anchor_similarity(pool: DataFrame, history: DataFrame, vectors: DataFrame) 
             F.max(F.when(F.col("h_rank") == 1, F.col("product_id"))).alias("_top"),
         )
     )
+
+
+def _similarity_by_joins(pairs: DataFrame, vectors: DataFrame) -> DataFrame:
+    """``pairs`` (user_id, product_id, _last, _top) with the cosines, by joining the vectors."""
     vec = vectors.select("product_id", "vec")
-    pairs = pool.select("user_id", "product_id").join(anchors, "user_id").join(vec, "product_id")
+    out = pairs.join(vec, "product_id")
     for anchor, name in (("_last", "sim_last"), ("_top", "sim_top")):
-        pairs = (
-            pairs.join(vec.select(F.col("product_id").alias(anchor), F.col("vec").alias("_a")), anchor, "left")
+        out = (
+            out.join(vec.select(F.col("product_id").alias(anchor), F.col("vec").alias("_a")), anchor, "left")
             .withColumn(name, F.when(F.col("_a").isNotNull(), _dot("vec", "_a")))
             .drop("_a")
         )
-    return pairs.select("user_id", "product_id", "sim_last", "sim_top")
+    return out.select("user_id", "product_id", "sim_last", "sim_top")
+
+
+def _similarity_broadcast(pairs: DataFrame, vectors: DataFrame) -> DataFrame:
+    """The same cosines from one broadcast matrix of every product's vector (NumPy per batch)."""
+    pdf = vectors.select("product_id", "vec").toPandas()
+    ids = pd.Index(pdf["product_id"].astype(str))
+    matrix = np.stack(pdf["vec"].to_numpy()).astype(np.float32) if len(pdf) else np.zeros((0, 1), np.float32)
+    shared = pairs.sparkSession.sparkContext.broadcast((ids, matrix))
+
+    def sims(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        index, mat = shared.value
+        for batch in batches:
+            if batch.empty:
+                continue
+            cand = index.get_indexer(batch["product_id"])
+            out = {"user_id": batch["user_id"], "product_id": batch["product_id"]}
+            for anchor, name in (("_last", "sim_last"), ("_top", "sim_top")):
+                other = index.get_indexer(batch[anchor].fillna(""))
+                ok = (cand >= 0) & (other >= 0)
+                values = np.full(len(batch), np.nan)
+                a, b = mat[cand[ok]].astype(np.float64), mat[other[ok]].astype(np.float64)
+                values[ok] = np.einsum("ij,ij->i", a, b)  # in double (the join path: float products, double sum)
+                out[name] = values
+            # a candidate without a vector has no row, as in the join path
+            yield pd.DataFrame(out)[cand >= 0]
+
+    schema = "user_id string, product_id string, sim_last double, sim_top double"
+    return pairs.select("user_id", "product_id", "_last", "_top").mapInPandas(sims, schema)
+
+
+def _anchor_similarity(
+    pool: DataFrame, history: DataFrame, vectors: DataFrame, broadcast_floats: int = BROADCAST_VECTOR_FLOATS
+) -> DataFrame:
+    """(user_id, product_id, sim_last, sim_top) for the pool's pairs: cosines (unit vectors) of
+    the candidate to the user's most recent and most weighted products.
+
+    Where the catalog's vectors fit ``broadcast_floats`` they are broadcast and the dot products
+    taken in NumPy (measured at 2,000 synthetic users, 40k products: the joins took 26 s of the
+    features' 27 s); larger catalogs join the pairs with the vectors.
+    """
+    pairs = pool.select("user_id", "product_id").join(_anchors(history), "user_id")
+    dim = vectors.select(F.max(F.size("vec"))).first()[0] or 0
+    if vectors.count() * dim <= broadcast_floats:
+        return _similarity_broadcast(pairs, vectors)
+    return _similarity_by_joins(pairs, vectors)
 
 
 def pair_features(
