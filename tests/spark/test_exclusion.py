@@ -85,17 +85,7 @@ def _night(spark, tmp: Path, event: str, exclude: str) -> dict[str, object]:
     )
     interactions, products, vectors = _inputs(spark, _log(event))
     fit = fit_als(spark, cfg, interactions, CUTOFF, products=products)
-    inputs = NightInputs(
-        products=products.drop("listed_at"),
-        interactions=interactions,
-        vectors=vectors,
-        als_users=fit.user_factors,
-        als_items=fit.item_factors,
-        als_candidates=fit.candidates,
-        user_index=fit.user_ids.select("user_id", "user_idx"),
-        content_version="v",
-        als_version=fit.model_version,
-    )
+    inputs = NightInputs.from_fit(fit, products.drop("listed_at"), interactions, vectors, "v")
     stage = parquet_stage(tmp / "stage")
     scores = score_users(spark, cfg, inputs, CUTOFF, stage, Progress({}), content_users="all")
     final = hybrid_lists(scores, inputs, cfg, CUTOFF, stage).final

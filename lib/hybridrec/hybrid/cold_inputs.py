@@ -37,11 +37,12 @@ from hybridrec.hybrid.lexical import tfidf_postings
 __all__ = ["COLD_INPUTS", "cold_model_inputs"]
 
 
-def _vocabulary(spark: SparkSession, counted: DataFrame, key: str, limit: int, offset: int) -> DataFrame:
-    """(``key``, j): the ``limit`` most frequent keys of ``counted`` (key, n) with n >= 2, numbered
-    from ``offset`` by count then key."""
+def _vocabulary(spark: SparkSession, counted: DataFrame, key: str, limit: int, offset: int) -> tuple[DataFrame, int]:
+    """((``key``, j), size): the ``limit`` most frequent keys of ``counted`` (key, n) with n >= 2,
+    numbered from ``offset`` by count then key, and how many there are."""
     rows = counted.filter(F.col("n") >= 2).orderBy(F.desc("n"), F.col(key)).limit(limit).collect()
-    return spark.createDataFrame([(r[key], offset + i) for i, r in enumerate(rows)], f"{key} string, j int")
+    vocab = spark.createDataFrame([(r[key], offset + i) for i, r in enumerate(rows)], f"{key} string, j int")
+    return vocab, len(rows)
 
 
 def cold_model_inputs(
@@ -65,15 +66,13 @@ def cold_model_inputs(
     offset = 0
     if "category" in parts:
         counted = docs.filter(F.col("category").isNotNull()).groupBy("category").agg(F.count(F.lit(1)).alias("n"))
-        vocab = _vocabulary(spark, counted, "category", categories, offset)
-        widths["category"] = vocab.count()
+        vocab, widths["category"] = _vocabulary(spark, counted, "category", categories, offset)
         offset += widths["category"]
         entries.append(docs.join(vocab, "category").select("item_idx", "j", F.lit(1.0).alias("w")))
     if "text" in parts:
         postings = tfidf_postings(docs.select("item_idx", "title", "description"))
         counted = postings.groupBy("term").agg(F.first("df").alias("n"))
-        vocab = _vocabulary(spark, counted, "term", text_terms, offset)
-        widths["text"] = vocab.count()
+        vocab, widths["text"] = _vocabulary(spark, counted, "term", text_terms, offset)
         offset += widths["text"]
         entries.append(postings.join(vocab, "term").select("item_idx", "j", F.col("weight").alias("w")))
     if not entries:

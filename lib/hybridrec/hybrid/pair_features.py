@@ -183,8 +183,8 @@ def _anchor_similarity(
     features' 27 s); larger catalogs join the pairs with the vectors.
     """
     pairs = pool.select("user_id", "product_id").join(_anchors(history), "user_id")
-    dim = vectors.select(F.max(F.size("vec"))).first()[0] or 0
-    if vectors.count() * dim <= broadcast_floats:
+    n, dim = vectors.agg(F.count(F.lit(1)), F.max(F.size("vec"))).first()
+    if n * (dim or 0) <= broadcast_floats:
         return _similarity_broadcast(pairs, vectors)
     return _similarity_by_joins(pairs, vectors)
 
