@@ -46,7 +46,6 @@ import datetime as dt
 import json
 import logging
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -67,6 +66,7 @@ sys.path.insert(0, str(REPO_ROOT / "lib"))
 import numpy as np  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
 
 from hybridrec.config import Config, DemoConfig, config_from_dict, load_config  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
+from machine_info import host  # noqa: E402 - after the sys.path set-up above
 
 log = logging.getLogger("bench.als")
 FASHION = REPO_ROOT.parent / "shared" / "data" / "fashion"
@@ -149,24 +149,7 @@ def best(runs: list[dict[str, float]]) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    mem = None
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            mem = round(int(line.split()[1]) / 1024**2, 1)
-    import implicit
-    import pyspark
-    import scipy
-
-    return {
-        "cores": os.cpu_count(),
-        "memory_gib": mem,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "pyspark": pyspark.__version__,
-        "implicit": implicit.__version__,
-        "scipy": scipy.__version__,
-        "numpy": np.__version__,
-    }
+    return host("pyspark", "implicit", "scipy", "numpy")
 
 
 # ---- data ----------------------------------------------------------------------------------------

@@ -43,7 +43,6 @@ import datetime as dt
 import io
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -54,6 +53,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import sparse
+
+from machine_info import host
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "lib"))
@@ -318,25 +319,8 @@ def summary_tables(result: dict[str, Any]) -> str:
 
 
 def machine() -> dict[str, Any]:
-    """Cores, memory and versions of the machine the figures come from."""
-    import pyspark
-    import scipy
-
-    mem = None
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            mem = round(int(line.split()[1]) / 1024**2, 1)
-    return {
-        "cores": os.cpu_count(),
-        "memory_gib": mem,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "pyspark": pyspark.__version__,
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "pandas": pd.__version__,
-        "load_avg": list(os.getloadavg()),
-    }
+    """Cores, memory and versions of the machine the figures come from, and the load now."""
+    return host("pyspark", "numpy", "scipy", "pandas", load_avg=list(os.getloadavg()))
 
 
 def pipeline_commands(config: Path, overrides: Sequence[str]) -> list[list[str]]:

@@ -553,13 +553,33 @@ def assemble(
     )
 
 
+def simulated_fashion_events(cfg: Any, out: Path) -> tuple[pd.DataFrame, str, pd.DataFrame, Path, dt.datetime]:
+    """The fashion styles (and their id column), the seeded simulator's events with ``cfg.demo``'s
+    settings (kept in ``out`` and read back on the next run: the same settings give the same
+    events), that file, and the cutoff right after the simulated window."""
+    from hybridrec.demo.catalog import window
+    from hybridrec.demo.raw_files import read_fashion_styles
+    from hybridrec.demo.simulator import simulate
+
+    styles, id_col, cat_col = read_fashion_styles(Path(cfg.demo.fashion_path), cfg)
+    events_file = out / f"fashion_events_seed{cfg.demo.seed}_users{cfg.demo.n_users}.parquet"
+    if events_file.is_file():
+        events = pd.read_parquet(events_file)
+    else:
+        attributes = list(cfg.demo.preference_attributes)
+        sim = simulate(styles, cfg.demo, attributes, id_col=id_col, category_col=cat_col, listed_at_col=None)
+        events = sim.events
+        out.mkdir(parents=True, exist_ok=True)
+        events.to_parquet(events_file, index=False)
+    _, end = window(cfg.demo)
+    cutoff = dt.datetime.fromtimestamp(end + 1, dt.UTC).replace(tzinfo=None)
+    return styles, id_col, events, events_file, cutoff
+
+
 def fashion_catalog(spark: Any, args: argparse.Namespace, clock: Callable[[str], None]) -> Catalog:
     """Fashion content vectors (content bench) + seeded simulated shoppers (module docstring)."""
     from hybridrec.config import load_config
-    from hybridrec.demo.catalog import window
     from hybridrec.demo.interactions import interactions_frame
-    from hybridrec.demo.raw_files import read_fashion_styles
-    from hybridrec.demo.simulator import simulate
     from hybridrec.models.training import current_version
 
     work = args.fashion_work.resolve()
@@ -575,21 +595,9 @@ def fashion_catalog(spark: Any, args: argparse.Namespace, clock: Callable[[str],
     )
     content = content.merge(preds, on="product_id", how="left")
     clock("fashion_content")
-    styles, id_col, cat_col = read_fashion_styles(Path(cfg.demo.fashion_path), cfg)
-    out = args.out_data.resolve()
-    events_file = out / f"fashion_events_seed{cfg.demo.seed}_users{cfg.demo.n_users}.parquet"
-    if events_file.is_file():  # the simulator is seeded: the same settings give the same events
-        events = pd.read_parquet(events_file)
-    else:
-        attributes = list(cfg.demo.preference_attributes)
-        sim = simulate(styles, cfg.demo, attributes, id_col=id_col, category_col=cat_col, listed_at_col=None)
-        events = sim.events
-        out.mkdir(parents=True, exist_ok=True)
-        events.to_parquet(events_file, index=False)
+    styles, id_col, events, events_file, cutoff = simulated_fashion_events(cfg, args.out_data.resolve())
     clock("fashion_simulate")
     interactions = interactions_frame(spark, events, cfg.interactions.event_weights)
-    _, end = window(cfg.demo)
-    cutoff = dt.datetime.fromtimestamp(end + 1, dt.UTC).replace(tzinfo=None)
     products = spark.createDataFrame(styles[[id_col]].rename(columns={id_col: "product_id"}).astype(str))
     als = als_frames(spark, cfg, interactions, cutoff, products)
     clock("fashion_als")

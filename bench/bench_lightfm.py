@@ -44,7 +44,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -55,13 +54,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "lib"))
 sys.path.insert(0, str(REPO_ROOT / "tests" / "e2e"))  # eval_catalog, the evaluation test's setup
 sys.path.insert(0, str(REPO_ROOT / "bench"))  # peer_io when imported from elsewhere (tests)
 
+from machine_info import host  # noqa: E402 - after the sys.path set-up above
 from peer_io import export_split, json_safe, parse_fit_summary  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
 from peer_scoring import evaluation_backtest, evaluation_seconds, peer_lists, score_lists, train_users_items  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
 
@@ -202,13 +201,7 @@ def format_seeds(summary: dict[str, Any], segments: Sequence[str]) -> str:
 
 
 def machine(bench_python: Path) -> dict[str, Any]:
-    import pyspark
-    import scipy
-
-    mem = None
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            mem = round(int(line.split()[1]) / 1024**2, 1)
+    """This machine, and the LightFM version of the peers' environment (``bench_python``)."""
     lightfm = (
         subprocess.run(
             [str(bench_python), "-c", "import lightfm; print(lightfm.__version__)"],
@@ -218,17 +211,7 @@ def machine(bench_python: Path) -> dict[str, Any]:
         ).stdout.strip()
         or None
     )
-    return {
-        "cores": os.cpu_count(),
-        "memory_gib": mem,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "pyspark": pyspark.__version__,
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "pandas": pd.__version__,
-        "lightfm": lightfm,
-    }
+    return host("pyspark", "numpy", "scipy", "pandas", lightfm=lightfm)
 
 
 def ensure_bench_env() -> Path:

@@ -56,7 +56,6 @@ import json
 import logging
 import math
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -78,6 +77,7 @@ import numpy as np  # noqa: E402 - after the sys.path set-up above (runs without
 
 from hybridrec.config import Config, config_from_dict, load_config, to_dict  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
 from hybridrec.run_dates import start_of_day  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
+from machine_info import host  # noqa: E402 - after the sys.path set-up above
 
 log = logging.getLogger("bench.nightly")
 RESULTS = REPO_ROOT / "bench" / "results" / "nightly.json"
@@ -258,24 +258,9 @@ def timed(fn: Callable[[], Any], sampler: MemorySampler) -> tuple[Any, dict[str,
 
 
 def machine() -> dict[str, Any]:
-    import pandas
-    import psutil
-    import pyspark
-    import scipy
-
-    mem = psutil.virtual_memory().total / 1024**3
-    return {
-        "cores": os.cpu_count(),
-        "memory_gib": round(mem, 1),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "pyspark": pyspark.__version__,
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "pandas": pandas.__version__,
-        "psutil": psutil.__version__,
-        "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
-    }
+    return host(
+        "pyspark", "numpy", "scipy", "pandas", "psutil", openblas_num_threads=os.environ.get("OPENBLAS_NUM_THREADS")
+    )
 
 
 # ---- config and inputs -------------------------------------------------------------------------

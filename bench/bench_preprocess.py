@@ -39,7 +39,6 @@ import datetime as dt
 import json
 import logging
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -57,6 +56,7 @@ import numpy as np  # noqa: E402 - after the sys.path set-up above (runs without
 
 from hybridrec.config import Config, config_from_dict, load_config  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
 from hybridrec.features import images as img  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
+from machine_info import host  # noqa: E402 - after the sys.path set-up above
 
 log = logging.getLogger("bench.preprocess")
 FASHION = REPO_ROOT.parent / "shared" / "data" / "fashion"
@@ -335,24 +335,7 @@ def fashion_end_to_end(spark, base: Path, features: dict[str, Any]) -> dict[str,
 
 
 def machine() -> dict[str, Any]:
-    mem = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem = round(int(line.split()[1]) / 1024**2, 1)
-    except OSError:
-        pass
-    import PIL
-    import pyspark
-
-    return {
-        "cores": os.cpu_count(),
-        "memory_gib": mem,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "pyspark": pyspark.__version__,
-        "pillow": PIL.__version__,
-    }
+    return host("pyspark", "pillow")
 
 
 def main(argv: list[str] | None = None) -> int:

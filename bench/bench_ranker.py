@@ -39,7 +39,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -50,6 +49,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "lib"))
 sys.path.insert(0, str(REPO_ROOT / "bench"))
 
+from machine_info import host  # noqa: E402 - after the sys.path set-up above
 from peer_io import json_safe  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
 from peer_scoring import evaluation_backtest, score_lists, train_users_items  # noqa: E402 - after the sys.path set-up above
 
@@ -125,21 +125,7 @@ def format_tables(
 
 
 def machine() -> dict[str, Any]:
-    import pyspark
-    import xgboost
-
-    mem = None
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            mem = round(int(line.split()[1]) / 1024**2, 1)
-    return {
-        "cores": os.cpu_count(),
-        "memory_gib": mem,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "pyspark": pyspark.__version__,
-        "xgboost": xgboost.__version__,
-    }
+    return host("pyspark", "xgboost")
 
 
 # ---- Spark side ----------------------------------------------------------------------------------
