@@ -292,8 +292,8 @@ def _describe(
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """Count what was written (read back from the staging folder) into the manifest and run counts."""
     fc = cfg.features
-    text_counts = _split_label_counts(spark, f"{staging}/{TEXT}")
-    image_counts = _split_label_counts(spark, f"{staging}/{IMAGES}") if n_photos else {}
+    text_counts = _folder_counts(spark, f"{staging}/{TEXT}", bool(heads))
+    image_counts = _folder_counts(spark, f"{staging}/{IMAGES}", bool(heads)) if n_photos else {}
     text_rows = sum(text_counts.values())
     image_rows = sum(image_counts.values())
     if n_photos:
@@ -318,7 +318,10 @@ def _describe(
             f"{n_photos} photos vs {image_rows} image rows + {image_errors} decode errors"
         )
 
-    def section(counts: dict[tuple[str, int], int], rel: str) -> dict[str, Any]:
+    def section(folder_counts: dict[tuple[str, int, bool], int], rel: str) -> dict[str, Any]:
+        counts: dict[tuple[str, int], int] = {}
+        for (split, label, _), n in folder_counts.items():
+            counts[(split, label)] = counts.get((split, label), 0) + n
         out = {
             "path": rel,
             "rows": sum(counts.values()),
@@ -335,7 +338,9 @@ def _describe(
         }
         if heads:
             # Rows with the category or any head labelled: what multi-task training steps over.
-            out["trainable_rows_by_split"] = _trainable_rows_by_split(spark, f"{staging}/{rel}")
+            out["trainable_rows_by_split"] = {
+                s: sum(n for (sp, _, ok), n in folder_counts.items() if sp == s and ok) for s in SPLITS
+            }
         return out
 
     head_column = {HEAD_LABELS: f"array<int32> of {len(heads)} (one per head)"} if heads else {}
@@ -422,10 +427,10 @@ def _describe(
     counts = {
         "products": n_products,
         "text_rows": text_rows,
-        "text_labelled": sum(n for (_, lb), n in text_counts.items() if lb != UNLABELED),
+        "text_labelled": sum(n for (_, lb, _), n in text_counts.items() if lb != UNLABELED),
         "photos": n_photos,
         "image_rows": image_rows,
-        "image_labelled": sum(n for (_, lb), n in image_counts.items() if lb != UNLABELED),
+        "image_labelled": sum(n for (_, lb, _), n in image_counts.items() if lb != UNLABELED),
         "image_errors": image_errors,
         "classes": len(label_map.classes),
         "vocab_size": len(vocab),
@@ -436,22 +441,21 @@ def _describe(
     return manifest, counts
 
 
-def _split_label_counts(spark: SparkSession, path: str) -> dict[tuple[str, int], int]:
-    """{(split, label): rows} of a written feature folder (a handful of rows reach the driver).
+def _folder_counts(spark: SparkSession, path: str, heads: bool) -> dict[tuple[str, int, bool], int]:
+    """{(split, label, trainable): rows} of a written feature folder, in one read (a handful of
+    rows reach the driver). ``trainable``: the category is labelled, or with ``heads`` any head
+    label is (what multi-task training steps over).
 
     The schema is given so that a folder with no rows (every photo failed) reads as empty.
     """
-    rows = spark.read.schema("label int, split string").parquet(path).groupBy("split", "label").count().collect()
-    return {(r["split"], int(r["label"])): int(r["count"]) for r in rows}
-
-
-def _trainable_rows_by_split(spark: SparkSession, path: str) -> dict[str, int]:
-    """{split: rows with a category label or any head label} of a written feature folder."""
-    df = spark.read.schema(f"label int, split string, {HEAD_LABELS} array<int>").parquet(path)
-    trainable = (F.col("label") != UNLABELED) | F.exists(HEAD_LABELS, lambda x: x != UNLABELED)
-    rows = df.filter(trainable).groupBy("split").count().collect()
-    found = {r["split"]: int(r["count"]) for r in rows}
-    return {s: found.get(s, 0) for s in SPLITS}
+    trainable = F.col("label") != UNLABELED
+    schema = "label int, split string"
+    if heads:
+        schema += f", {HEAD_LABELS} array<int>"
+        trainable = trainable | F.coalesce(F.exists(HEAD_LABELS, lambda x: x != UNLABELED), F.lit(False))
+    df = spark.read.schema(schema).parquet(path)
+    rows = df.groupBy("split", "label", trainable.alias("trainable")).count().collect()
+    return {(r["split"], int(r["label"]), bool(r["trainable"])): int(r["count"]) for r in rows}
 
 
 def _vocab_json(vocab: list[tuple[str, int]], fc: FeaturesConfig) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.types import DoubleType, StructField, StructType
 
 from hybridrec.hybrid.candidates import SOURCE_SCORES
 from hybridrec.run_dates import utc_timestamp
@@ -144,49 +145,54 @@ def _similarity_by_joins(pairs: DataFrame, vectors: DataFrame) -> DataFrame:
     return out.select("user_id", "product_id", "sim_last", "sim_top")
 
 
-def _similarity_broadcast(pairs: DataFrame, vectors: DataFrame) -> DataFrame:
-    """The same cosines from one broadcast matrix of every product's vector (NumPy per batch)."""
+def _similarity_broadcast(rows: DataFrame, vectors: DataFrame) -> DataFrame:
+    """``rows`` (with _last, _top) plus the cosines, from one broadcast matrix of every product's
+    vector (NumPy per Arrow batch; the rows pass through unconverted), the anchors dropped."""
+    import pyarrow as pa
+
     pdf = vectors.select("product_id", "vec").toPandas()
     ids = pd.Index(pdf["product_id"].astype(str))
     matrix = np.stack(pdf["vec"].to_numpy()).astype(np.float32) if len(pdf) else np.zeros((0, 1), np.float32)
-    shared = pairs.sparkSession.sparkContext.broadcast((ids, matrix))
+    shared = rows.sparkSession.sparkContext.broadcast((ids, matrix))
+    keep = [f for f in rows.schema.fields if f.name not in ("_last", "_top")]
+    names = [f.name for f in keep]
 
-    def sims(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def sims(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         index, mat = shared.value
         for batch in batches:
-            if batch.empty:
-                continue
-            cand = index.get_indexer(batch["product_id"])
-            out = {"user_id": batch["user_id"], "product_id": batch["product_id"]}
-            for anchor, name in (("_last", "sim_last"), ("_top", "sim_top")):
-                other = index.get_indexer(batch[anchor].fillna(""))
+            cand = index.get_indexer(batch.column("product_id").to_pandas())
+            arrays = [batch.column(name) for name in names]
+            for anchor in ("_last", "_top"):
+                other = index.get_indexer(batch.column(anchor).to_pandas().fillna(""))
                 ok = (cand >= 0) & (other >= 0)
-                values = np.full(len(batch), np.nan)
+                values = np.full(batch.num_rows, np.nan)
                 a, b = mat[cand[ok]].astype(np.float64), mat[other[ok]].astype(np.float64)
                 values[ok] = np.einsum("ij,ij->i", a, b)  # in double (the join path: float products, double sum)
-                out[name] = values
-            # a candidate without a vector has no row, as in the join path
-            yield pd.DataFrame(out)[cand >= 0]
+                arrays.append(pa.array(values, type=pa.float64()))
+            yield pa.RecordBatch.from_arrays(arrays, names=[*names, "sim_last", "sim_top"])
 
-    schema = "user_id string, product_id string, sim_last double, sim_top double"
-    return pairs.select("user_id", "product_id", "_last", "_top").mapInPandas(sims, schema)
+    schema = StructType([*keep, StructField("sim_last", DoubleType()), StructField("sim_top", DoubleType())])
+    return rows.mapInArrow(sims, schema)
 
 
 def _anchor_similarity(
-    pool: DataFrame, history: DataFrame, vectors: DataFrame, broadcast_floats: int = BROADCAST_VECTOR_FLOATS
+    rows: DataFrame, history: DataFrame, vectors: DataFrame, broadcast_floats: int = BROADCAST_VECTOR_FLOATS
 ) -> DataFrame:
-    """(user_id, product_id, sim_last, sim_top) for the pool's pairs: cosines (unit vectors) of
-    the candidate to the user's most recent and most weighted products.
+    """``rows`` (user_id, product_id, ...) plus sim_last and sim_top: cosines (unit vectors) of
+    the candidate to the user's most recent and most weighted products (NaN or null where the
+    candidate or the anchor has no vector).
 
     Where the catalog's vectors fit ``broadcast_floats`` they are broadcast and the dot products
-    taken in NumPy (measured at 2,000 synthetic users, 40k products: the joins took 26 s of the
-    features' 27 s); larger catalogs join the pairs with the vectors.
+    taken in NumPy as the rows pass (measured at 2,000 synthetic users, 40k products: the joins
+    took 26 s of the features' 27 s); larger catalogs join the pairs with the vectors and the
+    cosines back onto the rows. ``rows`` best arrive partitioned by user_id (the anchors join on it).
     """
-    pairs = pool.select("user_id", "product_id").join(_anchors(history), "user_id")
+    with_anchors = rows.join(_anchors(history), "user_id", "left")
     n, dim = vectors.agg(F.count(F.lit(1)), F.max(F.size("vec"))).first()
     if n * (dim or 0) <= broadcast_floats:
-        return _similarity_broadcast(pairs, vectors)
-    return _similarity_by_joins(pairs, vectors)
+        return _similarity_broadcast(with_anchors, vectors)
+    pairs = with_anchors.select("user_id", "product_id", "_last", "_top")
+    return rows.join(_similarity_by_joins(pairs, vectors), ["user_id", "product_id"], "left")
 
 
 def pair_features(
@@ -215,13 +221,16 @@ def pair_features(
         _days_before(reference, F.col("last_ts")).alias("hist_days_since"),
     )
     cats = products.select("product_id", "category")
+    # Joins grouped by key, so the wide rows are shuffled once per key: the user's (after the
+    # source ranks' windows, already partitioned by user), the pair's, the product's, then the
+    # user's category.
+    by_user = ranked.join(user_features(usable_events, reference), "user_id", "left")
     joined = (
-        ranked.join(item_features(usable_events, reference), "product_id", "left")
-        .join(user_features(usable_events, reference), "user_id", "left")
+        _anchor_similarity(by_user, history, vectors)
         .join(hist, ["user_id", "product_id"], "left")
+        .join(item_features(usable_events, reference), "product_id", "left")
         .join(cats, "product_id", "left")
         .join(_category_share(history, products), ["user_id", "category"], "left")
-        .join(_anchor_similarity(pool, history, vectors), ["user_id", "product_id"], "left")
         .fillna(0, subset=["item_users", "item_pop_7d", "item_pop_30d", "item_pop_all"])
     )
     return joined.select(
