@@ -55,8 +55,9 @@ os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "lib"), os.environ.g
 )
 
 from bench_catalog import recall_at_k  # noqa: E402 - after the path set-up
-from bench_content import ensure_pipeline, machine, work_overrides  # noqa: E402 - after the path set-up
+from bench_content import ensure_pipeline, work_overrides  # noqa: E402 - after the path set-up
 from bench_factors import DEFAULT_OUT_DATA, FASHION_CONFIG, simulated_fashion_events  # noqa: E402
+from machine_info import host  # noqa: E402
 
 RESULTS = REPO_ROOT / "bench" / "results" / "catalog.json"
 DEFAULT_FASHION_WORK = REPO_ROOT / "data" / "bench" / "content"
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "events_file": str(events_file.relative_to(REPO_ROOT)) if events_file.is_relative_to(REPO_ROOT) else None,
         "cutoff": cutoff.isoformat(),
         "als_seconds": als_seconds,
-        "machine": machine(),
+        "machine": host("pyspark", "numpy", "faiss-cpu", "pandas", load_avg=list(os.getloadavg())),
         "modes": {},
     }
     got: dict[str, dict[str, Any]] = {}
