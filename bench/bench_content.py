@@ -19,6 +19,10 @@ by cosine are searched among all other products (train + val splits) with
 - ``text``: ``text_emb`` alone; ``image``: ``image_emb`` alone (queries and catalog with a photo)
 - ``tfidf``: the baseline, TF-IDF of the title (the project's tokenizer, smoothed idf, l2 rows),
   computed here in the same run with scipy
+- ``tfidf_info``: the same with each term's idf times its informativeness about the labels of
+  ``--lexical-attributes`` (``recommend.lexical_attributes``; hybrid.lexical), counted on the
+  searched products only; ``fused+tfidf w`` / ``fused+tfidf_info w``: the blends the similar-items
+  lists use at ``recommend.similar_lexical_weight = w``
 
 Figures per method: precision@k of the same articleType (the catalog's category), gender,
 baseColour, masterCategory, subCategory, usage and season, overall and split by whether the query's
@@ -67,9 +71,11 @@ NOTE = (
 )
 PROTOCOL = (
     "Queries are test-split products (never trained on); neighbours are searched among the train and "
-    "val products. TF-IDF idf is counted on every title (no labels involved); 'fused+tfidf w' ranks "
-    "by (1 - w) * fused cosine + w * TF-IDF cosine. Chance = share of searched-catalog pairs with the "
-    "same value. Image robustness 'as_decoded' should equal the image model's test accuracy in "
+    "val products. TF-IDF idf is counted on every title (no labels involved); 'tfidf_info' multiplies "
+    "each term's idf by how well it predicts inputs.lexical_attributes, counted on the searched "
+    "products' labels only (hybrid.lexical, informative terms); 'fused+tfidf w' ranks by (1 - w) * "
+    "fused cosine + w * TF-IDF cosine (likewise fused+tfidf_info). Chance = share of searched-catalog "
+    "pairs with the same value. Image robustness 'as_decoded' should equal the image model's test accuracy in "
     "inputs.model_test_accuracy (the same photos through the same decode path)."
 )
 DEFAULT_CONFIG = REPO_ROOT / "conf" / "fashion.yaml"
@@ -132,9 +138,17 @@ def top_k(
     return out
 
 
-def tfidf_vectors(titles: Sequence[str | None]) -> sparse.csr_matrix:
+def tfidf_vectors(
+    titles: Sequence[str | None],
+    labels: dict[str, np.ndarray] | None = None,
+    labelled: np.ndarray | None = None,
+) -> sparse.csr_matrix:
     """TF-IDF rows of the titles: the project's tokenizer (``features.text``), raw counts, smoothed
-    idf ``ln((1 + n) / (1 + df)) + 1``, l2-normalised rows (a title without tokens is a zero row)."""
+    idf ``ln((1 + n) / (1 + df)) + 1``, l2-normalised rows (a title without tokens is a zero row).
+
+    With ``labels`` ({attribute: value per title, None/NaN/"" = none}), each term's idf is
+    multiplied by ``informative_term_weights`` counted on the rows where ``labelled`` is True (all
+    rows when None): the nightly's ``recommend.lexical_attributes`` weighting (hybrid.lexical)."""
     from hybridrec.features.text import text_tokens
 
     index: dict[str, int] = {}
@@ -150,9 +164,45 @@ def tfidf_vectors(titles: Sequence[str | None]) -> sparse.csr_matrix:
     counts.sum_duplicates()
     df = np.bincount(counts.indices, minlength=counts.shape[1])
     idf = np.log((1.0 + len(titles)) / (1.0 + df)) + 1.0
+    if labels:
+        mask = np.ones(len(titles), bool) if labelled is None else np.asarray(labelled, bool)
+        idf = idf * informative_term_weights(counts, labels, mask)
     weighted = counts @ sparse.diags(idf)
     norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1))).ravel()
     return sparse.csr_matrix(sparse.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ weighted)
+
+
+def informative_term_weights(
+    counts: sparse.csr_matrix, labels: dict[str, np.ndarray], labelled: np.ndarray
+) -> np.ndarray:
+    """Per term (column of ``counts``): the largest over the attributes of ``1 - H(value | term) /
+    ln K``, counted on the ``labelled`` rows holding the term, ``PSEUDO_PRODUCTS`` pseudo-products
+    spread over the values; terms on no labelled row get the median of the others (all 1 when no attribute has two
+    values). The numpy twin of ``hybrid.lexical.informative_term_weights``."""
+    from hybridrec.hybrid import lexical
+
+    present = (counts > 0).astype(np.float64).tocsc()
+    info = np.full(counts.shape[1], -np.inf)
+    for values in labels.values():
+        have = labelled & np.array([not _missing(v) for v in values])
+        codes, uniq = pd.factorize(pd.Series(values[have], dtype=object).astype(str))
+        k = len(uniq)
+        if k < 2:
+            continue
+        rows = np.flatnonzero(have)
+        onehot = sparse.csr_matrix((np.ones(len(rows)), (rows, codes)), shape=(counts.shape[0], k))
+        per_value = np.asarray((present.T @ onehot).todense())  # terms x values
+        total = per_value.sum(axis=1, keepdims=True)
+        p = (per_value + lexical.PSEUDO_PRODUCTS / k) / (total + lexical.PSEUDO_PRODUCTS)
+        entropy = -(p * np.log(p)).sum(axis=1)
+        seen = total.ravel() > 0
+        info[seen] = np.maximum(info[seen], 1.0 - entropy[seen] / np.log(k))
+    known = np.isfinite(info)
+    if not known.any():
+        return np.ones(counts.shape[1])
+    ordered = np.sort(info[known])
+    info[~known] = ordered[int(np.ceil(0.5 * len(ordered))) - 1]  # Spark's percentile_approx median
+    return info
 
 
 def precision_same(query_values: Sequence[Any], neighbour_values: np.ndarray) -> float | None:
@@ -178,14 +228,19 @@ def chance_same(values: Sequence[Any]) -> float | None:
     return float(((counts * (counts - 1)).sum()) / (n * (n - 1)))
 
 
+def bench_column(attribute: str) -> str:
+    """The catalog frame's column of a ``recommend.lexical_attributes`` name (category = articleType)."""
+    return "articleType" if attribute == "category" else attribute
+
+
 def blend_rows(dense: np.ndarray, lexical: sparse.spmatrix, weight: float) -> sparse.csr_matrix:
     """Rows whose dot products are ``(1 - weight) * dense·dense + weight * lexical·lexical``."""
     left = sparse.csr_matrix(np.sqrt(1.0 - weight) * np.asarray(dense, dtype=np.float64))
     return sparse.hstack([left, np.sqrt(weight) * lexical], format="csr")
 
 
-def blend_name(weight: float) -> str:
-    return f"fused+tfidf {weight:g}"
+def blend_name(weight: float, lexical: str = "tfidf") -> str:
+    return f"fused+{lexical} {weight:g}"
 
 
 def text_only_share(has_photo: np.ndarray, neighbours: np.ndarray) -> float | None:
@@ -408,12 +463,15 @@ def neighbour_figures(
     k: int,
     clock: Callable[[str], None],
     learned: set[str] | None = None,
+    lexical_attributes: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The neighbour tables (module docstring) over the catalog frame of ``load_catalog``.
 
     ``classes``: the category classes of the image/fusion label (counted on photos): "known" and
     "unknown" split on them, as in the baseline. ``learned``: every type any head learned (with a
     ``category`` head, also the types counted on all products); "never_learned" splits on it.
+    ``lexical_attributes`` (``recommend.lexical_attributes`` names): adds ``tfidf_info``, the
+    TF-IDF with informative term weights, and its blends with fused.
     """
     has_photo = df["image_emb"].map(lambda v: v is not None and len(v) > 0).to_numpy()
     test_idx = np.flatnonzero((df["split"] == "test").to_numpy())
@@ -426,15 +484,25 @@ def neighbour_figures(
     for method, column in (("fused", "fused_emb"), ("text", "text_emb"), ("image", "image_emb")):
         matrices[method] = stack(df[column])
     clock("vectors")
-    matrices["tfidf"] = (tfidf_vectors(df["title"].tolist()), df["title"].notna().to_numpy())
+    titles = df["title"].tolist()
+    matrices["tfidf"] = (tfidf_vectors(titles), df["title"].notna().to_numpy())
+    lexical_methods = ["tfidf"]
+    if lexical_attributes:
+        # Term weights from the labels of the searched catalog only: a query's own label never counts.
+        labels = {a: df[bench_column(a)].to_numpy(dtype=object) for a in lexical_attributes}
+        searched = (df["split"] != "test").to_numpy()
+        matrices["tfidf_info"] = (tfidf_vectors(titles, labels, searched), df["title"].notna().to_numpy())
+        lexical_methods.append("tfidf_info")
     clock("tfidf")
     fused, fused_present = matrices["fused"]
-    for w in BLEND_WEIGHTS:
-        matrices[blend_name(w)] = (blend_rows(fused, matrices["tfidf"][0], w), fused_present)
+    blends = [blend_name(w, lex) for lex in lexical_methods for w in BLEND_WEIGHTS]
+    for lex in lexical_methods:
+        for w in BLEND_WEIGHTS:
+            matrices[blend_name(w, lex)] = (blend_rows(fused, matrices[lex][0], w), fused_present)
     clock("blends")
     attrs = {a: df[a].to_numpy(dtype=object) for a in ATTRIBUTES}
     methods: dict[str, Any] = {}
-    for method in [*METHODS, *(blend_name(w) for w in BLEND_WEIGHTS)]:
+    for method in [*METHODS, *lexical_methods[1:], *blends]:
         matrix, present = matrices[method]
         q = queries[present[queries]]
         cat = catalog_idx[present[catalog_idx]]
@@ -533,6 +601,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--no-pipeline", action="store_true", help="stop instead of training when no model exists")
+    parser.add_argument(
+        "--lexical-attributes",
+        default=None,
+        help="comma-separated labels for the informative TF-IDF (tfidf_info); default: the config's "
+        "recommend.lexical_attributes, else category",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--note", default=NOTE, help="what this run measures (kept in the result's notes)")
     args = parser.parse_args(argv)
@@ -570,7 +644,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for head in labels.get("heads") or []:
         if head["attribute"] == "category":
             learned |= set(head["classes"])
-    neighbours = neighbour_figures(df, set(mf.classes), args.sample, args.seed, args.k, clock, learned)
+    lexical_attributes = (
+        [a for a in args.lexical_attributes.split(",") if a]
+        if args.lexical_attributes is not None
+        else (cfg.recommend.lexical_attributes or ["category"])
+    )
+    neighbours = neighbour_figures(
+        df, set(mf.classes), args.sample, args.seed, args.k, clock, learned, lexical_attributes
+    )
     robustness = (
         image_robustness(df, mf.dirs["image"], mf.classes, mf.image_size, mf.image_fit)
         if "image" in mf.dirs
@@ -590,6 +671,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "sample": args.sample,
             "seed": args.seed,
             "k": args.k,
+            "lexical_attributes": lexical_attributes,
             "model_version": version,
             "n_classes": len(mf.classes),
             "classes": mf.classes,

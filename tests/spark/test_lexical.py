@@ -163,3 +163,79 @@ def test_three_source_blend_arithmetic(spark) -> None:
 def test_bad_arguments_are_refused(spark) -> None:
     with pytest.raises(lexical.LexicalInputError, match="max_df"):
         lexical.lexical_neighbours(_docs(spark), k=3, max_df=1)
+
+
+# Labels of CATALOG for the informative weights: item 10 has no gender, item 11 nothing.
+CATEGORIES = ["Tshirts"] * 3 + ["Shoes"] * 2 + ["Kurtas"] * 3 + ["Watches", "Sarongs", "Sarongs", None]
+GENDERS = ["Men"] * 5 + ["Women"] * 3 + ["Men", "Women", None, None]
+
+
+def _labelled(spark):
+    rows = [(i, c, {"gender": g} if g else {}) for i, (c, g) in enumerate(zip(CATEGORIES, GENDERS, strict=True))]
+    return spark.createDataFrame(rows, "item_idx int, category string, attributes map<string,string>")
+
+
+def _weights(spark, attributes):
+    labels = lexical.product_labels(_labelled(spark), attributes)
+    return lexical.informative_term_weights(_docs(spark), labels)
+
+
+def test_informative_postings_equal_the_bench_twin(spark) -> None:
+    weights = _weights(spark, ["category", "gender"])
+    rows = lexical.tfidf_postings(_docs(spark), weights).collect()
+    titles = [" ".join(t for t in pair if t) or None for pair in CATALOG]
+    labels = {"category": np.array(CATEGORIES, dtype=object), "gender": np.array(GENDERS, dtype=object)}
+    x = tfidf_vectors(titles, labels).toarray()
+    got = np.zeros((len(CATALOG), len(rows)))
+    terms: dict[str, int] = {}
+    for r in rows:
+        got[r.item_idx, terms.setdefault(r.term, len(terms))] = r.weight
+    got = got[:, : len(terms)]
+    np.testing.assert_allclose(got @ got.T, x @ x.T, atol=1e-9)
+    np.testing.assert_allclose(np.sort(got, axis=1)[:, -6:], np.sort(x, axis=1)[:, -6:], atol=1e-9)
+
+
+def test_a_type_word_outweighs_a_brand_that_spans_types(spark) -> None:
+    w = {r.term: r.term_weight for r in _weights(spark, ["category"]).collect()}
+    # "kurta" is on three Kurtas only; "puma" on a tshirt and a shoe; "blue" on four kinds.
+    assert w["kurta"] > w["puma"] > w["blue"]
+    assert all(0.0 <= v < 1.0 for v in w.values())
+    # "tee" / "cotton" hold labelled products too; every term of the catalog has a weight.
+    assert {"tee", "cotton", "sarong", "beach", "wrap"} <= set(w)
+
+
+def test_informative_weights_pick_the_same_kind_over_the_same_brand_and_colour(spark) -> None:
+    # By idf alone "Acme Blue Boxers" is closest to "Acme Blue Shirt" (two shared words); "acme"
+    # and "blue" sit on several kinds, "boxers" on boxers only, so weighted it finds the other boxers.
+    shop = [
+        ("Acme Blue Boxers", "Boxers"),
+        ("Zed Red Boxers", "Boxers"),
+        ("Acme Blue Shirt", "Shirts"),
+        ("Kay Green Shirt", "Shirts"),
+        ("Kay Red Shoes", "Shoes"),
+        ("Zed Green Shoes", "Shoes"),
+        ("Acme Black Shoes", "Shoes"),
+    ]
+    docs = _docs(spark, [(title, None) for title, _ in shop])
+    products = spark.createDataFrame(
+        [(i, c, {}) for i, (_, c) in enumerate(shop)], "item_idx int, category string, attributes map<string,string>"
+    )
+    weights = lexical.informative_term_weights(docs, lexical.product_labels(products, ["category"]))
+    plain = _got(lexical.lexical_neighbours(docs, k=1, max_df=100))
+    weighted = _got(lexical.lexical_neighbours(docs, k=1, max_df=100, term_weights=weights))
+    assert [j for i, j, _ in plain if i == 0] == [2]
+    assert [j for i, j, _ in weighted if i == 0] == [1]
+
+
+def test_without_two_label_values_postings_keep_plain_idf(spark) -> None:
+    one_value = spark.createDataFrame(
+        [(i, "Things", {}) for i in range(len(CATALOG))], "item_idx int, category string, attributes map<string,string>"
+    )
+    weights = lexical.informative_term_weights(_docs(spark), lexical.product_labels(one_value, ["category"]))
+    assert {r.term_weight for r in weights.collect()} == {None}
+    assert_df_equality(
+        lexical.tfidf_postings(_docs(spark), weights),
+        lexical.tfidf_postings(_docs(spark)),
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )

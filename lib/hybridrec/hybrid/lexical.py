@@ -22,6 +22,19 @@ dropped terms' share, and two products that share only dropped terms are not nei
 with ``max_df`` 2000 (the 19 most common of 8,000 terms dropped) 74.7 million rows, 62.0 million
 distinct pairs, the top 20 for 41,978 products in 63 to 138 s (two runs on a shared 2-core
 machine; ``bench/bench_lexical.py``, figures in ``docs/results.md``).
+
+**Informative terms** (``informative_term_weights``, ``recommend.lexical_attributes``): idf alone
+ranks a brand that spans forty product types ("Nike") above a type word in a few hundred products
+("Boxers"), so neighbours share the brand more than the kind. Where the catalog has labels (its
+category, attributes such as gender or colour), each term's idf is multiplied by how much the term
+tells about them: for each labelled attribute ``a`` with ``K`` values, ``1 - H(a | term) / ln K``,
+the entropy of the value among the labelled products holding the term, smoothed with
+``PSEUDO_PRODUCTS`` spread over the values (a term seen on one product says little), and the largest over
+the attributes. 1 = every product with the term has the same value, 0 = the term is spread like
+chance. Terms on no labelled product get the median of the others. The labels describe products
+already in the catalog, so a product of a type no model learned still finds the products whose
+titles hold its type word. Measured in ``bench/bench_content.py`` (methods ``tfidf_info`` and the
+``fused+tfidf_info`` blends).
 """
 
 from __future__ import annotations
@@ -29,33 +42,108 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from hybridrec.config import Config
 from hybridrec.errors import HybridrecError
+from hybridrec.features.labels import CATEGORY_HEAD, head_value
 from hybridrec.features.text import tokens_column
 
 # Sums of the same weight products in another order differ in the last bits; rounded to this many
 # decimals, equal cosines tie exactly and fall back to other_idx, so a re-run ranks identically.
 SIM_DECIMALS = 12
+# Pseudo-products spread evenly over an attribute's values in each term's value distribution
+# (informative_term_weights): a term seen on one product keeps much of the chance entropy, a term
+# on dozens of products of one value little.
+PSEUDO_PRODUCTS = 1.0
 
 
 class LexicalInputError(HybridrecError):
     """The lexical pass got arguments it cannot work with."""
 
 
-def tfidf_postings(docs: DataFrame) -> DataFrame:
+def _terms(docs: DataFrame) -> DataFrame:
+    return docs.select("item_idx", F.explode(tokens_column("title", "description")).alias("term"))
+
+
+def tfidf_postings(docs: DataFrame, term_weights: DataFrame | None = None) -> DataFrame:
     """(item_idx, term, weight, df) for ``docs`` (item_idx, title, description; one row per item).
 
     ``weight`` is the term's entry in the item's l2-normalised TF-IDF row, ``df`` the number of
     items whose text holds the term. ``n`` (the idf's product count) is every row of ``docs``,
-    with or without tokens, as in the bench.
+    with or without tokens, as in the bench. ``term_weights`` (term, term_weight), e.g.
+    ``informative_term_weights``, multiplies each term's idf before the rows are normalised; a
+    term it lacks keeps its idf. An item whose every term weighs 0 gets no rows.
     """
     n = docs.count()
-    terms = docs.select("item_idx", F.explode(tokens_column("title", "description")).alias("term"))
-    tf = terms.groupBy("item_idx", "term").agg(F.count(F.lit(1)).cast("double").alias("tf"))
+    tf = _terms(docs).groupBy("item_idx", "term").agg(F.count(F.lit(1)).cast("double").alias("tf"))
     df = F.count(F.lit(1)).over(Window.partitionBy("term"))
     idf = F.log((F.lit(1.0) + F.lit(float(n))) / (F.lit(1.0) + df)) + F.lit(1.0)
+    if term_weights is not None:
+        tf = tf.join(term_weights.select("term", "term_weight"), "term", "left")
+        idf = idf * F.coalesce(F.col("term_weight"), F.lit(1.0))
     raw = tf.select("item_idx", "term", (F.col("tf") * idf).alias("w"), df.cast("long").alias("df"))
     norm = F.sqrt(F.sum(F.col("w") * F.col("w")).over(Window.partitionBy("item_idx")))
-    return raw.select("item_idx", "term", (F.col("w") / norm).alias("weight"), "df")
+    weighted = raw.select("item_idx", "term", (F.col("w") / norm).alias("weight"), "df")
+    return weighted.filter(F.col("weight").isNotNull() & ~F.isnan("weight"))
+
+
+def product_labels(products: DataFrame, attributes: list[str]) -> DataFrame:
+    """(item_idx, attribute, value) of ``products`` (item_idx, category, attributes): one row per
+    product and attribute with a value; ``category`` names the category column, any other name a
+    key of the ``attributes`` map (``features.labels.head_value``)."""
+    if not attributes:
+        raise LexicalInputError("lexical labels: no attribute given")
+    pairs = F.array(*[F.struct(F.lit(a).alias("attribute"), head_value(a).alias("value")) for a in attributes])
+    exploded = products.select("item_idx", F.explode(pairs).alias("p"))
+    return exploded.select("item_idx", "p.attribute", "p.value").filter(
+        F.col("value").isNotNull() & (F.trim(F.col("value")) != "")
+    )
+
+
+def check_lexical_attributes(cfg: Config) -> None:
+    """Fail before any Spark work when ``recommend.lexical_attributes`` names an attribute the
+    catalog does not keep (the same rule as ``features.label_heads``)."""
+    kept = set(cfg.catalog.attributes)
+    missing = [a for a in cfg.recommend.lexical_attributes if a not in kept and a != CATEGORY_HEAD]
+    if missing and cfg.catalog.layout == "generic":
+        raise LexicalInputError(
+            f"recommend.lexical_attributes names {', '.join(missing)} but catalog.attributes does not keep "
+            f"{'it' if len(missing) == 1 else 'them'} ({', '.join(sorted(kept)) or 'none'}): add the "
+            "attribute to catalog.attributes (and re-run ingest) or remove it from recommend.lexical_attributes"
+        )
+
+
+def informative_term_weights(docs: DataFrame, labels: DataFrame) -> DataFrame:
+    """(term, term_weight) for every term of ``docs`` (item_idx, title, description): how much the
+    term tells about the labelled attributes (module docstring), in [0, 1). ``labels``:
+    (item_idx, attribute, value), e.g. ``product_labels``. Lazy (no Spark job here); every
+    ``term_weight`` is null when no attribute has two values among the products of ``docs``
+    (nothing to learn from: ``tfidf_postings`` keeps plain idf).
+    """
+    labelled = labels.join(docs.select("item_idx"), "item_idx").distinct()
+    sizes = labelled.groupBy("attribute").agg(F.countDistinct("value").alias("k")).filter(F.col("k") >= 2)
+    terms = _terms(docs).distinct()
+    counts = (
+        terms.join(labelled, "item_idx")
+        .join(F.broadcast(sizes), "attribute")
+        .groupBy("term", "attribute", "value", "k")
+        .agg(F.count(F.lit(1)).cast("double").alias("c"))
+    )
+    a = F.lit(PSEUDO_PRODUCTS) / F.col("k")
+    denom = F.sum("c").over(Window.partitionBy("term", "attribute")) + F.lit(PSEUDO_PRODUCTS)
+    p = (F.col("c") + a) / denom
+    q = a / denom  # the share of each value the term was never seen with
+    per_value = counts.select("term", "attribute", "k", (p * F.log(p)).alias("plogp"), q.alias("q"))
+    unseen = (F.col("k") - F.count(F.lit(1))) * F.max("q") * F.log(F.max("q"))
+    entropy = per_value.groupBy("term", "attribute", "k").agg((-F.sum("plogp") - unseen).alias("h"))
+    info = entropy.groupBy("term").agg(F.max(F.lit(1.0) - F.col("h") / F.log(F.col("k"))).alias("info"))
+    median = info.agg(F.percentile_approx("info", 0.5, 10000).alias("median"))
+    return (
+        terms.select("term")
+        .distinct()
+        .join(info, "term", "left")
+        .crossJoin(F.broadcast(median))
+        .select("term", F.coalesce(F.col("info"), F.col("median")).alias("term_weight"))
+    )
 
 
 def top_k_pairs(pairs: DataFrame, k: int) -> DataFrame:
@@ -69,13 +157,14 @@ def _sim(weight_product: Column) -> Column:
     return F.round(F.sum(weight_product), SIM_DECIMALS)
 
 
-def lexical_neighbours(docs: DataFrame, k: int, max_df: int) -> DataFrame:
+def lexical_neighbours(docs: DataFrame, k: int, max_df: int, term_weights: DataFrame | None = None) -> DataFrame:
     """(item_idx, other_idx, sim float): each item's ``k`` nearest other items by the TF-IDF
     cosine of title + description, through the inverted index (terms in more than ``max_df``
     items left out of the join; see the module docstring).
 
     ``docs``: (item_idx, title, description), one row per item. Items without a kept term get no
-    row; fewer than ``k`` when fewer items share a kept term with them.
+    row; fewer than ``k`` when fewer items share a kept term with them. ``term_weights``: see
+    ``tfidf_postings`` (``informative_term_weights``).
     """
     if k < 1:
         raise LexicalInputError(f"lexical neighbours: k must be at least 1, got {k}")
@@ -83,7 +172,7 @@ def lexical_neighbours(docs: DataFrame, k: int, max_df: int) -> DataFrame:
         raise LexicalInputError(
             f"lexical neighbours: max_df must be at least 2 (a term in one product pairs it with nothing), got {max_df}"
         )
-    postings = tfidf_postings(docs).filter(F.col("df") <= max_df).select("item_idx", "term", "weight")
+    postings = tfidf_postings(docs, term_weights).filter(F.col("df") <= max_df).select("item_idx", "term", "weight")
     others = postings.select(F.col("item_idx").alias("other_idx"), "term", F.col("weight").alias("o_weight"))
     pairs = (
         postings.join(others, "term")

@@ -373,8 +373,14 @@ def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> t
     )
     lexical_nn = None
     if rc.similar_lexical_weight > 0:
-        docs = inputs.products.select("product_id", "title", "description").join(item_index, "product_id")
-        lexical_nn = lexical.lexical_neighbours(docs.drop("product_id"), rc.similar_top_m, rc.lexical_max_df)
+        products = inputs.products.join(item_index, "product_id")
+        docs = products.select("item_idx", "title", "description")
+        weights = None
+        if rc.lexical_attributes:
+            lexical.check_lexical_attributes(cfg)
+            labels = lexical.product_labels(products, rc.lexical_attributes)
+            weights = lexical.informative_term_weights(docs, labels)
+        lexical_nn = lexical.lexical_neighbours(docs, rc.similar_top_m, rc.lexical_max_df, weights)
     sims = similar.similar_items(content_nn, collab_nn, evidence, rc, lexical_nn)
     named = sims.join(F.broadcast(item_index), "item_idx").join(
         F.broadcast(
