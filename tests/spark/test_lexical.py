@@ -239,3 +239,18 @@ def test_without_two_label_values_postings_keep_plain_idf(spark) -> None:
         ignore_row_order=True,
         ignore_nullable=True,
     )
+
+
+def test_a_product_whose_every_term_weighs_zero_gets_no_postings(spark) -> None:
+    # "alpha" is on one man's and one woman's product: spread evenly over gender, weight 0. Item 2
+    # has no other word, so its row has no length: left out, never a division by zero.
+    docs = _docs(spark, [("Alpha Foo", None), ("Alpha Bar", None), ("Alpha", None)])
+    products = spark.createDataFrame(
+        [(0, None, {"gender": "Men"}), (1, None, {"gender": "Women"}), (2, None, {})],
+        "item_idx int, category string, attributes map<string,string>",
+    )
+    weights = lexical.informative_term_weights(docs, lexical.product_labels(products, ["gender"]))
+    assert {r.term: r.term_weight for r in weights.collect()}["alpha"] == pytest.approx(0.0, abs=1e-12)
+    postings = lexical.tfidf_postings(docs, weights).collect()
+    assert {r.item_idx for r in postings} == {0, 1}
+    assert all(np.isfinite(r.weight) for r in postings)

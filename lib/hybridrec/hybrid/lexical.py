@@ -27,11 +27,11 @@ machine; ``bench/bench_lexical.py``, figures in ``docs/results.md``).
 ranks a brand that spans forty product types ("Nike") above a type word in a few hundred products
 ("Boxers"), so neighbours share the brand more than the kind. Where the catalog has labels (its
 category, attributes such as gender or colour), each term's idf is multiplied by how much the term
-tells about them: for each labelled attribute ``a`` with ``K`` values, ``1 - H(a | term) / ln K``,
-the entropy of the value among the labelled products holding the term, smoothed with
-``PSEUDO_PRODUCTS`` spread over the values (a term seen on one product says little), and the largest over
-the attributes. 1 = every product with the term has the same value, 0 = the term is spread like
-chance. Terms on no labelled product get the median of the others. The labels describe products
+tells about them: for each labelled attribute ``a`` with ``K`` values, ``1 - H(a | term) / ln K``
+with ``H`` the entropy of the value among the labelled products holding the term, smoothed with
+``PSEUDO_PRODUCTS`` spread over the values (a term seen on one product says little), and the
+largest over the attributes. 1 = every product with the term has the same value, 0 = the term is
+spread evenly over the values. Terms on no labelled product get the median of the others. The labels describe products
 already in the catalog, so a product of a type no model learned still finds the products whose
 titles hold its type word. Measured in ``bench/bench_content.py`` (methods ``tfidf_info`` and the
 ``fused+tfidf_info`` blends).
@@ -82,8 +82,8 @@ def tfidf_postings(docs: DataFrame, term_weights: DataFrame | None = None) -> Da
         idf = idf * F.coalesce(F.col("term_weight"), F.lit(1.0))
     raw = tf.select("item_idx", "term", (F.col("tf") * idf).alias("w"), df.cast("long").alias("df"))
     norm = F.sqrt(F.sum(F.col("w") * F.col("w")).over(Window.partitionBy("item_idx")))
-    weighted = raw.select("item_idx", "term", (F.col("w") / norm).alias("weight"), "df")
-    return weighted.filter(F.col("weight").isNotNull() & ~F.isnan("weight"))
+    weighted = raw.withColumn("_norm", norm).filter(F.col("_norm") > 0)  # all terms weighing 0: no row
+    return weighted.select("item_idx", "term", (F.col("w") / F.col("_norm")).alias("weight"), "df")
 
 
 def product_labels(products: DataFrame, attributes: list[str]) -> DataFrame:
