@@ -25,7 +25,8 @@ by cosine are searched among all other products (train + val splits) with
   lists use at ``recommend.similar_lexical_weight = w``
 
 Figures per method: precision@k of the same articleType (the catalog's category), gender,
-baseColour, masterCategory, subCategory, usage and season, overall and split by whether the query's
+baseColour, masterCategory, subCategory, usage and season (``ceiling``: the best any method could
+reach, min(k, searched products with the query's value) / k), overall and split by whether the query's
 articleType is a class the classifier learned (``labels.json`` of the model; classes with too few
 photos are "unknown"); chance = the share of catalog pairs with the same value; the share of
 text-only products (no image vector) among the neighbours against their share of the searched
@@ -217,6 +218,14 @@ def precision_same(query_values: Sequence[Any], neighbour_values: np.ndarray) ->
     return float(np.mean(shares)) if shares else None
 
 
+def precision_ceiling(query_values: Sequence[Any], catalog_values: Sequence[Any], k: int) -> float | None:
+    """The best precision_same any method could reach: per query with a value, min(k, searched
+    products with that value) / k, averaged. None when no query has a value."""
+    counts = pd.Series([v for v in catalog_values if not _missing(v)], dtype=object).value_counts()
+    shares = [min(k, int(counts.get(v, 0))) / k for v in query_values if not _missing(v)]
+    return float(np.mean(shares)) if shares else None
+
+
 def chance_same(values: Sequence[Any]) -> float | None:
     """Share of (unordered, distinct) pairs of products with the same value, over the products that
     have one: what a random neighbour would score."""
@@ -329,6 +338,8 @@ def summary_tables(result: dict[str, Any]) -> str:
         p = row["precision"]["all"]
         out.append(f"| {method} | {row['n_queries']} | " + " | ".join(fmt(p[a]) for a in ATTRIBUTES) + " |")
     out.append("| chance | - | " + " | ".join(fmt(ns["chance"][a]) for a in ATTRIBUTES) + " |")
+    if "ceiling" in ns:
+        out.append("| ceiling | - | " + " | ".join(fmt(ns["ceiling"]["all"][a]) for a in ATTRIBUTES) + " |")
     out += [
         "",
         "By whether the query's articleType is a class of the category label (counted on photos): "
@@ -345,6 +356,10 @@ def summary_tables(result: dict[str, Any]) -> str:
             for a in TABLE_ATTRIBUTES
         ]
         out.append(f"| {method} | " + " | ".join(cells) + " |")
+    if "ceiling" in ns:
+        c = ns["ceiling"]
+        cells = [f"- / {fmt(c['unknown_class'][a])} / {fmt(c['never_learned'][a])}" for a in TABLE_ATTRIBUTES]
+        out.append("| ceiling | " + " | ".join(cells) + " |")
     out += [
         "",
         "Text-only products (no photo) among the neighbours vs in the searched catalog",
@@ -501,6 +516,10 @@ def neighbour_figures(
             matrices[blend_name(w, lex)] = (blend_rows(fused, matrices[lex][0], w), fused_present)
     clock("blends")
     attrs = {a: df[a].to_numpy(dtype=object) for a in ATTRIBUTES}
+    ceiling = {
+        part: {a: precision_ceiling(attrs[a][queries[mask]], attrs[a][catalog_idx], k) for a in ATTRIBUTES}
+        for part, mask in (("all", np.ones(len(queries), bool)), ("unknown_class", ~known), ("never_learned", ~ever))
+    }
     methods: dict[str, Any] = {}
     for method in [*METHODS, *lexical_methods[1:], *blends]:
         matrix, present = matrices[method]
@@ -545,6 +564,7 @@ def neighbour_figures(
         "n_queries_known_class": int(known.sum()),
         "n_queries_never_learned": int((~ever).sum()),
         "chance": {a: chance_same(attrs[a][catalog_idx]) for a in ATTRIBUTES},
+        "ceiling": ceiling,
         "methods": methods,
     }
 

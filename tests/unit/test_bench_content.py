@@ -57,6 +57,22 @@ def test_precision_same_skips_queries_without_a_value() -> None:
     assert BC.precision_same([None, ""], neighbours[:2]) is None
 
 
+def test_precision_ceiling_caps_each_query_at_the_products_of_its_value() -> None:
+    catalog = ["a"] * 12 + ["b"] * 3 + [None]
+    # a: 10 of 10 places can match; b: 3 of 10; c: none in the catalog; a query without a value is left out.
+    assert BC.precision_ceiling(["a", "b", "c", None], catalog, 10) == pytest.approx((1.0 + 0.3 + 0.0) / 3)
+    assert BC.precision_ceiling([None], catalog, 10) is None
+
+
+def test_informative_weights_favour_a_term_on_one_value() -> None:
+    # term 0 on two "x" products, term 1 on an "x" and a "y", term 2 on the unlabelled row only.
+    counts = sparse.csr_matrix(np.array([[1, 1, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=float))
+    labels = {"kind": np.array(["x", "x", "y", None], dtype=object)}
+    w = BC.informative_term_weights(counts, labels, np.ones(4, bool))
+    assert w[0] > w[1] and w[1] == pytest.approx(0.0, abs=1e-12)
+    assert w[2] in (w[0], w[1])  # seen on no labelled row: the median of the others
+
+
 def test_chance_same_is_the_share_of_pairs_with_one_value() -> None:
     # a,a,a,b: pairs 6, same 3
     assert BC.chance_same(["a", "a", "b", "a", None]) == pytest.approx(3 / 6)
