@@ -259,6 +259,18 @@ def text_only_share(has_photo: np.ndarray, neighbours: np.ndarray) -> float | No
     return float(1.0 - has_photo[neighbours].mean())
 
 
+def same_type_text_only_share(
+    has_photo: np.ndarray, types: np.ndarray, queries: np.ndarray, catalog: np.ndarray
+) -> float | None:
+    """Mean over ``queries`` of the share of text-only products among the searched ``catalog``
+    products of the query's own type: what a method blind to photos would show among same-type
+    neighbours (the catalog-wide share mixes types that have photos with types that have none)."""
+    cat_types = pd.Series(types[catalog], dtype=object)
+    text_only = pd.Series(~has_photo[catalog]).groupby(cat_types.to_numpy()).mean()
+    shares = [float(text_only[t]) for t in types[queries] if not _missing(t) and t in text_only.index]
+    return float(np.mean(shares)) if shares else None
+
+
 def _missing(value: Any) -> bool:
     return value is None or value == "" or (isinstance(value, float) and np.isnan(value))
 
@@ -364,14 +376,15 @@ def summary_tables(result: dict[str, Any]) -> str:
         "",
         "Text-only products (no photo) among the neighbours vs in the searched catalog",
         "",
-        "| method | all queries | queries with photo | queries without photo | catalog |",
-        "|---|---|---|---|---|",
+        "| method | all queries | queries with photo | queries without photo | catalog | catalog, photo query's type |",
+        "|---|---|---|---|---|---|",
     ]
     for method, row in ns["methods"].items():
         t = row["text_only_share"]
         out.append(
             f"| {method} | {fmt(t.get('all_queries'))} | {fmt(t['query_with_photo'])} | "
-            f"{fmt(t['query_without_photo'])} | {fmt(t['catalog'])} |"
+            f"{fmt(t['query_without_photo'])} | {fmt(t['catalog'])} | "
+            f"{fmt(t.get('catalog_same_type_query_with_photo'))} |"
         )
     rob = result["image_robustness"]
     out += [
@@ -551,6 +564,9 @@ def neighbour_figures(
                 "query_with_photo": text_only_share(has_photo, found[with_photo]),
                 "query_without_photo": text_only_share(has_photo, found[~with_photo]),
                 "catalog": float(1.0 - has_photo[cat].mean()),
+                "catalog_same_type_query_with_photo": same_type_text_only_share(
+                    has_photo, attrs["articleType"], q[with_photo], cat
+                ),
             },
         }
         clock(f"neighbours_{method}")

@@ -73,6 +73,15 @@ def test_informative_weights_favour_a_term_on_one_value() -> None:
     assert w[2] in (w[0], w[1])  # seen on no labelled row: the median of the others
 
 
+def test_same_type_text_only_share_looks_at_the_query_type_only() -> None:
+    has_photo = np.array([True, False, False, True, True, False])
+    types = np.array(["shirt", "shirt", "shirt", "shoe", "shoe", None], dtype=object)
+    # catalog = rows 1..5: shirts 1, 2 (both text-only), shoes 3, 4 (photos), 5 no type
+    catalog = np.arange(1, 6)
+    assert BC.same_type_text_only_share(has_photo, types, np.array([0, 3]), catalog) == pytest.approx(0.5)
+    assert BC.same_type_text_only_share(has_photo, types, np.array([5]), catalog) is None
+
+
 def test_chance_same_is_the_share_of_pairs_with_one_value() -> None:
     # a,a,a,b: pairs 6, same 3
     assert BC.chance_same(["a", "a", "b", "a", None]) == pytest.approx(3 / 6)
