@@ -19,7 +19,8 @@ Protocol (the evaluation's own code, as jobs/evaluate.py → ``evaluation.backte
   each variant's list (``drop_features`` changes nothing else of the training), and the refitted
   ranker orders the same night's pool through ``learned.learned_lists``, exactly as the backtest's
   learned system does. The variants (``VARIANTS``): no content features; no cold features; no
-  source score but ALS's (what the item / user / history features add on top of ALS)
+  lexical features; no source score but ALS's (what the item / user / history features add on top
+  of ALS; co-interaction and lexical scores dropped too since 2026-12-06)
 - list policies: the trained ranker itself with ``ranker.cold_slots`` 0, 1 and 2 (places kept
   for cold products, ``learned.reserve_cold_slots``; no refit)
 - ``per_user_metrics`` per segment, ``bootstrap_ci``, ``paired_difference_ci`` with the
@@ -63,6 +64,8 @@ BASE_SYSTEMS = ("popularity", "als", "content", "hybrid", "learned")
 VARIANTS: dict[str, dict[str, Any]] = {
     "learned_no_content": {"drop_features": ["content_score", "content_rank", "sim_last", "sim_top"]},
     "learned_no_cold": {"drop_features": ["cold_score", "cold_rank"]},
+    # The lexical source's features (its candidates stay in the pool, as for the other ablations).
+    "learned_no_lexical": {"drop_features": ["lexical_score", "lexical_rank"]},
     # Every source's score but ALS's, their ranks and n_sources: the ranker then sees ALS plus the
     # item / user / history / category / similarity features (the pool itself is unchanged).
     "learned_als_context": {
@@ -73,6 +76,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
             "cold_rank",
             "popular_score",
             "repeat_score",
+            "co_score",
+            "co_rank",
+            "lexical_score",
+            "lexical_rank",
             "n_sources",
         ]
     },

@@ -103,6 +103,49 @@ def test_pool_merges_sources_and_drops_excluded_pairs(spark) -> None:
     assert set(rows) == {("u1", "b"), ("u1", "c"), ("u1", "d"), ("u2", "a"), ("u2", "c"), ("u2", "d"), ("u2", "e")}
 
 
+def test_lexical_candidates_sum_title_neighbours_of_the_latest_products(spark) -> None:
+    # Title neighbours: d is close to b and to a; c to b. u1's latest products: a (excluded, bought)
+    # then b; u2's: c. With lexical_recent 1 only each user's very latest product counts.
+    lexical = spark.createDataFrame(
+        [("a", "d", 0.5), ("b", "d", 0.25), ("b", "c", 0.75), ("c", "e", 0.5)],
+        "product_id string, other_id string, sim double",
+    )
+    als = spark.createDataFrame([], "user_id string, product_id string, als_score double")
+    content = spark.createDataFrame(
+        [], "user_id string, product_id string, content_score double, reason_product_id string"
+    )
+    cold = spark.createDataFrame([], "user_id string, product_id string, cold_score double")
+
+    def pool(kc: RankerConfig, with_lexical: bool = True) -> dict:
+        rows = candidate_pool(
+            users=spark.createDataFrame([("u1",), ("u2",)], "user_id string"),
+            history=_history(spark),
+            usable_events=_events(spark),
+            reference=REF,
+            products=_products(spark),
+            als=als,
+            content=content,
+            cold=cold,
+            rc=RecommendConfig(popular_days=None),
+            kc=kc,
+            lexical=lexical if with_lexical else None,
+        ).collect()
+        return {(r.user_id, r.product_id): r for r in rows if r.lexical_score is not None}
+
+    base = {"popular_candidates": 0, "repeat_candidates": 0, "co_neighbours": 0}
+    rows = pool(RankerConfig(**base, lexical_recent=5))
+    assert rows[("u1", "d")].lexical_score == pytest.approx(0.75)  # near a (0.5) and b (0.25)
+    assert rows[("u1", "d")].reason_product_id == "a"  # the closer of the two
+    assert rows[("u1", "c")].lexical_score == pytest.approx(0.75) and rows[("u1", "c")].reason_product_id == "b"
+    assert rows[("u2", "e")].lexical_score == pytest.approx(0.5)
+    assert set(rows) == {("u1", "c"), ("u1", "d"), ("u2", "e")}
+    latest_only = pool(RankerConfig(**base, lexical_recent=1))
+    assert latest_only[("u1", "d")].lexical_score == pytest.approx(0.5)  # a only (u1's latest)
+    assert ("u1", "c") not in latest_only
+    assert pool(RankerConfig(**base, lexical_neighbours=0)) == {}
+    assert pool(RankerConfig(**base), with_lexical=False) == {}
+
+
 def test_co_interaction_neighbours_are_cosines_of_user_sets(spark) -> None:
     history = spark.createDataFrame(
         [(u, p, 1) for u, ps in (("u1", "ab"), ("u2", "ab"), ("u3", "ac"), ("u4", "a")) for p in ps],

@@ -879,7 +879,7 @@ RANKER_MODES = ("auto", "off")  # ranker.use: see RankerConfig
 class RankerConfig(MlflowSettings):
     """The learned second stage (``hybridrec.hybrid.ranker``, ``jobs/train_ranker.py``).
 
-    Candidates from every source (ALS, content, cold, popular, repeats) get per-pair features
+    Candidates from every source (ALS, content, cold, popular, repeats, co-interaction, lexical) get per-pair features
     (``hybrid.pair_features.FEATURES``) and a gradient-boosted ranker (``xgboost.spark``) orders
     them. It is trained on the data's own history: features as of ``label_days`` before the end of
     the data, labels = what each user did in those last ``label_days``. The nightly job uses the
@@ -895,6 +895,10 @@ class RankerConfig(MlflowSettings):
     co_neighbours: int = 20
     co_recent: int = 5
     co_per_user: int = 30
+    # Lexical candidates: the title/description neighbours (hybrid/lexical.py, the similar items'
+    # TF-IDF) of the user's lexical_recent latest products, their cosines summed; 0 = off.
+    lexical_neighbours: int = 20
+    lexical_recent: int = 5
     negatives: int = 100  # negatives per training user, sampled from the candidates (seeded)
     # List places kept for cold products (nobody has bought them yet): the user's best cold_slots
     # cold candidates by the ranker's score take the last places of the first cold_position ones,
@@ -925,6 +929,8 @@ class RankerConfig(MlflowSettings):
         "co_neighbours": Limit(0, 1000, why="0 = no co-interaction candidates"),
         "co_recent": Limit(1, 1000),
         "co_per_user": Limit(2, 1000, why="each user adds at most co_per_user² pairs"),
+        "lexical_neighbours": Limit(0, 1000, why="0 = no lexical candidates"),
+        "lexical_recent": Limit(1, 1000),
         "negatives": Limit(1, 100_000),
         "cold_slots": Limit(0, 1000, why="places of recommend.top_n kept for cold products"),
         "cold_position": Limit(1, 10_000),

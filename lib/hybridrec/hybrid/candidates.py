@@ -12,6 +12,9 @@ Sources (``SOURCE_SCORES``):
 - ``repeat``: the user's own ``ranker.repeat_candidates`` strongest products, when
   ``recommend.exclude`` lets them back into a list (Online Retail: customers re-order)
 - ``co``: co-interaction neighbours of the user's latest products (``co_interaction``)
+- ``lexical``: title/description neighbours (``lexical``, the similar items' TF-IDF) of the user's
+  ``ranker.lexical_recent`` latest products, their cosines summed; the reason is the latest
+  product the candidate's title is closest to
 
 Pairs ``recommend.exclude`` forbids are removed here, before anything is ranked or cut.
 """
@@ -25,7 +28,7 @@ from pyspark.sql import functions as F
 
 from hybridrec.config import RankerConfig, RecommendConfig
 from hybridrec.hybrid import popular
-from hybridrec.hybrid.co_interaction import co_candidates, item_neighbours
+from hybridrec.hybrid.co_interaction import co_candidates, item_neighbours, neighbour_candidates
 
 # source name → its score column in the pool
 SOURCE_SCORES = {
@@ -35,6 +38,7 @@ SOURCE_SCORES = {
     "popular": "popular_score",
     "repeat": "repeat_score",
     "co": "co_score",
+    "lexical": "lexical_score",
 }
 
 
@@ -50,12 +54,14 @@ def candidate_pool(
     cold: DataFrame,
     rc: RecommendConfig,
     kc: RankerConfig,
+    lexical: DataFrame | None = None,
 ) -> DataFrame:
     """(user_id, product_id, <source>_score..., reason_product_id) for ``users`` (user_id).
 
     ``history``: ``history.user_item_history`` rows with ``h_rank`` and ``excluded``;
     ``als``/``content``/``cold``: the ``NightScores`` frames; ``usable_events`` and ``reference``
-    (where the data ends) make the popularity list.
+    (where the data ends) make the popularity list; ``lexical``: (product_id, other_id, sim), each
+    product's ``ranker.lexical_neighbours`` title neighbours (no lexical source when None).
     """
     user_ids = users.select("user_id")
     parts = [
@@ -74,6 +80,8 @@ def candidate_pool(
     if kc.co_neighbours > 0:
         neighbours = item_neighbours(history, kc.co_per_user, kc.co_neighbours)
         parts.append(co_candidates(history, neighbours, kc.co_recent))
+    if lexical is not None and kc.lexical_neighbours > 0:
+        parts.append(neighbour_candidates(history, lexical, kc.lexical_recent, "lexical_score"))
     if kc.repeat_candidates > 0:
         parts.append(
             history.filter(~F.col("excluded") & (F.col("h_rank") <= kc.repeat_candidates)).select(
@@ -87,7 +95,11 @@ def candidate_pool(
         union.join(user_ids, "user_id", "left_semi")
         .groupBy("user_id", "product_id")
         .agg(
-            *(F.max(c).alias(c) for c in SOURCE_SCORES.values()),
+            # A source switched off (0 candidates) has no column in the union: all null.
+            *(
+                (F.max(c) if c in union.columns else F.lit(None).cast("double")).alias(c)
+                for c in SOURCE_SCORES.values()
+            ),
             F.max("reason_product_id").alias("reason_product_id"),
         )
     )

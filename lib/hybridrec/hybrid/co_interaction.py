@@ -42,11 +42,20 @@ def item_neighbours(history: DataFrame, per_user: int, top_m: int) -> DataFrame:
 def co_candidates(history: DataFrame, neighbours: DataFrame, recent: int) -> DataFrame:
     """(user_id, product_id, co_score): neighbours of each user's ``recent`` latest products,
     their cosines summed (the user's own products are left in: the pool's exclusion rule decides)."""
+    sims = neighbours.select("product_id", "other_id", F.col("co_cosine").alias("sim"))
+    return neighbour_candidates(history, sims, recent, "co_score").drop("reason_product_id")
+
+
+def neighbour_candidates(history: DataFrame, neighbours: DataFrame, recent: int, score: str) -> DataFrame:
+    """(user_id, product_id, ``score``, reason_product_id): the item neighbours (product_id,
+    other_id, sim) of each user's ``recent`` latest products, their sims summed; the reason is the
+    latest product the candidate is most similar to."""
     latest = Window.partitionBy("user_id").orderBy(F.col("last_ts").desc(), F.col("product_id"))
     ranked = history.withColumn("_r", F.row_number().over(latest))
     anchors = ranked.filter(F.col("_r") <= recent).select("user_id", "product_id")
+    best = F.struct(F.col("sim"), F.col("product_id"))
     return (
         anchors.join(neighbours, "product_id")
         .groupBy("user_id", F.col("other_id").alias("product_id"))
-        .agg(F.sum("co_cosine").cast("double").alias("co_score"))
+        .agg(F.sum("sim").cast("double").alias(score), F.max(best).getField("product_id").alias("reason_product_id"))
     )

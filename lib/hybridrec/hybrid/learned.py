@@ -24,12 +24,17 @@ from hybridrec.hybrid.candidates import candidate_pool
 from hybridrec.hybrid.lists import Stage
 from hybridrec.hybrid.pair_features import pair_features
 from hybridrec.hybrid.ranker import RankerModel, score_pool
-from hybridrec.hybrid.scoring import NightInputs, NightScores
+from hybridrec.hybrid.scoring import NightInputs, NightScores, night_lexical
 
 
 def night_features(scores: NightScores, inputs: NightInputs, cfg: Config, users: DataFrame | None = None) -> DataFrame:
     """The pair features of the night's candidate pool for ``users`` (default: every active user)."""
     products = inputs.products
+    lexical = None
+    if cfg.ranker.lexical_neighbours > 0:
+        lexical = night_lexical(scores, inputs, cfg).select(
+            "product_id", F.col("other_product_id").alias("other_id"), "sim"
+        )
     pool = candidate_pool(
         users=scores.user_stats if users is None else users,
         history=scores.history,
@@ -41,6 +46,7 @@ def night_features(scores: NightScores, inputs: NightInputs, cfg: Config, users:
         cold=scores.cold,
         rc=cfg.recommend,
         kc=cfg.ranker,
+        lexical=lexical,
     )
     vectors = scores.vec_idx.join(scores.item_index, "item_idx").select("product_id", "vec")
     return pair_features(
@@ -59,7 +65,7 @@ def ranked_candidates(model: RankerModel, features: DataFrame) -> DataFrame:
     scored = score_pool(model, features)
     repeat = ~F.isnan("repeat_score")
     collab = ~F.isnan("als_score") | ~F.isnan("cold_score")
-    content = ~F.isnan("content_score")
+    content = ~F.isnan("content_score") | ~F.isnan("lexical_score")
     source = (
         F.when(repeat, "repeat")
         .when(collab & content, "blend")

@@ -33,6 +33,8 @@ FEATURES: dict[str, str] = {
     "repeat_score": "the user's own decayed weight on the product (repeat candidates only)",
     "co_score": "sum of co-interaction cosines to the user's latest products (co candidates only)",
     "co_rank": "rank among the user's co-interaction candidates",
+    "lexical_score": "sum of title TF-IDF cosines to the user's latest products (lexical candidates only)",
+    "lexical_rank": "rank among the user's lexical candidates",
     "n_sources": "how many sources proposed the pair",
     "item_users": "distinct users of the product before the night (0 = cold)",
     "item_pop_7d": "weighted events on the product in the last 7 days of the data",
@@ -66,7 +68,7 @@ def _nan(col: Column) -> Column:
 
 def _source_ranks(pool: DataFrame) -> DataFrame:
     out = pool
-    for source in ("als", "content", "cold", "co"):
+    for source in ("als", "content", "cold", "co", "lexical"):
         score = SOURCE_SCORES[source]
         order = Window.partitionBy("user_id").orderBy(F.col(score).desc_nulls_last(), F.col("product_id"))
         out = out.withColumn(f"{source}_rank", F.when(F.col(score).isNotNull(), F.row_number().over(order)))

@@ -118,6 +118,9 @@ class NightScores:
     n_items: int
     counts: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    # The night's lexical neighbours once computed (``night_lexical``): similar items and the
+    # ranker's lexical candidates share them.
+    lexical: DataFrame | None = None
     _cached: list[DataFrame] = field(default_factory=list, repr=False)
 
     def release(self) -> None:
@@ -338,12 +341,41 @@ def hybrid_lists(
     return lists.final_lists(blended, scores.history, scores.user_stats, inputs.products, pop, rc, stage=stage)
 
 
+def night_lexical(scores: NightScores, inputs: NightInputs, cfg: Config) -> DataFrame:
+    """(item_idx, other_idx, sim, product_id, other_product_id): the title/description neighbours
+    of the products with a vector (``lexical.lexical_neighbours``, informative terms per
+    ``recommend.lexical_attributes``), as deep as similar items and the ranker's lexical source
+    need; computed once a night and persisted with the night's frames."""
+    if scores.lexical is None:
+        rc = cfg.recommend
+        depth = max(rc.similar_top_m, cfg.ranker.lexical_neighbours)
+        products = inputs.products.join(scores.item_index, "product_id")
+        docs = products.select("item_idx", "title", "description")
+        weights = None
+        if rc.lexical_attributes:
+            lexical.check_lexical_attributes(cfg)
+            weights = lexical.informative_term_weights(docs, lexical.product_labels(products, rc.lexical_attributes))
+        ids = F.broadcast(scores.item_index)
+        nn = (
+            lexical.lexical_neighbours(docs, depth, rc.lexical_max_df, weights)
+            .join(ids, "item_idx")
+            .join(
+                ids.select(F.col("item_idx").alias("other_idx"), F.col("product_id").alias("other_product_id")),
+                "other_idx",
+            )
+            .persist()
+        )
+        scores._cached.append(nn)  # noqa: SLF001 - the night's own cache list, released by NightScores
+        scores.lexical = nn
+    return scores.lexical
+
+
 def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> tuple[DataFrame, bool]:
     """(product_id, rank, similar_product_id, score, source) for every product with a vector, and
     whether co-interaction (ALS item factors) took part (``similar.similar_items``).
 
-    The lexical neighbours (``lexical.lexical_neighbours``) are computed over the same products
-    (those with a vector, by their title and description in ``inputs.products``) and only when
+    The lexical neighbours (``night_lexical``) are over the same products (those with a vector,
+    by their title and description in ``inputs.products``) and only taken when
     ``similar_lexical_weight`` is above 0.
     """
     rc = cfg.recommend
@@ -373,14 +405,8 @@ def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> t
     )
     lexical_nn = None
     if rc.similar_lexical_weight > 0:
-        products = inputs.products.join(item_index, "product_id")
-        docs = products.select("item_idx", "title", "description")
-        weights = None
-        if rc.lexical_attributes:
-            lexical.check_lexical_attributes(cfg)
-            labels = lexical.product_labels(products, rc.lexical_attributes)
-            weights = lexical.informative_term_weights(docs, labels)
-        lexical_nn = lexical.lexical_neighbours(docs, rc.similar_top_m, rc.lexical_max_df, weights)
+        nn = night_lexical(scores, inputs, cfg).select("item_idx", "other_idx", "sim")
+        lexical_nn = lexical.top_k_pairs(nn, rc.similar_top_m)
     sims = similar.similar_items(content_nn, collab_nn, evidence, rc, lexical_nn)
     named = sims.join(F.broadcast(item_index), "item_idx").join(
         F.broadcast(
