@@ -5,7 +5,8 @@ the candidate pool (``candidates.candidate_pool``), the user-item history, the u
 before the night and the content vectors. A missing value is NaN (XGBoost learns a default
 direction for it), never a made-up zero.
 
-``FEATURES`` (name → meaning, below) is the ranker's input, in its order; docs/ranker.md lists it.
+``FEATURES`` (name → meaning, below) is the ranker's input, in its order (docs/jobs.md, "The learned
+ranker", summarises it).
 """
 
 from __future__ import annotations
