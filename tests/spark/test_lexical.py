@@ -63,17 +63,22 @@ def _assert_same(got, want) -> None:
     np.testing.assert_allclose([s for *_, s in got], [s for *_, s in want], rtol=1e-6, atol=1e-7)
 
 
-def test_postings_are_the_bench_tfidf_rows(spark) -> None:
-    rows = lexical.tfidf_postings(_docs(spark)).collect()
-    x = tfidf_vectors([" ".join(t for t in pair if t) or None for pair in CATALOG]).toarray()
-    got = np.zeros((len(CATALOG), len(rows)))
+def _assert_rows_equal(rows, x: np.ndarray, atol: float) -> None:
+    """Postings ``rows`` are the rows of ``x`` up to the order of the columns: same Gram matrix and
+    the same largest weights per row."""
+    got = np.zeros((x.shape[0], len(rows)))
     terms: dict[str, int] = {}
     for r in rows:
         got[r.item_idx, terms.setdefault(r.term, len(terms))] = r.weight
     got = got[:, : len(terms)]
-    # Same rows up to the order of the columns: compare the Gram matrices and the sorted weights.
-    np.testing.assert_allclose(got @ got.T, x @ x.T, atol=1e-12)
-    np.testing.assert_allclose(np.sort(got, axis=1)[:, -6:], np.sort(x, axis=1)[:, -6:], atol=1e-12)
+    np.testing.assert_allclose(got @ got.T, x @ x.T, atol=atol)
+    np.testing.assert_allclose(np.sort(got, axis=1)[:, -6:], np.sort(x, axis=1)[:, -6:], atol=atol)
+
+
+def test_postings_are_the_bench_tfidf_rows(spark) -> None:
+    rows = lexical.tfidf_postings(_docs(spark)).collect()
+    x = tfidf_vectors([" ".join(t for t in pair if t) or None for pair in CATALOG]).toarray()
+    _assert_rows_equal(rows, x, atol=1e-12)
     assert {r.term: r.df for r in rows}["men"] == 6
 
 
@@ -185,14 +190,7 @@ def test_informative_postings_equal_the_bench_twin(spark) -> None:
     rows = lexical.tfidf_postings(_docs(spark), weights).collect()
     titles = [" ".join(t for t in pair if t) or None for pair in CATALOG]
     labels = {"category": np.array(CATEGORIES, dtype=object), "gender": np.array(GENDERS, dtype=object)}
-    x = tfidf_vectors(titles, labels).toarray()
-    got = np.zeros((len(CATALOG), len(rows)))
-    terms: dict[str, int] = {}
-    for r in rows:
-        got[r.item_idx, terms.setdefault(r.term, len(terms))] = r.weight
-    got = got[:, : len(terms)]
-    np.testing.assert_allclose(got @ got.T, x @ x.T, atol=1e-9)
-    np.testing.assert_allclose(np.sort(got, axis=1)[:, -6:], np.sort(x, axis=1)[:, -6:], atol=1e-9)
+    _assert_rows_equal(rows, tfidf_vectors(titles, labels).toarray(), atol=1e-9)
 
 
 def test_a_type_word_outweighs_a_brand_that_spans_types(spark) -> None:

@@ -65,15 +65,20 @@ def _products(spark):
     )
 
 
-def _pool(spark, kc: RankerConfig | None = None):
+def _pool(spark, kc: RankerConfig | None = None, *, sources: bool = True, lexical=None):
+    """The pool of u1 and u2 from hand-made ALS, content and cold candidates (none when not
+    ``sources``), the history's popular / repeat / co candidates per ``kc``, and ``lexical``."""
     als = spark.createDataFrame(
-        [("u1", "a", 0.9), ("u1", "c", 0.5), ("u2", "d", 0.4)], "user_id string, product_id string, als_score double"
+        [("u1", "a", 0.9), ("u1", "c", 0.5), ("u2", "d", 0.4)] if sources else [],
+        "user_id string, product_id string, als_score double",
     )
     content = spark.createDataFrame(
-        [("u1", "c", 0.7, "b"), ("u1", "d", 0.6, "b")],
+        [("u1", "c", 0.7, "b"), ("u1", "d", 0.6, "b")] if sources else [],
         "user_id string, product_id string, content_score double, reason_product_id string",
     )
-    cold = spark.createDataFrame([("u2", "e", 0.2)], "user_id string, product_id string, cold_score double")
+    cold = spark.createDataFrame(
+        [("u2", "e", 0.2)] if sources else [], "user_id string, product_id string, cold_score double"
+    )
     users = spark.createDataFrame([("u1",), ("u2",)], "user_id string")
     return candidate_pool(
         users=users,
@@ -86,6 +91,7 @@ def _pool(spark, kc: RankerConfig | None = None):
         cold=cold,
         rc=RecommendConfig(popular_days=None),
         kc=kc or RankerConfig(popular_candidates=1, repeat_candidates=5),
+        lexical=lexical,
     )
 
 
@@ -110,26 +116,9 @@ def test_lexical_candidates_sum_title_neighbours_of_the_latest_products(spark) -
         [("a", "d", 0.5), ("b", "d", 0.25), ("b", "c", 0.75), ("c", "e", 0.5)],
         "product_id string, other_id string, sim double",
     )
-    als = spark.createDataFrame([], "user_id string, product_id string, als_score double")
-    content = spark.createDataFrame(
-        [], "user_id string, product_id string, content_score double, reason_product_id string"
-    )
-    cold = spark.createDataFrame([], "user_id string, product_id string, cold_score double")
 
     def pool(kc: RankerConfig, with_lexical: bool = True) -> dict:
-        rows = candidate_pool(
-            users=spark.createDataFrame([("u1",), ("u2",)], "user_id string"),
-            history=_history(spark),
-            usable_events=_events(spark),
-            reference=REF,
-            products=_products(spark),
-            als=als,
-            content=content,
-            cold=cold,
-            rc=RecommendConfig(popular_days=None),
-            kc=kc,
-            lexical=lexical if with_lexical else None,
-        ).collect()
+        rows = _pool(spark, kc, sources=False, lexical=lexical if with_lexical else None).collect()
         return {(r.user_id, r.product_id): r for r in rows if r.lexical_score is not None}
 
     base = {"popular_candidates": 0, "repeat_candidates": 0, "co_neighbours": 0}
