@@ -233,12 +233,16 @@ def test_anchor_similarity_broadcast_and_join_paths_agree(spark) -> None:
 
 
 def _synthetic(spark, n_users: int = 60, per_user: int = 30, seed: int = 5):
-    """Pairs whose label is 1 exactly when ``als_score`` > 0.7 (plus noise features)."""
+    """Pairs whose label is 1 exactly when ``als_score`` > 0.7 (plus noise features). The ALS scores
+    come from a stream of their own, so adding a feature changes the noise, never the signal."""
     rng = np.random.default_rng(seed)
+    als = np.random.default_rng([seed, 1]).random((n_users, per_user))
+    col = list(FEATURES).index("als_score")
     rows = []
     for u in range(n_users):
         for j in range(per_user):
             x = rng.random(len(FEATURES))
+            x[col] = als[u, j]
             rows.append((f"u{u}", f"p{j}", None, *[float(v) for v in x]))
     schema = "user_id string, product_id string, reason_product_id string, " + ", ".join(
         f"{f} double" for f in FEATURES
@@ -269,7 +273,11 @@ def test_training_rows_keep_positive_users_and_sample_negatives(spark) -> None:
 
 def test_ranker_learns_a_planted_signal_on_two_workers_and_round_trips(spark, cfg) -> None:
     feats, labels, index = _synthetic(spark)
-    kc = RankerConfig(trees=30, max_depth=3, learning_rate=0.3, negatives=50, workers=2, subsample=1.0)
+    # Every tree sees every feature (colsample 1): with 0.8 some trees never see als_score and fit
+    # the noise, which can blur the separation by chance.
+    kc = RankerConfig(
+        trees=30, max_depth=3, learning_rate=0.3, negatives=50, workers=2, subsample=1.0, colsample_bytree=1.0
+    )
     rows = training_rows(feats, labels, index, kc).persist()
     ranker = fit_ranker(rows, kc, "test-1")
     assert ranker.importances["als_score"] == max(ranker.importances.values()) > 0.5
