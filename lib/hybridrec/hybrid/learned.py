@@ -21,6 +21,7 @@ from pyspark.sql import functions as F
 from hybridrec.config import Config
 from hybridrec.hybrid import lists, popular
 from hybridrec.hybrid.candidates import candidate_pool
+from hybridrec.hybrid.lexical import top_k_pairs
 from hybridrec.hybrid.lists import Stage
 from hybridrec.hybrid.pair_features import pair_features
 from hybridrec.hybrid.ranker import RankerModel, score_pool
@@ -32,9 +33,9 @@ def night_features(scores: NightScores, inputs: NightInputs, cfg: Config, users:
     products = inputs.products
     lexical = None
     if cfg.ranker.lexical_neighbours > 0:
-        lexical = night_lexical(scores, inputs, cfg).select(
-            "product_id", F.col("other_product_id").alias("other_id"), "sim"
-        )
+        # The night's list is as deep as the deeper of similar items and this source: cut it here.
+        nn = top_k_pairs(night_lexical(scores, inputs, cfg), cfg.ranker.lexical_neighbours)
+        lexical = nn.select("product_id", F.col("other_product_id").alias("other_id"), "sim")
     pool = candidate_pool(
         users=scores.user_stats if users is None else users,
         history=scores.history,
