@@ -94,9 +94,11 @@ MEAN_DRAWS = 20.0  # mean event draws of the other users (2 + Exp(18)): ~16 dist
 FAVOURITE_SHARE = 0.6
 EVENTS = (("purchase", 0.06, 5.0), ("cart", 0.14, 3.0), ("view", 0.80, 1.0))
 STAGES = ("history", "content", "cold", "recommendations")
-# --ranker: after the blend's night, a ranker is fitted on the night's own pool (ranker_train) and
-# the night's lists are written again ordered by it (recommendations_ranker).
-RANKER_STAGES = ("ranker_train", "recommendations_ranker")
+# --ranker: after the blend's night, the night's title neighbours are computed (lexical: the job's
+# similar items compute them every night, blend or ranker, and the ranker's lexical source reuses
+# them), a ranker is fitted on the night's own pool (ranker_train) and the night's lists are written
+# again ordered by it (recommendations_ranker).
+RANKER_STAGES = ("lexical", "ranker_train", "recommendations_ranker")
 RANKER_LABEL_SHARE = 20  # --ranker: 1 in this many pool pairs (seeded hash) is a positive
 PLANS: dict[str, dict[str, int]] = {}  # physical plan operator counts per stage (worker process)
 MIB = 1024**2
@@ -788,6 +790,11 @@ def worker(
             lambda: write_recommendations(spark, cfg, scores, inputs, RUN_DATE, observer.stage, "bench", res["counts"]),
         )
         if ranker:
+            from hybridrec.hybrid.scoring import night_lexical
+
+            observer.progress(
+                "lexical", lambda: f"{night_lexical(scores, inputs, cfg).count()} title neighbour pairs (persisted)"
+            )
             held: dict[str, Any] = {}
 
             def train() -> str:
@@ -1196,13 +1203,16 @@ def main(argv: list[str] | None = None) -> int:
                 with_ranker = scoring + res["stages"]["recommendations_ranker"]["seconds"]
                 res["ranker"] = {
                     "train_seconds": res["stages"]["ranker_train"]["seconds"],
+                    "lexical_seconds_shared": res["stages"]["lexical"]["seconds"],
                     "night_seconds_blend": res["total_scoring_seconds"],
                     "night_seconds_ranker": round(with_ranker, 2),
                     "night_ratio_ranker_to_blend": round(with_ranker / res["total_scoring_seconds"], 3),
                     "note": "night = history + content + cold + the lists stage (blend: recommendations; "
                     "ranker: recommendations_ranker, pool features + scoring + lists); train = the pool's "
                     "features for every active user + labelled rows + SparkXGBRanker fit (the weekly job "
-                    "also replays a night before the label window: about the night's history+content+cold)",
+                    "also replays a night before the label window: about the night's history+content+cold); "
+                    "lexical = the night's title neighbours, computed once a night for similar items whichever "
+                    "orders the lists and reused by the ranker's lexical source: in neither night's figure",
                 }
         results["sizes"].append(res)
         results["scaling"] = scaling(results["sizes"])

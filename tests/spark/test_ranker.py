@@ -18,7 +18,7 @@ from hybridrec.errors import HybridrecError
 from hybridrec.hybrid.candidates import candidate_pool, source_recall
 from hybridrec.hybrid.co_interaction import item_neighbours
 from hybridrec.hybrid.learned import COLD_STEP, reserve_cold_slots
-from hybridrec.hybrid.pair_features import FEATURES, _anchor_similarity, pair_features
+from hybridrec.hybrid.pair_features import FEATURES, AnchorVectors, _anchors, pair_features
 from hybridrec.hybrid.ranker import (
     current_ranker_version,
     fit_ranker,
@@ -214,8 +214,14 @@ def test_anchor_similarity_broadcast_and_join_paths_agree(spark) -> None:
     pool = spark.createDataFrame(
         [(u, f"p{i}") for u in ("u1", "u2") for i in (0, 3, 5, 10)], "user_id string, product_id string"
     )
-    fast = _anchor_similarity(pool, history, vectors)
-    joined = _anchor_similarity(pool, history, vectors, broadcast_floats=0)
+
+    def sims(anchors: AnchorVectors):
+        rows = anchors.items(pool).join(anchors.users(_anchors(history)), "user_id", "left")
+        return anchors.similarity(rows)  # the row numbers and anchors dropped again
+
+    fast = sims(AnchorVectors.of(vectors))
+    joined = sims(AnchorVectors.of(vectors, broadcast_floats=0)).select(*fast.columns)
+    assert AnchorVectors.of(vectors).matrix is not None and AnchorVectors.of(vectors, 0).matrix is None
     order = ["user_id", "product_id"]
     assert_approx_df_equality(
         fast.fillna(-9.0).orderBy(order), joined.fillna(-9.0).orderBy(order), 1e-6, ignore_nullable=True

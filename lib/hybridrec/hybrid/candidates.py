@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from hybridrec.config import RankerConfig, RecommendConfig
@@ -42,6 +42,26 @@ SOURCE_SCORES = {
 }
 
 
+# Sources whose candidates are ranked per user (``<source>_rank``): the others are one list for
+# everybody (popular) or the user's own products (repeat).
+RANKED_SOURCES = ("als", "content", "cold", "co", "lexical")
+
+# The user's own history on a pair (``history.user_item_history``), carried by the pool's rows.
+HISTORY_COLUMNS = ("hist_weight", "hist_events", "hist_last_ts")
+
+
+def _tagged(df: DataFrame, source: str, score: str) -> DataFrame:
+    """One source's candidates in the pool's long form: user_id, product_id, _src, _s, reason."""
+    reason = F.col("reason_product_id") if "reason_product_id" in df.columns else F.lit(None).cast("string")
+    return df.select(
+        "user_id",
+        "product_id",
+        F.lit(source).alias("_src"),
+        F.col(score).cast("double").alias("_s"),
+        reason.alias("reason_product_id"),
+    )
+
+
 def candidate_pool(
     *,
     users: DataFrame,
@@ -56,57 +76,82 @@ def candidate_pool(
     kc: RankerConfig,
     lexical: DataFrame | None = None,
 ) -> DataFrame:
-    """(user_id, product_id, <source>_score..., reason_product_id) for ``users`` (user_id).
+    """(user_id, product_id, <source>_score..., <source>_rank..., reason_product_id,
+    hist_weight, hist_events, hist_last_ts) for ``users`` (user_id).
+
+    ``<source>_rank`` (``RANKED_SOURCES``): the pair's place among the user's candidates of that
+    source that survive the exclusions (1 = highest score, ties by product id). ``hist_*``: the
+    user's decayed weight, events and last event on the product (null: never interacted).
 
     ``history``: ``history.user_item_history`` rows with ``h_rank`` and ``excluded``;
     ``als``/``content``/``cold``: the ``NightScores`` frames; ``usable_events`` and ``reference``
     (where the data ends) make the popularity list; ``lexical``: (product_id, other_id, sim), each
     product's ``ranker.lexical_neighbours`` title neighbours (no lexical source when None).
+
+    Every source is stacked in one long frame with the user's history rows and partitioned by
+    user once: the exclusions, the per-source ranks (one window over all sources) and the merge
+    into one row per pair then run without another shuffle.
     """
     user_ids = users.select("user_id")
     parts = [
-        als.select("user_id", "product_id", "als_score"),
-        content.select("user_id", "product_id", "content_score", "reason_product_id"),
-        cold.select("user_id", "product_id", "cold_score"),
+        _tagged(als, "als", "als_score"),
+        _tagged(content, "content", "content_score"),
+        _tagged(cold, "cold", "cold_score"),
     ]
     if kc.popular_candidates > 0:
         pop = popular.overall_popular(
             popular.popularity(usable_events, reference, rc.popular_days, products),
             kc.popular_candidates,
         )
-        parts.append(
-            user_ids.crossJoin(F.broadcast(pop.select("product_id", F.col("pop_norm").alias("popular_score"))))
-        )
+        parts.append(_tagged(user_ids.crossJoin(F.broadcast(pop)), "popular", "pop_norm"))
     if kc.co_neighbours > 0:
         neighbours = item_neighbours(history, kc.co_per_user, kc.co_neighbours)
-        parts.append(co_candidates(history, neighbours, kc.co_recent))
+        parts.append(_tagged(co_candidates(history, neighbours, kc.co_recent), "co", "co_score"))
     if lexical is not None and kc.lexical_neighbours > 0:
-        parts.append(neighbour_candidates(history, lexical, kc.lexical_recent, "lexical_score"))
+        lex = neighbour_candidates(history, lexical, kc.lexical_recent, "lexical_score")
+        parts.append(_tagged(lex, "lexical", "lexical_score"))
     if kc.repeat_candidates > 0:
-        parts.append(
-            history.filter(~F.col("excluded") & (F.col("h_rank") <= kc.repeat_candidates)).select(
-                "user_id", "product_id", F.col("weight").alias("repeat_score")
-            )
-        )
-    union = parts[0]
-    for part in parts[1:]:
-        union = union.unionByName(part, allowMissingColumns=True)
-    merged = (
-        union.join(user_ids, "user_id", "left_semi")
-        .groupBy("user_id", "product_id")
-        .agg(
-            # A source switched off (0 candidates) has no column in the union: all null.
-            *(
-                (F.max(c) if c in union.columns else F.lit(None).cast("double")).alias(c)
-                for c in SOURCE_SCORES.values()
-            ),
-            F.max("reason_product_id").alias("reason_product_id"),
-        )
+        repeat = history.filter(~F.col("excluded") & (F.col("h_rank") <= kc.repeat_candidates))
+        parts.append(_tagged(repeat, "repeat", "weight"))
+    own = history.select(
+        "user_id",
+        "product_id",
+        F.lit(None).cast("string").alias("_src"),  # not a candidate: the user's history on the pair
+        F.col("excluded").alias("_excluded"),
+        F.col("weight").alias("hist_weight"),
+        F.col("n_events").alias("hist_events"),
+        F.col("last_ts").alias("hist_last_ts"),
     )
-    excluded = history.filter(F.col("excluded")).select("user_id", "product_id")
-    return merged.join(excluded, ["user_id", "product_id"], "left_anti").join(
-        products.select("product_id"), "product_id", "left_semi"
+    long = own
+    for part in parts:
+        long = long.unionByName(part, allowMissingColumns=True)
+    long = (
+        long.join(F.broadcast(products.select("product_id")), "product_id", "left_semi")
+        .join(user_ids, "user_id", "left_semi")
+        .repartition("user_id")
     )
+    # A source's rank counts only the pairs left after the exclusions (the user's history rows
+    # carry them; neighbours of the user's own products and popular ones often are excluded
+    # pairs): every row of an excluded pair leaves first.
+    pair = Window.partitionBy("user_id", "product_id")
+    by_score = Window.partitionBy("user_id", "_src").orderBy(F.col("_s").desc_nulls_last(), F.col("product_id"))
+    kept = (
+        long.withColumn("_drop", F.max(F.coalesce(F.col("_excluded"), F.lit(False))).over(pair))
+        .filter(~F.col("_drop"))
+        .withColumn("_r", F.row_number().over(by_score))
+    )
+
+    def of(source: str, col: str) -> Column:
+        return F.max(F.when(F.col("_src") == source, F.col(col)))
+
+    merged = kept.groupBy("user_id", "product_id").agg(
+        *(of(source, "_s").alias(c) for source, c in SOURCE_SCORES.items()),
+        *(of(source, "_r").alias(f"{source}_rank") for source in RANKED_SOURCES),
+        F.max("reason_product_id").alias("reason_product_id"),
+        *(F.max(c).alias(c) for c in HISTORY_COLUMNS),
+        F.count("_src").alias("_proposed"),
+    )
+    return merged.filter(F.col("_proposed") > 0).drop("_proposed")
 
 
 def present(col: str) -> F.Column:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -67,15 +69,6 @@ def _nan(col: Column) -> Column:
     return F.coalesce(col.cast("double"), F.lit(float("nan")))
 
 
-def _source_ranks(pool: DataFrame) -> DataFrame:
-    out = pool
-    for source in ("als", "content", "cold", "co", "lexical"):
-        score = SOURCE_SCORES[source]
-        order = Window.partitionBy("user_id").orderBy(F.col(score).desc_nulls_last(), F.col("product_id"))
-        out = out.withColumn(f"{source}_rank", F.when(F.col(score).isNotNull(), F.row_number().over(order)))
-    return out
-
-
 def item_features(events: DataFrame, reference: dt.datetime) -> DataFrame:
     """(product_id, item_users, item_pop_7d, item_pop_30d, item_pop_all, item_trend,
     item_age_days, item_days_since_last) over the usable events before the night."""
@@ -104,10 +97,16 @@ def user_features(events: DataFrame, reference: dt.datetime) -> DataFrame:
     )
 
 
-def _category_share(history: DataFrame, products: DataFrame) -> DataFrame:
+def _category_shares(history: DataFrame, products: DataFrame) -> DataFrame:
+    """(user_id, _cat_shares): map category → share of the user's weight in it."""
     cat = products.select("product_id", "category").filter(F.col("category").isNotNull())
     per = history.join(cat, "product_id").groupBy("user_id", "category").agg(F.sum("weight").alias("_w"))
-    return per.withColumn("cat_share", F.col("_w") / F.sum("_w").over(Window.partitionBy("user_id"))).drop("_w")
+    share = F.col("_w") / F.sum("_w").over(Window.partitionBy("user_id"))
+    return (
+        per.withColumn("_share", share)
+        .groupBy("user_id")
+        .agg(F.map_from_entries(F.collect_list(F.struct("category", "_share"))).alias("_cat_shares"))
+    )
 
 
 def _dot(a: str, b: str) -> Column:
@@ -117,7 +116,7 @@ def _dot(a: str, b: str) -> Column:
 
 
 # At most this many vector floats (products x dimensions) are collected and broadcast for the
-# anchor similarities (``_anchor_similarity``); above, the pairs are joined with the vectors.
+# anchor similarities (``AnchorVectors``); above, the pairs are joined with the vectors.
 BROADCAST_VECTOR_FLOATS = 50_000_000  # 200 MB of float32: 195k products of 256 dimensions
 
 
@@ -148,25 +147,26 @@ def _similarity_by_joins(pairs: DataFrame, vectors: DataFrame) -> DataFrame:
     return out.select("user_id", "product_id", "sim_last", "sim_top")
 
 
-def _similarity_broadcast(rows: DataFrame, vectors: DataFrame) -> DataFrame:
-    """``rows`` (with _last, _top) plus the cosines, from one broadcast matrix of every product's
-    vector (NumPy per Arrow batch; the rows pass through unconverted), the anchors dropped."""
+def _similarity_broadcast(rows: DataFrame, shared: Any) -> DataFrame:
+    """``rows`` (with _v, _v_last, _v_top: row numbers in the broadcast matrix ``shared``, null
+    without a vector) plus the cosines (NumPy per Arrow batch; the other columns pass through
+    unconverted), the row numbers dropped."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    pdf = vectors.select("product_id", "vec").toPandas()
-    ids = pd.Index(pdf["product_id"].astype(str))
-    matrix = np.stack(pdf["vec"].to_numpy()).astype(np.float32) if len(pdf) else np.zeros((0, 1), np.float32)
-    shared = rows.sparkSession.sparkContext.broadcast((ids, matrix))
-    keep = [f for f in rows.schema.fields if f.name not in ("_last", "_top")]
+    keep = [f for f in rows.schema.fields if f.name not in _INDEX_COLUMNS]
     names = [f.name for f in keep]
 
+    def index(batch: pa.RecordBatch, name: str) -> np.ndarray:
+        return np.asarray(pc.fill_null(batch.column(name), -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
     def sims(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        index, mat = shared.value
+        mat = shared.value
         for batch in batches:
-            cand = index.get_indexer(batch.column("product_id").to_pandas())
+            cand = index(batch, "_v")
             arrays = [batch.column(name) for name in names]
-            for anchor in ("_last", "_top"):
-                other = index.get_indexer(batch.column(anchor).to_pandas().fillna(""))
+            for anchor in ("_v_last", "_v_top"):
+                other = index(batch, anchor)
                 ok = (cand >= 0) & (other >= 0)
                 values = np.full(batch.num_rows, np.nan)
                 a, b = mat[cand[ok]].astype(np.float64), mat[other[ok]].astype(np.float64)
@@ -178,24 +178,62 @@ def _similarity_broadcast(rows: DataFrame, vectors: DataFrame) -> DataFrame:
     return rows.mapInArrow(sims, schema)
 
 
-def _anchor_similarity(
-    rows: DataFrame, history: DataFrame, vectors: DataFrame, broadcast_floats: int = BROADCAST_VECTOR_FLOATS
-) -> DataFrame:
-    """``rows`` (user_id, product_id, ...) plus sim_last and sim_top: cosines (unit vectors) of
-    the candidate to the user's most recent and most weighted products (NaN or null where the
-    candidate or the anchor has no vector).
+_INDEX_COLUMNS = ("_v", "_v_last", "_v_top", "_last", "_top")
 
-    Where the catalog's vectors fit ``broadcast_floats`` they are broadcast and the dot products
-    taken in NumPy as the rows pass (measured at 2,000 synthetic users, 40k products: the joins
-    took 26 s of the features' 27 s); larger catalogs join the pairs with the vectors and the
-    cosines back onto the rows. ``rows`` best arrive partitioned by user_id (the anchors join on it).
+
+@dataclass
+class AnchorVectors:
+    """The content vectors behind ``sim_last`` / ``sim_top``: the cosines (unit vectors) of a
+    candidate to the user's most recent and most weighted products (NaN where the candidate or
+    the anchor has no vector).
+
+    Where the catalog's vectors fit ``BROADCAST_VECTOR_FLOATS`` they are broadcast as one matrix;
+    each product's row number rides on the product-level frame (``items``) and the anchors' on the
+    user-level frame (``users``), so the wide pair rows only carry integers and the dot products are
+    taken in NumPy as they pass (measured at 2,000 synthetic users, 40k products: joining the
+    vectors took 26 s of the features' 27 s; looking the product ids up in Python, 30 s of 100 s at
+    20,000 users). Larger catalogs join the pairs with the vectors and the cosines back onto the rows.
     """
-    with_anchors = rows.join(_anchors(history), "user_id", "left")
-    n, dim = vectors.agg(F.count(F.lit(1)), F.max(F.size("vec"))).first()
-    if n * (dim or 0) <= broadcast_floats:
-        return _similarity_broadcast(with_anchors, vectors)
-    pairs = with_anchors.select("user_id", "product_id", "_last", "_top")
-    return rows.join(_similarity_by_joins(pairs, vectors), ["user_id", "product_id"], "left")
+
+    vectors: DataFrame
+    matrix: Any = None  # the broadcast float32 matrix, or None: the join path
+    index: DataFrame | None = None  # (product_id, _v): the matrix's row of each product
+
+    @classmethod
+    def of(cls, vectors: DataFrame, broadcast_floats: int = BROADCAST_VECTOR_FLOATS) -> AnchorVectors:
+        vectors = vectors.select("product_id", "vec")
+        n, dim = vectors.agg(F.count(F.lit(1)), F.max(F.size("vec"))).first()
+        if n * (dim or 0) > broadcast_floats:
+            return cls(vectors)
+        pdf = vectors.toPandas()
+        matrix = np.stack(pdf["vec"].to_numpy()).astype(np.float32) if len(pdf) else np.zeros((0, 1), np.float32)
+        spark = vectors.sparkSession
+        ids = pd.DataFrame({"product_id": pdf["product_id"].astype(str), "_v": np.arange(len(pdf), dtype=np.int32)})
+        index = spark.createDataFrame(ids, "product_id string, _v int")
+        return cls(vectors, spark.sparkContext.broadcast(matrix), index)
+
+    def items(self, frame: DataFrame) -> DataFrame:
+        """A product-level frame (product_id, ...) with the product's matrix row."""
+        return frame if self.index is None else frame.join(F.broadcast(self.index), "product_id", "left")
+
+    def users(self, frame: DataFrame) -> DataFrame:
+        """A user-level frame with _last and _top (``_anchors``) with their matrix rows instead."""
+        if self.index is None:
+            return frame
+        for anchor in ("_last", "_top"):
+            rows = self.index.select(F.col("product_id").alias(anchor), F.col("_v").alias(f"_v{anchor}"))
+            frame = frame.join(F.broadcast(rows), anchor, "left")
+        return frame.drop("_last", "_top")
+
+    def similarity(self, rows: DataFrame) -> DataFrame:
+        """``rows`` (joined with ``items`` and ``users`` frames) plus sim_last and sim_top, without
+        the anchor and row-number columns."""
+        if self.matrix is not None:
+            return _similarity_broadcast(rows, self.matrix)
+        pairs = rows.select("user_id", "product_id", "_last", "_top")
+        return rows.drop(*_INDEX_COLUMNS).join(
+            _similarity_by_joins(pairs, self.vectors), ["user_id", "product_id"], "left"
+        )
 
 
 def pair_features(
@@ -207,35 +245,38 @@ def pair_features(
     products: DataFrame,
     vectors: DataFrame,
 ) -> DataFrame:
-    """``pool`` (``candidate_pool`` rows) → the same rows with every ``FEATURES`` column (double,
-    NaN where missing) plus user_id, product_id and reason_product_id.
+    """``pool`` (``candidate_pool`` rows: scores, ranks, the user's history on the pair) → the same
+    pairs with every ``FEATURES`` column (double, NaN where missing) plus user_id, product_id and
+    reason_product_id.
 
     ``vectors``: (product_id, vec) unit content vectors; ``history``: ``user_item_history`` rows
     with ``h_rank``.
+
+    The pool arrives partitioned by user: the product's features are broadcast (one row per
+    product; where the vectors are too many to broadcast, the catalog is left to Spark's join
+    planning too) and everything about the user (activity, anchors, category shares) is one frame
+    joined on user_id, so the wide rows are not shuffled again.
     """
-    ranked = _source_ranks(pool).withColumn(
-        "n_sources", sum((F.col(c).isNotNull().cast("int") for c in SOURCE_SCORES.values()), F.lit(0))
-    )
-    hist = history.select(
-        "user_id",
-        "product_id",
-        F.col("weight").alias("hist_weight"),
-        F.col("n_events").alias("hist_events"),
-        _days_before(reference, F.col("last_ts")).alias("hist_days_since"),
-    )
-    cats = products.select("product_id", "category")
-    # Joins grouped by key, so the wide rows are shuffled once per key: the user's (after the
-    # source ranks' windows, already partitioned by user), the pair's, the product's, then the
-    # user's category.
-    by_user = ranked.join(user_features(usable_events, reference), "user_id", "left")
-    joined = (
-        _anchor_similarity(by_user, history, vectors)
-        .join(hist, ["user_id", "product_id"], "left")
+    n_sources = sum((F.col(c).isNotNull().cast("int") for c in SOURCE_SCORES.values()), F.lit(0))
+    anchors = AnchorVectors.of(vectors)
+    items = anchors.items(
+        products.select("product_id", "category")
         .join(item_features(usable_events, reference), "product_id", "left")
-        .join(cats, "product_id", "left")
-        .join(_category_share(history, products), ["user_id", "category"], "left")
         .fillna(0, subset=["item_users", "item_pop_7d", "item_pop_30d", "item_pop_all"])
     )
-    return joined.select(
+    per_user = (
+        user_features(usable_events, reference)
+        .join(anchors.users(_anchors(history)), "user_id", "full")
+        .join(_category_shares(history, products), "user_id", "full")
+    )
+    joined = (
+        pool.withColumn("n_sources", n_sources)
+        .withColumn("hist_days_since", _days_before(reference, F.col("hist_last_ts")))
+        .join(F.broadcast(items) if anchors.matrix is not None else items, "product_id", "left")
+        .join(per_user, "user_id", "left")
+        .withColumn("cat_share", F.when(F.col("category").isNotNull(), F.col("_cat_shares")[F.col("category")]))
+    )
+    with_sims = anchors.similarity(joined.drop("_cat_shares", "hist_last_ts"))
+    return with_sims.select(
         "user_id", "product_id", "reason_product_id", *(_nan(F.col(name)).alias(name) for name in FEATURES)
     )
