@@ -4,6 +4,7 @@
     SPARK_LOCAL_IP=127.0.0.1 PYSPARK_PYTHON=$PWD/.venv/bin/python .venv/bin/python bench/bench_nightly.py \
         [--users 10000,100000,1000000] [--driver-memory 12g] [--scoring-limit-minutes 60] \
         [--set recommend.als_candidates=20 --variant fewer_candidates --append]
+        [--ranker [--ranker-depth none --ranker-depth 20]]
 
 Writes ``bench/results/nightly.json`` (inputs, machine, load, figures, ratios) and prints a summary.
 
@@ -51,6 +52,7 @@ effective cores, the whole machine's busy cores and the 1-minute load average be
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -75,7 +77,7 @@ sys.path.insert(0, str(REPO_ROOT / "lib"))
 
 import numpy as np  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
 
-from hybridrec.config import Config, config_from_dict, load_config, to_dict  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
+from hybridrec.config import Config, RankerConfig, config_from_dict, load_config, to_dict  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
 from hybridrec.run_dates import start_of_day  # noqa: E402 - after the sys.path set-up above (runs without an installed package)
 from machine_info import host  # noqa: E402 - after the sys.path set-up above
 
@@ -99,6 +101,13 @@ STAGES = ("history", "content", "cold", "recommendations")
 # them), a ranker is fitted on the night's own pool (ranker_train) and the night's lists are written
 # again ordered by it (recommendations_ranker).
 RANKER_STAGES = ("lexical", "ranker_train", "recommendations_ranker")
+
+
+# --ranker-depth d: the lists written once more by the same ranker at ranker.night_depth d.
+def depth_stage(depth: int | None) -> str:
+    return "recommendations_ranker_whole_pool" if depth is None else f"recommendations_ranker_depth{depth}"
+
+
 RANKER_LABEL_SHARE = 20  # --ranker: 1 in this many pool pairs (seeded hash) is a positive
 PLANS: dict[str, dict[str, int]] = {}  # physical plan operator counts per stage (worker process)
 MIB = 1024**2
@@ -266,6 +275,15 @@ def machine() -> dict[str, Any]:
 
 
 # ---- config and inputs -------------------------------------------------------------------------
+
+
+def parse_depth(value: str) -> int | None:
+    """A --ranker-depth value: a positive integer or "none" (the whole pool)."""
+    if value.strip().lower() in ("none", "null"):
+        return None
+    if not value.strip().isdigit() or int(value) < 1:
+        raise SystemExit(f"--ranker-depth takes a positive integer or none, got {value!r}")
+    return int(value)
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
@@ -708,18 +726,22 @@ def event_log_summary(folder: Path) -> dict[str, dict[str, float]]:
     }
 
 
-def synthetic_ranker(cfg: Config, scores: Any, inputs: Any, stage: Any) -> tuple[Any, str]:
-    """A ranker fitted on the night's own candidate pool (every active user's pair features, the
-    job's ``learned.night_features``) with seeded random labels (1 in ``RANKER_LABEL_SHARE`` pairs):
-    its orderings mean nothing, its cost is that of a real one of the same settings (trees, depth,
-    rows). What train_ranker does besides (replaying the night before the label window: the
+def synthetic_ranker(cfg: Config, scores: Any, inputs: Any, stage: Any, share: float = 1.0) -> tuple[Any, str]:
+    """A ranker fitted on the night's own candidate pool (the pair features of every active user, or
+    of a seeded ``share`` of them; the job's ``learned.night_features``) with seeded random labels
+    (1 in ``RANKER_LABEL_SHARE`` pairs): its orderings mean nothing, its cost is that of a real one
+    of the same settings (trees, depth, rows; scoring a night costs the same whatever share it was
+    fitted on). What train_ranker does besides (replaying the night before the label window: the
     history, content and cold stages timed above) is not run."""
     from pyspark.sql import functions as F
 
     from hybridrec.hybrid.learned import night_features
     from hybridrec.hybrid.ranker import fit_ranker, training_rows
 
-    features = stage(night_features(scores, inputs, cfg), "ranker_features")
+    users = scores.user_stats
+    if share < 1.0:
+        users = users.filter(F.abs(F.xxhash64("user_id", F.lit(cfg.ranker.seed))) % 10_000 < int(share * 10_000))
+    features = stage(night_features(scores, inputs, cfg, users), "ranker_features")
     hashed = F.abs(F.xxhash64("user_id", "product_id", F.lit(cfg.ranker.seed))) % RANKER_LABEL_SHARE
     labels = features.filter(hashed == 0).select("user_id", "product_id")
     rows = stage(training_rows(features, labels, inputs.user_index, cfg.ranker), "ranker_rows")
@@ -739,6 +761,8 @@ def worker(
     scoring_limit_s: float,
     overrides: dict[str, Any],
     ranker: bool = False,
+    depths: tuple[int | None, ...] = (),
+    train_share: float = 1.0,
 ) -> None:
     from hybridrec.hybrid.nightly import write_recommendations
     from hybridrec.hybrid.scoring import score_users
@@ -798,7 +822,7 @@ def worker(
             held: dict[str, Any] = {}
 
             def train() -> str:
-                held["model"], line = synthetic_ranker(cfg, scores, inputs, observer.stage)
+                held["model"], line = synthetic_ranker(cfg, scores, inputs, observer.stage, train_share)
                 return line
 
             observer.progress("ranker_train", train)
@@ -809,6 +833,15 @@ def worker(
                     spark, cfg, scores, inputs, RUN_DATE, observer.stage, "bench", ranker_counts, ranker=held["model"]
                 ),
             )
+            for depth in depths:  # the same ranker's night at other night depths, side by side
+                dcfg = dataclasses.replace(cfg, ranker=dataclasses.replace(cfg.ranker, night_depth=depth))
+                dcounts = dict(res["counts"])
+                observer.progress(
+                    depth_stage(depth),
+                    lambda dcfg=dcfg, dcounts=dcounts: write_recommendations(
+                        spark, dcfg, scores, inputs, RUN_DATE, observer.stage, "bench", dcounts, ranker=held["model"]
+                    ),
+                )
         res["status"] = "done"
     except Exception as exc:  # noqa: BLE001 - a cancelled (limit) or failed stage: keep the figures so far
         name = observer.current or "setup"
@@ -857,6 +890,8 @@ def run_size(
     scoring_limit_s: float,
     sets: list[str],
     ranker: bool = False,
+    depths: list[str] | None = None,
+    train_share: float = 1.0,
 ) -> dict[str, Any]:
     """One size in a fresh process (fresh JVM); partial figures survive a timeout or a failure."""
     work = Path(tempfile.mkdtemp(prefix=f"bench_nightly_{n_users}_"))
@@ -876,6 +911,8 @@ def run_size(
         str(scoring_limit_s / 60),
     ] + [a for x in sets for a in ("--set", x)]
     cmd += ["--ranker"] if ranker else []
+    cmd += [a for d in depths or [] for a in ("--ranker-depth", d)]
+    cmd += ["--ranker-train-share", str(train_share)]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, start_new_session=True)
     status = None
@@ -1063,6 +1100,21 @@ def main(argv: list[str] | None = None) -> int:
         "it: the learned ranker's cost beside the blend's (stages ranker_train, recommendations_ranker)",
     )
     parser.add_argument(
+        "--ranker-depth",
+        action="append",
+        default=[],
+        metavar="D|none",
+        help="with --ranker: write the ranker's lists once more at ranker.night_depth D (none = the whole "
+        "pool), beside the shipped setting's (stage recommendations_ranker_depthD / _whole_pool)",
+    )
+    parser.add_argument(
+        "--ranker-train-share",
+        type=float,
+        default=1.0,
+        help="with --ranker: fit the ranker on this seeded share of the users (its training seconds then "
+        "are not the full training's; the night's lists still score every user)",
+    )
+    parser.add_argument(
         "--append",
         action="store_true",
         help="add this invocation's sizes to the existing results file instead of replacing it",
@@ -1078,6 +1130,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    depths = tuple(parse_depth(d) for d in args.ranker_depth)  # refused here, before any size runs
+    if depths and not args.ranker:
+        raise SystemExit("--ranker-depth needs --ranker")
+    if not 0.0 < args.ranker_train_share <= 1.0:
+        raise SystemExit(f"--ranker-train-share takes a share in (0, 1], got {args.ranker_train_share}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)
     if args.worker:
@@ -1090,6 +1147,8 @@ def main(argv: list[str] | None = None) -> int:
             args.scoring_limit_minutes * 60,
             parse_sets(args.sets),
             args.ranker,
+            depths,
+            args.ranker_train_share,
         )
         return 0
 
@@ -1187,6 +1246,8 @@ def main(argv: list[str] | None = None) -> int:
             args.scoring_limit_minutes * 60,
             args.sets,
             args.ranker,
+            args.ranker_depth,
+            args.ranker_train_share,
         )
         res["variant"] = (
             (args.variant or ("ranker" if args.ranker else "overrides")) if overrides or args.ranker else None
@@ -1203,10 +1264,19 @@ def main(argv: list[str] | None = None) -> int:
                 with_ranker = scoring + res["stages"]["recommendations_ranker"]["seconds"]
                 res["ranker"] = {
                     "train_seconds": res["stages"]["ranker_train"]["seconds"],
+                    "train_user_share": args.ranker_train_share,
                     "lexical_seconds_shared": res["stages"]["lexical"]["seconds"],
                     "night_seconds_blend": res["total_scoring_seconds"],
                     "night_seconds_ranker": round(with_ranker, 2),
                     "night_ratio_ranker_to_blend": round(with_ranker / res["total_scoring_seconds"], 3),
+                    "night_depth": RankerConfig().night_depth,
+                    "night_ratio_by_depth": {
+                        name.removeprefix("recommendations_ranker_"): round(
+                            (scoring + st["seconds"]) / res["total_scoring_seconds"], 3
+                        )
+                        for name, st in res["stages"].items()
+                        if name.startswith("recommendations_ranker_") and "seconds" in st
+                    },
                     "note": "night = history + content + cold + the lists stage (blend: recommendations; "
                     "ranker: recommendations_ranker, pool features + scoring + lists); train = the pool's "
                     "features for every active user + labelled rows + SparkXGBRanker fit (the weekly job "

@@ -22,7 +22,8 @@ Protocol (the evaluation's own code, as jobs/evaluate.py → ``evaluation.backte
   lexical features; no source score but ALS's (what the item / user / history features add on top
   of ALS; co-interaction and lexical scores dropped too since 2026-12-06)
 - list policies: the trained ranker itself with ``ranker.cold_slots`` 0, 1 and 2 (places kept
-  for cold products, ``learned.reserve_cold_slots``; no refit)
+  for cold products, ``learned.reserve_cold_slots``; no refit), and with ``ranker.night_depth``
+  10, 20, 30 or none (the night scores only each source's best d candidates; no refit)
 - ``per_user_metrics`` per segment, ``bootstrap_ci``, ``paired_difference_ci`` with the
   evaluation's replicates, seed and level (bench/peer_scoring.py ``score_lists``)
 - candidate recall per source: on the ranker's training labels (``RankerTraining.recall``: the
@@ -86,6 +87,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "learned_cold0": {"cold_slots": 0},
     "learned_cold1": {"cold_slots": 1},
     "learned_cold2": {"cold_slots": 2},
+    # Night depth (learned.learned_lists): the trained ranker scores only the pairs among the user's
+    # best d of some source (no refit); "whole pool" scores every candidate.
+    "learned_depth10": {"night_depth": 10},
+    "learned_depth20": {"night_depth": 20},
+    "learned_depth30": {"night_depth": 30},
+    "learned_whole_pool": {"night_depth": None},
 }
 BASE_COMPARISONS = (("learned", "als"), ("learned", "hybrid"), ("learned", "content"), ("hybrid", "als"))
 TABLE_METRICS = ("ndcg", "recall")
@@ -138,6 +145,14 @@ def machine() -> dict[str, Any]:
 # ---- Spark side ----------------------------------------------------------------------------------
 
 
+def pool_sizes(pool: Any) -> dict[str, float]:
+    """Mean and median candidates per user of a pool (or feature) frame."""
+    from pyspark.sql import functions as F
+
+    sizes = pool.groupBy("user_id").count().agg(F.avg("count"), F.expr("percentile_approx(count, 0.5)")).first()
+    return {"mean": round(float(sizes[0] or 0.0), 1), "median": float(sizes[1] or 0)}
+
+
 def run(spark: Any, cfg: Any, args: argparse.Namespace) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
@@ -181,7 +196,10 @@ def run(spark: Any, cfg: Any, args: argparse.Namespace) -> dict[str, Any]:
         def fit(name: str = name, vcfg: Any = vcfg, held: dict[str, Any] = held, refit: bool = bool(drops)) -> str:
             if not refit:
                 held["model"] = training.ranker
-                return f"{name}: the trained ranker, cold_slots {vcfg.ranker.cold_slots}"
+                return (
+                    f"{name}: the trained ranker, cold_slots {vcfg.ranker.cold_slots}, "
+                    f"night_depth {vcfg.ranker.night_depth}"
+                )
             held["model"] = m = fit_ranker(rows, vcfg.ranker, f"{training.ranker.version}-{name}")
             top = sorted(m.importances.items(), key=lambda kv: -kv[1])[:5]
             return f"{name}: {len(m.features)} features; top " + ", ".join(f"{f} {v:.2f}" for f, v in top)
@@ -201,6 +219,7 @@ def run(spark: Any, cfg: Any, args: argparse.Namespace) -> dict[str, Any]:
         models[name] = {
             "drop_features": vcfg.ranker.drop_features,
             "cold_slots": vcfg.ranker.cold_slots,
+            "night_depth": vcfg.ranker.night_depth,
             "features": m.features,
             "importances": m.importances,
             "counts": m.counts,
@@ -210,16 +229,24 @@ def run(spark: Any, cfg: Any, args: argparse.Namespace) -> dict[str, Any]:
     pairs = comparisons(list(variants))
     test_recall: dict[str, dict[str, float]] = {}
 
+    depths = sorted({d for d in (vr.get("night_depth", cfg.ranker.night_depth) for vr in variants.values()) if d})
+    depth_recall: dict[str, dict[str, Any]] = {}
+
     def pool_recall() -> str:
         pool = e.stage(night_features(bt.scores, bt.inputs, cfg, user_stats), "test_pool")
         for seg in SEGMENTS:
             rel = split.relevant.filter(F.col("segment") == seg).select("user_id", "product_id")
             test_recall[seg] = source_recall(pool, rel)
-        sizes = pool.groupBy("user_id").count().agg(F.avg("count"), F.expr("percentile_approx(count, 0.5)")).first()
-        test_recall["pool_size"] = {"mean": round(float(sizes[0] or 0.0), 1), "median": float(sizes[1] or 0)}
+        test_recall["pool_size"] = pool_sizes(pool)
+        # The pool the night scores at each depth (the whole pool above: what the ranker trains on).
+        for d in depths:
+            cut = e.stage(night_features(bt.scores, bt.inputs, cfg, user_stats, depth=d), f"test_pool_depth{d}")
+            rel = split.relevant.filter(F.col("segment") == "all_users").select("user_id", "product_id")
+            depth_recall[str(d)] = {**source_recall(cut, rel), "pool_size": pool_sizes(cut)}
         return (
             "; ".join(f"{seg}: pool {r['pool']:.3f}" for seg, r in test_recall.items() if seg != "pool_size")
             + f"; mean pool size {test_recall['pool_size']['mean']}"
+            + "".join(f"; depth {d}: pool {r['pool']:.3f} of {r['pool_size']['mean']}" for d, r in depth_recall.items())
         )
 
     progress("pool_recall", pool_recall)
@@ -264,9 +291,12 @@ def run(spark: Any, cfg: Any, args: argparse.Namespace) -> dict[str, Any]:
         "candidate_recall": {
             "training_labels": training.recall,
             "test_window": test_recall,
+            "test_window_by_night_depth": depth_recall,
             "note": "share of the relevant (user, product) pairs each source's candidates contain (pool = "
             "any source), for the users the pool covers; training_labels: the ranker's label window "
-            "before the cutoff; test_window: the judged users' pool at the cutoff per segment",
+            "before the cutoff; test_window: the judged users' whole pool at the cutoff per segment; "
+            "test_window_by_night_depth: the judged users' pool (all_users) cut to each source's best d "
+            "(ranker.night_depth)",
         },
         "rankers": models,
         "seconds": {

@@ -65,11 +65,15 @@ def _products(spark):
     )
 
 
-def _pool(spark, kc: RankerConfig | None = None, *, sources: bool = True, lexical=None):
-    """The pool of u1 and u2 from hand-made ALS, content and cold candidates (none when not
-    ``sources``), the history's popular / repeat / co candidates per ``kc``, and ``lexical``."""
+ALS_ROWS = [("u1", "a", 0.9), ("u1", "c", 0.5), ("u2", "d", 0.4)]
+
+
+def _pool(spark, kc: RankerConfig | None = None, *, sources: bool = True, lexical=None, als_rows=None, depth=None):
+    """The pool of u1 and u2 from hand-made ALS (``als_rows``), content and cold candidates (none
+    when not ``sources``), the history's popular / repeat / co candidates per ``kc``, and
+    ``lexical``, cut at ``depth``."""
     als = spark.createDataFrame(
-        [("u1", "a", 0.9), ("u1", "c", 0.5), ("u2", "d", 0.4)] if sources else [],
+        (als_rows or ALS_ROWS) if sources else [],
         "user_id string, product_id string, als_score double",
     )
     content = spark.createDataFrame(
@@ -92,6 +96,7 @@ def _pool(spark, kc: RankerConfig | None = None, *, sources: bool = True, lexica
         rc=RecommendConfig(popular_days=None),
         kc=kc or RankerConfig(popular_candidates=1, repeat_candidates=5),
         lexical=lexical,
+        depth=depth,
     )
 
 
@@ -107,6 +112,27 @@ def test_pool_merges_sources_and_drops_excluded_pairs(spark) -> None:
     assert rows[("u2", "a")].popular_score == 1.0
     assert rows[("u2", "e")].cold_score == pytest.approx(0.2)
     assert set(rows) == {("u1", "b"), ("u1", "c"), ("u1", "d"), ("u2", "a"), ("u2", "c"), ("u2", "d"), ("u2", "e")}
+
+
+def test_night_depth_keeps_pairs_some_source_ranks_high_with_all_their_scores(spark) -> None:
+    # u1: ALS d (0.55) then c (0.5) (a is excluded); content c (0.7) then d (0.6); repeat and co b.
+    als_rows = [*ALS_ROWS, ("u1", "d", 0.55)]
+    whole = _pool(spark, als_rows=als_rows).orderBy("user_id", "product_id")
+    cut = _pool(spark, als_rows=als_rows, depth=1).orderBy("user_id", "product_id")
+    # Every pair is some source's first here, so nothing leaves; c and d keep the score and rank of
+    # the source that ranked them second: the features are those of the whole pool.
+    assert_approx_df_equality(cut, whole, 1e-9, ignore_nullable=True)
+    rows = {(r.user_id, r.product_id): r for r in cut.collect()}
+    assert (rows[("u1", "c")].als_rank, rows[("u1", "c")].content_rank) == (2, 1)
+    assert rows[("u1", "d")].content_score == pytest.approx(0.6) and rows[("u1", "d")].als_rank == 1
+    # Without d's ALS row, d is only content's second: depth 1 drops it, depth 2 keeps it.
+    assert ("u1", "d") not in {(r.user_id, r.product_id) for r in _pool(spark, depth=1).collect()}
+    assert ("u1", "d") in {(r.user_id, r.product_id) for r in _pool(spark, depth=2).collect()}
+    # popular and repeat are ranked too: two popular products, depth 1 keeps only the first.
+    kc = RankerConfig(popular_candidates=2, repeat_candidates=0, co_neighbours=0, lexical_neighbours=0)
+    pop2 = {r.product_id for r in _pool(spark, kc, sources=False).collect() if r.user_id == "u2"}
+    pop1 = {r.product_id for r in _pool(spark, kc, sources=False, depth=1).collect() if r.user_id == "u2"}
+    assert pop1 == {"a"} and pop2 == {"a", "b"}
 
 
 def test_lexical_candidates_sum_title_neighbours_of_the_latest_products(spark) -> None:

@@ -903,6 +903,13 @@ class RankerConfig(MlflowSettings):
     lexical_neighbours: int = 20
     lexical_recent: int = 5
     negatives: int = 100  # negatives per training user, sampled from the candidates (seeded)
+    # Tonight's lists score only the pairs among the user's night_depth best of at least one source
+    # (learned.learned_lists); the ranker is still trained on the whole pool. null = the whole pool.
+    # 10 chosen on bench/bench_ranker.py, Online Retail (real purchases), against the whole pool:
+    # NDCG@10 -0.001 [-0.008, 0.005], Recall@10 +0.001 [-0.005, 0.007], cold-item Recall@10 +0.015
+    # [-0.004, 0.037], for 58 of its 285 pairs per user (20: 111 pairs, every figure within 0.001);
+    # bench/bench_nightly.py, 100k synthetic users: ranker/blend night 1.82 (20: 2.23); docs/results.md.
+    night_depth: int | None = 10
     # List places kept for cold products (nobody has bought them yet): the user's best cold_slots
     # cold candidates by the ranker's score take the last places of the first cold_position ones,
     # whatever their score (the ranker alone never ranked a cold product in a top 10: too few cold
@@ -935,6 +942,7 @@ class RankerConfig(MlflowSettings):
         "lexical_neighbours": Limit(0, 1000, why="0 = no lexical candidates"),
         "lexical_recent": Limit(1, 1000),
         "negatives": Limit(1, 100_000),
+        "night_depth": Limit(1, 100_000, why="null = the whole pool"),
         "cold_slots": Limit(0, 1000, why="places of recommend.top_n kept for cold products"),
         "cold_position": Limit(1, 10_000),
         "trees": Limit(1, 100_000),

@@ -75,6 +75,7 @@ def candidate_pool(
     rc: RecommendConfig,
     kc: RankerConfig,
     lexical: DataFrame | None = None,
+    depth: int | None = None,
 ) -> DataFrame:
     """(user_id, product_id, <source>_score..., <source>_rank..., reason_product_id,
     hist_weight, hist_events, hist_last_ts) for ``users`` (user_id).
@@ -86,7 +87,10 @@ def candidate_pool(
     ``history``: ``history.user_item_history`` rows with ``h_rank`` and ``excluded``;
     ``als``/``content``/``cold``: the ``NightScores`` frames; ``usable_events`` and ``reference``
     (where the data ends) make the popularity list; ``lexical``: (product_id, other_id, sim), each
-    product's ``ranker.lexical_neighbours`` title neighbours (no lexical source when None).
+    product's ``ranker.lexical_neighbours`` title neighbours (no lexical source when None);
+    ``depth``: keep only the pairs among the user's ``depth`` best of at least one source (every
+    source counts, popular and repeat included, ranked as above); a kept pair keeps every source's
+    score and rank, so its features are the same as in the whole pool (None = the whole pool).
 
     Every source is stacked in one long frame with the user's history rows and partitioned by
     user once: the exclusions, the per-source ranks (one window over all sources) and the merge
@@ -150,8 +154,12 @@ def candidate_pool(
         F.max("reason_product_id").alias("reason_product_id"),
         *(F.max(c).alias(c) for c in HISTORY_COLUMNS),
         F.count("_src").alias("_proposed"),
+        F.min(F.when(F.col("_src").isNotNull(), F.col("_r"))).alias("_best"),
     )
-    return merged.filter(F.col("_proposed") > 0).drop("_proposed")
+    keep = F.col("_proposed") > 0
+    if depth is not None:
+        keep = keep & (F.col("_best") <= depth)
+    return merged.filter(keep).drop("_proposed", "_best")
 
 
 def present(col: str) -> F.Column:

@@ -2,6 +2,11 @@
 features, the ranker's score, then the same filter / cap / top-up / explain as the blend
 (``lists.final_lists``), so only the ordering differs between the two.
 
+Night depth (``ranker.night_depth`` = d): the night scores only the pairs that are among the
+user's d best of at least one source; such a pair keeps all its sources' scores and ranks, so the
+ranker sees the same features as in training (on the whole pool) and only pairs no source ranked
+high are never scored. It bounds the pairs per user by d × the number of sources.
+
 The ranker's margin is squashed to (0, 1) (logistic): the top-up rows of ``final_lists`` score
 below 0, so a short list is topped up after every ranked candidate, never interleaved.
 
@@ -28,8 +33,16 @@ from hybridrec.hybrid.ranker import RankerModel, score_pool
 from hybridrec.hybrid.scoring import NightInputs, NightScores, night_lexical
 
 
-def night_features(scores: NightScores, inputs: NightInputs, cfg: Config, users: DataFrame | None = None) -> DataFrame:
-    """The pair features of the night's candidate pool for ``users`` (default: every active user)."""
+def night_features(
+    scores: NightScores,
+    inputs: NightInputs,
+    cfg: Config,
+    users: DataFrame | None = None,
+    depth: int | None = None,
+) -> DataFrame:
+    """The pair features of the night's candidate pool for ``users`` (default: every active user),
+    cut to the pairs among each source's ``depth`` best for the user (``candidate_pool``; None =
+    the whole pool, as the ranker is trained on)."""
     products = inputs.products
     lexical = None
     if cfg.ranker.lexical_neighbours > 0:
@@ -48,6 +61,7 @@ def night_features(scores: NightScores, inputs: NightInputs, cfg: Config, users:
         rc=cfg.recommend,
         kc=cfg.ranker,
         lexical=lexical,
+        depth=depth,
     )
     vectors = scores.vec_idx.join(scores.item_index, "item_idx").select("product_id", "vec")
     return pair_features(
@@ -124,7 +138,8 @@ def learned_lists(
     the module docstring)."""
     rc = cfg.recommend
     user_stats = scores.user_stats if users is None else scores.user_stats.join(users, "user_id", "left_semi")
-    scored = ranked_candidates(model, night_features(scores, inputs, cfg, user_stats))
+    features = night_features(scores, inputs, cfg, user_stats, depth=cfg.ranker.night_depth)
+    scored = ranked_candidates(model, features)
     position = min(cfg.ranker.cold_position, rc.top_n)
     ranked = stage(reserve_cold_slots(scored, cfg.ranker.cold_slots, position), "learned")
     pop = popular.popularity(scores.usable_events, scores.reference, rc.popular_days, inputs.products).persist()
