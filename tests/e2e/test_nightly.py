@@ -266,6 +266,7 @@ def test_a_trained_ranker_orders_the_next_night_and_gold_runs_says_so(spark, nig
     assert _recommend(night, "--run-date", NIGHT) == 0
     run = last_night()
     assert run.message == f"lists ordered by learned ranker {version}" and run.counts["ranker_used"] == 1
+    assert run.counts["ranker_pairs_scored"] > 0 and "ranker_pairs_scored" not in blend_run.counts
     recs = _night(spark, night, RECOMMENDATIONS).cache()
     events = read_table(spark, table_ref(cfg, INTERACTIONS)).filter(F.col("ts") < F.lit(NIGHT).cast("timestamp"))
     active = {r.user_id for r in events.select("user_id").distinct().collect()}

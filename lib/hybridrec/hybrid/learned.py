@@ -144,4 +144,6 @@ def learned_lists(
     ranked = stage(reserve_cold_slots(scored, cfg.ranker.cold_slots, position), "learned")
     pop = popular.popularity(scores.usable_events, scores.reference, rc.popular_days, inputs.products).persist()
     scores._cached.append(pop)  # noqa: SLF001 - the night's own cache list, released by NightScores
-    return lists.final_lists(ranked, scores.history, user_stats, inputs.products, pop, rc, stage=stage)
+    out = lists.final_lists(ranked, scores.history, user_stats, inputs.products, pop, rc, stage=stage)
+    out.scored = ranked
+    return out

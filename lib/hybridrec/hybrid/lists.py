@@ -26,6 +26,7 @@ Stage = Callable[[DataFrame, str], DataFrame]
 class Lists:
     final: DataFrame  # user_id, product_id, rank, score, source, reason, reason_product_id, category
     short: DataFrame  # user_id of the users that were topped up
+    scored: DataFrame | None = None  # the learned lists: the pairs the ranker scored (None: the blend)
 
 
 def final_lists(

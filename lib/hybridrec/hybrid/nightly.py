@@ -378,10 +378,18 @@ def write_recommendations(
         counts[f"recommendations_{s}"] = int(agg[s] or 0)
     counts["users_with_full_list"] = int(sizes["full"] or 0)
     counts["users_without_recommendations"] = counts["active_users"] - counts["users_with_recommendations"]
+    scored = ""
+    if lists.scored is not None:  # the staged scores: a Parquet count
+        counts["ranker_pairs_scored"] = int(lists.scored.count())
+        depth = cfg.ranker.night_depth
+        scored = f"; the ranker scored {counts['ranker_pairs_scored']} pairs" + (
+            f" (each among the user's {depth} best of some source)" if depth is not None else " (the whole pool)"
+        )
     return (
         f"{written} rows for {sizes['users']} of {counts['active_users']} active users "
         f"({counts['users_with_full_list']} full lists of {rc.top_n}); sources "
         + ", ".join(f"{s} {counts[f'recommendations_{s}']}" for s in blend.SOURCES)
+        + scored
     )
 
 
