@@ -154,12 +154,12 @@ def candidate_pool(
         F.max("reason_product_id").alias("reason_product_id"),
         *(F.max(c).alias(c) for c in HISTORY_COLUMNS),
         F.count("_src").alias("_proposed"),
-        F.min(F.when(F.col("_src").isNotNull(), F.col("_r"))).alias("_best"),
+        # the pair's best rank over its sources: only needed to cut the pool at a depth
+        *([F.min(F.when(F.col("_src").isNotNull(), F.col("_r"))).alias("_best")] if depth is not None else []),
     )
-    keep = F.col("_proposed") > 0
-    if depth is not None:
-        keep = keep & (F.col("_best") <= depth)
-    return merged.filter(keep).drop("_proposed", "_best")
+    if depth is None:
+        return merged.filter(F.col("_proposed") > 0).drop("_proposed")
+    return merged.filter((F.col("_proposed") > 0) & (F.col("_best") <= depth)).drop("_proposed", "_best")
 
 
 def present(col: str) -> F.Column:

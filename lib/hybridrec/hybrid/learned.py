@@ -20,6 +20,8 @@ backtest: cold-item recall 0 against 0.0075 for content alone, bench/results/ran
 
 from __future__ import annotations
 
+import dataclasses
+
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -144,6 +146,5 @@ def learned_lists(
     ranked = stage(reserve_cold_slots(scored, cfg.ranker.cold_slots, position), "learned")
     pop = popular.popularity(scores.usable_events, scores.reference, rc.popular_days, inputs.products).persist()
     scores._cached.append(pop)  # noqa: SLF001 - the night's own cache list, released by NightScores
-    out = lists.final_lists(ranked, scores.history, user_stats, inputs.products, pop, rc, stage=stage)
-    out.scored = ranked
-    return out
+    final = lists.final_lists(ranked, scores.history, user_stats, inputs.products, pop, rc, stage=stage)
+    return dataclasses.replace(final, scored=ranked)
