@@ -382,7 +382,7 @@ def shipped_path(spark: Any, cat: Catalog, seed: int, clock: Callable[[str], Non
     from pyspark.sql import functions as F
 
     from hybridrec.config import RecommendConfig
-    from hybridrec.hybrid.cold import fit_cold_model_with
+    from hybridrec.hybrid.cold import RAW_PARTS, fit_cold_model_with
     from hybridrec.hybrid.cold_inputs import cold_model_inputs
 
     defaults = RecommendConfig()
@@ -398,7 +398,13 @@ def shipped_path(spark: Any, cat: Catalog, seed: int, clock: Callable[[str], Non
     out: dict[str, Any] = {}
 
     def run(
-        name: str, parts: tuple[str, ...], kind: str, l2: float | None, text_terms: int = defaults.cold_text_terms
+        name: str,
+        parts: tuple[str, ...],
+        kind: str,
+        l2: float | None,
+        text_terms: int = defaults.cold_text_terms,
+        text_ngrams: int = defaults.cold_text_ngrams,
+        text_scaled: bool = False,
     ) -> None:
         vectors, widths = cold_model_inputs(
             frame.select("item_idx", "vec"),
@@ -406,7 +412,9 @@ def shipped_path(spark: Any, cat: Catalog, seed: int, clock: Callable[[str], Non
             list(parts),
             text_terms=text_terms,
             categories=defaults.cold_categories,
+            text_ngrams=text_ngrams,
         )
+        used = {part: w for part, w in widths.items() if w > 0}
         warm = vectors.join(frame.select("item_idx", "factors"), "item_idx").persist()
         started = time.perf_counter()
         model = fit_cold_model_with(
@@ -416,11 +424,14 @@ def shipped_path(spark: Any, cat: Catalog, seed: int, clock: Callable[[str], Non
             holdout=defaults.cold_model_holdout,
             max_rows=defaults.cold_model_max_rows,
             seed=seed,
-            groups=[w for w in widths.values() if w > 0],
+            groups=list(used.values()),
+            scaled=[text_scaled or part not in RAW_PARTS for part in used],
         )
         out[name] = {
             "inputs": list(parts),
             "widths": widths,
+            "text": f"{text_terms} terms, {'words' if text_ngrams == 1 else 'words + word pairs'}, "
+            f"{'standardised' if text_scaled else 'own scale'}",
             "model": model.kind,
             "r2": model.r2,
             "cosine": model.cosine,
@@ -433,11 +444,19 @@ def shipped_path(spark: Any, cat: Catalog, seed: int, clock: Callable[[str], Non
             f"  [{cat.name}] shipped {name:<40} r2 {fmt(model.r2)}  cos {fmt(model.cosine)}  ({model.kind})", flush=True
         )
 
+    full = SHIPPED_INPUTS[-1]
     run("ridge content (l2=1, before)", ("content",), "ridge", 1.0)
     for parts in SHIPPED_INPUTS:
         run(f"ridge {'+'.join(parts)}", parts, "ridge", None)
-    run("ridge content+category+text, 3000 terms", SHIPPED_INPUTS[-1], "ridge", None, text_terms=3000)
-    run("mlp content+category+text", SHIPPED_INPUTS[-1], "mlp", None)
+    # the text part before word pairs, then each change alone
+    before = {"text_terms": 1000, "text_ngrams": 1, "text_scaled": True}
+    run("ridge content+category+text, 1000 words standardised (before)", full, "ridge", None, **before)
+    run("ridge content+category+text, 1000 words", full, "ridge", None, text_terms=1000, text_ngrams=1)
+    run("ridge content+category+text, 3000 words", full, "ridge", None, text_ngrams=1)
+    run("ridge content+category+text, 1000 terms with pairs", full, "ridge", None, text_terms=1000)
+    run("ridge content+category+text, standardised", full, "ridge", None, text_scaled=True)
+    run("ridge content+category+text, 5000 terms", full, "ridge", None, text_terms=5000)
+    run("mlp content+category+text", full, "mlp", None)
     frame.unpersist()
     clock(f"{cat.name}_shipped")
     return out

@@ -9,7 +9,13 @@ import pytest
 
 from hybridrec.config import ConfigError, RecommendConfig
 from hybridrec.errors import HybridrecError
-from hybridrec.hybrid.cold import L2_GRID, FactorRegression, fit_cold_model, fit_cold_model_with, predicted_factors
+from hybridrec.hybrid.cold import (
+    L2_GRID,
+    FactorRegression,
+    fit_cold_model,
+    fit_cold_model_with,
+    predicted_factors,
+)
 from hybridrec.hybrid.cold_inputs import cold_model_inputs
 
 pytestmark = pytest.mark.spark
@@ -121,7 +127,37 @@ def test_cold_inputs_put_category_and_title_words_beside_the_content_vector(spar
     np.testing.assert_allclose(rows[2][:3], [0.5, 0.5, 0.0])
     np.testing.assert_allclose(rows[3], [0.2, 0.1, 0.0, 0.0, 0.0], atol=1e-7)
     assert rows[2][3] > 0 and rows[2][4] == 0  # "red" is a column, "mug" is not
+    # word pairs are terms of their own: "wool scarf" (2 products) joins red, scarf and wool
+    pairs, widths = cold_model_inputs(vectors, docs, ["text"], text_terms=10, categories=5, text_ngrams=2)
+    assert widths == {"text": 4}
+    by_item = {r.item_idx: np.asarray(r.vec) for r in pairs.collect()}
+    assert np.count_nonzero(by_item[0]) == 4 and np.count_nonzero(by_item[2]) == 1
     content_only, widths = cold_model_inputs(vectors, docs, ["content"], text_terms=2, categories=5)
     assert widths == {"content": 2} and content_only.count() == 4
     with pytest.raises(ConfigError, match="cold_inputs"):
         RecommendConfig(cold_inputs=["content", "photo"])
+
+
+def test_text_part_is_penalised_on_its_own_scale_and_the_rest_standardised(spark) -> None:
+    """The night's ridge (``fit_cold_model`` with the parts' widths): content columns penalised
+    l2 x their variance, the text part's l2 alone; the same weights as the closed form."""
+    rng = np.random.default_rng(16)
+    n = 300
+    content = rng.normal(scale=3.0, size=(n, 3))
+    text = rng.random((n, 5)) * (rng.random((n, 5)) < 0.3)
+    x = np.hstack([content, text]).astype(np.float32)
+    y = (x @ rng.normal(size=(8, 2)) + 0.3 * rng.normal(size=(n, 2))).astype(np.float32)
+    rows = [(x[i].tolist(), y[i].tolist()) for i in range(n)]
+    warm = spark.createDataFrame(rows, "vec array<float>, factors array<float>").repartition(3)
+    rc = RecommendConfig(regression_l2=4.0, cold_model_holdout=0.0)
+    got = fit_cold_model(warm, rc, {"content": 3, "category": 0, "text": 5})
+    assert isinstance(got.model, FactorRegression)
+    x1 = np.hstack([x, np.ones((n, 1))]).astype(np.float64)
+    var = x.astype(np.float64).var(axis=0)
+    penalty = np.diag(np.append(4.0 * np.append(var[:3], np.ones(5)), 0.0))
+    want = np.linalg.solve(x1.T @ x1 + penalty, x1.T @ y)
+    np.testing.assert_allclose(got.model.weights, want, rtol=1e-4, atol=1e-5)
+    standardised = fit_cold_model_with(
+        warm, "ridge", l2=4.0, holdout=0.0, max_rows=10, seed=1, groups=[3, 5], scaled=[True, True]
+    )
+    assert not np.allclose(standardised.model.predict(x[:5]), got.model.predict(x[:5]), atol=1e-4)

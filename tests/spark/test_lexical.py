@@ -82,6 +82,21 @@ def test_postings_are_the_bench_tfidf_rows(spark) -> None:
     assert {r.term: r.df for r in rows}["men"] == 6
 
 
+def test_word_pairs_are_terms_when_asked(spark) -> None:
+    rows = lexical.tfidf_postings(_docs(spark), ngrams=2).collect()
+    terms = {(r.item_idx, r.term): r for r in rows}
+    # title then description: "Puma Men Black Tshirt" + "cotton tee for men"
+    assert {t for i, t in terms if i == 2} >= {"puma men", "black tshirt", "cotton tee"}
+    assert terms[(0, "nike men")].df == 2 and terms[(9, "blue sarong")].df == 1
+    assert (10, "floral sarong") in terms and 11 not in {i for i, _ in terms}  # no tokens, no pairs
+    for item in {i for i, _ in terms}:
+        weights = np.asarray([r.weight for (i, _), r in terms.items() if i == item])
+        assert np.sum(weights**2) == pytest.approx(1.0)
+    assert {r.term for r in lexical.tfidf_postings(_docs(spark)).collect()} == {t for _, t in terms if " " not in t}
+    with pytest.raises(lexical.LexicalInputError, match="ngrams"):
+        lexical.tfidf_postings(_docs(spark), ngrams=3)
+
+
 @pytest.mark.parametrize("max_df", [100, 4, 2])
 def test_neighbours_equal_exact_numpy_with_cap_and_ties(spark, max_df: int) -> None:
     got = _got(lexical.lexical_neighbours(_docs(spark), k=3, max_df=max_df))

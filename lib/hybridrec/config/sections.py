@@ -709,16 +709,20 @@ class RecommendConfig:
     user_shrinkage: float = 0.1
     item_shrinkage: float = 0.1
     cold_item_weight: float = 0.5
-    # Ridge penalty of the content -> ALS-factor regression, on standardised inputs; null = one per
-    # input part, chosen from 0.1..10000 by R² on a seeded validation share of the fit rows
-    # (hybrid/cold.py).
+    # Ridge penalty of the content -> ALS-factor regression (content and category standardised, the
+    # text's TF-IDF on its own scale); null = one per input part, chosen from 0.1..10000 by R² on a
+    # seeded validation share of the fit rows (hybrid/cold.py).
     regression_l2: float | None = None
     # What the cold-item model reads (hybrid/cold_inputs.py): content = the fused content vector,
     # category = one-hot of the catalog category, text = TF-IDF of title + description. Chosen on
     # bench/bench_factors.py --shipped-only, held-out R² of the factors: Online Retail (real
     # purchases) 0.016 -> 0.244, fashion (simulated shoppers) 0.107 -> 0.366 (docs/results.md).
     cold_inputs: list[str] = field(default_factory=lambda: ["content", "category", "text"])
-    cold_text_terms: int = 1000  # TF-IDF columns: the terms found in most products
+    # TF-IDF columns: the terms found in most products, and whether a term is a word (1) or also a
+    # pair of adjacent words (2). Chosen on Online Retail's real purchases (bench/bench_factors.py
+    # --shipped-only, docs/results.md "Word pairs"); the fashion catalog's figure is reported beside.
+    cold_text_terms: int = 3000
+    cold_text_ngrams: int = 2
     cold_categories: int = 500  # category columns: the most common categories
     # The cold-item model from cold_inputs to ALS item factors (hybrid/cold.py): ridge (closed
     # form from per-partition sums) or mlp (one ReLU layer trained on the driver on a seeded sample of
@@ -791,6 +795,7 @@ class RecommendConfig:
         "regression_l2": Limit(0, 1e6, lo_open=True),
         "cold_text_terms": Limit(0, 20_000, why="each term is a column of the cold model's input"),
         "cold_categories": Limit(0, 20_000, why="each category is a column of the cold model's input"),
+        "cold_text_ngrams": Limit(1, 2, why="1 = words, 2 = words and adjacent word pairs"),
         "cold_model_max_rows": Limit(10, 10_000_000, why="the driver holds this many vectors and factors"),
         "cold_model_holdout": Limit(0, 0.5, why="0 = no held-out figures"),
         "cold_model_seed": Limit(0, INT32_MAX),

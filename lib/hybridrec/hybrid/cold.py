@@ -8,7 +8,11 @@ Two models (``recommend.cold_model``, chosen by ``fit_cold_model``):
 - ``ridge``: the fit needs only X'X and X'Y (d x d and d x r): each partition sums its own rows in
   a pandas UDF and the driver adds up a handful of small matrices, whatever the number of items.
   The penalty is on standardised inputs (column j: l2 x its variance, from the same sums), one per
-  input part; ``regression_l2: null`` chooses them on a validation share (``_choose_l2``).
+  input part, except the text's TF-IDF (``RAW_PARTS``): its rows are unit length, so a column's
+  scale already says how much the term weighs, and standardising it would shrink a term seen on
+  three products as little as a common one (held-out R² on Online Retail 0.27 raw against 0.22
+  standardised, docs/results.md). ``regression_l2: null`` chooses the penalties on a validation
+  share (``_choose_l2``).
 - ``mlp``: one ReLU layer (``factor_mlp.fit_mlp``), trained on the driver on a seeded sample of at
   most ``recommend.cold_model_max_rows`` warm products (the only rows collected), applied on the
   executors with NumPy.
@@ -21,7 +25,7 @@ flattered the ridge (0.11 in-sample against 0.06 held out on Online Retail, benc
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,10 +43,14 @@ from hybridrec.hybrid.factor_mlp import MlpHead, fit_mlp
 MIN_HEAD_ROWS = 50
 
 
-# Ridge penalties tried when ``recommend.regression_l2`` is null, on standardised inputs (the
-# penalty of column j is l2 * var_j: a TF-IDF column and a content dimension are shrunk alike),
-# one per input part (``cold_inputs``: content, category, text), chosen on a validation share.
+# Ridge penalties tried when ``recommend.regression_l2`` is null, one per input part
+# (``cold_inputs``: content, category, text), chosen on a validation share. Column j of a
+# standardised part is penalised l2 * var_j; a part of ``RAW_PARTS`` l2 alone.
 L2_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
+RAW_PARTS = frozenset({"text"})
+# The per-partition sums are (d + 1)² doubles each (d = the input's width: 3,129 on the default
+# inputs, 78 MB); at most this many reach the driver (the rows are coalesced, never shuffled).
+SUM_PARTITIONS = 8
 VALIDATION_SHARE = 0.2  # of the fit rows, to choose the penalty (seeded hash, like the held-out share)
 MIN_VALIDATION_ROWS = 20  # below this many validation rows the penalty is not chosen: DEFAULT_L2
 DEFAULT_L2 = 10.0
@@ -77,14 +85,19 @@ class _Sums:
             self.n + other.n, self.xtx + other.xtx, self.xty + other.xty, self.ysum + other.ysum, self.yty + other.yty
         )
 
-    def solve(self, l2: Sequence[float], groups: Sequence[int] | None = None) -> np.ndarray:
+    def solve(
+        self, l2: Sequence[float], groups: Sequence[int] | None = None, scaled: Sequence[bool] | None = None
+    ) -> np.ndarray:
         """Ridge weights with the penalty of standardised inputs: l2[g] * var_j for column j of
-        part g (``groups``: the parts' widths, in column order; None = one part); intercept free."""
+        part g (``groups``: the parts' widths, in column order; None = one part), or l2[g] alone
+        where ``scaled[g]`` is False (None = every part standardised); intercept free."""
         mean = self.xtx[-1, :-1] / self.n
         var = np.maximum(np.diag(self.xtx)[:-1] / self.n - mean * mean, 1e-12)
         widths = [len(var)] if groups is None else list(groups)
+        flags = [True] * len(widths) if scaled is None else list(scaled)
         per_column = np.repeat(np.asarray(l2, np.float64), widths)
-        return np.linalg.solve(self.xtx + np.diag(np.append(per_column * var, 0.0)), self.xty)
+        scale = np.where(np.repeat(np.asarray(flags, bool), widths), var, 1.0)
+        return np.linalg.solve(self.xtx + np.diag(np.append(per_column * scale, 0.0)), self.xty)
 
     def r2(self, weights: np.ndarray) -> float | None:
         """Share of these rows' factor variance that ``weights`` explain (None: no variance)."""
@@ -128,6 +141,7 @@ def _collect_sums(rows: DataFrame) -> _Sums | None:
     """The ``_Sums`` of (vec, factors) ``rows``: each partition sums its own, the driver adds them."""
     parts = (
         rows.select("vec", "factors")
+        .coalesce(SUM_PARTITIONS)
         .mapInPandas(
             _sums, "n long, xtx array<double>, xty array<double>, ysum array<double>, yty double, p int, r int"
         )
@@ -145,12 +159,12 @@ def _collect_sums(rows: DataFrame) -> _Sums | None:
     )
 
 
-def _choose_l2(fit: _Sums, val: _Sums, groups: Sequence[int]) -> tuple[float, ...]:
+def _choose_l2(fit: _Sums, val: _Sums, groups: Sequence[int], scaled: Sequence[bool] | None) -> tuple[float, ...]:
     """Per-part penalties from ``L2_GRID`` by validation R²: the best common one, then two rounds
     of trying each grid value for one part at a time (6 + 12 x parts solves of a d x d system)."""
 
     def score(l2: Sequence[float]) -> float:
-        got = val.r2(fit.solve(l2, groups))
+        got = val.r2(fit.solve(l2, groups, scaled))
         return -np.inf if got is None else got
 
     common = max(L2_GRID, key=lambda g: score([g] * len(groups)))
@@ -166,14 +180,19 @@ def _choose_l2(fit: _Sums, val: _Sums, groups: Sequence[int]) -> tuple[float, ..
 
 
 def fit_factor_regression(
-    warm: DataFrame, l2: float | Sequence[float] | None, seed: int = 21, groups: Sequence[int] | None = None
+    warm: DataFrame,
+    l2: float | Sequence[float] | None,
+    seed: int = 21,
+    groups: Sequence[int] | None = None,
+    scaled: Sequence[bool] | None = None,
 ) -> FactorRegression:
     """``warm``: (vec array<float>, factors array<float>) for items with both. Ridge on the sums.
 
     ``groups``: the widths of the input's parts in column order (``cold_inputs``; None = one
-    part). ``l2`` None: each part's penalty from ``L2_GRID`` by R² on a seeded ``VALIDATION_SHARE``
-    of the rows (fitted on the rest; both from sums, ``_choose_l2``), then refitted on every row
-    with them; a number: that penalty for every part; a sequence: one per part.
+    part); ``scaled``: per part, whether its penalty is on standardised columns (None = all).
+    ``l2`` None: each part's penalty from ``L2_GRID`` by R² on a seeded ``VALIDATION_SHARE`` of
+    the rows (fitted on the rest; both from sums, ``_choose_l2``), then refitted on every row with
+    them; a number: that penalty for every part; a sequence: one per part.
     """
     if l2 is None:
         fit_part, val_part = heldout_split(warm, VALIDATION_SHARE, seed + 1)
@@ -190,12 +209,12 @@ def fit_factor_regression(
         )
     if l2 is None:
         usable = len(halves) == 2 and halves[1].n >= MIN_VALIDATION_ROWS
-        chosen = _choose_l2(halves[0], halves[1], parts) if usable else (DEFAULT_L2,) * len(parts)
+        chosen = _choose_l2(halves[0], halves[1], parts, scaled) if usable else (DEFAULT_L2,) * len(parts)
     elif isinstance(l2, (int, float)):
         chosen = (float(l2),) * len(parts)
     else:
         chosen = tuple(float(v) for v in l2)
-    weights = sums.solve(chosen, parts)
+    weights = sums.solve(chosen, parts, scaled)
     return FactorRegression(weights=weights.astype(np.float32), rows=sums.n, r2=sums.r2(weights) or 0.0, l2=chosen)
 
 
@@ -292,11 +311,12 @@ def heldout_figures(rows: DataFrame, model: FactorRegression | MlpHead) -> tuple
     return n, (1.0 - sse / sst if sst > 0 else None), sum(float(p["cos"]) for p in parts) / n
 
 
-def fit_cold_model(warm: DataFrame, rc: RecommendConfig, widths: Sequence[int] | None = None) -> ColdModel:
+def fit_cold_model(warm: DataFrame, rc: RecommendConfig, widths: Mapping[str, int] | None = None) -> ColdModel:
     """The ``recommend.cold_model`` model on ``warm`` (vec, factors), measured on the held-out
-    ``cold_model_holdout`` share (0 = none: no figures). ``widths``: the input parts' column
-    counts (``cold_inputs.cold_model_inputs``), each part with its own ridge penalty. See the
-    module docstring."""
+    ``cold_model_holdout`` share (0 = none: no figures). ``widths``: each input part's column
+    count (``cold_inputs.cold_model_inputs``), each part with its own ridge penalty, the parts of
+    ``RAW_PARTS`` not standardised. See the module docstring."""
+    parts = None if widths is None else {name: w for name, w in widths.items() if w > 0}
     return fit_cold_model_with(
         warm,
         rc.cold_model,
@@ -304,7 +324,8 @@ def fit_cold_model(warm: DataFrame, rc: RecommendConfig, widths: Sequence[int] |
         holdout=rc.cold_model_holdout,
         max_rows=rc.cold_model_max_rows,
         seed=rc.cold_model_seed,
-        groups=None if widths is None else [w for w in widths if w > 0],
+        groups=None if parts is None else list(parts.values()),
+        scaled=None if parts is None else [name not in RAW_PARTS for name in parts],
     )
 
 
@@ -317,6 +338,7 @@ def fit_cold_model_with(
     max_rows: int,
     seed: int,
     groups: Sequence[int] | None = None,
+    scaled: Sequence[bool] | None = None,
 ) -> ColdModel:
     """Fit the ``kind`` (``COLD_MODELS``) cold-item model (``fit_cold_model`` with explicit settings).
 
@@ -336,7 +358,7 @@ def fit_cold_model_with(
     if kind == "mlp" and n_avail < MIN_HEAD_ROWS:
         kind, note = "ridge", f" (mlp needs {MIN_HEAD_ROWS} warm products, {n_avail} here)"
     if kind == "ridge":
-        measured: FactorRegression | MlpHead = fit_factor_regression(fit_rows, l2, seed, groups)
+        measured: FactorRegression | MlpHead = fit_factor_regression(fit_rows, l2, seed, groups, scaled)
         n_fit = measured.rows
         penalties = "/".join(f"{v:g}" for v in measured.l2)
         note = f" (l2 {penalties}{'' if l2 is not None else ', chosen on a validation share'})"
@@ -353,7 +375,7 @@ def fit_cold_model_with(
     if kind == "ridge" and held_rows is not None:
         assert isinstance(measured, FactorRegression)
         # measured on the split, shipped on every warm product with the penalty chosen there
-        measured = fit_factor_regression(warm, measured.l2, seed, groups)
+        measured = fit_factor_regression(warm, measured.l2, seed, groups, scaled)
         n_fit = measured.rows
     return ColdModel(kind=kind + note, model=measured, fit_rows=n_fit, heldout_rows=n_held, r2=r2, cosine=cosine)
 

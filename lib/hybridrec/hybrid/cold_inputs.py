@@ -13,8 +13,11 @@ cold_inputs``; the figures that chose the default are in conf/local.yaml and doc
 - ``category``: one-hot of the product's catalog category, over the ``cold_categories`` most
   common categories held by at least two products (others: all zeros);
 - ``text``: the l2-normalised TF-IDF row of title + description (``lexical.tfidf_postings``,
-  the same tokens and weights as the lexical neighbours) over the ``cold_text_terms`` terms found
-  in most products (at least two).
+  the same tokens and idf as the lexical neighbours) over the ``cold_text_terms`` terms found in
+  most products (at least two). With ``cold_text_ngrams`` 2 (the default) a term is a word or a
+  pair of adjacent words: "LUNCH BAG" and "BAG CHARM" say more about who buys a product than
+  "BAG" does (held-out R² of the factors on Online Retail, docs/results.md). The ridge
+  (``hybrid.cold``) penalises this part on its own scale, not standardised.
 
 The vocabularies come from the current catalog (every product, warm or cold: words, no
 interactions), ordered by count then name, so the same catalog always gives the same columns.
@@ -52,12 +55,14 @@ def cold_model_inputs(
     *,
     text_terms: int,
     categories: int,
+    text_ngrams: int = 1,
 ) -> tuple[DataFrame, dict[str, int]]:
     """((item_idx, vec), widths): each product's model input, ``parts`` (``COLD_INPUTS``) side by
     side, and how many columns each part has.
 
     ``vectors``: (item_idx, vec) content vectors, one row per product (the rows returned);
-    ``docs``: (item_idx, title, description, category) of the catalog's products.
+    ``docs``: (item_idx, title, description, category) of the catalog's products;
+    ``text_ngrams``: 1 = words, 2 = words and adjacent word pairs (``lexical.tfidf_postings``).
     """
     spark = vectors.sparkSession
     dim = len(vectors.select("vec").first()[0]) if "content" in parts else 0
@@ -70,7 +75,7 @@ def cold_model_inputs(
         offset += widths["category"]
         entries.append(docs.join(vocab, "category").select("item_idx", "j", F.lit(1.0).alias("w")))
     if "text" in parts:
-        postings = tfidf_postings(docs.select("item_idx", "title", "description"))
+        postings = tfidf_postings(docs.select("item_idx", "title", "description"), ngrams=text_ngrams)
         counted = postings.groupBy("term").agg(F.first("df").alias("n"))
         vocab, widths["text"] = _vocabulary(spark, counted, "term", text_terms, offset)
         offset += widths["text"]

@@ -60,21 +60,33 @@ class LexicalInputError(HybridrecError):
     """The lexical pass got arguments it cannot work with."""
 
 
-def _terms(docs: DataFrame) -> DataFrame:
-    return docs.select("item_idx", F.explode(tokens_column("title", "description")).alias("term"))
+def _terms(docs: DataFrame, ngrams: int = 1) -> DataFrame:
+    """(item_idx, term): every token of the item's text and, with ``ngrams`` 2, every pair of
+    adjacent tokens as one term ("lunch bag"), one row per occurrence."""
+    if ngrams not in (1, 2):
+        raise LexicalInputError(f"lexical terms: ngrams must be 1 (words) or 2 (words and word pairs), got {ngrams}")
+    words = docs.select("item_idx", tokens_column("title", "description").alias("_t"))
+    terms = F.col("_t")
+    if ngrams == 2:
+        n_pairs = F.greatest(F.size("_t") - F.lit(1), F.lit(0))
+        pairs = F.zip_with(F.slice("_t", 1, n_pairs), F.slice("_t", 2, n_pairs), lambda a, b: F.concat_ws(" ", a, b))
+        terms = F.concat(terms, pairs)
+    return words.select("item_idx", F.explode(terms).alias("term"))
 
 
-def tfidf_postings(docs: DataFrame, term_weights: DataFrame | None = None) -> DataFrame:
+def tfidf_postings(docs: DataFrame, term_weights: DataFrame | None = None, ngrams: int = 1) -> DataFrame:
     """(item_idx, term, weight, df) for ``docs`` (item_idx, title, description; one row per item).
 
     ``weight`` is the term's entry in the item's l2-normalised TF-IDF row, ``df`` the number of
     items whose text holds the term. ``n`` (the idf's product count) is every row of ``docs``,
     with or without tokens, as in the bench. ``term_weights`` (term, term_weight), e.g.
     ``informative_term_weights``, multiplies each term's idf before the rows are normalised; a
-    term it lacks keeps its idf. An item whose every term weighs 0 gets no rows.
+    term it lacks keeps its idf. An item whose every term weighs 0 gets no rows. ``ngrams`` 2
+    adds adjacent word pairs as terms (``_terms``; the cold model's text part), 1 is words only
+    (the lexical neighbours).
     """
     n = docs.count()
-    tf = _terms(docs).groupBy("item_idx", "term").agg(F.count(F.lit(1)).cast("double").alias("tf"))
+    tf = _terms(docs, ngrams).groupBy("item_idx", "term").agg(F.count(F.lit(1)).cast("double").alias("tf"))
     df = F.count(F.lit(1)).over(Window.partitionBy("term"))
     idf = F.log((F.lit(1.0) + F.lit(float(n))) / (F.lit(1.0) + df)) + F.lit(1.0)
     if term_weights is not None:

@@ -245,11 +245,16 @@ def score_users(
     def cold() -> str:
         docs = products.join(item_index, "product_id").select("item_idx", "title", "description", "category")
         model_vec, widths = cold_model_inputs(
-            vec_idx, docs, rc.cold_inputs, text_terms=rc.cold_text_terms, categories=rc.cold_categories
+            vec_idx,
+            docs,
+            rc.cold_inputs,
+            text_terms=rc.cold_text_terms,
+            categories=rc.cold_categories,
+            text_ngrams=rc.cold_text_ngrams,
         )
         model_vec = stage(model_vec, "cold_inputs") if len(widths) > 1 or "content" not in widths else model_vec
         warm_vec = inputs.als_items.join(item_index, "product_id").join(model_vec, "item_idx").select("vec", "factors")
-        model = fit_cold_model(warm_vec, rc, list(widths.values()))
+        model = fit_cold_model(warm_vec, rc, widths)
         metrics.update(model.metrics())
         cold_vec = (
             model_vec.join(item_index, "item_idx").join(item_stats, "product_id", "left_anti").select("item_idx", "vec")
