@@ -430,8 +430,12 @@ def shipped_path(spark: Any, cat: Catalog, seed: int, clock: Callable[[str], Non
         out[name] = {
             "inputs": list(parts),
             "widths": widths,
-            "text": f"{text_terms} terms, {'words' if text_ngrams == 1 else 'words + word pairs'}, "
-            f"{'standardised' if text_scaled else 'own scale'}",
+            "text": (
+                f"{text_terms} terms, {'words' if text_ngrams == 1 else 'words + word pairs'}, "
+                f"{'standardised' if text_scaled else 'own scale'}"
+                if "text" in parts
+                else None
+            ),
             "model": model.kind,
             "r2": model.r2,
             "cosine": model.cosine,

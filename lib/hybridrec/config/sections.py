@@ -716,18 +716,20 @@ class RecommendConfig:
     # What the cold-item model reads (hybrid/cold_inputs.py): content = the fused content vector,
     # category = one-hot of the catalog category, text = TF-IDF of title + description. Chosen on
     # bench/bench_factors.py --shipped-only, held-out R² of the factors: Online Retail (real
-    # purchases) 0.016 -> 0.244, fashion (simulated shoppers) 0.107 -> 0.366 (docs/results.md).
+    # purchases) 0.016 -> 0.355, fashion (simulated shoppers) 0.107 -> 0.394 (docs/results.md).
     cold_inputs: list[str] = field(default_factory=lambda: ["content", "category", "text"])
     # TF-IDF columns: the terms found in most products, and whether a term is a word (1) or also a
     # pair of adjacent words (2). Chosen on Online Retail's real purchases (bench/bench_factors.py
-    # --shipped-only, docs/results.md "Word pairs"); the fashion catalog's figure is reported beside.
+    # --shipped-only, docs/results.md "Word pairs"): held-out R² 0.244 (1000 words) -> 0.355; the
+    # fashion catalog agrees (0.366 -> 0.394).
     cold_text_terms: int = 3000
     cold_text_ngrams: int = 2
     cold_categories: int = 500  # category columns: the most common categories
     # The cold-item model from cold_inputs to ALS item factors (hybrid/cold.py): ridge (closed
     # form from per-partition sums) or mlp (one ReLU layer trained on the driver on a seeded sample of
     # at most cold_model_max_rows warm products). ridge: held-out R² on the default inputs, Online
-    # Retail 0.244 vs mlp 0.092, fashion 0.366 vs 0.297 (bench/bench_factors.py --shipped-only).
+    # Retail 0.355 vs mlp 0.059; fashion, on the inputs before word pairs, 0.366 vs 0.297
+    # (bench/bench_factors.py --shipped-only).
     cold_model: str = "ridge"
     cold_model_max_rows: int = 100000  # warm products the driver holds to train the mlp head
     # Share of warm products kept out of the fit to report the model's held-out R² and cosine

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -97,13 +98,23 @@ class _Sums:
         flags = [True] * len(widths) if scaled is None else list(scaled)
         per_column = np.repeat(np.asarray(l2, np.float64), widths)
         scale = np.where(np.repeat(np.asarray(flags, bool), widths), var, 1.0)
-        return np.linalg.solve(self.xtx + np.diag(np.append(per_column * scale, 0.0)), self.xty)
+        return _solve_symmetric(self.xtx + np.diag(np.append(per_column * scale, 0.0)), self.xty)
 
     def r2(self, weights: np.ndarray) -> float | None:
         """Share of these rows' factor variance that ``weights`` explain (None: no variance)."""
         sse = self.yty - 2 * float((weights * self.xty).sum()) + float((weights * (self.xtx @ weights)).sum())
         sst = self.yty - float(self.ysum @ self.ysum) / self.n
         return 1.0 - sse / sst if sst > 0 else None
+
+
+def _solve_symmetric(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a⁻¹ b`` for the penalised X'X: by Cholesky (a third of LU's time at the default inputs'
+    3,129 columns, and ``_choose_l2`` solves some 40 times), by LU where rounding leaves ``a`` not
+    positive definite."""
+    try:
+        return scipy.linalg.solve(a, b, assume_a="pos", check_finite=False)
+    except np.linalg.LinAlgError:
+        return np.linalg.solve(a, b)
 
 
 def _sums(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
