@@ -382,7 +382,7 @@ def shipped_path(spark: Any, cat: Catalog, seed: int, clock: Callable[[str], Non
     from pyspark.sql import functions as F
 
     from hybridrec.config import RecommendConfig
-    from hybridrec.hybrid.cold import RAW_PARTS, fit_cold_model_with
+    from hybridrec.hybrid.cold import RAW_PARTS, fit_cold_model_with, ridge_parts
     from hybridrec.hybrid.cold_inputs import cold_model_inputs
 
     defaults = RecommendConfig()
@@ -414,7 +414,7 @@ def shipped_path(spark: Any, cat: Catalog, seed: int, clock: Callable[[str], Non
             categories=defaults.cold_categories,
             text_ngrams=text_ngrams,
         )
-        used = {part: w for part, w in widths.items() if w > 0}
+        groups, scaled = ridge_parts(widths, frozenset() if text_scaled else RAW_PARTS)
         warm = vectors.join(frame.select("item_idx", "factors"), "item_idx").persist()
         started = time.perf_counter()
         model = fit_cold_model_with(
@@ -424,8 +424,8 @@ def shipped_path(spark: Any, cat: Catalog, seed: int, clock: Callable[[str], Non
             holdout=defaults.cold_model_holdout,
             max_rows=defaults.cold_model_max_rows,
             seed=seed,
-            groups=list(used.values()),
-            scaled=[text_scaled or part not in RAW_PARTS for part in used],
+            groups=groups,
+            scaled=scaled,
         )
         out[name] = {
             "inputs": list(parts),

@@ -328,12 +328,20 @@ def heldout_figures(rows: DataFrame, model: FactorRegression | MlpHead) -> tuple
     return n, (1.0 - sse / sst if sst > 0 else None), sum(float(p["cos"]) for p in parts) / n
 
 
+def ridge_parts(widths: Mapping[str, int], raw: frozenset[str] = RAW_PARTS) -> tuple[list[int], list[bool]]:
+    """(groups, scaled) of the ridge for the input parts ``widths`` (``cold_inputs.
+    cold_model_inputs``): the widths of the parts with columns, in order, and whether each part's
+    penalty is on standardised columns (every part but those of ``raw``)."""
+    used = {name: w for name, w in widths.items() if w > 0}
+    return list(used.values()), [name not in raw for name in used]
+
+
 def fit_cold_model(warm: DataFrame, rc: RecommendConfig, widths: Mapping[str, int] | None = None) -> ColdModel:
     """The ``recommend.cold_model`` model on ``warm`` (vec, factors), measured on the held-out
     ``cold_model_holdout`` share (0 = none: no figures). ``widths``: each input part's column
     count (``cold_inputs.cold_model_inputs``), each part with its own ridge penalty, the parts of
     ``RAW_PARTS`` not standardised. See the module docstring."""
-    parts = None if widths is None else {name: w for name, w in widths.items() if w > 0}
+    groups, scaled = ridge_parts(widths) if widths is not None else (None, None)
     return fit_cold_model_with(
         warm,
         rc.cold_model,
@@ -341,8 +349,8 @@ def fit_cold_model(warm: DataFrame, rc: RecommendConfig, widths: Mapping[str, in
         holdout=rc.cold_model_holdout,
         max_rows=rc.cold_model_max_rows,
         seed=rc.cold_model_seed,
-        groups=None if parts is None else list(parts.values()),
-        scaled=None if parts is None else [name not in RAW_PARTS for name in parts],
+        groups=groups,
+        scaled=scaled,
     )
 
 
