@@ -161,3 +161,28 @@ def test_text_part_is_penalised_on_its_own_scale_and_the_rest_standardised(spark
         warm, "ridge", l2=4.0, holdout=0.0, max_rows=10, seed=1, groups=[3, 5], scaled=[True, True]
     )
     assert not np.allclose(standardised.model.predict(x[:5]), got.model.predict(x[:5]), atol=1e-4)
+
+
+def test_one_pass_over_sparse_inputs_gives_the_closed_form_on_every_warm_product(spark) -> None:
+    """Mostly-zero inputs (a dense content vector beside a TF-IDF-like block: the sums are taken
+    sparse) with a held-out share: the night's model is the closed-form ridge on every warm
+    product, and the figures come from the held-out products alone."""
+    rng = np.random.default_rng(17)
+    n = 400
+    content = rng.normal(size=(n, 2))
+    text = rng.random((n, 120)) * (rng.random((n, 120)) < 0.02)
+    x = np.hstack([content, text]).astype(np.float32)
+    assert np.count_nonzero(x) < 0.1 * x.size
+    y = (x @ rng.normal(size=(122, 3)) + 0.1 * rng.normal(size=(n, 3))).astype(np.float32)
+    rows = [(x[i].tolist(), y[i].tolist()) for i in range(n)]
+    warm = spark.createDataFrame(rows, "vec array<float>, factors array<float>").repartition(3)
+    got = fit_cold_model_with(
+        warm, "ridge", l2=0.5, holdout=0.25, max_rows=10, seed=6, groups=[2, 120], scaled=[True, False]
+    )
+    assert isinstance(got.model, FactorRegression) and got.fit_rows == n
+    assert 60 < got.heldout_rows < 140 and got.r2 is not None and 0.0 < got.r2 < 1.0
+    x1 = np.hstack([x, np.ones((n, 1))]).astype(np.float64)
+    var = x[:, :2].astype(np.float64).var(axis=0)
+    penalty = np.diag(np.append(0.5 * np.append(var, np.ones(120)), 0.0))
+    want = np.linalg.solve(x1.T @ x1 + penalty, x1.T @ y)
+    np.testing.assert_allclose(got.model.weights, want, rtol=1e-4, atol=1e-5)

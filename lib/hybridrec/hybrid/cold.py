@@ -6,7 +6,9 @@ item (blocked top-K).
 Two models (``recommend.cold_model``, chosen by ``fit_cold_model``):
 
 - ``ridge``: the fit needs only X'X and X'Y (d x d and d x r): each partition sums its own rows in
-  a pandas UDF and the driver adds up a handful of small matrices, whatever the number of items.
+  a pandas UDF and the driver adds up a handful of matrices, whatever the number of items. One pass
+  sums every side of the fit at once (fitted, validation, held out: ``_ridge_sides``), and rows as
+  sparse as the default inputs' (the text's TF-IDF, ~10 of 3,000 columns set) are summed sparse.
   The penalty is on standardised inputs (column j: l2 x its variance, from the same sums), one per
   input part, except the text's TF-IDF (``RAW_PARTS``): its rows are unit length, so a column's
   scale already says how much the term weighs, and standardising it would shrink a term seen on
@@ -31,8 +33,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.linalg
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from scipy import sparse
 
 from hybridrec.collab.topk import blocked
 from hybridrec.config.sections import COLD_MODELS, RecommendConfig
@@ -50,8 +53,12 @@ MIN_HEAD_ROWS = 50
 L2_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 RAW_PARTS = frozenset({"text"})
 # The per-partition sums are (d + 1)² doubles each (d = the input's width: 3,129 on the default
-# inputs, 78 MB); at most this many reach the driver (the rows are coalesced, never shuffled).
+# inputs, 78 MB) per side of the fit; at most this many partitions (and no more than the session's
+# default parallelism) reach the driver: the rows are coalesced, never shuffled.
 SUM_PARTITIONS = 8
+# A batch whose share of non-zero inputs is at most this is summed as a sparse matrix (the default
+# inputs: ~4 %, a 3,000-term TF-IDF beside a dense content vector).
+SPARSE_SUM_DENSITY = 0.25
 VALIDATION_SHARE = 0.2  # of the fit rows, to choose the penalty (seeded hash, like the held-out share)
 MIN_VALIDATION_ROWS = 20  # below this many validation rows the penalty is not chosen: DEFAULT_L2
 DEFAULT_L2 = 10.0
@@ -117,26 +124,41 @@ def _solve_symmetric(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.linalg.solve(a, b)
 
 
+def _gram(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(X'X, X'Y) of ``x`` with a column of ones appended, in float64; sparse products when few of
+    ``x``'s entries are set (the same sums, far fewer multiplications)."""
+    ones = np.ones((len(x), 1))
+    if np.count_nonzero(x) <= SPARSE_SUM_DENSITY * x.size:
+        xs = sparse.hstack([sparse.csr_matrix(x, dtype=np.float64), ones], format="csr")
+        xt = xs.T.tocsr()
+        return (xt @ xs).toarray(), np.asarray(xt @ y)
+    dense = np.hstack([x.astype(np.float64), ones])
+    return dense.T @ dense, dense.T @ y
+
+
 def _sums(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    xtx = xty = ysum = None
-    yty = 0.0
-    n = 0
+    """Per partition, one row of sums for each ``side`` label present (see ``_collect_sums``)."""
+    acc: dict[int, list] = {}
     for pdf in batches:
         if pdf.empty:
             continue
-        x = np.stack(pdf["vec"].to_numpy()).astype(np.float64)
-        x = np.hstack([x, np.ones((len(x), 1))])
-        y = np.stack(pdf["factors"].to_numpy()).astype(np.float64)
-        if xtx is None:
-            xtx, xty, ysum = np.zeros((x.shape[1],) * 2), np.zeros((x.shape[1], y.shape[1])), np.zeros(y.shape[1])
-        xtx += x.T @ x
-        xty += x.T @ y
-        ysum += y.sum(axis=0)
-        yty += float((y * y).sum())
-        n += len(x)
-    if n:
+        for side, part in pdf.groupby("side", sort=True):
+            x = np.stack(part["vec"].to_numpy())
+            y = np.stack(part["factors"].to_numpy()).astype(np.float64)
+            xtx, xty = _gram(x, y)
+            got = acc.get(int(side))
+            if got is None:
+                acc[int(side)] = [len(x), xtx, xty, y.sum(axis=0), float((y * y).sum())]
+            else:
+                got[0] += len(x)
+                got[1] += xtx
+                got[2] += xty
+                got[3] += y.sum(axis=0)
+                got[4] += float((y * y).sum())
+    for side, (n, xtx, xty, ysum, yty) in sorted(acc.items()):
         yield pd.DataFrame(
             {
+                "side": [side],
                 "n": [n],
                 "xtx": [xtx.tobytes()],
                 "xty": [xty.tobytes()],
@@ -148,32 +170,47 @@ def _sums(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         )
 
 
-def _collect_sums(rows: DataFrame) -> _Sums | None:
-    """The ``_Sums`` of (vec, factors) ``rows``: each partition sums its own, the driver adds them.
+def _collect_sums(rows: DataFrame, side: Column | None = None) -> dict[int, _Sums]:
+    """The ``_Sums`` of (vec, factors) ``rows`` for each value of the int ``side`` column (None:
+    every row on side 0), in one pass: each partition sums its own, the driver adds them.
 
     The matrices travel as the raw bytes of float64 arrays: as ``array<double>`` a 3,129-column
     X'X became 9.8 million Python floats per partition on the driver, 73 of the 91 s the fit took
     on Online Retail's 3,000-term inputs."""
+    partitions = max(1, min(SUM_PARTITIONS, rows.sparkSession.sparkContext.defaultParallelism))
+    labelled = rows.select("vec", "factors", (side if side is not None else F.lit(0)).cast("int").alias("side"))
     parts = (
-        rows.select("vec", "factors")
-        .coalesce(SUM_PARTITIONS)
-        .mapInPandas(_sums, "n long, xtx binary, xty binary, ysum binary, yty double, p int, r int")
+        labelled.coalesce(partitions)
+        .mapInPandas(_sums, "side int, n long, xtx binary, xty binary, ysum binary, yty double, p int, r int")
         .collect()
     )
-    if not parts:
-        return None
-    p, r = parts[0]["p"], parts[0]["r"]
 
     def array(raw: bytes, shape: tuple[int, ...]) -> np.ndarray:
         return np.frombuffer(raw, dtype=np.float64).reshape(shape)
 
-    return _Sums(
-        n=sum(int(row["n"]) for row in parts),
-        xtx=sum(array(row["xtx"], (p, p)) for row in parts),
-        xty=sum(array(row["xty"], (p, r)) for row in parts),
-        ysum=sum(array(row["ysum"], (r,)) for row in parts),
-        yty=sum(float(row["yty"]) for row in parts),
-    )
+    out: dict[int, _Sums] = {}
+    for row in parts:
+        p, r = row["p"], row["r"]
+        got = _Sums(
+            n=int(row["n"]),
+            xtx=array(row["xtx"], (p, p)),
+            xty=array(row["xty"], (p, r)),
+            ysum=array(row["ysum"], (r,)),
+            yty=float(row["yty"]),
+        )
+        out[row["side"]] = out[row["side"]] + got if row["side"] in out else got
+    return out
+
+
+def _total(*sums: _Sums | None) -> _Sums | None:
+    """The sum of the given sides' sums (None: none of them has rows)."""
+    present = [s for s in sums if s is not None]
+    if not present:
+        return None
+    total = present[0]
+    for other in present[1:]:
+        total = total + other
+    return total
 
 
 def _choose_l2(fit: _Sums, val: _Sums, groups: Sequence[int], scaled: Sequence[bool] | None) -> tuple[float, ...]:
@@ -196,6 +233,38 @@ def _choose_l2(fit: _Sums, val: _Sums, groups: Sequence[int], scaled: Sequence[b
     return tuple(best)
 
 
+def _ridge(
+    fit: _Sums | None,
+    val: _Sums | None,
+    l2: float | Sequence[float] | None,
+    groups: Sequence[int] | None,
+    scaled: Sequence[bool] | None,
+) -> FactorRegression:
+    """The ridge on the rows of ``fit`` and ``val`` together; ``l2`` None: each part's penalty
+    chosen by fitting on ``fit`` and scoring on ``val`` (``DEFAULT_L2`` when ``val`` has fewer than
+    ``MIN_VALIDATION_ROWS`` rows; every row in ``val``: nothing to choose on, fitted on them)."""
+    if fit is None:
+        fit, val = val, None
+    if fit is None:
+        raise HybridrecError("no product has both an embedding and ALS factors: cannot fit the cold-item regression")
+    sums = _total(fit, val)
+    assert sums is not None
+    parts = [sums.xtx.shape[0] - 1] if groups is None else list(groups)
+    if sum(parts) != sums.xtx.shape[0] - 1:
+        raise HybridrecError(
+            f"cold-item regression: input parts {parts} do not add up to {sums.xtx.shape[0] - 1} columns"
+        )
+    if l2 is None:
+        usable = val is not None and val.n >= MIN_VALIDATION_ROWS
+        chosen = _choose_l2(fit, val, parts, scaled) if usable and val is not None else (DEFAULT_L2,) * len(parts)
+    elif isinstance(l2, (int, float)):
+        chosen = (float(l2),) * len(parts)
+    else:
+        chosen = tuple(float(v) for v in l2)
+    weights = sums.solve(chosen, parts, scaled)
+    return FactorRegression(weights=weights.astype(np.float32), rows=sums.n, r2=sums.r2(weights) or 0.0, l2=chosen)
+
+
 def fit_factor_regression(
     warm: DataFrame,
     l2: float | Sequence[float] | None,
@@ -211,28 +280,9 @@ def fit_factor_regression(
     the rows (fitted on the rest; both from sums, ``_choose_l2``), then refitted on every row with
     them; a number: that penalty for every part; a sequence: one per part.
     """
-    if l2 is None:
-        fit_part, val_part = heldout_split(warm, VALIDATION_SHARE, seed + 1)
-        halves = [got for got in (_collect_sums(fit_part), _collect_sums(val_part)) if got is not None]
-        sums = halves[0] + halves[1] if len(halves) == 2 else (halves[0] if halves else None)
-    else:
-        sums = _collect_sums(warm)
-    if sums is None:
-        raise HybridrecError("no product has both an embedding and ALS factors: cannot fit the cold-item regression")
-    parts = [sums.xtx.shape[0] - 1] if groups is None else list(groups)
-    if sum(parts) != sums.xtx.shape[0] - 1:
-        raise HybridrecError(
-            f"cold-item regression: input parts {parts} do not add up to {sums.xtx.shape[0] - 1} columns"
-        )
-    if l2 is None:
-        usable = len(halves) == 2 and halves[1].n >= MIN_VALIDATION_ROWS
-        chosen = _choose_l2(halves[0], halves[1], parts, scaled) if usable else (DEFAULT_L2,) * len(parts)
-    elif isinstance(l2, (int, float)):
-        chosen = (float(l2),) * len(parts)
-    else:
-        chosen = tuple(float(v) for v in l2)
-    weights = sums.solve(chosen, parts, scaled)
-    return FactorRegression(weights=weights.astype(np.float32), rows=sums.n, r2=sums.r2(weights) or 0.0, l2=chosen)
+    side = _below(seed + 1, VALIDATION_SHARE).cast("int") if l2 is None else None
+    by_side = _collect_sums(warm, side)
+    return _ridge(by_side.get(0), by_side.get(1), l2, groups, scaled)
 
 
 def predicted_factors(cold: DataFrame, model: FactorRegression | MlpHead | ColdModel) -> DataFrame:
@@ -285,11 +335,16 @@ class ColdModel:
         )
 
 
-def heldout_split(warm: DataFrame, share: float, seed: int) -> tuple[DataFrame, DataFrame]:
-    """(fit rows, held-out rows) of ``warm``: a seeded hash of the content vector picks ``share``
-    of them (identical vectors always on the same side, so a duplicate never grades itself)."""
+def _below(seed: int, share: float) -> Column:
+    """True for a seeded ``share`` of the rows, by a hash of the content vector (identical vectors
+    always on the same side, so a duplicate never grades itself)."""
     bucket = F.abs(F.xxhash64(F.col("vec"), F.lit(seed))) % F.lit(10_000)
-    held = bucket < F.lit(int(round(share * 10_000)))
+    return bucket < F.lit(int(round(share * 10_000)))
+
+
+def heldout_split(warm: DataFrame, share: float, seed: int) -> tuple[DataFrame, DataFrame]:
+    """(fit rows, held-out rows) of ``warm``: ``share`` of them held out by ``_below``."""
+    held = _below(seed, share)
     return warm.filter(~held), warm.filter(held)
 
 
@@ -354,6 +409,45 @@ def fit_cold_model(warm: DataFrame, rc: RecommendConfig, widths: Mapping[str, in
     )
 
 
+def _fit_ridge_measured(
+    warm: DataFrame,
+    l2: float | None,
+    holdout: float,
+    seed: int,
+    groups: Sequence[int] | None,
+    scaled: Sequence[bool] | None,
+) -> ColdModel:
+    """The ridge of ``fit_cold_model_with`` from one pass of sums over ``warm``: each row's side is
+    held out or not (``holdout``, ``seed``) and, when the penalty is chosen, in the validation
+    share or not (``seed + 1``). Penalties are chosen on the fitted side, the model fitted there is
+    measured on the held-out rows, and the night's model is the one on every row (the sides' sums
+    added: no second pass)."""
+    held = _below(seed, holdout).cast("int") * F.lit(2) if holdout > 0 else F.lit(0)
+    side = held + (_below(seed + 1, VALIDATION_SHARE).cast("int") if l2 is None else F.lit(0))
+    by_side = _collect_sums(warm, side)
+    fitted = _total(by_side.get(0), by_side.get(1))
+    if holdout <= 0 or fitted is None or fitted.n < MIN_HEAD_ROWS:  # too few to spare any: all rows, no figures
+        model = _ridge(
+            _total(by_side.get(0), by_side.get(2)), _total(by_side.get(1), by_side.get(3)), l2, groups, scaled
+        )
+        return ColdModel(
+            kind=_ridge_kind(model, l2), model=model, fit_rows=model.rows, heldout_rows=0, r2=None, cosine=None
+        )
+    measured = _ridge(by_side.get(0), by_side.get(1), l2, groups, scaled)
+    n_held, r2, cosine = heldout_figures(warm.filter(_below(seed, holdout)), measured)
+    everything = _total(*by_side.values())
+    assert everything is not None
+    shipped = _ridge(everything, None, measured.l2, groups, scaled)
+    return ColdModel(
+        kind=_ridge_kind(measured, l2), model=shipped, fit_rows=shipped.rows, heldout_rows=n_held, r2=r2, cosine=cosine
+    )
+
+
+def _ridge_kind(model: FactorRegression, l2: float | None) -> str:
+    penalties = "/".join(f"{v:g}" for v in model.l2)
+    return f"ridge (l2 {penalties}{'' if l2 is not None else ', chosen on a validation share'})"
+
+
 def fit_cold_model_with(
     warm: DataFrame,
     kind: str,
@@ -373,36 +467,27 @@ def fit_cold_model_with(
     if kind not in COLD_MODELS:
         raise HybridrecError(f"recommend.cold_model must be one of {', '.join(COLD_MODELS)}, got {kind!r}")
     warm = warm.select("vec", "factors")
+    if kind == "ridge":
+        return _fit_ridge_measured(warm, l2, holdout, seed, groups, scaled)
     fit_rows, held_rows = heldout_split(warm, holdout, seed) if holdout > 0 else (warm, None)
     n_avail = fit_rows.count()
     if held_rows is not None and n_avail < MIN_HEAD_ROWS:  # too few to spare any: fit on all, no figures
         fit_rows, held_rows, n_avail = warm, None, warm.count()
     if n_avail == 0:
         raise HybridrecError("no product has both an embedding and ALS factors: cannot fit the cold-item model")
-    note = ""
-    if kind == "mlp" and n_avail < MIN_HEAD_ROWS:
-        kind, note = "ridge", f" (mlp needs {MIN_HEAD_ROWS} warm products, {n_avail} here)"
-    if kind == "ridge":
-        measured: FactorRegression | MlpHead = fit_factor_regression(fit_rows, l2, seed, groups, scaled)
-        n_fit = measured.rows
-        penalties = "/".join(f"{v:g}" for v in measured.l2)
-        note = f" (l2 {penalties}{'' if l2 is not None else ', chosen on a validation share'})"
-    else:
-        sample = (
-            fit_rows if n_avail <= max_rows else fit_rows.sample(fraction=min(1.0, 1.1 * max_rows / n_avail), seed=seed)
-        )
-        pdf = sample.limit(max_rows).toPandas()  # at most max_rows rows reach the driver
-        x = np.stack(pdf["vec"].to_numpy()).astype(np.float32)
-        y = np.stack(pdf["factors"].to_numpy()).astype(np.float32)
-        measured = fit_mlp(x, y, seed=seed)
-        n_fit = len(pdf)
-    n_held, r2, cosine = heldout_figures(held_rows, measured) if held_rows is not None else (0, None, None)
-    if kind == "ridge" and held_rows is not None:
-        assert isinstance(measured, FactorRegression)
-        # measured on the split, shipped on every warm product with the penalty chosen there
-        measured = fit_factor_regression(warm, measured.l2, seed, groups, scaled)
-        n_fit = measured.rows
-    return ColdModel(kind=kind + note, model=measured, fit_rows=n_fit, heldout_rows=n_held, r2=r2, cosine=cosine)
+    if n_avail < MIN_HEAD_ROWS:
+        ridge = _fit_ridge_measured(warm, l2, 0.0, seed, groups, scaled)
+        ridge.kind += f" (mlp needs {MIN_HEAD_ROWS} warm products, {n_avail} here)"
+        return ridge
+    sample = (
+        fit_rows if n_avail <= max_rows else fit_rows.sample(fraction=min(1.0, 1.1 * max_rows / n_avail), seed=seed)
+    )
+    pdf = sample.limit(max_rows).toPandas()  # at most max_rows rows reach the driver
+    x = np.stack(pdf["vec"].to_numpy()).astype(np.float32)
+    y = np.stack(pdf["factors"].to_numpy()).astype(np.float32)
+    head = fit_mlp(x, y, seed=seed)
+    n_held, r2, cosine = heldout_figures(held_rows, head) if held_rows is not None else (0, None, None)
+    return ColdModel(kind="mlp", model=head, fit_rows=len(pdf), heldout_rows=n_held, r2=r2, cosine=cosine)
 
 
 def cold_candidates(
