@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -116,7 +117,7 @@ class _Sums:
 
 def _solve_symmetric(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a⁻¹ b`` for the penalised X'X: by Cholesky (a third of LU's time at the default inputs'
-    3,129 columns, and ``_choose_l2`` solves 6 + 12 x parts times), by LU where rounding leaves
+    3,129 columns, and ``_choose_l2`` solves up to 6 + 12 x parts times), by LU where rounding leaves
     ``a`` not positive definite."""
     try:
         return scipy.linalg.solve(a, b, assume_a="pos", check_finite=False)
@@ -124,16 +125,24 @@ def _solve_symmetric(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.linalg.solve(a, b)
 
 
-def _gram(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(X'X, X'Y) of ``x`` with a column of ones appended, in float64; sparse products when few of
-    ``x``'s entries are set (the same sums, far fewer multiplications)."""
+def _gram(x: np.ndarray, y: np.ndarray) -> tuple[sparse.csr_matrix | np.ndarray, np.ndarray]:
+    """(X'X, X'Y) of ``x`` with a column of ones appended, in float64. When few of ``x``'s entries
+    are set X'X is a sparse matrix (the same sums, far fewer multiplications)."""
     ones = np.ones((len(x), 1))
     if np.count_nonzero(x) <= SPARSE_SUM_DENSITY * x.size:
         xs = sparse.hstack([sparse.csr_matrix(x, dtype=np.float64), ones], format="csr")
         xt = xs.T.tocsr()
-        return (xt @ xs).toarray(), np.asarray(xt @ y)
+        return (xt @ xs).tocsr(), np.asarray(xt @ y)
     dense = np.hstack([x.astype(np.float64), ones])
     return dense.T @ dense, dense.T @ y
+
+
+def _upper_triangle(xtx: sparse.csr_matrix | np.ndarray) -> tuple[bytes, bytes, bytes]:
+    """The set entries of the upper triangle of the symmetric ``xtx`` as (row int32, column int32,
+    value float64) bytes: what travels to the driver. On the default inputs the text's terms
+    rarely share a product, so this is a tenth of the dense matrix (under the dense bytes always)."""
+    upper = sparse.triu(sparse.coo_matrix(xtx)).tocoo()
+    return upper.row.astype(np.int32).tobytes(), upper.col.astype(np.int32).tobytes(), upper.data.tobytes()
 
 
 def _sums(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -151,16 +160,20 @@ def _sums(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
                 acc[int(side)] = [len(x), xtx, xty, y.sum(axis=0), float((y * y).sum())]
             else:
                 got[0] += len(x)
-                got[1] += xtx
+                same = sparse.issparse(got[1]) == sparse.issparse(xtx)
+                got[1] = got[1] + xtx if same else np.asarray(got[1] + xtx)  # a dense batch beside sparse ones
                 got[2] += xty
                 got[3] += y.sum(axis=0)
                 got[4] += float((y * y).sum())
     for side, (n, xtx, xty, ysum, yty) in sorted(acc.items()):
+        rows, cols, values = _upper_triangle(xtx)
         yield pd.DataFrame(
             {
                 "side": [side],
                 "n": [n],
-                "xtx": [xtx.tobytes()],
+                "rows": [rows],
+                "cols": [cols],
+                "values": [values],
                 "xty": [xty.tobytes()],
                 "ysum": [ysum.tobytes()],
                 "yty": [yty],
@@ -174,32 +187,46 @@ def _collect_sums(rows: DataFrame, side: Column | None = None) -> dict[int, _Sum
     """The ``_Sums`` of (vec, factors) ``rows`` for each value of the int ``side`` column (None:
     every row on side 0), in one pass: each partition sums its own, the driver adds them.
 
-    The matrices travel as the raw bytes of float64 arrays: as ``array<double>`` a 3,129-column
-    X'X became 9.8 million Python floats per partition on the driver, 73 of the 91 s the fit took
-    on Online Retail's 3,000-term inputs."""
+    The matrices travel as raw bytes (X'X as its upper triangle's set entries, ``_upper_triangle``):
+    as ``array<double>`` a 3,129-column X'X became 9.8 million Python floats per partition on the
+    driver, 73 of the 91 s the fit took on Online Retail's 3,000-term inputs, and four sides of
+    dense 3,390-column matrices per partition filled the driver's 4 GB heap on the fashion catalog."""
     partitions = max(1, min(SUM_PARTITIONS, rows.sparkSession.sparkContext.defaultParallelism))
     labelled = rows.select("vec", "factors", (side if side is not None else F.lit(0)).cast("int").alias("side"))
-    parts = (
-        labelled.coalesce(partitions)
-        .mapInPandas(_sums, "side int, n long, xtx binary, xty binary, ysum binary, yty double, p int, r int")
-        .collect()
+    schema = (
+        "side int, n long, rows binary, cols binary, values binary, xty binary, ysum binary, yty double, p int, r int"
     )
+    parts = labelled.coalesce(partitions).mapInPandas(_sums, schema).collect()
+    return {
+        side_no: _side_sums([row.asDict() for row in parts if row["side"] == side_no])
+        for side_no in sorted({int(row["side"]) for row in parts})
+    }
 
-    def array(raw: bytes, shape: tuple[int, ...]) -> np.ndarray:
-        return np.frombuffer(raw, dtype=np.float64).reshape(shape)
 
-    out: dict[int, _Sums] = {}
-    for row in parts:
-        p, r = row["p"], row["r"]
-        got = _Sums(
-            n=int(row["n"]),
-            xtx=array(row["xtx"], (p, p)),
-            xty=array(row["xty"], (p, r)),
-            ysum=array(row["ysum"], (r,)),
-            yty=float(row["yty"]),
-        )
-        out[row["side"]] = out[row["side"]] + got if row["side"] in out else got
-    return out
+def _side_sums(rows: Sequence[Mapping[str, Any]]) -> _Sums:
+    """One side's ``_Sums`` from the rows ``_sums`` yielded for it (one per partition holding it)."""
+
+    def array(raw: bytes, dtype: type, shape: tuple[int, ...] = (-1,)) -> np.ndarray:
+        return np.frombuffer(raw, dtype=dtype).reshape(shape)
+
+    p, r = rows[0]["p"], rows[0]["r"]
+    upper = sparse.coo_matrix(
+        (
+            np.concatenate([array(row["values"], np.float64) for row in rows]),
+            (
+                np.concatenate([array(row["rows"], np.int32) for row in rows]),
+                np.concatenate([array(row["cols"], np.int32) for row in rows]),
+            ),
+        ),
+        shape=(p, p),
+    ).toarray()  # duplicates (the partitions' shares of one entry) are added
+    return _Sums(
+        n=sum(int(row["n"]) for row in rows),
+        xtx=upper + upper.T - np.diag(np.diag(upper)),
+        xty=sum(array(row["xty"], np.float64, (p, r)) for row in rows),
+        ysum=sum(array(row["ysum"], np.float64, (r,)) for row in rows),
+        yty=sum(float(row["yty"]) for row in rows),
+    )
 
 
 def _total(*sums: _Sums | None) -> _Sums | None:
@@ -215,11 +242,17 @@ def _total(*sums: _Sums | None) -> _Sums | None:
 
 def _choose_l2(fit: _Sums, val: _Sums, groups: Sequence[int], scaled: Sequence[bool] | None) -> tuple[float, ...]:
     """Per-part penalties from ``L2_GRID`` by validation R²: the best common one, then two rounds
-    of trying each grid value for one part at a time (6 + 12 x parts solves of a d x d system)."""
+    of trying each grid value for one part at a time (at most 6 + 12 x parts solves of a d x d
+    system, each distinct set of penalties solved once)."""
+
+    seen: dict[tuple[float, ...], float] = {}
 
     def score(l2: Sequence[float]) -> float:
-        got = val.r2(fit.solve(l2, groups, scaled))
-        return -np.inf if got is None else got
+        key = tuple(l2)
+        if key not in seen:  # the rounds revisit penalties already scored: each is solved once
+            got = val.r2(fit.solve(l2, groups, scaled))
+            seen[key] = -np.inf if got is None else got
+        return seen[key]
 
     common = max(L2_GRID, key=lambda g: score([g] * len(groups)))
     best, best_score = [common] * len(groups), score([common] * len(groups))
