@@ -23,6 +23,9 @@ by cosine are searched among all other products (train + val splits) with
   ``--lexical-attributes`` (``recommend.lexical_attributes``; hybrid.lexical), counted on the
   searched products only; ``fused+tfidf w`` / ``fused+tfidf_info w``: the blends the similar-items
   lists use at ``recommend.similar_lexical_weight = w``
+- ``shared+tfidf_info w`` (the last lexical method): the same blend with ``recommend.
+  similar_mixed_pairs: text``, what the night ships: a product with a photo and one without are
+  compared by their text vectors instead of the fused ones (``similar.nearest_on_shared``)
 
 Figures per method: precision@k of the same articleType (the catalog's category), gender,
 baseColour, masterCategory, subCategory, usage and season (``ceiling``: the best any method could
@@ -52,6 +55,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +79,9 @@ PROTOCOL = (
     "val products. TF-IDF idf is counted on every title (no labels involved); 'tfidf_info' multiplies "
     "each term's idf by how well it predicts inputs.lexical_attributes, counted on the searched "
     "products' labels only (hybrid.lexical, informative terms); 'fused+tfidf w' ranks by (1 - w) * "
-    "fused cosine + w * TF-IDF cosine (likewise fused+tfidf_info). Chance = share of searched-catalog "
+    "fused cosine + w * TF-IDF cosine (likewise fused+tfidf_info); 'shared+tfidf_info w' the same with "
+    "the text-vector cosine in place of the fused one between a product with a photo and one without "
+    "(recommend.similar_mixed_pairs: text, what the night ships). Chance = share of searched-catalog "
     "pairs with the same value. Image robustness 'as_decoded' should equal the image model's test accuracy in "
     "inputs.model_test_accuracy (the same photos through the same decode path)."
 )
@@ -122,21 +128,58 @@ def top_k(
 ) -> np.ndarray:
     """Row indices into ``catalog`` of each query's ``k`` highest dot products, best first (ties:
     the lower index). Rows are expected l2-normalised (then it is the cosine); dense or sparse."""
-    k = min(k, catalog.shape[0])
-    out = np.empty((queries.shape[0], k), dtype=np.int64)
     cat_t = catalog.T.tocsr() if sparse.issparse(catalog) else np.asarray(catalog).T
-    for lo in range(0, queries.shape[0], batch):
-        block = queries[lo : lo + batch] @ cat_t
-        scores = block.toarray() if sparse.issparse(block) else np.asarray(block)
+
+    def scores(rows: slice) -> np.ndarray:
+        block = queries[rows] @ cat_t
+        return block.toarray() if sparse.issparse(block) else np.asarray(block)
+
+    return top_k_of(scores, queries.shape[0], catalog.shape[0], k, batch)
+
+
+def top_k_of(
+    scores: Callable[[slice], np.ndarray], n_queries: int, n_catalog: int, k: int, batch: int = 256
+) -> np.ndarray:
+    """``top_k`` over any score: ``scores(rows)`` gives the (queries in ``rows``) x catalog block."""
+    k = min(k, n_catalog)
+    out = np.empty((n_queries, k), dtype=np.int64)
+    for lo in range(0, n_queries, batch):
+        block = scores(slice(lo, lo + batch))
         part = (
-            np.argpartition(-scores, k - 1, axis=1)[:, :k]
-            if k < scores.shape[1]
-            else np.tile(np.arange(scores.shape[1]), (scores.shape[0], 1))
+            np.argpartition(-block, k - 1, axis=1)[:, :k]
+            if k < block.shape[1]
+            else np.tile(np.arange(block.shape[1]), (block.shape[0], 1))
         )
-        picked = np.take_along_axis(scores, part, axis=1)
+        picked = np.take_along_axis(block, part, axis=1)
         order = np.lexsort((part, -picked), axis=1)
         out[lo : lo + batch] = np.take_along_axis(part, order, axis=1)
     return out
+
+
+@dataclass
+class SharedBlend:
+    """The night's similar-items score with ``recommend.similar_mixed_pairs: text``: ``(1 - w) *
+    content + w * lexical`` cosine, where content is the fused cosine for two products on the same
+    side (both with a photo or both without) and the text-vector cosine across the sides
+    (``similar.nearest_on_shared``)."""
+
+    fused: np.ndarray  # l2 rows
+    text: np.ndarray  # l2 rows, zero where no text vector
+    photo: np.ndarray  # bool per row
+    lexical: sparse.csr_matrix  # l2 rows
+    weight: float
+
+    def top_k(self, queries: np.ndarray, catalog: np.ndarray, k: int) -> np.ndarray:
+        """Positions in ``catalog`` (row indices) of each query's ``k`` best, as ``top_k``."""
+        lex_t = self.lexical[catalog].T.tocsr()
+
+        def scores(rows: slice) -> np.ndarray:
+            q = queries[rows]
+            mixed = self.photo[q][:, None] != self.photo[catalog][None, :]
+            content = np.where(mixed, self.text[q] @ self.text[catalog].T, self.fused[q] @ self.fused[catalog].T)
+            return (1.0 - self.weight) * content + self.weight * (self.lexical[q] @ lex_t).toarray()
+
+        return top_k_of(scores, len(queries), len(catalog), k)
 
 
 def tfidf_vectors(
@@ -527,6 +570,12 @@ def neighbour_figures(
     for lex in lexical_methods:
         for w in BLEND_WEIGHTS:
             matrices[blend_name(w, lex)] = (blend_rows(fused, matrices[lex][0], w), fused_present)
+    # What the night ships (similar_mixed_pairs: text): across photo / no-photo, the text vectors.
+    lex = lexical_methods[-1]
+    for w in BLEND_WEIGHTS:
+        name = blend_name(w, lex).replace("fused+", "shared+")
+        matrices[name] = (SharedBlend(fused, matrices["text"][0], has_photo, matrices[lex][0], w), fused_present)
+        blends.append(name)
     clock("blends")
     attrs = {a: df[a].to_numpy(dtype=object) for a in ATTRIBUTES}
     ceiling = {
@@ -540,7 +589,7 @@ def neighbour_figures(
         cat = catalog_idx[present[catalog_idx]]
         if len(q) == 0 or len(cat) == 0:
             continue
-        found = cat[top_k(matrix[q], matrix[cat], k)]
+        found = cat[matrix.top_k(q, cat, k) if isinstance(matrix, SharedBlend) else top_k(matrix[q], matrix[cat], k)]
         q_known = np.isin(q, queries[known])
         q_never = ~np.isin(q, queries[ever])
         precision: dict[str, dict[str, float | None]] = {}

@@ -156,12 +156,12 @@ def evaluation_backtest(spark: Any, cfg: Any, work: Path, job: str) -> Evaluated
     (``evaluate.cutoff`` or the data's end), ``temporal_split``, ``backtest`` of the four systems,
     and the filter the peers go through; plus the ``als_topk_noop`` / ``popularity_noop`` re-runs
     of ``evaluation_seconds``. Stages under ``work/stage`` (``work`` is emptied first)."""
-    from pyspark.sql import functions as F
 
     from hybridrec.evaluation.backtest_report import evaluation_cutoff
     from hybridrec.evaluation.protocol import temporal_split
     from hybridrec.evaluation.systems import backtest, filtered_lists
     from hybridrec.hybrid import popular
+    from hybridrec.hybrid.content import night_vectors
     from hybridrec.hybrid.scoring import Progress, parquet_stage
     from hybridrec.models.training import current_version
     from hybridrec.tables import INTERACTIONS, PRODUCT_EMBEDDINGS, PRODUCTS, require_table
@@ -185,7 +185,7 @@ def evaluation_backtest(spark: Any, cfg: Any, work: Path, job: str) -> Evaluated
 
     progress("split", split_)
     split = held["split"]
-    vectors = embeddings.filter(F.col("model_version") == version).select("product_id", F.col("fused_emb").alias("vec"))
+    vectors = night_vectors(embeddings, version)
     bt = backtest(spark, cfg, split, interactions, vectors, version, stage, progress)
     judged = split.users.select("user_id")
     capped = filtered_lists(bt.scores, split.products, judged, k, rc.max_per_category)

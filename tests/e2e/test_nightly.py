@@ -68,6 +68,8 @@ def night(spark, tmp_path_factory) -> Path:
             "similar_top_m": SIMILAR_M,
             "content_candidates": 30,
             "cold_candidates": 10,
+            # a catalog attribute weighs the lexical terms: the night reads bronze.products.attributes
+            "lexical_attributes": ["category", "colour"],
         },
         als={"rank": 8, "max_iter": 5, "evaluate": False, "top_k": 30},
     )

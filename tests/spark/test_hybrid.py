@@ -10,6 +10,7 @@ import threading
 
 import numpy as np
 import pytest
+from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from hybridrec.config import RecommendConfig
@@ -145,6 +146,46 @@ def test_similar_items_blend_collab_only_between_warm_products(spark) -> None:
     assert out[(0, 2)] == (pytest.approx(0.5 * 0.8 + 0.5 * 0.99), "both")
     assert out[(0, 1)] == (pytest.approx(0.9), "content")  # item 1 is cold: beta 0
     assert (3, 1) in out and (3, 2) in out and len(out) == 4  # item 3 (cold) keeps its content list
+
+
+def _unit(v: list[float]) -> np.ndarray:
+    a = np.asarray(v, dtype=np.float64)
+    return a / np.linalg.norm(a)
+
+
+def test_photo_and_plain_products_are_compared_on_their_text(spark) -> None:
+    """Products 0-2 have a photo, 3-5 do not (their fused vectors' photo half is imputed: here far
+    from 0's). Across the sides the text vectors decide: 3, whose title reads like 0's, is 0's
+    nearest neighbour; on one side the fused vectors decide, as ``nearest``."""
+    fused = {
+        0: [1, 0, 0, 0],
+        1: [0.9, 0.1, 0, 0],
+        2: [0, 1, 0, 0],
+        3: [0, 0, 1, 0],
+        4: [0, 0, 0.9, 0.1],
+        5: [0, 0, 0, 1],
+    }
+    text = {0: [1, 0, 0], 1: [0, 1, 0], 2: [0, 0, 1], 3: [2, 0.1, 0], 4: [0, 1, 1], 5: None}
+    rows = [
+        (i, [float(v) for v in fused[i]], None if text[i] is None else [float(v) for v in text[i]], i < 3)
+        for i in range(6)
+    ]
+    vectors = spark.createDataFrame(rows, "id int, features array<float>, text array<float>, photo boolean")
+    shared = {(r.item_idx, r.other_idx): r.sim for r in similar.nearest_on_shared(vectors, 2, 6, 4, 4).collect()}
+    plain = {
+        (r.item_idx, r.other_idx): r.sim
+        for r in similar.nearest(vectors.select("id", "features"), 2, 6, 4, 4).collect()
+    }
+    assert (0, 3) in shared and (0, 3) not in plain
+    assert shared[(0, 3)] == pytest.approx(float(_unit(text[0]) @ _unit(text[3])), abs=1e-5)
+    assert shared[(0, 1)] == pytest.approx(plain[(0, 1)], abs=1e-6)  # same side: the fused cosine
+    assert shared[(3, 0)] == pytest.approx(shared[(0, 3)], abs=1e-6)  # symmetric
+    assert not any(pair[0] == 5 and pair[1] < 3 for pair in shared)  # no title: no photo neighbours
+    assert sum(1 for pair in shared if pair[0] == 0) == 2
+    one_side = vectors.filter(F.col("photo"))
+    got = similar.nearest_on_shared(one_side, 2, 3, 4, 4).orderBy("item_idx", "other_idx")
+    want = similar.nearest(one_side.select("id", "features"), 2, 3, 4, 4).orderBy("item_idx", "other_idx")
+    assert_df_equality(got.select("item_idx", "other_idx", "sim"), want.select("item_idx", "other_idx", "sim"))
 
 
 def test_factor_regression_recovers_a_linear_map(spark) -> None:

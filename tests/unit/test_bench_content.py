@@ -140,3 +140,20 @@ def test_blend_rows_dot_products_mix_the_two_cosines() -> None:
     want = 0.75 * dense @ dense.T + 0.25 * (lexical @ lexical.T).toarray()
     np.testing.assert_allclose(got, want, atol=1e-6)
     assert BC.blend_name(0.25) == "fused+tfidf 0.25"
+
+
+def test_shared_blend_compares_photo_and_plain_products_on_their_text() -> None:
+    """Product 0 has a photo, 1-2 do not: 1's fused vector is far from 0's but its text is 0's, so
+    the shared blend ranks 1 first where the fused blend ranks 2 (the night's similar_mixed_pairs)."""
+    fused = BC.l2_rows(np.array([[1.0, 0.0], [0.0, 1.0], [0.8, 0.6], [0.0, 1.0]]))
+    text = BC.l2_rows(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]))
+    photo = np.array([True, False, False, False])
+    lexical = sparse.csr_matrix((4, 3))
+    blend = BC.SharedBlend(fused, text, photo, lexical, 0.25)
+    got = blend.top_k(np.array([0]), np.array([1, 2, 3]), 2)
+    np.testing.assert_array_equal(got, [[0, 1]])  # positions in the catalog: product 1, then 2
+    fused_only = BC.top_k(fused[[0]], fused[[1, 2, 3]], 2)
+    np.testing.assert_array_equal(fused_only, [[1, 0]])
+    # two products on one side: the fused cosine, as the fused blend
+    same = BC.SharedBlend(fused, text, np.ones(4, bool), lexical, 0.25).top_k(np.array([0]), np.array([1, 2, 3]), 1)
+    np.testing.assert_array_equal(same, [[1]])

@@ -676,6 +676,7 @@ class AlsConfig(MlflowSettings):
 EXCLUDE_RULES = ("interacted", "purchased", "none")
 ANN_MODES = ("auto", "exact", "ivf")  # recommend.ann: see RecommendConfig
 COLD_MODELS = ("ridge", "mlp")  # recommend.cold_model (hybrid.cold.COLD_MODELS)
+SIMILAR_MIXED_PAIRS = ("text", "fused")  # recommend.similar_mixed_pairs (hybrid.similar)
 COLD_INPUTS = ("content", "category", "text")  # recommend.cold_inputs (hybrid/cold_inputs.py)
 
 
@@ -743,6 +744,13 @@ class RecommendConfig:
     popular_per_category: int = 50
     similar_top_m: int = 20
     similar_collab_weight: float = 0.5  # max share of ALS item-factor cosine in similar_items
+    # How similar_items compares a product with a photo and one without: text = on their text
+    # vectors alone (what both have), fused = on the fused vectors, the missing photo half imputed.
+    # Pairs where both or neither have a photo are compared on the fused vectors either way. text
+    # chosen on bench/bench_content.py (fashion, validation-split products as new ones, then the
+    # test split): text-only products among a photo product's neighbours 0.360 -> 0.479 (catalog
+    # 0.773), same type, gender and colour not lower; docs/results.md "Content vectors".
+    similar_mixed_pairs: str = "text"
     # Share of title/description TF-IDF cosine in the content side of similar_items (0 = the
     # lexical pass does not run). 0.25 chosen on bench/bench_content.py (fashion, test-split products
     # as new ones, 0.25/0.5/0.75 side by side): the only weight that keeps type, gender and colour
@@ -830,6 +838,7 @@ class RecommendConfig:
         one_of("recommend.exclude", self.exclude, EXCLUDE_RULES)
         one_of("recommend.ann", self.ann, ANN_MODES)
         one_of("recommend.cold_model", self.cold_model, COLD_MODELS)
+        one_of("recommend.similar_mixed_pairs", self.similar_mixed_pairs, SIMILAR_MIXED_PAIRS)
         unknown = [p for p in self.cold_inputs if p not in COLD_INPUTS]
         if unknown or not self.cold_inputs or len(set(self.cold_inputs)) != len(self.cold_inputs):
             raise ConfigError(

@@ -30,6 +30,7 @@ from hybridrec.evaluation.bootstrap import bootstrap_ci, paired_difference_ci
 from hybridrec.evaluation.per_user import coverage, per_user_metrics
 from hybridrec.evaluation.protocol import SEGMENTS, Split, temporal_split
 from hybridrec.evaluation.systems import Backtest, backtest
+from hybridrec.hybrid.content import night_vectors
 from hybridrec.hybrid.scoring import Progress, parquet_stage
 from hybridrec.models.training import current_version
 from hybridrec.run_dates import date_cutoff, default_evaluation_cutoff, last_event
@@ -99,7 +100,7 @@ def run_evaluation(spark: SparkSession, cfg: Config) -> EvaluationResult:
     progress("split", split_)
     split = splits[0]
     result.counts.update({f"split_{k}": v for k, v in split.counts.items()})
-    vectors = embeddings.filter(F.col("model_version") == version).select("product_id", F.col("fused_emb").alias("vec"))
+    vectors = night_vectors(embeddings, version)
     bt = backtest(spark, cfg, split, interactions, vectors, version, stage, progress)
     result.counts.update({f"backtest_{k}": v for k, v in bt.scores.counts.items()})
     tables: dict[str, Any] = {}

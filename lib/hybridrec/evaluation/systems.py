@@ -35,7 +35,14 @@ from hybridrec.hybrid.learned import learned_lists
 from hybridrec.hybrid.lists import Stage
 from hybridrec.hybrid.ranker import NothingToLearn
 from hybridrec.hybrid.ranker_training import RankerTraining, train_ranker
-from hybridrec.hybrid.scoring import NightInputs, NightScores, Progress, hybrid_lists, score_users
+from hybridrec.hybrid.scoring import (
+    NIGHT_PRODUCT_COLUMNS,
+    NightInputs,
+    NightScores,
+    Progress,
+    hybrid_lists,
+    score_users,
+)
 
 SYSTEMS = ("popularity", "als", "content", "hybrid", "learned")
 
@@ -98,7 +105,7 @@ def backtest(
 ) -> Backtest:
     """Fit ALS at ``split.cutoff`` and build every system's top-K lists (see the module docstring)."""
     rc, k = cfg.recommend, cfg.evaluate.k
-    products = split.products.select("product_id", "title", "description", "category", "image_path")
+    products = split.products.select(*NIGHT_PRODUCT_COLUMNS)
     # The nightly fit's settings, without its own holdout evaluation (this is the evaluation).
     fit_cfg = dataclasses.replace(cfg, als=dataclasses.replace(cfg.als, evaluate=False))
     fits: list[AlsResult] = []

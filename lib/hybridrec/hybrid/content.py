@@ -42,6 +42,18 @@ _IVF_BLOCK = 1024  # most users per group of the approximate path's profile and 
 _REASON_CHUNK = 256  # users per einsum in ``reasons_for``: 256 x (history + k) vectors at a time
 
 
+def night_vectors(embeddings: DataFrame, version: str) -> DataFrame:
+    """(product_id, vec, text_vec, photo) of content model ``version`` from gold.product_embeddings
+    rows: the fused vector every content search uses, the text vector (null without a title) and
+    whether the product has a photo (``similar.nearest_on_shared``)."""
+    return embeddings.filter(F.col("model_version") == version).select(
+        "product_id",
+        F.col("fused_emb").alias("vec"),
+        F.col("text_emb").alias("text_vec"),
+        F.col("image_emb").isNotNull().alias("photo"),
+    )
+
+
 def item_block(vectors: DataFrame, max_items: int, n_items: int) -> DataFrame:
     """``(item_idx int, vec array<float>)`` → one row: sorted ``i_ids`` and flattened ``i_vecs``."""
     if n_items > max_items:

@@ -31,11 +31,13 @@ from hybridrec.collab.refit import run_als
 from hybridrec.config import Config
 from hybridrec.errors import HybridrecError, MissingInputError
 from hybridrec.hybrid import blend
+from hybridrec.hybrid.content import night_vectors
 from hybridrec.hybrid.freshness import embed_new_products
 from hybridrec.hybrid.learned import learned_lists
 from hybridrec.hybrid.lists import Stage
 from hybridrec.hybrid.ranker import RankerModel, current_ranker_version, load_ranker
 from hybridrec.hybrid.scoring import (
+    NIGHT_PRODUCT_COLUMNS,
     NightInputs,
     NightScores,
     Progress,
@@ -173,11 +175,7 @@ def read_inputs(
 
     als_cands = night(ALS_CANDIDATES)
     row = als_cands.select("model_version").limit(1).collect()
-    vectors = (
-        read_table(spark, table_ref(cfg, PRODUCT_EMBEDDINGS))
-        .filter(F.col("model_version") == content_version)
-        .select("product_id", F.col("fused_emb").alias("vec"))
-    )
+    vectors = night_vectors(read_table(spark, table_ref(cfg, PRODUCT_EMBEDDINGS)), content_version)
     return NightInputs(
         products=products,
         interactions=interactions,
@@ -219,7 +217,7 @@ def run_nightly(spark: SparkSession, cfg: Config, run_date: dt.date, run_id: str
     shutil.rmtree(stage_dir, ignore_errors=True)
     stage_dir.mkdir(parents=True, exist_ok=True)
     stage = parquet_stage(stage_dir)
-    products = products_all.select("product_id", "title", "description", "category", "image_path").persist()
+    products = products_all.select(*NIGHT_PRODUCT_COLUMNS).persist()
 
     def fresh() -> str:
         if not rc.embed_new_products:

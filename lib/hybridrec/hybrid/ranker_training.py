@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from hybridrec.collab.als import fit_als
 from hybridrec.collab.confidence import flag_interactions, usable
 from hybridrec.config import Config
 from hybridrec.hybrid.candidates import source_recall
+from hybridrec.hybrid.content import night_vectors
 from hybridrec.hybrid.learned import night_features
 from hybridrec.hybrid.lists import Stage
 from hybridrec.hybrid.ranker import RankerModel, fit_ranker, label_pairs, save_ranker, training_rows
-from hybridrec.hybrid.scoring import NightInputs, Progress, parquet_stage, score_users
+from hybridrec.hybrid.scoring import NIGHT_PRODUCT_COLUMNS, NightInputs, Progress, parquet_stage, score_users
 from hybridrec.models.training import current_version
 from hybridrec.run_dates import start_of_day
 from hybridrec.splits import events_between
@@ -136,13 +136,11 @@ def train_and_save(spark: SparkSession, cfg: Config, run_date: dt.date) -> Ranke
     ingest and train), save under ``<paths.models>/ranker/<version>/``, point ``current.json`` at
     it and log the run to MLflow (best effort)."""
     cutoff = start_of_day(run_date)
-    products = require_table(spark, cfg, PRODUCTS, "jobs/ingest.py").select(
-        "product_id", "title", "description", "category", "image_path"
-    )
+    products = require_table(spark, cfg, PRODUCTS, "jobs/ingest.py").select(*NIGHT_PRODUCT_COLUMNS)
     interactions = require_table(spark, cfg, INTERACTIONS, "jobs/ingest.py")
     embeddings = require_table(spark, cfg, PRODUCT_EMBEDDINGS, "jobs/train.py")
     version = current_version(cfg)
-    vectors = embeddings.filter(F.col("model_version") == version).select("product_id", F.col("fused_emb").alias("vec"))
+    vectors = night_vectors(embeddings, version)
     stage_dir = Path(cfg.paths.checkpoints) / "ranker" / run_date.isoformat()
     shutil.rmtree(stage_dir, ignore_errors=True)
     stage_dir.mkdir(parents=True, exist_ok=True)

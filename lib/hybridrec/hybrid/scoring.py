@@ -40,16 +40,22 @@ from hybridrec.hybrid.history import item_counts, top_history, user_counts, user
 from hybridrec.hybrid.lists import Stage
 from hybridrec.models.product_embeddings import arrow_batch_rows
 
+# The catalog columns a night scores with (``NightInputs.products``): the text of the lexical and
+# cold-item inputs, the category of the caps and popularity, the attributes of the lexical labels.
+NIGHT_PRODUCT_COLUMNS = ("product_id", "title", "description", "category", "image_path", "attributes")
+
 
 @dataclass
 class NightInputs:
     """What a night scores, as DataFrames (the job reads them from tables; evaluation fits ALS).
 
-    ``products``: product_id, title, description, category, image_path (the current catalog);
-    ``interactions``: bronze.interactions rows; ``vectors``: (product_id, vec) fused content
-    vectors of ``content_version``; ``als_users`` (user_id, factors), ``als_items`` (product_id,
-    factors), ``als_candidates`` (user_id, product_id, score, rank) and ``user_index`` (user_id,
-    user_idx): the ALS fit of the night, ``als_version`` its model version.
+    ``products``: ``NIGHT_PRODUCT_COLUMNS`` of the current catalog;
+    ``interactions``: bronze.interactions rows; ``vectors``: (product_id, vec[, text_vec, photo])
+    fused content vectors of ``content_version`` (``content.night_vectors``: with the text vector
+    and whether the product has a photo, for ``similar_mixed_pairs``); ``als_users`` (user_id,
+    factors), ``als_items`` (product_id, factors), ``als_candidates`` (user_id, product_id, score,
+    rank) and ``user_index`` (user_id, user_idx): the ALS fit of the night, ``als_version`` its
+    model version.
     """
 
     products: DataFrame
@@ -381,18 +387,23 @@ def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> t
 
     The lexical neighbours (``night_lexical``) are over the same products (those with a vector,
     by their title and description in ``inputs.products``) and only taken when
-    ``similar_lexical_weight`` is above 0.
+    ``similar_lexical_weight`` is above 0. The content neighbours compare a product with a photo
+    and one without on their text vectors (``similar_mixed_pairs: text``, ``similar.
+    nearest_on_shared``) when ``inputs.vectors`` carries them (``content.night_vectors``; a
+    synthetic bench's vectors may not: then the fused vectors alone).
     """
     rc = cfg.recommend
     item_index, n_items = scores.item_index, scores.n_items
-    content_nn = similar.nearest(
-        scores.vec_idx.select(F.col("item_idx").alias("id"), F.col("vec").alias("features")),
-        rc.similar_top_m,
-        n_items,
-        cfg.als.topk_user_block,
-        rc.content_item_block,
-        rc,
-    )
+    search = (rc.similar_top_m, n_items, cfg.als.topk_user_block, rc.content_item_block, rc)
+    if rc.similar_mixed_pairs == "text" and {"text_vec", "photo"} <= set(inputs.vectors.columns):
+        shared = inputs.vectors.join(item_index, "product_id").select(
+            F.col("item_idx").alias("id"), F.col("vec").alias("features"), F.col("text_vec").alias("text"), "photo"
+        )
+        content_nn = similar.nearest_on_shared(shared, *search)
+    else:
+        content_nn = similar.nearest(
+            scores.vec_idx.select(F.col("item_idx").alias("id"), F.col("vec").alias("features")), *search
+        )
     warm_f = inputs.als_items.join(item_index, "product_id").select(F.col("item_idx").alias("id"), "factors")
     n_warm = warm_f.count()
     collab_nn = None

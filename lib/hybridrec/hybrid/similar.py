@@ -26,6 +26,8 @@ from hybridrec.collab.topk import blocked
 from hybridrec.config import RecommendConfig
 from hybridrec.hybrid import ann
 
+_NN = ("item_idx", "other_idx", "sim")  # the neighbour lists' columns
+
 
 def _unit(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     for pdf in batches:
@@ -60,6 +62,75 @@ def nearest(
     return top.select(
         F.col("user_idx").alias("item_idx"), F.col("item_idx").alias("other_idx"), F.col("score").alias("sim")
     )
+
+
+def nearest_between(
+    queries: DataFrame,
+    catalog: DataFrame,
+    k: int,
+    sizes: tuple[int, int],
+    user_block: int,
+    item_block: int,
+    rc: RecommendConfig | None = None,
+) -> DataFrame:
+    """(item_idx, other_idx, sim): each of ``queries``' ``k`` nearest ``catalog`` rows by dot
+    product, two disjoint sets of (id, features) rows; ``sizes``: (queries, catalog) counts.
+    Exact or approximate as ``nearest``."""
+    if rc is not None and ann.use_ivf(rc.ann, sizes[1], rc.ann_auto_above):
+        return ann.ivf_neighbours(
+            queries, catalog, k, sizes[1], rc.ann_lists, rc.ann_nprobe, rc.ann_sample, rc.ann_seed
+        ).select(*_NN)
+    top = blocked(queries, catalog, k, user_block, item_block, sizes)
+    return top.select(
+        F.col("user_idx").alias("item_idx"), F.col("item_idx").alias("other_idx"), F.col("score").alias("sim")
+    )
+
+
+def nearest_on_shared(
+    vectors: DataFrame, k: int, n: int, user_block: int, item_block: int, rc: RecommendConfig | None = None
+) -> DataFrame:
+    """(item_idx, other_idx, sim): each item's ``k`` nearest other items, a product with a photo
+    and one without compared on what both have (``recommend.similar_mixed_pairs: text``).
+
+    ``vectors``: (id, features, text, photo): the fused vector, the text vector (null without a
+    title) and whether the product has a photo; ``n`` rows. Products on the same side (both with
+    a photo, or both without) are compared by their fused vectors, as ``nearest`` does; across
+    the sides by the cosine of their text vectors, so a product without a photo is no longer
+    judged on the photo half the fusion imputed for it (on the fashion catalog a photo product's
+    neighbours held 36 % products without one, against 77 % of the catalog). Four searches, one
+    per pair of sides, together the n x n pairs of ``nearest``; each item keeps its best ``k``.
+    A product without a text vector has no neighbours on the other side. With a single side this
+    is ``nearest``."""
+    counts = {
+        (bool(row["photo"]), bool(row["has_text"])): int(row["count"])
+        for row in vectors.groupBy("photo", F.col("text").isNotNull().alias("has_text")).count().collect()
+    }
+    n_photo = counts.get((True, True), 0) + counts.get((True, False), 0)
+    n_plain = n - n_photo
+    fused = ("id", "features")
+    if n_photo == 0 or n_plain == 0:
+        return nearest(vectors.select(*fused), k, n, user_block, item_block, rc)
+    photo, plain = vectors.filter(F.col("photo")), vectors.filter(~F.col("photo"))
+    parts = [
+        nearest(side.select(*fused), k, size, user_block, item_block, rc)
+        for side, size in ((photo, n_photo), (plain, n_plain))
+        if size > 1
+    ]
+    n_text = (counts.get((True, True), 0), counts.get((False, True), 0))
+    if n_text[0] and n_text[1]:
+        texts = [
+            unit_rows(side.filter(F.col("text").isNotNull()).select("id", F.col("text").alias("features")))
+            for side in (photo, plain)
+        ]
+        parts.append(nearest_between(texts[0], texts[1], k, n_text, user_block, item_block, rc))
+        parts.append(nearest_between(texts[1], texts[0], k, (n_text[1], n_text[0]), user_block, item_block, rc))
+    if not parts:  # one product on each side and not both with a title: the fused vectors
+        return nearest(vectors.select(*fused), k, n, user_block, item_block, rc)
+    union = parts[0].select(*_NN)
+    for part in parts[1:]:
+        union = union.unionByName(part.select(*_NN))
+    best = Window.partitionBy("item_idx").orderBy(F.col("sim").desc(), F.col("other_idx"))
+    return union.withColumn("rank", F.row_number().over(best)).filter(F.col("rank") <= k).drop("rank")
 
 
 def similar_items(
