@@ -46,3 +46,22 @@ def test_partitions_shares_of_one_side_are_added() -> None:
     xs = np.hstack([x, np.ones((30, 1))]).astype(np.float64)
     np.testing.assert_allclose(got.xtx, xs.T @ xs, rtol=1e-6, atol=1e-6)
     assert got.n == 30
+
+
+def test_a_column_without_variance_gets_weight_zero_without_an_ill_conditioned_solve() -> None:
+    """A category none of the fitted rows has (an all-zero column) is penalised unscaled: its
+    weight is 0 and the solve raises no ill-conditioning warning, at the grid's smallest penalty
+    (scaled by its variance floor the column's penalty was 1e-13 beside the intercept's 2,000)."""
+    import warnings
+
+    from scipy.linalg import LinAlgWarning
+
+    rng = np.random.default_rng(5)
+    x = np.hstack([rng.normal(size=(2000, 3)), np.zeros((2000, 1))]).astype(np.float32)
+    y = rng.normal(size=(2000, 2)).astype(np.float32)
+    sums = _side_sums([r.iloc[0].to_dict() for r in _sums(iter([_batch(x, y, np.zeros(2000, dtype=np.int64))]))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LinAlgWarning)
+        weights = sums.solve([0.1])
+    assert np.all(weights[3] == 0.0)
+    assert np.all(np.isfinite(weights))

@@ -63,6 +63,7 @@ SPARSE_SUM_DENSITY = 0.25
 VALIDATION_SHARE = 0.2  # of the fit rows, to choose the penalty (seeded hash, like the held-out share)
 MIN_VALIDATION_ROWS = 20  # below this many validation rows the penalty is not chosen: DEFAULT_L2
 DEFAULT_L2 = 10.0
+VAR_FLOOR = 1e-12  # a standardised column with at most this variance is penalised unscaled
 
 
 @dataclass
@@ -101,11 +102,14 @@ class _Sums:
         part g (``groups``: the parts' widths, in column order; None = one part), or l2[g] alone
         where ``scaled[g]`` is False (None = every part standardised); intercept free."""
         mean = self.xtx[-1, :-1] / self.n
-        var = np.maximum(np.diag(self.xtx)[:-1] / self.n - mean * mean, 1e-12)
+        var = np.diag(self.xtx)[:-1] / self.n - mean * mean
         widths = [len(var)] if groups is None else list(groups)
         flags = [True] * len(widths) if scaled is None else list(scaled)
         per_column = np.repeat(np.asarray(l2, np.float64), widths)
-        scale = np.where(np.repeat(np.asarray(flags, bool), widths), var, 1.0)
+        # A column without variance on these rows (a category or term none of them has) has nothing
+        # to standardise: penalised l2 alone, which keeps its weight 0 and the system well conditioned.
+        standardised = np.repeat(np.asarray(flags, bool), widths) & (var > VAR_FLOOR)
+        scale = np.where(standardised, var, 1.0)
         return _solve_symmetric(self.xtx + np.diag(np.append(per_column * scale, 0.0)), self.xty)
 
     def r2(self, weights: np.ndarray) -> float | None:
