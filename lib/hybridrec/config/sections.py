@@ -931,7 +931,8 @@ class RankerConfig(MlflowSettings):
     # whatever their score (the ranker alone never ranked a cold product in a top 10: too few cold
     # positives to learn from). 0 = none. 1 chosen on bench/bench_ranker.py: Online Retail (real
     # purchases) cold-item Recall@10 0 -> 0.013 (no other system finds any) for NDCG@10 -0.013 over
-    # all users (still +0.024 over ALS); fashion (simulated) 0 -> 0.003 for -0.002 (docs/results.md).
+    # all users (still +0.024 over ALS); fashion (simulated) 0 -> 0.003 for -0.002 (docs/results.md);
+    # with the word-pair cold model (fashion_cold_pairs) 0 -> 0.0055 for -0.0024, 2 places 0.0091.
     cold_slots: int = 1
     cold_position: int = 10  # the kept places end here (min top_n): 10 = the first screen / Recall@10
     trees: int = 300
