@@ -6,9 +6,10 @@ item (blocked top-K).
 Two models (``recommend.cold_model``, chosen by ``fit_cold_model``):
 
 - ``ridge``: the fit needs only X'X and X'Y (d x d and d x r): each partition sums its own rows in
-  a pandas UDF and the driver adds up a handful of matrices, whatever the number of items. One pass
-  sums every side of the fit at once (fitted, validation, held out: ``_ridge_sides``), and rows as
-  sparse as the default inputs' (the text's TF-IDF, ~10 of 3,000 columns set) are summed sparse.
+  a pandas UDF and the driver adds up a handful of matrices, whatever the number of items. One
+  pass sums every side of the fit at once (fitted, validation, held out: ``_fit_ridge_measured``),
+  and rows as sparse as the default inputs' (the text's TF-IDF, ~10 of 3,000 columns set) are
+  summed sparse.
   The penalty is on standardised inputs (column j: l2 x its variance, from the same sums), one per
   input part, except the text's TF-IDF (``RAW_PARTS``): its rows are unit length, so a column's
   scale already says how much the term weighs, and standardising it would shrink a term seen on
@@ -53,9 +54,10 @@ MIN_HEAD_ROWS = 50
 # standardised part is penalised l2 * var_j; a part of ``RAW_PARTS`` l2 alone.
 L2_GRID = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 RAW_PARTS = frozenset({"text"})
-# The per-partition sums are (d + 1)² doubles each (d = the input's width: 3,129 on the default
-# inputs, 78 MB) per side of the fit; at most this many partitions (and no more than the session's
-# default parallelism) reach the driver: the rows are coalesced, never shuffled.
+# Each partition sends one X'X per side of the fit, up to (d + 1)² / 2 entries (d = the input's
+# width: 3,129 on the default inputs; ``_upper_triangle`` sends the set ones); at most this many
+# partitions (and no more than the session's default parallelism) reach the driver: the rows are
+# coalesced, never shuffled.
 SUM_PARTITIONS = 8
 # A batch whose share of non-zero inputs is at most this is summed as a sparse matrix (the default
 # inputs: ~4 %, a 3,000-term TF-IDF beside a dense content vector).

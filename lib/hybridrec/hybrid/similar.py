@@ -54,14 +54,7 @@ def nearest(
     With ``item_block >= n`` every product sits in one block: the UDF ranks the final lists and
     no window runs (``topk.blocked``).
     """
-    if rc is not None and ann.use_ivf(rc.ann, n, rc.ann_auto_above):
-        return ann.ivf_neighbours(
-            vectors, vectors, k, n, rc.ann_lists, rc.ann_nprobe, rc.ann_sample, rc.ann_seed, exclude_self=True
-        )
-    top = blocked(vectors, vectors, k, user_block, item_block, (n, n), exclude_self=True)
-    return top.select(
-        F.col("user_idx").alias("item_idx"), F.col("item_idx").alias("other_idx"), F.col("score").alias("sim")
-    )
+    return nearest_between(vectors, vectors, k, (n, n), user_block, item_block, rc, exclude_self=True)
 
 
 def nearest_between(
@@ -72,15 +65,25 @@ def nearest_between(
     user_block: int,
     item_block: int,
     rc: RecommendConfig | None = None,
+    exclude_self: bool = False,
 ) -> DataFrame:
     """(item_idx, other_idx, sim): each of ``queries``' ``k`` nearest ``catalog`` rows by dot
-    product, two disjoint sets of (id, features) rows; ``sizes``: (queries, catalog) counts.
-    Exact or approximate as ``nearest``."""
+    product, (id, features) rows; ``sizes``: (queries, catalog) counts. Exact or approximate as
+    ``nearest``; ``exclude_self``: the same rows on both sides (``nearest``), an id is never its
+    own neighbour."""
     if rc is not None and ann.use_ivf(rc.ann, sizes[1], rc.ann_auto_above):
         return ann.ivf_neighbours(
-            queries, catalog, k, sizes[1], rc.ann_lists, rc.ann_nprobe, rc.ann_sample, rc.ann_seed
+            queries,
+            catalog,
+            k,
+            sizes[1],
+            rc.ann_lists,
+            rc.ann_nprobe,
+            rc.ann_sample,
+            rc.ann_seed,
+            exclude_self=exclude_self,
         ).select(*_NN)
-    top = blocked(queries, catalog, k, user_block, item_block, sizes)
+    top = blocked(queries, catalog, k, user_block, item_block, sizes, exclude_self=exclude_self)
     return top.select(
         F.col("user_idx").alias("item_idx"), F.col("item_idx").alias("other_idx"), F.col("score").alias("sim")
     )
