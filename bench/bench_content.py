@@ -81,7 +81,9 @@ PROTOCOL = (
     "products' labels only (hybrid.lexical, informative terms); 'fused+tfidf w' ranks by (1 - w) * "
     "fused cosine + w * TF-IDF cosine (likewise fused+tfidf_info); 'shared+tfidf_info w' the same with "
     "the text-vector cosine in place of the fused one between a product with a photo and one without "
-    "(recommend.similar_mixed_pairs: text, what the night ships). Chance = share of searched-catalog "
+    "(recommend.similar_mixed_pairs: text, what the night ships); '_tail' methods count each of the "
+    "title's last inputs.lexical_tail.tokens words inputs.lexical_tail.weight times in the term frequency "
+    "(recommend.lexical_tail_weight). Chance = share of searched-catalog "
     "pairs with the same value. Image robustness 'as_decoded' should equal the image model's test accuracy in "
     "inputs.model_test_accuracy (the same photos through the same decode path)."
 )
@@ -186,24 +188,32 @@ def tfidf_vectors(
     titles: Sequence[str | None],
     labels: dict[str, np.ndarray] | None = None,
     labelled: np.ndarray | None = None,
+    tail_weight: float = 1.0,
+    tail_tokens: int = 0,
 ) -> sparse.csr_matrix:
     """TF-IDF rows of the titles: the project's tokenizer (``features.text``), raw counts, smoothed
     idf ``ln((1 + n) / (1 + df)) + 1``, l2-normalised rows (a title without tokens is a zero row).
 
     With ``labels`` ({attribute: value per title, None/NaN/"" = none}), each term's idf is
     multiplied by ``informative_term_weights`` counted on the rows where ``labelled`` is True (all
-    rows when None): the nightly's ``recommend.lexical_attributes`` weighting (hybrid.lexical)."""
+    rows when None): the nightly's ``recommend.lexical_attributes`` weighting (hybrid.lexical).
+    ``tail_weight``: each of the title's last ``tail_tokens`` words counts that many times in the
+    term frequency (``recommend.lexical_tail_weight``); the document frequency still counts titles."""
     from hybridrec.features.text import text_tokens
 
     index: dict[str, int] = {}
     rows: list[int] = []
     cols: list[int] = []
+    values: list[float] = []
     for i, title in enumerate(titles):
-        for token in text_tokens(title, None):
+        tokens = text_tokens(title, None)
+        tail_from = len(tokens) - tail_tokens
+        for position, token in enumerate(tokens):
             rows.append(i)
             cols.append(index.setdefault(token, len(index)))
+            values.append(tail_weight if position >= tail_from and tail_tokens > 0 else 1.0)
     counts = sparse.csr_matrix(
-        (np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(len(titles), max(len(index), 1))
+        (np.asarray(values, dtype=np.float64), (rows, cols)), shape=(len(titles), max(len(index), 1))
     )
     counts.sum_duplicates()
     df = np.bincount(counts.indices, minlength=counts.shape[1])
@@ -535,6 +545,7 @@ def neighbour_figures(
     clock: Callable[[str], None],
     learned: set[str] | None = None,
     lexical_attributes: Sequence[str] = (),
+    tail: tuple[float, int] = (1.0, 0),
 ) -> dict[str, Any]:
     """The neighbour tables (module docstring) over the catalog frame of ``load_catalog``.
 
@@ -542,7 +553,10 @@ def neighbour_figures(
     "unknown" split on them, as in the baseline. ``learned``: every type any head learned (with a
     ``category`` head, also the types counted on all products); "never_learned" splits on it.
     ``lexical_attributes`` (``recommend.lexical_attributes`` names): adds ``tfidf_info``, the
-    TF-IDF with informative term weights, and its blends with fused.
+    TF-IDF with informative term weights, and its blends with fused. ``tail`` (weight, tokens;
+    ``recommend.lexical_tail_weight`` / ``lexical_tail_tokens``): with a weight other than 1, the
+    same lexical methods once more with the title's last words weighted (``tfidf_tail``,
+    ``tfidf_info_tail``), side by side.
     """
     has_photo = df["image_emb"].map(lambda v: v is not None and len(v) > 0).to_numpy()
     test_idx = np.flatnonzero((df["split"] == "test").to_numpy())
@@ -556,14 +570,22 @@ def neighbour_figures(
         matrices[method] = stack(df[column])
     clock("vectors")
     titles = df["title"].tolist()
-    matrices["tfidf"] = (tfidf_vectors(titles), df["title"].notna().to_numpy())
-    lexical_methods = ["tfidf"]
+    has_title = df["title"].notna().to_numpy()
+    tails = [("", (1.0, 0))] + ([("_tail", tail)] if tail[0] != 1.0 and tail[1] > 0 else [])
+    lexical_methods = []
+    for suffix, (weight, tokens) in tails:
+        matrices[f"tfidf{suffix}"] = (tfidf_vectors(titles, tail_weight=weight, tail_tokens=tokens), has_title)
+        lexical_methods.append(f"tfidf{suffix}")
+    info_methods = []
     if lexical_attributes:
         # Term weights from the labels of the searched catalog only: a query's own label never counts.
         labels = {a: df[bench_column(a)].to_numpy(dtype=object) for a in lexical_attributes}
         searched = (df["split"] != "test").to_numpy()
-        matrices["tfidf_info"] = (tfidf_vectors(titles, labels, searched), df["title"].notna().to_numpy())
-        lexical_methods.append("tfidf_info")
+        for suffix, (weight, tokens) in tails:
+            matrix = tfidf_vectors(titles, labels, searched, tail_weight=weight, tail_tokens=tokens)
+            matrices[f"tfidf_info{suffix}"] = (matrix, has_title)
+            info_methods.append(f"tfidf_info{suffix}")
+    lexical_methods += info_methods
     clock("tfidf")
     fused, fused_present = matrices["fused"]
     blends = [blend_name(w, lex) for lex in lexical_methods for w in BLEND_WEIGHTS]
@@ -571,11 +593,11 @@ def neighbour_figures(
         for w in BLEND_WEIGHTS:
             matrices[blend_name(w, lex)] = (blend_rows(fused, matrices[lex][0], w), fused_present)
     # What the night ships (similar_mixed_pairs: text): across photo / no-photo, the text vectors.
-    lex = lexical_methods[-1]
-    for w in BLEND_WEIGHTS:
-        name = blend_name(w, lex).replace("fused+", "shared+")
-        matrices[name] = (SharedBlend(fused, matrices["text"][0], has_photo, matrices[lex][0], w), fused_present)
-        blends.append(name)
+    for lex in info_methods or lexical_methods[-1:]:
+        for w in BLEND_WEIGHTS:
+            name = blend_name(w, lex).replace("fused+", "shared+")
+            matrices[name] = (SharedBlend(fused, matrices["text"][0], has_photo, matrices[lex][0], w), fused_present)
+            blends.append(name)
     clock("blends")
     attrs = {a: df[a].to_numpy(dtype=object) for a in ATTRIBUTES}
     ceiling = {
@@ -692,6 +714,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="comma-separated labels for the informative TF-IDF (tfidf_info); default: the config's "
         "recommend.lexical_attributes, else category",
     )
+    parser.add_argument(
+        "--lexical-tail-weight",
+        type=float,
+        default=None,
+        help="weight of the title's last words in the tail methods (tfidf_tail, tfidf_info_tail); default: the "
+        "config's recommend.lexical_tail_weight, else 2; 1 = no tail methods",
+    )
+    parser.add_argument("--lexical-tail-tokens", type=int, default=None, help="default: recommend.lexical_tail_tokens")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--note", default=NOTE, help="what this run measures (kept in the result's notes)")
     args = parser.parse_args(argv)
@@ -734,8 +764,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.lexical_attributes is not None
         else (cfg.recommend.lexical_attributes or ["category"])
     )
+    tail_weight = args.lexical_tail_weight
+    if tail_weight is None:  # the config's setting, or, where it keeps raw counts, the weight to compare
+        tail_weight = cfg.recommend.lexical_tail_weight if cfg.recommend.lexical_tail_weight != 1.0 else 2.0
+    tail = (tail_weight, args.lexical_tail_tokens or cfg.recommend.lexical_tail_tokens)
     neighbours = neighbour_figures(
-        df, set(mf.classes), args.sample, args.seed, args.k, clock, learned, lexical_attributes
+        df, set(mf.classes), args.sample, args.seed, args.k, clock, learned, lexical_attributes, tail
     )
     robustness = (
         image_robustness(df, mf.dirs["image"], mf.classes, mf.image_size, mf.image_fit)
@@ -757,6 +791,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "seed": args.seed,
             "k": args.k,
             "lexical_attributes": lexical_attributes,
+            "lexical_tail": {"weight": tail[0], "tokens": tail[1]},
             "model_version": version,
             "n_classes": len(mf.classes),
             "classes": mf.classes,

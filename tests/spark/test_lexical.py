@@ -82,6 +82,30 @@ def test_postings_are_the_bench_tfidf_rows(spark) -> None:
     assert {r.term: r.df for r in rows}["men"] == 6
 
 
+def test_title_tail_weight_matches_the_bench_and_ends_at_the_title(spark) -> None:
+    """recommend.lexical_tail_weight: the title's last words count more; the description's words
+    never do (they come after the title's), and the bench's numpy twin computes the same rows."""
+    titles_only = [(t, None) for t, _ in CATALOG]
+    rows = lexical.tfidf_postings(_docs(spark, titles_only), tail_weight=2.0, tail_tokens=2).collect()
+    x = tfidf_vectors([t for t, _ in CATALOG], tail_weight=2.0, tail_tokens=2).toarray()
+    _assert_rows_equal(rows, x, atol=1e-12)
+    plain = {(r.item_idx, r.term): r.weight for r in lexical.tfidf_postings(_docs(spark)).collect()}
+    tail = {
+        (r.item_idx, r.term): r.weight
+        for r in lexical.tfidf_postings(_docs(spark), tail_weight=3.0, tail_tokens=1).collect()
+    }
+    # "Adidas Men Blue Running Shoes" + "light running shoes": the title's "shoes" gains on "running"
+    assert tail[(3, "shoes")] / tail[(3, "running")] > plain[(3, "shoes")] / plain[(3, "running")]
+    # "Fabindia Women Blue Kurta" + "cotton kurta": the description's last word ("kurta", also the
+    # title's last) counts 1 + 3, "cotton" stays 1 against "blue" 1
+    assert tail[(5, "cotton")] / tail[(5, "blue")] == pytest.approx(plain[(5, "cotton")] / plain[(5, "blue")])
+    assert tail[(5, "kurta")] / tail[(5, "blue")] == pytest.approx(2 * plain[(5, "kurta")] / plain[(5, "blue")])
+    # df counts products, not weighted occurrences
+    assert {r.term: r.df for r in lexical.tfidf_postings(_docs(spark), tail_weight=3.0, tail_tokens=1).collect()}[
+        "men"
+    ] == 6
+
+
 def test_word_pairs_are_terms_when_asked(spark) -> None:
     rows = lexical.tfidf_postings(_docs(spark), ngrams=2).collect()
     terms = {(r.item_idx, r.term): r for r in rows}

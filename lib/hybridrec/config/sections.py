@@ -766,6 +766,13 @@ class RecommendConfig:
     # shipped blend): same type 0.930 -> 0.941, type of unknown classes 0.877 -> 0.911, colour
     # 0.640 -> 0.591; the Spark pass 1.11x plain idf's seconds (bench/bench_lexical.py).
     lexical_attributes: list[str] = field(default_factory=lambda: ["category"])
+    # Each of the title's last lexical_tail_tokens words counts lexical_tail_weight times in its
+    # lexical term frequency (an English title ends with the product's kind: "... Women Gold
+    # Earrings"); 1 = raw counts. 1 stays the default: Online Retail (real purchases, the benchmark
+    # of defaults) has no labels to measure it on and titles that do not always end with the kind
+    # ("JUMBO BAG RED RETROSPOT"). conf/fashion.yaml sets 2 (bench/bench_content.py, see there).
+    lexical_tail_weight: float = 1.0
+    lexical_tail_tokens: int = 2
     user_block: int = 4096  # users per block in the content scoring UDF
     content_item_block: int = 200000  # all product vectors of one exact scoring block (its catalog limit)
     # Similar items' neighbours (content vectors and ALS item factors) and users' content
@@ -813,6 +820,8 @@ class RecommendConfig:
         "similar_collab_weight": Limit(0, 1),
         "similar_lexical_weight": Limit(0, 1, why="0 = no lexical neighbours"),
         "lexical_max_df": Limit(2, 100_000_000, why="a term in one product pairs it with nothing"),
+        "lexical_tail_weight": Limit(1, 100, why="1 = raw term counts"),
+        "lexical_tail_tokens": Limit(1, 100),
         "cold_user_max_items": Limit(0, 1_000_000),
         "popular_days": Limit(0, 36_500, lo_open=True, why="null = all history"),
         "popular_per_category": Limit(1, 10_000),

@@ -63,18 +63,42 @@ class LexicalInputError(HybridrecError):
 def _terms(docs: DataFrame, ngrams: int = 1) -> DataFrame:
     """(item_idx, term): every token of the item's text and, with ``ngrams`` 2, every pair of
     adjacent tokens as one term ("lunch bag"), one row per occurrence."""
+    return _weighted_terms(docs, ngrams).select("item_idx", "term")
+
+
+def _weighted_terms(docs: DataFrame, ngrams: int = 1, tail_weight: float = 1.0, tail_tokens: int = 0) -> DataFrame:
+    """(item_idx, term, _tf): ``_terms`` with each occurrence's count in the term frequency:
+    ``tail_weight`` for the last ``tail_tokens`` words of the title (the noun that names the
+    product's kind closes an English title: "... Women Gold Earrings"), 1 for the others (and for
+    word pairs)."""
     if ngrams not in (1, 2):
         raise LexicalInputError(f"lexical terms: ngrams must be 1 (words) or 2 (words and word pairs), got {ngrams}")
-    words = docs.select("item_idx", tokens_column("title", "description").alias("_t"))
-    terms = F.col("_t")
-    if ngrams == 2:
-        n_pairs = F.greatest(F.size("_t") - F.lit(1), F.lit(0))
-        pairs = F.zip_with(F.slice("_t", 1, n_pairs), F.slice("_t", 2, n_pairs), lambda a, b: F.concat_ws(" ", a, b))
-        terms = F.concat(terms, pairs)
-    return words.select("item_idx", F.explode(terms).alias("term"))
+    tokens = tokens_column("title", "description").alias("_t")
+    if tail_weight != 1.0 and tail_tokens > 0:
+        # The title's tokens come first (features.text.text_tokens): its last ones end at its length.
+        title_len = F.size(tokens_column(F.col("title"), F.lit(None).cast("string"))).alias("_n")
+        words = docs.select("item_idx", tokens, title_len)
+        tail = (F.col("_p") >= F.col("_n") - F.lit(tail_tokens)) & (F.col("_p") < F.col("_n"))
+        single = words.select("item_idx", F.posexplode("_t").alias("_p", "term"), "_n").select(
+            "item_idx", "term", F.when(tail, F.lit(float(tail_weight))).otherwise(F.lit(1.0)).alias("_tf")
+        )
+    else:
+        words = docs.select("item_idx", tokens)
+        single = words.select("item_idx", F.explode("_t").alias("term"), F.lit(1.0).alias("_tf"))
+    if ngrams == 1:
+        return single
+    n_pairs = F.greatest(F.size("_t") - F.lit(1), F.lit(0))
+    pairs = F.zip_with(F.slice("_t", 1, n_pairs), F.slice("_t", 2, n_pairs), lambda a, b: F.concat_ws(" ", a, b))
+    return single.unionByName(words.select("item_idx", F.explode(pairs).alias("term"), F.lit(1.0).alias("_tf")))
 
 
-def tfidf_postings(docs: DataFrame, term_weights: DataFrame | None = None, ngrams: int = 1) -> DataFrame:
+def tfidf_postings(
+    docs: DataFrame,
+    term_weights: DataFrame | None = None,
+    ngrams: int = 1,
+    tail_weight: float = 1.0,
+    tail_tokens: int = 0,
+) -> DataFrame:
     """(item_idx, term, weight, df) for ``docs`` (item_idx, title, description; one row per item).
 
     ``weight`` is the term's entry in the item's l2-normalised TF-IDF row, ``df`` the number of
@@ -83,10 +107,13 @@ def tfidf_postings(docs: DataFrame, term_weights: DataFrame | None = None, ngram
     ``informative_term_weights``, multiplies each term's idf before the rows are normalised; a
     term it lacks keeps its idf. An item whose every term weighs 0 gets no rows. ``ngrams`` 2
     adds adjacent word pairs as terms (``_terms``; the cold model's text part), 1 is words only
-    (the lexical neighbours).
+    (the lexical neighbours). ``tail_weight`` / ``tail_tokens``: each of the title's last
+    ``tail_tokens`` words counts ``tail_weight`` times in the term frequency (``_weighted_terms``;
+    ``recommend.lexical_tail_weight``); 1 = raw counts.
     """
     n = docs.count()
-    tf = _terms(docs, ngrams).groupBy("item_idx", "term").agg(F.count(F.lit(1)).cast("double").alias("tf"))
+    terms = _weighted_terms(docs, ngrams, tail_weight, tail_tokens)
+    tf = terms.groupBy("item_idx", "term").agg(F.sum("_tf").cast("double").alias("tf"))
     df = F.count(F.lit(1)).over(Window.partitionBy("term"))
     idf = F.log((F.lit(1.0) + F.lit(float(n))) / (F.lit(1.0) + df)) + F.lit(1.0)
     if term_weights is not None:
@@ -169,14 +196,21 @@ def _sim(weight_product: Column) -> Column:
     return F.round(F.sum(weight_product), SIM_DECIMALS)
 
 
-def lexical_neighbours(docs: DataFrame, k: int, max_df: int, term_weights: DataFrame | None = None) -> DataFrame:
+def lexical_neighbours(
+    docs: DataFrame,
+    k: int,
+    max_df: int,
+    term_weights: DataFrame | None = None,
+    tail_weight: float = 1.0,
+    tail_tokens: int = 0,
+) -> DataFrame:
     """(item_idx, other_idx, sim float): each item's ``k`` nearest other items by the TF-IDF
     cosine of title + description, through the inverted index (terms in more than ``max_df``
     items left out of the join; see the module docstring).
 
     ``docs``: (item_idx, title, description), one row per item. Items without a kept term get no
-    row; fewer than ``k`` when fewer items share a kept term with them. ``term_weights``: see
-    ``tfidf_postings`` (``informative_term_weights``).
+    row; fewer than ``k`` when fewer items share a kept term with them. ``term_weights``,
+    ``tail_weight`` and ``tail_tokens``: see ``tfidf_postings``.
     """
     if k < 1:
         raise LexicalInputError(f"lexical neighbours: k must be at least 1, got {k}")
@@ -184,7 +218,11 @@ def lexical_neighbours(docs: DataFrame, k: int, max_df: int, term_weights: DataF
         raise LexicalInputError(
             f"lexical neighbours: max_df must be at least 2 (a term in one product pairs it with nothing), got {max_df}"
         )
-    postings = tfidf_postings(docs, term_weights).filter(F.col("df") <= max_df).select("item_idx", "term", "weight")
+    postings = (
+        tfidf_postings(docs, term_weights, tail_weight=tail_weight, tail_tokens=tail_tokens)
+        .filter(F.col("df") <= max_df)
+        .select("item_idx", "term", "weight")
+    )
     others = postings.select(F.col("item_idx").alias("other_idx"), "term", F.col("weight").alias("o_weight"))
     pairs = (
         postings.join(others, "term")

@@ -355,7 +355,8 @@ def hybrid_lists(
 def night_lexical(scores: NightScores, inputs: NightInputs, cfg: Config) -> DataFrame:
     """(item_idx, other_idx, sim, product_id, other_product_id): the title/description neighbours
     of the products with a vector (``lexical.lexical_neighbours``, informative terms per
-    ``recommend.lexical_attributes``), as deep as similar items and the ranker's lexical source
+    ``recommend.lexical_attributes``, the title's last words weighted per
+    ``recommend.lexical_tail_weight``), as deep as similar items and the ranker's lexical source
     need; computed once a night and persisted with the night's frames."""
     if scores.lexical is None:
         rc = cfg.recommend
@@ -368,7 +369,9 @@ def night_lexical(scores: NightScores, inputs: NightInputs, cfg: Config) -> Data
             weights = lexical.informative_term_weights(docs, lexical.product_labels(products, rc.lexical_attributes))
         ids = F.broadcast(scores.item_index)
         nn = (
-            lexical.lexical_neighbours(docs, depth, rc.lexical_max_df, weights)
+            lexical.lexical_neighbours(
+                docs, depth, rc.lexical_max_df, weights, rc.lexical_tail_weight, rc.lexical_tail_tokens
+            )
             .join(ids, "item_idx")
             .join(
                 ids.select(F.col("item_idx").alias("other_idx"), F.col("product_id").alias("other_product_id")),
