@@ -35,6 +35,13 @@ spread evenly over the values. Terms on no labelled product get the median of th
 already in the catalog, so a product of a type no model learned still finds the products whose
 titles hold its type word. Measured in ``bench/bench_content.py`` (methods ``tfidf_info`` and the
 ``fused+tfidf_info`` blends).
+
+**The title's last words** (``recommend.lexical_tail_weight`` / ``lexical_tail_tokens``): an
+English product title ends with the noun that names the kind ("Jewels Galaxy Women Gold
+Earrings"), so each of the title's last ``tail_tokens`` words may count ``tail_weight`` times in
+the term frequency (never the description's words; the document frequency still counts
+products). Off (1) by default; the fashion config counts the last two twice (``_tail`` methods of
+``bench/bench_content.py``, figures in docs/results.md "Content vectors").
 """
 
 from __future__ import annotations
