@@ -80,23 +80,22 @@ def _weighted_terms(docs: DataFrame, ngrams: int = 1, tail_weight: float = 1.0, 
     word pairs)."""
     if ngrams not in (1, 2):
         raise LexicalInputError(f"lexical terms: ngrams must be 1 (words) or 2 (words and word pairs), got {ngrams}")
-    tokens = tokens_column("title", "description").alias("_t")
-    if tail_weight != 1.0 and tail_tokens > 0:
-        # The title's tokens come first (features.text.text_tokens): its last ones end at its length.
-        title_len = F.size(tokens_column(F.col("title"), F.lit(None).cast("string"))).alias("_n")
-        words = docs.select("item_idx", tokens, title_len)
-        tail = (F.col("_p") >= F.col("_n") - F.lit(tail_tokens)) & (F.col("_p") < F.col("_n"))
-        single = words.select("item_idx", F.posexplode("_t").alias("_p", "term"), "_n").select(
-            "item_idx", "term", F.when(tail, F.lit(float(tail_weight))).otherwise(F.lit(1.0)).alias("_tf")
-        )
-    else:
-        words = docs.select("item_idx", tokens)
-        single = words.select("item_idx", F.explode("_t").alias("term"), F.lit(1.0).alias("_tf"))
-    if ngrams == 1:
-        return single
-    n_pairs = F.greatest(F.size("_t") - F.lit(1), F.lit(0))
-    pairs = F.zip_with(F.slice("_t", 1, n_pairs), F.slice("_t", 2, n_pairs), lambda a, b: F.concat_ws(" ", a, b))
-    return single.unionByName(words.select("item_idx", F.explode(pairs).alias("term"), F.lit(1.0).alias("_tf")))
+    weighted = tail_weight != 1.0 and tail_tokens > 0
+    columns = [F.col("item_idx"), tokens_column("title", "description").alias("_t")]
+    if weighted:  # the title's tokens come first (features.text.text_tokens): they end at its length
+        columns.append(F.size(tokens_column(F.col("title"), F.lit(None).cast("string"))).alias("_n"))
+    words = docs.select(*columns)
+    terms = F.col("_t")
+    if ngrams == 2:  # word pairs after the words: their places lie past every title word's
+        n_pairs = F.greatest(F.size("_t") - F.lit(1), F.lit(0))
+        pairs = F.zip_with(F.slice("_t", 1, n_pairs), F.slice("_t", 2, n_pairs), lambda a, b: F.concat_ws(" ", a, b))
+        terms = F.concat(terms, pairs)
+    if not weighted:
+        return words.select("item_idx", F.explode(terms).alias("term"), F.lit(1.0).alias("_tf"))
+    tail = (F.col("_p") >= F.col("_n") - F.lit(tail_tokens)) & (F.col("_p") < F.col("_n"))
+    return words.select("item_idx", F.posexplode(terms).alias("_p", "term"), "_n").select(
+        "item_idx", "term", F.when(tail, F.lit(float(tail_weight))).otherwise(F.lit(1.0)).alias("_tf")
+    )
 
 
 def tfidf_postings(
