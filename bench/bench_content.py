@@ -211,7 +211,7 @@ def tfidf_vectors(
         for position, token in enumerate(tokens):
             rows.append(i)
             cols.append(index.setdefault(token, len(index)))
-            values.append(tail_weight if position >= tail_from and tail_tokens > 0 else 1.0)
+            values.append(tail_weight if position >= tail_from else 1.0)
     counts = sparse.csr_matrix(
         (np.asarray(values, dtype=np.float64), (rows, cols)), shape=(len(titles), max(len(index), 1))
     )

@@ -96,8 +96,8 @@ def test_title_tail_weight_matches_the_bench_and_ends_at_the_title(spark) -> Non
     }
     # "Adidas Men Blue Running Shoes" + "light running shoes": the title's "shoes" gains on "running"
     assert tail[(3, "shoes")] / tail[(3, "running")] > plain[(3, "shoes")] / plain[(3, "running")]
-    # "Fabindia Women Blue Kurta" + "cotton kurta": the description's last word ("kurta", also the
-    # title's last) counts 1 + 3, "cotton" stays 1 against "blue" 1
+    # "Fabindia Women Blue Kurta" + "cotton kurta": the title's "kurta" counts 3 and the
+    # description's 1 (4 against 2 plain); the description's "cotton" stays 1 against "blue" 1
     assert tail[(5, "cotton")] / tail[(5, "blue")] == pytest.approx(plain[(5, "cotton")] / plain[(5, "blue")])
     assert tail[(5, "kurta")] / tail[(5, "blue")] == pytest.approx(2 * plain[(5, "kurta")] / plain[(5, "blue")])
     # df counts products, not weighted occurrences
