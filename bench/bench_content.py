@@ -3,7 +3,7 @@ neighbours share its attributes, and how robust is the image classifier to photo
 differently? (issue 24, deliverable 5: the baseline before any change to the content models.)
 
     .venv/bin/python bench/bench_content.py [--config conf/fashion.yaml] [--work data/bench/content]
-                                            [--sample 1000] [--seed 42] [--no-pipeline]
+                                            [--sample N] [--seed 42] [--no-pipeline]
 
 Pipeline: the bench works in a folder of its own (``--work``, every ``paths.*`` of the config
 pointed under it with ``--set`` overrides, interactions off), so it never touches the user's data/.
@@ -12,7 +12,8 @@ and train there with the demo's training settings (scripts/demo.sh, full profile
 3 epochs; several minutes on 2 cores); ``--no-pipeline`` stops with the commands instead.
 
 Neighbours: the products of the test split (``hybridrec.splits``: no model trained on them) are the
-queries, the "new products"; a seeded sample of ``--sample`` of them. Their top ``--k`` neighbours
+queries, the "new products": all of them (4,180 on the fashion catalog), or a seeded sample of
+``--sample``. Their top ``--k`` neighbours
 by cosine are searched among all other products (train + val splits) with
 
 - ``fused``: ``gold.product_embeddings.fused_emb`` (what the recommender compares products with)
@@ -25,7 +26,9 @@ by cosine are searched among all other products (train + val splits) with
   lists use at ``recommend.similar_lexical_weight = w``
 - ``shared+tfidf_info w`` (the last lexical method): the same blend with ``recommend.
   similar_mixed_pairs: text``, what the night ships: a product with a photo and one without are
-  compared by their text vectors instead of the fused ones (``similar.nearest_on_shared``)
+  compared by their text vectors instead of the fused ones (``similar.nearest_on_shared``);
+  ``... doubt``: each query's own weight ``w + (1 - w) * (1 - p)``, ``p`` the probability of its
+  predicted type (``recommend.similar_lexical_doubt``)
 
 Figures per method: precision@k of the same articleType (the catalog's category), gender,
 baseColour, masterCategory, subCategory, usage and season (``ceiling``: the best any method could
@@ -83,7 +86,8 @@ PROTOCOL = (
     "the text-vector cosine in place of the fused one between a product with a photo and one without "
     "(recommend.similar_mixed_pairs: text, what the night ships); '_tail' methods count each of the "
     "title's last inputs.lexical_tail.tokens words inputs.lexical_tail.weight times in the term frequency "
-    "(recommend.lexical_tail_weight). Chance = share of searched-catalog "
+    "(recommend.lexical_tail_weight); '... doubt' gives each query its own weight w + (1 - w) * (1 - p), "
+    "p the probability of its predicted type (recommend.similar_lexical_doubt). Chance = share of searched-catalog "
     "pairs with the same value. Image robustness 'as_decoded' should equal the image model's test accuracy in "
     "inputs.model_test_accuracy (the same photos through the same decode path)."
 )
@@ -163,13 +167,14 @@ class SharedBlend:
     """The night's similar-items score with ``recommend.similar_mixed_pairs: text``: ``(1 - w) *
     content + w * lexical`` cosine, where content is the fused cosine for two products on the same
     side (both with a photo or both without) and the text-vector cosine across the sides
-    (``similar.nearest_on_shared``)."""
+    (``similar.nearest_on_shared``). ``weight``: one for every query, or one per row (the query's
+    own, as ``recommend.similar_lexical_doubt`` gives: ``doubt_weights``)."""
 
     fused: np.ndarray  # l2 rows
     text: np.ndarray  # l2 rows, zero where no text vector
     photo: np.ndarray  # bool per row
     lexical: sparse.csr_matrix  # l2 rows
-    weight: float
+    weight: float | np.ndarray
 
     def top_k(self, queries: np.ndarray, catalog: np.ndarray, k: int) -> np.ndarray:
         """Positions in ``catalog`` (row indices) of each query's ``k`` best, as ``top_k``."""
@@ -179,7 +184,8 @@ class SharedBlend:
             q = queries[rows]
             mixed = self.photo[q][:, None] != self.photo[catalog][None, :]
             content = np.where(mixed, self.text[q] @ self.text[catalog].T, self.fused[q] @ self.fused[catalog].T)
-            return (1.0 - self.weight) * content + self.weight * (self.lexical[q] @ lex_t).toarray()
+            w = self.weight if np.isscalar(self.weight) else np.asarray(self.weight)[q][:, None]
+            return (1.0 - w) * content + w * (self.lexical[q] @ lex_t).toarray()
 
         return top_k_of(scores, len(queries), len(catalog), k)
 
@@ -303,6 +309,14 @@ def blend_rows(dense: np.ndarray, lexical: sparse.spmatrix, weight: float) -> sp
 
 def blend_name(weight: float, lexical: str = "tfidf") -> str:
     return f"fused+{lexical} {weight:g}"
+
+
+def doubt_weights(weight: float, type_prob: np.ndarray) -> np.ndarray:
+    """Per product: ``weight + (1 - weight) * (1 - p)``, ``p`` the probability of its predicted type
+    clipped to [0, 1] (NaN = none: ``weight``); the numpy twin of ``recommend.similar_lexical_doubt``
+    (``similar.similar_items``)."""
+    p = np.clip(np.asarray(type_prob, dtype=np.float64), 0.0, 1.0)
+    return weight + (1.0 - weight) * np.where(np.isnan(p), 0.0, 1.0 - p)
 
 
 def text_only_share(has_photo: np.ndarray, neighbours: np.ndarray) -> float | None:
@@ -501,7 +515,8 @@ def ensure_pipeline(config: Path, overrides: Sequence[str], models: Path, run_it
 
 
 def load_catalog(spark: Any, cfg: Any, version: str) -> pd.DataFrame:
-    """One row per product: attributes, title, split, has_photo and the three vectors of ``version``."""
+    """One row per product: attributes, title, split, the three vectors of ``version`` and the
+    probability of the product's predicted type (``predicted_prob``)."""
     from pyspark.sql import functions as F
 
     from hybridrec.splits import split_column
@@ -517,7 +532,7 @@ def load_catalog(spark: Any, cfg: Any, version: str) -> pd.DataFrame:
     vectors = (
         require_table(spark, cfg, PRODUCT_EMBEDDINGS, "bench_content")
         .filter(F.col("model_version") == version)
-        .select("product_id", "image_emb", "text_emb", "fused_emb")
+        .select("product_id", "image_emb", "text_emb", "fused_emb", "predicted_prob")
     )
     frac = cfg.features
     joined = products.join(vectors, "product_id", "left").withColumn(
@@ -539,7 +554,7 @@ def stack(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def neighbour_figures(
     df: pd.DataFrame,
     classes: set[str],
-    sample: int,
+    sample: int | None,
     seed: int,
     k: int,
     clock: Callable[[str], None],
@@ -562,7 +577,8 @@ def neighbour_figures(
     test_idx = np.flatnonzero((df["split"] == "test").to_numpy())
     catalog_idx = np.flatnonzero((df["split"] != "test").to_numpy())
     rng = np.random.default_rng(seed)
-    queries = np.sort(rng.choice(test_idx, size=min(sample, len(test_idx)), replace=False))
+    size = len(test_idx) if sample is None else min(sample, len(test_idx))
+    queries = np.sort(rng.choice(test_idx, size=size, replace=False))
     known = df["articleType"].iloc[queries].isin(classes).to_numpy()
     ever = df["articleType"].iloc[queries].isin(learned if learned is not None else classes).to_numpy()
     matrices: dict[str, tuple[Any, np.ndarray]] = {}
@@ -592,12 +608,17 @@ def neighbour_figures(
     for lex in lexical_methods:
         for w in BLEND_WEIGHTS:
             matrices[blend_name(w, lex)] = (blend_rows(fused, matrices[lex][0], w), fused_present)
-    # What the night ships (similar_mixed_pairs: text): across photo / no-photo, the text vectors.
+    # What the night ships (similar_mixed_pairs: text): across photo / no-photo, the text vectors;
+    # with the type's probability, also each query's own weight (similar_lexical_doubt).
+    type_prob = df["predicted_prob"].to_numpy(dtype=np.float64) if "predicted_prob" in df else None
     for lex in info_methods or lexical_methods[-1:]:
         for w in BLEND_WEIGHTS:
             name = blend_name(w, lex).replace("fused+", "shared+")
-            matrices[name] = (SharedBlend(fused, matrices["text"][0], has_photo, matrices[lex][0], w), fused_present)
-            blends.append(name)
+            weights = [(name, w)] + ([(f"{name} doubt", doubt_weights(w, type_prob))] if type_prob is not None else [])
+            for label, weight in weights:
+                blend = SharedBlend(fused, matrices["text"][0], has_photo, matrices[lex][0], weight)
+                matrices[label] = (blend, fused_present)
+                blends.append(label)
     clock("blends")
     attrs = {a: df[a].to_numpy(dtype=object) for a in ATTRIBUTES}
     ceiling = {
@@ -704,7 +725,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="the bench's own pipeline folder")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--sample", type=int, default=1000, help="test-split products used as queries")
+    parser.add_argument(
+        "--sample", type=int, default=None, help="a seeded sample of the test-split products as queries; default: all"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--no-pipeline", action="store_true", help="stop instead of training when no model exists")

@@ -70,6 +70,8 @@ def night(spark, tmp_path_factory) -> Path:
             "cold_candidates": 10,
             # a catalog attribute weighs the lexical terms: the night reads bronze.products.attributes
             "lexical_attributes": ["category", "colour"],
+            # as conf/fashion.yaml: each product's lexical share from its predicted type's probability
+            "similar_lexical_doubt": True,
         },
         als={"rank": 8, "max_iter": 5, "evaluate": False, "top_k": 30},
     )

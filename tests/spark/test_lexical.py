@@ -10,7 +10,7 @@ from chispa import assert_df_equality
 
 from bench_content import tfidf_vectors
 from hybridrec.config import RecommendConfig
-from hybridrec.hybrid import lexical, similar
+from hybridrec.hybrid import lexical, scoring, similar
 
 pytestmark = pytest.mark.spark
 
@@ -202,6 +202,34 @@ def test_three_source_blend_arithmetic(spark) -> None:
     # Item 5 has no content list: its content value is 0, only the lexical share remains.
     assert out[(5, 6)] == (pytest.approx(0.5 * 0.3), "lexical")
     assert len(out) == 8
+
+
+def test_type_doubt_raises_a_products_own_lexical_share(spark) -> None:
+    # Item 0 doubts its type (doubt 1: its list is its lexical list), item 3 is sure (doubt 0: the
+    # blend at lam), item 5 has no doubt row (lam). Same lists as the arithmetic test.
+    content, collab, lex, evidence = _lists(spark)
+    rc = RecommendConfig(similar_top_m=10, similar_lexical_weight=0.5, similar_collab_weight=0.5)
+    doubt = spark.createDataFrame([(0, 1.0), (3, 0.0)], "item_idx int, doubt double")
+    out = {
+        (r.item_idx, r.other_idx): r.score
+        for r in similar.similar_items(content, collab, evidence, rc, lex, doubt).collect()
+    }
+    assert out[(0, 1)] == pytest.approx(0.4)  # the lexical value alone (its lowest, 0.4)
+    assert out[(0, 3)] == pytest.approx(0.4)
+    assert out[(0, 2)] == pytest.approx(0.5 * 0.6 + 0.5 * 0.99)  # collab share unchanged
+    assert out[(3, 7)] == pytest.approx(0.5 * 0.6 + 0.5 * 0.9)
+    assert out[(5, 6)] == pytest.approx(0.5 * 0.3)
+    none = similar.similar_items(content, collab, evidence, rc, lex, doubt.limit(0))
+    assert_df_equality(none, similar.similar_items(content, collab, evidence, rc, lex), ignore_row_order=True)
+
+
+def test_type_doubt_is_one_minus_the_type_probability_clipped(spark) -> None:
+    vectors = spark.createDataFrame(
+        [("a", 0.9), ("b", None), ("c", 1.5), ("d", 0.2)], "product_id string, type_prob double"
+    )
+    index = spark.createDataFrame([("a", 0), ("b", 1), ("c", 2)], "product_id string, item_idx int")
+    got = {r.item_idx: r.doubt for r in scoring.type_doubt(vectors, index).collect()}
+    assert got == {0: pytest.approx(0.1), 2: 0.0}
 
 
 def test_bad_arguments_are_refused(spark) -> None:

@@ -157,3 +157,22 @@ def test_shared_blend_compares_photo_and_plain_products_on_their_text() -> None:
     # two products on one side: the fused cosine, as the fused blend
     same = BC.SharedBlend(fused, text, np.ones(4, bool), lexical, 0.25).top_k(np.array([0]), np.array([1, 2, 3]), 1)
     np.testing.assert_array_equal(same, [[1]])
+
+
+def test_doubt_weights_rise_with_the_type_doubt_and_keep_the_weight_without_a_type() -> None:
+    got = BC.doubt_weights(0.25, np.array([1.0, 0.0, 0.6, np.nan, 1.2]))
+    np.testing.assert_allclose(got, [0.25, 1.0, 0.25 + 0.75 * 0.4, 0.25, 0.25])
+
+
+def test_shared_blend_takes_each_querys_own_weight() -> None:
+    """Query 0 is sure of its type (content decides: product 1), query 3 doubts it (its title
+    decides: product 2); one weight per row gives each query the list of its own weight."""
+    fused = BC.l2_rows(np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [1.0, 0.0]]))
+    lexical = sparse.csr_matrix(BC.l2_rows(np.array([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])))
+    photo = np.ones(4, bool)
+    catalog = np.array([1, 2])
+    per_row = BC.SharedBlend(fused, fused, photo, lexical, np.array([0.25, 0.25, 0.25, 1.0]))
+    np.testing.assert_array_equal(per_row.top_k(np.array([0, 3]), catalog, 1), [[0], [1]])
+    for query, weight in ((0, 0.25), (3, 1.0)):
+        alone = BC.SharedBlend(fused, fused, photo, lexical, weight).top_k(np.array([query]), catalog, 1)
+        np.testing.assert_array_equal(alone, per_row.top_k(np.array([query]), catalog, 1))

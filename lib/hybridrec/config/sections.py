@@ -756,6 +756,13 @@ class RecommendConfig:
     # as new ones, 0.25/0.5/0.75 side by side): the only weight that keeps type, gender and colour
     # all above their targets; see docs/results.md "Content vectors".
     similar_lexical_weight: float = 0.25
+    # With true, a product's own lexical share rises with the content model's doubt about its type:
+    # lam + (1 - lam) * (1 - p), p = its predicted-type probability (gold.product_embeddings
+    # predicted_prob; a product without one keeps lam). A product of a type the classifier never
+    # learned gets a low p, and its list leans on its title, where the learned vectors collapse.
+    # false stays the default: Online Retail (real purchases, the benchmark of defaults) has no
+    # labels to measure similar items on. conf/fashion.yaml sets true (bench/bench_content.py).
+    similar_lexical_doubt: bool = False
     # Terms in more than this many products are left out of the lexical pairs (they separate little
     # and their pairs grow with the square of their count): 2000 = 4.7% of the fashion catalog.
     lexical_max_df: int = 2000

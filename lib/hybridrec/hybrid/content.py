@@ -43,14 +43,16 @@ _REASON_CHUNK = 256  # users per einsum in ``reasons_for``: 256 x (history + k) 
 
 
 def night_vectors(embeddings: DataFrame, version: str) -> DataFrame:
-    """(product_id, vec, text_vec, photo) of content model ``version`` from gold.product_embeddings
-    rows: the fused vector every content search uses, the text vector (null without a title) and
-    whether the product has a photo (``similar.nearest_on_shared``)."""
+    """(product_id, vec, text_vec, photo, type_prob) of content model ``version`` from
+    gold.product_embeddings rows: the fused vector every content search uses, the text vector (null
+    without a title), whether the product has a photo (``similar.nearest_on_shared``) and the
+    probability of its predicted type (null where none; ``recommend.similar_lexical_doubt``)."""
     return embeddings.filter(F.col("model_version") == version).select(
         "product_id",
         F.col("fused_emb").alias("vec"),
         F.col("text_emb").alias("text_vec"),
         F.col("image_emb").isNotNull().alias("photo"),
+        F.nanvl(F.col("predicted_prob"), F.lit(None).cast("double")).alias("type_prob"),
     )
 
 

@@ -81,10 +81,16 @@ def _weighted_terms(docs: DataFrame, ngrams: int = 1, tail_weight: float = 1.0, 
     if ngrams not in (1, 2):
         raise LexicalInputError(f"lexical terms: ngrams must be 1 (words) or 2 (words and word pairs), got {ngrams}")
     weighted = tail_weight != 1.0 and tail_tokens > 0
-    columns = [F.col("item_idx"), tokens_column("title", "description").alias("_t")]
-    if weighted:  # the title's tokens come first (features.text.text_tokens): they end at its length
-        columns.append(F.size(tokens_column(F.col("title"), F.lit(None).cast("string"))).alias("_n"))
-    words = docs.select(*columns)
+    if weighted:  # the title's and the description's tokens apart, each once: the title's end at _n
+        none = F.lit(None).cast("string")
+        parts = docs.select(
+            "item_idx",
+            tokens_column(F.col("title"), none).alias("_tt"),
+            tokens_column(none, F.col("description")).alias("_td"),
+        )
+        words = parts.select("item_idx", F.concat("_tt", "_td").alias("_t"), F.size("_tt").alias("_n"))
+    else:
+        words = docs.select("item_idx", tokens_column("title", "description").alias("_t"))
     terms = F.col("_t")
     if ngrams == 2:  # word pairs after the words: their places lie past every title word's
         n_pairs = F.greatest(F.size("_t") - F.lit(1), F.lit(0))

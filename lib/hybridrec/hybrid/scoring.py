@@ -384,13 +384,25 @@ def night_lexical(scores: NightScores, inputs: NightInputs, cfg: Config) -> Data
     return scores.lexical
 
 
+def type_doubt(vectors: DataFrame, item_index: DataFrame) -> DataFrame:
+    """(item_idx, doubt) = 1 - the probability of the product's predicted type, clipped to [0, 1],
+    for the products of ``vectors`` (``content.night_vectors``) that have one."""
+    prob = F.least(F.greatest(F.col("type_prob"), F.lit(0.0)), F.lit(1.0))
+    return (
+        vectors.filter(F.col("type_prob").isNotNull())
+        .join(item_index, "product_id")
+        .select("item_idx", (F.lit(1.0) - prob).alias("doubt"))
+    )
+
+
 def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> tuple[DataFrame, bool]:
     """(product_id, rank, similar_product_id, score, source) for every product with a vector, and
     whether co-interaction (ALS item factors) took part (``similar.similar_items``).
 
     The lexical neighbours (``night_lexical``) are over the same products (those with a vector,
     by their title and description in ``inputs.products``) and only taken when
-    ``similar_lexical_weight`` is above 0. The content neighbours compare a product with a photo
+    ``similar_lexical_weight`` is above 0, each product's share raised by its type doubt
+    (``type_doubt``) with ``similar_lexical_doubt``. The content neighbours compare a product with a photo
     and one without on their text vectors (``similar_mixed_pairs: text``, ``similar.
     nearest_on_shared``) when ``inputs.vectors`` carries them (``content.night_vectors``; a
     synthetic bench's vectors may not: then the fused vectors alone).
@@ -422,11 +434,13 @@ def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> t
     evidence = scores.item_stats.join(item_index, "product_id").select(
         "item_idx", (F.col("n_users") / (F.col("n_users") + F.lit(rc.item_shrinkage))).alias("b")
     )
-    lexical_nn = None
+    lexical_nn = doubt = None
     if rc.similar_lexical_weight > 0:
         nn = night_lexical(scores, inputs, cfg).select("item_idx", "other_idx", "sim")
         lexical_nn = lexical.top_k_pairs(nn, rc.similar_top_m)
-    sims = similar.similar_items(content_nn, collab_nn, evidence, rc, lexical_nn)
+        if rc.similar_lexical_doubt and "type_prob" in inputs.vectors.columns:
+            doubt = type_doubt(inputs.vectors, item_index)
+    sims = similar.similar_items(content_nn, collab_nn, evidence, rc, lexical_nn, doubt)
     named = sims.join(F.broadcast(item_index), "item_idx").join(
         F.broadcast(
             item_index.select(F.col("item_idx").alias("other_idx"), F.col("product_id").alias("similar_product_id"))

@@ -5,7 +5,9 @@ title and description (lexical), blended with nearest products by ALS item facto
 All similarities are cosines, so they blend on one scale. The content side is ``(1 - lam) *
 content + lam * lexical`` with ``lam = similar_lexical_weight``: the lexical list keeps products of
 a type the classifier never learned beside their own kind, where the learned vectors collapse
-(``lexical.py``). On top, ``(1 - beta) * content_side + beta * collab`` with ``beta =
+(``lexical.py``). With ``similar_lexical_doubt``, a product's own share is ``lam + (1 - lam) *
+(1 - p)``, ``p`` the probability of its predicted type: the less the classifier knows the product's
+type, the more its list follows its title. On top, ``(1 - beta) * content_side + beta * collab`` with ``beta =
 similar_collab_weight * min(b_i, b_j)`` and ``b = n_users / (n_users + item_shrinkage)``: the
 collaborative share grows with the evidence behind both products and is 0 for a cold one, whose
 list is purely content side (every product with a vector gets a list). A pair missing from one
@@ -19,7 +21,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from hybridrec.collab.topk import blocked
@@ -142,13 +144,16 @@ def similar_items(
     evidence: DataFrame,
     rc: RecommendConfig,
     lexical: DataFrame | None = None,
+    doubt: DataFrame | None = None,
 ) -> DataFrame:
     """Blend ``content``, ``lexical`` and ``collab`` neighbour lists (item_idx, other_idx, sim) into
     the top ``similar_top_m`` per item: (item_idx, other_idx, score, source).
 
     ``evidence``: (item_idx, b) — the item's collaborative weight in [0, 1] (0 or absent = cold).
     ``lexical`` is left out when None or when ``similar_lexical_weight`` is 0 (then the result is
-    the content + collab blend alone). ``source`` names the lists the pair came from:
+    the content + collab blend alone). ``doubt``: (item_idx, doubt in [0, 1]) — the content model's
+    doubt about the item's type (``recommend.similar_lexical_doubt``); the item's lexical share is
+    then ``lam + (1 - lam) * doubt`` (``lam`` where absent). ``source`` names the lists the pair came from:
     ``both`` = co-interaction and a content-side list, ``co_interaction`` = the ALS list only,
     ``content`` = the content-vector list (the lexical one too or not), ``lexical`` = the lexical
     list only.
@@ -179,7 +184,12 @@ def similar_items(
     a = F.coalesce(F.col("a_sim"), F.min("a_sim").over(per_item), F.lit(0.0))
     if lam > 0:
         lex = F.coalesce(F.col("l_sim"), F.min("l_sim").over(per_item), F.lit(0.0))
-        c = (F.lit(1.0 - lam) * c + F.lit(lam) * lex).cast("double")
+        if doubt is None:
+            c = (F.lit(1.0 - lam) * c + F.lit(lam) * lex).cast("double")
+        else:
+            df = df.join(F.broadcast(doubt.select("item_idx", "doubt")), "item_idx", "left")
+            share: Column = F.lit(lam) + F.lit(1.0 - lam) * F.coalesce(F.col("doubt"), F.lit(0.0))
+            c = ((F.lit(1.0) - share) * c + share * lex).cast("double")
         content_side = F.col("c_sim").isNotNull() | F.col("l_sim").isNotNull()
     else:
         content_side = F.col("c_sim").isNotNull()
