@@ -609,13 +609,12 @@ def neighbour_figures(
         for w in BLEND_WEIGHTS:
             matrices[blend_name(w, lex)] = (blend_rows(fused, matrices[lex][0], w), fused_present)
     # What the night ships (similar_mixed_pairs: text): across photo / no-photo, the text vectors;
-    # with the type's probability, also each query's own weight (similar_lexical_doubt).
-    type_prob = df["predicted_prob"].to_numpy(dtype=np.float64) if "predicted_prob" in df else None
+    # beside each, every query's own weight from its type's probability (similar_lexical_doubt).
+    type_prob = df["predicted_prob"].to_numpy(dtype=np.float64)
     for lex in info_methods or lexical_methods[-1:]:
         for w in BLEND_WEIGHTS:
             name = blend_name(w, lex).replace("fused+", "shared+")
-            weights = [(name, w)] + ([(f"{name} doubt", doubt_weights(w, type_prob))] if type_prob is not None else [])
-            for label, weight in weights:
+            for label, weight in ((name, w), (f"{name} doubt", doubt_weights(w, type_prob))):
                 blend = SharedBlend(fused, matrices["text"][0], has_photo, matrices[lex][0], weight)
                 matrices[label] = (blend, fused_present)
                 blends.append(label)

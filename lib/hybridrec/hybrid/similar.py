@@ -184,12 +184,11 @@ def similar_items(
     a = F.coalesce(F.col("a_sim"), F.min("a_sim").over(per_item), F.lit(0.0))
     if lam > 0:
         lex = F.coalesce(F.col("l_sim"), F.min("l_sim").over(per_item), F.lit(0.0))
-        if doubt is None:
-            c = (F.lit(1.0 - lam) * c + F.lit(lam) * lex).cast("double")
-        else:
+        share: Column = F.lit(lam)
+        if doubt is not None:
             df = df.join(F.broadcast(doubt.select("item_idx", "doubt")), "item_idx", "left")
-            share: Column = F.lit(lam) + F.lit(1.0 - lam) * F.coalesce(F.col("doubt"), F.lit(0.0))
-            c = ((F.lit(1.0) - share) * c + share * lex).cast("double")
+            share = share + F.lit(1.0 - lam) * F.coalesce(F.col("doubt"), F.lit(0.0))
+        c = ((F.lit(1.0) - share) * c + share * lex).cast("double")
         content_side = F.col("c_sim").isNotNull() | F.col("l_sim").isNotNull()
     else:
         content_side = F.col("c_sim").isNotNull()
