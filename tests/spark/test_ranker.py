@@ -174,6 +174,38 @@ def test_co_interaction_neighbours_are_cosines_of_user_sets(spark) -> None:
     assert item_neighbours(history, 30, 1).filter(F.col("product_id") == "a").first().other_id == "b"
 
 
+def test_co_interaction_neighbours_match_counting_every_ordered_pair(spark) -> None:
+    # Random histories (seeded) against a plain count of every ordered pair of each user's kept
+    # products: the halved, indexed self-join gives the same cosines, caps and tie order.
+    rng = np.random.default_rng(7)
+    products = [f"p{k:02d}" for k in range(12)]
+    rows = []
+    for u in range(40):
+        picked = rng.choice(products, size=int(rng.integers(1, 9)), replace=False)
+        rows += [(f"u{u:02d}", str(p), rank) for rank, p in enumerate(picked, start=1)]
+    history = spark.createDataFrame(rows, "user_id string, product_id string, h_rank int")
+    per_user, top_m = 5, 3
+    kept: dict[str, set[str]] = {}
+    for user, product, rank in rows:
+        if rank <= per_user:
+            kept.setdefault(user, set()).add(product)
+    n = {p: sum(p in ps for ps in kept.values()) for p in products}
+    co: dict[tuple[str, str], int] = {}
+    for ps in kept.values():
+        for a in ps:
+            for b in ps - {a}:
+                co[(a, b)] = co.get((a, b), 0) + 1
+    expected = []
+    for a in products:
+        mine = sorted(((-c / math.sqrt(n[a] * n[b]), b) for (x, b), c in co.items() if x == a))
+        expected += [(a, b, -neg) for neg, b in mine[:top_m]]
+    want = spark.createDataFrame(expected, "product_id string, other_id string, co_cosine double")
+    got = item_neighbours(history, per_user, top_m)
+    assert_approx_df_equality(
+        got.orderBy("product_id", "other_id"), want.orderBy("product_id", "other_id"), 1e-12, ignore_nullable=True
+    )
+
+
 def test_source_recall_counts_labels_each_source_holds(spark) -> None:
     labels = spark.createDataFrame(
         [("u1", "c"), ("u1", "z"), ("u2", "e"), ("u9", "a")], "user_id string, product_id string"
