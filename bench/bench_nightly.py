@@ -300,9 +300,12 @@ def parse_sets(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def bench_config(work: Path, driver_memory: str, overrides: dict[str, Any] | None = None) -> Config:
+def bench_config(
+    work: Path, driver_memory: str, overrides: dict[str, Any] | None = None, shuffle_partitions: int | None = None
+) -> Config:
     """local[2] with the ALS settings of conf/local.yaml, RecommendConfig's defaults (plus
-    ``overrides``), paths under work."""
+    ``overrides``), paths under work; ``shuffle_partitions`` replaces conf/local.yaml's (adaptive
+    execution coalesces the small ones either way)."""
     local = to_dict(load_config(REPO_ROOT / "conf" / "local.yaml"))
     local["recommend"].update(overrides or {})
     return config_from_dict(
@@ -311,7 +314,7 @@ def bench_config(work: Path, driver_memory: str, overrides: dict[str, Any] | Non
                 "master": "local[2]",
                 "driver_memory": driver_memory,
                 "ui_enabled": False,
-                "shuffle_partitions": local["spark"]["shuffle_partitions"],
+                "shuffle_partitions": shuffle_partitions or local["spark"]["shuffle_partitions"],
                 "app_name": "bench-nightly",
                 "conf": {
                     "spark.local.dir": str(work / "spark-local"),
@@ -763,18 +766,25 @@ def worker(
     ranker: bool = False,
     depths: tuple[int | None, ...] = (),
     train_share: float = 1.0,
+    shuffle_partitions: int | None = None,
 ) -> None:
     from hybridrec.hybrid.nightly import write_recommendations
     from hybridrec.hybrid.scoring import score_users
     from hybridrec.spark import build_spark
 
-    cfg = bench_config(work, driver_memory, overrides)
+    cfg = bench_config(work, driver_memory, overrides, shuffle_partitions)
     (work / "events").mkdir(parents=True, exist_ok=True)
     spark = build_spark(cfg.spark)
     jvm = int(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())  # noqa: SLF001 - the JVM's runtime and plan, only through py4j
     sampler = MemorySampler(spark, jvm)
     sampler.start()
-    res: dict[str, Any] = {"users": n_users, "recommend_overrides": overrides, "stages": {}, "status": "setup"}
+    res: dict[str, Any] = {
+        "users": n_users,
+        "recommend_overrides": overrides,
+        "shuffle_partitions": cfg.spark.shuffle_partitions,
+        "stages": {},
+        "status": "setup",
+    }
 
     def save() -> None:
         out.write_text(json.dumps(res, indent=1), encoding="utf-8")
@@ -892,6 +902,7 @@ def run_size(
     ranker: bool = False,
     depths: list[str] | None = None,
     train_share: float = 1.0,
+    shuffle_partitions: int | None = None,
 ) -> dict[str, Any]:
     """One size in a fresh process (fresh JVM); partial figures survive a timeout or a failure."""
     work = Path(tempfile.mkdtemp(prefix=f"bench_nightly_{n_users}_"))
@@ -913,6 +924,7 @@ def run_size(
     cmd += ["--ranker"] if ranker else []
     cmd += [a for d in depths or [] for a in ("--ranker-depth", d)]
     cmd += ["--ranker-train-share", str(train_share)]
+    cmd += ["--shuffle-partitions", str(shuffle_partitions)] if shuffle_partitions else []
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, start_new_session=True)
     status = None
@@ -1115,6 +1127,12 @@ def main(argv: list[str] | None = None) -> int:
         "are not the full training's; the night's lists still score every user)",
     )
     parser.add_argument(
+        "--shuffle-partitions",
+        type=int,
+        help="spark.sql.shuffle.partitions for this invocation's sizes instead of conf/local.yaml's "
+        "(adaptive execution coalesces small partitions; more of them keep a large shuffle's sorts in memory)",
+    )
+    parser.add_argument(
         "--append",
         action="store_true",
         help="add this invocation's sizes to the existing results file instead of replacing it",
@@ -1149,6 +1167,7 @@ def main(argv: list[str] | None = None) -> int:
             args.ranker,
             depths,
             args.ranker_train_share,
+            args.shuffle_partitions,
         )
         return 0
 
@@ -1248,6 +1267,7 @@ def main(argv: list[str] | None = None) -> int:
             args.ranker,
             args.ranker_depth,
             args.ranker_train_share,
+            args.shuffle_partitions,
         )
         res["variant"] = (
             (args.variant or ("ranker" if args.ranker else "overrides")) if overrides or args.ranker else None
