@@ -14,6 +14,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from hybridrec.hybrid.indexing import dense_index
+
 
 def item_neighbours(history: DataFrame, per_user: int, top_m: int) -> DataFrame:
     """(product_id, other_id, co_cosine): each product's ``top_m`` co-interaction neighbours.
@@ -23,7 +25,7 @@ def item_neighbours(history: DataFrame, per_user: int, top_m: int) -> DataFrame:
     pair, on keys that shuffle and hash cheaper than the ids (the same counts and cosines, and
     the same ties, since the indexes follow the ids' order)."""
     kept = history.filter(F.col("h_rank") <= per_user).select("user_id", "product_id")
-    ids = kept.select("product_id").distinct().withColumn("_i", F.row_number().over(Window.orderBy("product_id")))
+    ids = dense_index(kept, "product_id", "_i")
     indexed = kept.join(F.broadcast(ids), "product_id").select("user_id", "_i")
     n = indexed.groupBy("_i").agg(F.count(F.lit(1)).alias("_n"))
     once = (

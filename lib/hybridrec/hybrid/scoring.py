@@ -37,6 +37,7 @@ from hybridrec.hybrid import content as CT
 from hybridrec.hybrid.cold import cold_candidates, fit_cold_model, predicted_factors
 from hybridrec.hybrid.cold_inputs import cold_model_inputs
 from hybridrec.hybrid.history import item_counts, top_history, user_counts, user_item_history
+from hybridrec.hybrid.indexing import dense_index
 from hybridrec.hybrid.lists import Stage
 from hybridrec.models.product_embeddings import arrow_batch_rows
 
@@ -145,13 +146,6 @@ def parquet_stage(folder: Path) -> Stage:
         return df.sparkSession.read.parquet(path)
 
     return stage
-
-
-def dense_index(ids: DataFrame, col: str, idx: str) -> DataFrame:
-    """``col`` → 0..n-1 in ``col`` order (so int ties break like the string ids), as a DataFrame."""
-    spark = ids.sparkSession
-    rdd = ids.select(col).distinct().orderBy(col).rdd.zipWithIndex().map(lambda r: (r[0][0], int(r[1])))
-    return spark.createDataFrame(rdd, f"{col} string, {idx} int")
 
 
 def score_users(
