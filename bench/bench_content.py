@@ -28,7 +28,13 @@ by cosine are searched among all other products (train + val splits) with
   similar_mixed_pairs: text``, what the night ships: a product with a photo and one without are
   compared by their text vectors instead of the fused ones (``similar.nearest_on_shared``);
   ``... doubt``: each query's own weight ``w + (1 - w) * (1 - p)``, ``p`` the probability of its
-  predicted type (``recommend.similar_lexical_doubt``)
+  predicted type (``recommend.similar_lexical_doubt``); ``... vote{k} +{b}``: the night's candidate
+  lists (the query's ``similar_top_m`` best by the content side and by the lexical cosine), whose
+  ``k`` best vote for their catalog type, the candidates of the winner gaining ``b``
+  (``recommend.similar_type_vote`` / ``similar_type_bonus``, ``VotedShared``)
+
+``--query-split val`` searches the validation-split products among the train products alone: the
+place to choose a setting before the test split is looked at.
 
 Figures per method: precision@k of the same articleType (the catalog's category), gender,
 baseColour, masterCategory, subCategory, usage and season (``ceiling``: the best any method could
@@ -79,7 +85,8 @@ NOTE = (
 )
 PROTOCOL = (
     "Queries are test-split products (never trained on); neighbours are searched among the train and "
-    "val products. TF-IDF idf is counted on every title (no labels involved); 'tfidf_info' multiplies "
+    "val products (with inputs.query_split val: validation-split products among the train products). "
+    "TF-IDF idf is counted on every title (no labels involved); 'tfidf_info' multiplies "
     "each term's idf by how well it predicts inputs.lexical_attributes, counted on the searched "
     "products' labels only (hybrid.lexical, informative terms); 'fused+tfidf w' ranks by (1 - w) * "
     "fused cosine + w * TF-IDF cosine (likewise fused+tfidf_info); 'shared+tfidf_info w' the same with "
@@ -87,7 +94,12 @@ PROTOCOL = (
     "(recommend.similar_mixed_pairs: text, what the night ships); '_tail' methods count each of the "
     "title's last inputs.lexical_tail.tokens words inputs.lexical_tail.weight times in the term frequency "
     "(recommend.lexical_tail_weight); '... doubt' gives each query its own weight w + (1 - w) * (1 - p), "
-    "p the probability of its predicted type (recommend.similar_lexical_doubt). Chance = share of searched-catalog "
+    "p the probability of its predicted type (recommend.similar_lexical_doubt); '... vote{k} +{b}' "
+    "takes the union of the query's similar_top_m best by the content side and by the lexical cosine, "
+    "lets its k best by the blend vote (score-weighted) for their catalog articleType and adds b to the "
+    "candidates of the winner (recommend.similar_type_vote / similar_type_bonus). "
+    "never_learned_type_interval: 95 % bootstrap interval of the never-learned same-type precision. "
+    "Chance = share of searched-catalog "
     "pairs with the same value. Image robustness 'as_decoded' should equal the image model's test accuracy in "
     "inputs.model_test_accuracy (the same photos through the same decode path)."
 )
@@ -105,6 +117,9 @@ METHODS = ("fused", "text", "image", "tfidf")
 # Lexical blends: cosine (1 - w) * fused + w * tfidf, what recommend.similar_lexical_weight = w gives
 # the similar-items lists (hybrid.lexical); measured side by side to choose that default.
 BLEND_WEIGHTS = (0.25, 0.5, 0.75)
+# (recommend.similar_type_vote, similar_type_bonus) pairs measured beside the shipped blend; the
+# config's own pair is added when missing.
+TYPE_VOTES = ((3, 0.1), (3, 0.5), (5, 0.5))
 SHIFTS = ("as_decoded", "stretched_3x4", "squashed_4x3", "padded", "jpeg_q15")
 JPEG_QUALITY = 15
 PAD_SHARE = 0.25  # white border on each side, as a share of the photo's side
@@ -299,6 +314,70 @@ def chance_same(values: Sequence[Any]) -> float | None:
 def bench_column(attribute: str) -> str:
     """The catalog frame's column of a ``recommend.lexical_attributes`` name (category = articleType)."""
     return "articleType" if attribute == "category" else attribute
+
+
+def type_vote(pool: np.ndarray, scores: np.ndarray, types: np.ndarray, k: int, bonus: float) -> np.ndarray:
+    """``scores`` of one product's candidates ``pool`` (catalog rows) with ``bonus`` added to those
+    whose type (``types[pool]``) the ``k`` best (score descending, ties by the lower row) vote for,
+    each vote weighing its score (ties by the lower type name); candidates without a type neither
+    vote nor gain. The numpy twin of ``similar.type_vote`` (``recommend.similar_type_vote``)."""
+    out = np.asarray(scores, dtype=np.float64).copy()
+    if k < 1 or bonus <= 0 or len(pool) == 0:
+        return out
+    best = np.lexsort((pool, -out))[:k]
+    votes: dict[str, float] = {}
+    for row, score in zip(pool[best], out[best], strict=True):
+        if not _missing(types[row]):
+            votes[str(types[row])] = votes.get(str(types[row]), 0.0) + float(score)
+    if not votes:
+        return out
+    winner = min(votes, key=lambda t: (-votes[t], t))
+    gains = np.array([not _missing(types[row]) and str(types[row]) == winner for row in pool])
+    return out + bonus * gains
+
+
+@dataclass
+class VotedShared:
+    """What the night ships with ``recommend.similar_type_vote``: each query's candidates are the
+    union of its ``depth`` best by the content side alone (``SharedBlend`` at weight 0: fused on the
+    same side, text across) and its ``depth`` best by the lexical cosine (the night's two lists of
+    ``similar_top_m``), scored by ``blend`` (exact cosines, where the night fills a pair missing from
+    one list with that list's lowest value), then ``type_vote`` over the catalog's types."""
+
+    blend: SharedBlend
+    types: np.ndarray  # the catalog's type per row (the query's own is never read)
+    depth: int
+    vote: int
+    bonus: float
+
+    def top_k(self, queries: np.ndarray, catalog: np.ndarray, k: int) -> np.ndarray:
+        b = self.blend
+        content = SharedBlend(b.fused, b.text, b.photo, b.lexical, 0.0).top_k(queries, catalog, self.depth)
+        lexical = top_k(b.lexical[queries], b.lexical[catalog], self.depth)
+        out = np.empty((len(queries), min(k, len(catalog))), dtype=np.int64)
+        for j, q in enumerate(queries):
+            pos = np.unique(np.concatenate([content[j], lexical[j]]))
+            rows = catalog[pos]
+            mixed = b.photo[q] != b.photo[rows]
+            cos = np.where(mixed, b.text[rows] @ b.text[q], b.fused[rows] @ b.fused[q])
+            w = b.weight if np.isscalar(b.weight) else float(np.asarray(b.weight)[q])
+            score = (1.0 - w) * cos + w * (b.lexical[rows] @ b.lexical[q].T).toarray().ravel()
+            score = type_vote(rows, score, self.types, self.vote, self.bonus)
+            picked = pos[np.lexsort((pos, -score))][: out.shape[1]]
+            if len(picked) < out.shape[1]:
+                raise ValueError(f"type vote: {len(picked)} candidates for a top {k}; depth {self.depth} is too small")
+            out[j] = picked
+        return out
+
+
+def bootstrap_interval(values: np.ndarray, seed: int, draws: int = 2000) -> list[float] | None:
+    """The 95 % percentile interval of the mean of ``values`` over ``draws`` seeded resamples."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), size=(draws, len(values)))].mean(axis=1)
+    return [float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))]
 
 
 def blend_rows(dense: np.ndarray, lexical: sparse.spmatrix, weight: float) -> sparse.csr_matrix:
@@ -561,6 +640,10 @@ def neighbour_figures(
     learned: set[str] | None = None,
     lexical_attributes: Sequence[str] = (),
     tail: tuple[float, int] = (1.0, 0),
+    query_split: str = "test",
+    votes: Sequence[tuple[int, float]] = (),
+    vote_weight: float = 0.25,
+    vote_depth: int = 20,
 ) -> dict[str, Any]:
     """The neighbour tables (module docstring) over the catalog frame of ``load_catalog``.
 
@@ -571,11 +654,19 @@ def neighbour_figures(
     TF-IDF with informative term weights, and its blends with fused. ``tail`` (weight, tokens;
     ``recommend.lexical_tail_weight`` / ``lexical_tail_tokens``): with a weight other than 1, the
     same lexical methods once more with the title's last words weighted (``tfidf_tail``,
-    ``tfidf_info_tail``), side by side.
+    ``tfidf_info_tail``), side by side. ``query_split``: ``test`` (queries searched among the train
+    and val products) or ``val`` (queries searched among the train products alone: where settings
+    are chosen before the test split is looked at). ``votes`` ((k, bonus) pairs,
+    ``recommend.similar_type_vote`` / ``similar_type_bonus``): the shipped doubt blend at
+    ``vote_weight`` once more per pair with the night's type vote over candidate lists of
+    ``vote_depth`` (``similar_top_m``; ``VotedShared``).
     """
     has_photo = df["image_emb"].map(lambda v: v is not None and len(v) > 0).to_numpy()
-    test_idx = np.flatnonzero((df["split"] == "test").to_numpy())
-    catalog_idx = np.flatnonzero((df["split"] != "test").to_numpy())
+    if query_split not in ("test", "val"):
+        raise ValueError(f"query_split must be test or val, got {query_split!r}")
+    test_idx = np.flatnonzero((df["split"] == query_split).to_numpy())
+    searched = (df["split"] == "train") if query_split == "val" else (df["split"] != "test")
+    catalog_idx = np.flatnonzero(searched.to_numpy())
     rng = np.random.default_rng(seed)
     size = len(test_idx) if sample is None else min(sample, len(test_idx))
     queries = np.sort(rng.choice(test_idx, size=size, replace=False))
@@ -596,9 +687,9 @@ def neighbour_figures(
     if lexical_attributes:
         # Term weights from the labels of the searched catalog only: a query's own label never counts.
         labels = {a: df[bench_column(a)].to_numpy(dtype=object) for a in lexical_attributes}
-        searched = (df["split"] != "test").to_numpy()
+        searched_rows = searched.to_numpy()
         for suffix, (weight, tokens) in tails:
-            matrix = tfidf_vectors(titles, labels, searched, tail_weight=weight, tail_tokens=tokens)
+            matrix = tfidf_vectors(titles, labels, searched_rows, tail_weight=weight, tail_tokens=tokens)
             matrices[f"tfidf_info{suffix}"] = (matrix, has_title)
             info_methods.append(f"tfidf_info{suffix}")
     lexical_methods += info_methods
@@ -618,6 +709,13 @@ def neighbour_figures(
                 blend = SharedBlend(fused, matrices["text"][0], has_photo, matrices[lex][0], weight)
                 matrices[label] = (blend, fused_present)
                 blends.append(label)
+                if label.endswith("doubt") and w == vote_weight and lex == (info_methods or lexical_methods)[-1]:
+                    catalog_types = df["articleType"].to_numpy(dtype=object).copy()
+                    catalog_types[~searched.to_numpy()] = None  # a query's own type is never read
+                    for vote, bonus in votes:
+                        voted = VotedShared(blend, catalog_types, vote_depth, vote, bonus)
+                        matrices[f"{label} vote{vote} +{bonus:g}"] = (voted, fused_present)
+                        blends.append(f"{label} vote{vote} +{bonus:g}")
     clock("blends")
     attrs = {a: df[a].to_numpy(dtype=object) for a in ATTRIBUTES}
     ceiling = {
@@ -631,7 +729,8 @@ def neighbour_figures(
         cat = catalog_idx[present[catalog_idx]]
         if len(q) == 0 or len(cat) == 0:
             continue
-        found = cat[matrix.top_k(q, cat, k) if isinstance(matrix, SharedBlend) else top_k(matrix[q], matrix[cat], k)]
+        searched_by = matrix.top_k(q, cat, k) if isinstance(matrix, SharedBlend | VotedShared) else None
+        found = cat[searched_by if searched_by is not None else top_k(matrix[q], matrix[cat], k)]
         q_known = np.isin(q, queries[known])
         q_never = ~np.isin(q, queries[ever])
         precision: dict[str, dict[str, float | None]] = {}
@@ -644,12 +743,16 @@ def neighbour_figures(
         for part, mask in parts:
             precision[part] = {a: precision_same(attrs[a][q[mask]], attrs[a][found[mask]]) for a in ATTRIBUTES}
         with_photo = has_photo[q]
+        types = attrs["articleType"]
+        never_rows = q_never & np.array([not _missing(t) for t in types[q]], dtype=bool)
+        never_same = (types[found[never_rows]] == types[q[never_rows]][:, None]).mean(axis=1)
         methods[method] = {
             "n_queries": len(q),
             "n_queries_known_class": int(q_known.sum()),
             "n_queries_never_learned": int(q_never.sum()),
             "n_catalog": len(cat),
             "precision": precision,
+            "never_learned_type_interval": bootstrap_interval(never_same, seed),
             "text_only_share": {
                 "all_queries": text_only_share(has_photo, found),
                 "query_with_photo": text_only_share(has_photo, found[with_photo]),
@@ -664,6 +767,7 @@ def neighbour_figures(
     return {
         "n_products": len(df),
         "n_with_vectors": int(df["fused_emb"].notna().sum()),
+        "query_split": query_split,
         "n_test_products": len(test_idx),
         "n_searched": len(catalog_idx),
         "n_queries": len(queries),
@@ -744,6 +848,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "config's recommend.lexical_tail_weight, else 2; 1 = no tail methods",
     )
     parser.add_argument("--lexical-tail-tokens", type=int, default=None, help="default: recommend.lexical_tail_tokens")
+    parser.add_argument(
+        "--query-split",
+        choices=("test", "val"),
+        default="test",
+        help="test: test-split queries among the train and val products (the benchmark); val: validation-split "
+        "queries among the train products alone (where settings are chosen before the test split)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--note", default=NOTE, help="what this run measures (kept in the result's notes)")
     args = parser.parse_args(argv)
@@ -790,8 +901,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if tail_weight is None:  # the config's setting, or, where it keeps raw counts, the weight to compare
         tail_weight = cfg.recommend.lexical_tail_weight if cfg.recommend.lexical_tail_weight != 1.0 else 2.0
     tail = (tail_weight, args.lexical_tail_tokens or cfg.recommend.lexical_tail_tokens)
+    rc = cfg.recommend
+    votes = list(TYPE_VOTES)
+    if rc.similar_type_vote > 0 and (rc.similar_type_vote, rc.similar_type_bonus) not in votes:
+        votes.append((rc.similar_type_vote, rc.similar_type_bonus))
     neighbours = neighbour_figures(
-        df, set(mf.classes), args.sample, args.seed, args.k, clock, learned, lexical_attributes, tail
+        df,
+        set(mf.classes),
+        args.sample,
+        args.seed,
+        args.k,
+        clock,
+        learned,
+        lexical_attributes,
+        tail,
+        query_split=args.query_split,
+        votes=votes,
+        vote_weight=rc.similar_lexical_weight,
+        vote_depth=rc.similar_top_m,
     )
     robustness = (
         image_robustness(df, mf.dirs["image"], mf.classes, mf.image_size, mf.image_fit)
@@ -814,6 +941,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "k": args.k,
             "lexical_attributes": lexical_attributes,
             "lexical_tail": {"weight": tail[0], "tokens": tail[1]},
+            "query_split": args.query_split,
+            "type_votes": votes,
             "model_version": version,
             "n_classes": len(mf.classes),
             "classes": mf.classes,

@@ -328,7 +328,13 @@ SIMILAR_ITEMS = TableSpec(
             _col("product_id", T.StringType(), False, "Product the list is for."),
             _col("rank", T.IntegerType(), False, "Position, 1 = most similar."),
             _col("similar_product_id", T.StringType(), False, "A similar product (never the product itself)."),
-            _col("score", T.DoubleType(), False, "Blended similarity; comparable within one product's list."),
+            _col(
+                "score",
+                T.DoubleType(),
+                False,
+                "Blended similarity (plus recommend.similar_type_bonus for the category the product's best "
+                "neighbours vote for, when similar_type_vote is on); comparable within one product's list.",
+            ),
             _col(
                 "source",
                 T.StringType(),

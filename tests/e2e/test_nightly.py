@@ -72,6 +72,8 @@ def night(spark, tmp_path_factory) -> Path:
             "lexical_attributes": ["category", "colour"],
             # as conf/fashion.yaml: each product's lexical share from its predicted type's probability
             "similar_lexical_doubt": True,
+            # as conf/fashion.yaml: each product's best neighbours vote for their category
+            "similar_type_vote": 3,
         },
         als={"rank": 8, "max_iter": 5, "evaluate": False, "top_k": 30},
     )

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from chispa import assert_df_equality
 
-from bench_content import tfidf_vectors
+from bench_content import tfidf_vectors, type_vote
 from hybridrec.config import RecommendConfig
 from hybridrec.hybrid import lexical, scoring, similar
 
@@ -221,6 +221,64 @@ def test_type_doubt_raises_a_products_own_lexical_share(spark) -> None:
     assert out[(5, 6)] == pytest.approx(0.5 * 0.3)
     none = similar.similar_items(content, collab, evidence, rc, lex, doubt.limit(0))
     assert_df_equality(none, similar.similar_items(content, collab, evidence, rc, lex), ignore_row_order=True)
+
+
+def _vote_lists(spark):
+    # Item 0: a shirt first, then two blazers (blazers out-vote the shirt, 0.88 + 0.86 > 0.9), a
+    # far shirt, a far blazer and an unlabelled product. Item 7: only unlabelled candidates.
+    content = spark.createDataFrame(
+        [(0, 1, 0.9), (0, 2, 0.88), (0, 3, 0.86), (0, 4, 0.5), (0, 5, 0.45), (0, 6, 0.3), (7, 6, 0.8), (7, 8, 0.7)],
+        "item_idx int, other_idx int, sim float",
+    )
+    categories = spark.createDataFrame(
+        [(0, "Shirts"), (1, "Shirts"), (2, "Blazers"), (3, "Blazers"), (4, "Shirts"), (5, "Blazers"), (6, None)],
+        "item_idx int, category string",
+    )
+    return content, spark.createDataFrame([], "item_idx int, b double"), categories
+
+
+def test_the_type_its_best_neighbours_vote_for_moves_up_the_list(spark) -> None:
+    content, evidence, categories = _vote_lists(spark)
+    rc = RecommendConfig(similar_top_m=10, similar_type_vote=3, similar_type_bonus=0.5)
+    rows = similar.similar_items(content, None, evidence, rc, categories=categories).collect()
+    got = {(r.item_idx, r.other_idx): (r.rank, r.score) for r in rows}
+    # Item 0's own category (Shirts) is never read: its best three vote Blazers.
+    order = [j for _, j in sorted((rank, j) for (i, j), (rank, _) in got.items() if i == 0)]
+    assert order == [2, 3, 5, 1, 4, 6]
+    assert got[(0, 5)][1] == pytest.approx(0.45 + 0.5, abs=1e-6)
+    assert got[(0, 1)][1] == pytest.approx(0.9, abs=1e-6)
+    # No labelled voter: the list keeps its scores.
+    assert {j: s for (i, j), (_, s) in got.items() if i == 7} == {6: pytest.approx(0.8), 8: pytest.approx(0.7)}
+
+
+def test_no_vote_leaves_similar_items_unchanged(spark) -> None:
+    content, evidence, categories = _vote_lists(spark)
+    before = similar.similar_items(content, None, evidence, RecommendConfig(similar_top_m=10))
+    no_bonus = RecommendConfig(similar_top_m=10, similar_type_vote=3, similar_type_bonus=0.0)
+    for off in (RecommendConfig(similar_top_m=10), no_bonus):
+        after = similar.similar_items(content, None, evidence, off, categories=categories)
+        assert_df_equality(after, before, ignore_row_order=True)
+
+
+def test_type_vote_matches_the_bench_twin_on_random_lists(spark) -> None:
+    # Scores on a coarse grid make tied votes and tied scores; types drawn from three names and none.
+    rng = np.random.default_rng(5)
+    rows, names = [], np.array(["Bags", "Belts", "Caps", None], dtype=object)
+    types = names[rng.integers(0, 4, size=30)]
+    for item in range(12):
+        others = rng.choice(np.delete(np.arange(30), item), size=8, replace=False)
+        rows += [(item, int(o), float(rng.integers(1, 6)) / 5) for o in others]
+    scored = spark.createDataFrame(rows, "item_idx int, other_idx int, score double")
+    categories = spark.createDataFrame(
+        [(i, None if t is None else str(t)) for i, t in enumerate(types)], "item_idx int, category string"
+    )
+    for k, bonus in ((1, 0.5), (3, 0.5), (5, 0.1)):
+        got = {(r.item_idx, r.other_idx): r.score for r in similar.type_vote(scored, categories, k, bonus).collect()}
+        for item in range(12):
+            pool = np.array([o for i, o, _ in rows if i == item])
+            scores = np.array([s for i, _, s in rows if i == item])
+            want = type_vote(pool, scores, types, k, bonus)
+            assert [got[(item, int(o))] for o in pool] == pytest.approx(list(want), abs=1e-12)
 
 
 def test_type_doubt_is_one_minus_the_type_probability_clipped(spark) -> None:

@@ -763,6 +763,14 @@ class RecommendConfig:
     # false stays the default: Online Retail (real purchases, the benchmark of defaults) has no
     # labels to measure similar items on. conf/fashion.yaml sets true (bench/bench_content.py).
     similar_lexical_doubt: bool = False
+    # A product's similar_type_vote best neighbours vote (each with its score) for their catalog
+    # category; every candidate of the winning one gains similar_type_bonus on the list's score
+    # before the top similar_top_m are kept (hybrid/similar.py, type_vote). 0 = off. Off stays the
+    # default: Online Retail (real purchases, the benchmark of defaults) has no categories to vote
+    # with or to measure similar items on. conf/fashion.yaml sets 3 / 0.5 (bench/bench_content.py,
+    # chosen on validation-split products searching the train split, then the test split).
+    similar_type_vote: int = 0
+    similar_type_bonus: float = 0.5
     # Terms in more than this many products are left out of the lexical pairs (they separate little
     # and their pairs grow with the square of their count): 2000 = 4.7% of the fashion catalog.
     lexical_max_df: int = 2000
@@ -826,6 +834,8 @@ class RecommendConfig:
         "cold_item_weight": Limit(0, 1),
         "similar_collab_weight": Limit(0, 1),
         "similar_lexical_weight": Limit(0, 1, why="0 = no lexical neighbours"),
+        "similar_type_vote": Limit(0, 1000, why="0 = no vote; at most the neighbours a list is built from"),
+        "similar_type_bonus": Limit(0, 10, why="0 = no vote; added to scores on a cosine scale"),
         "lexical_max_df": Limit(2, 100_000_000, why="a term in one product pairs it with nothing"),
         "lexical_tail_weight": Limit(1, 100, why="1 = raw term counts"),
         "lexical_tail_tokens": Limit(1, 100),

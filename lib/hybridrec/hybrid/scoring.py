@@ -399,7 +399,9 @@ def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> t
     (``type_doubt``) with ``similar_lexical_doubt``. The content neighbours compare a product with a photo
     and one without on their text vectors (``similar_mixed_pairs: text``, ``similar.
     nearest_on_shared``) when ``inputs.vectors`` carries them (``content.night_vectors``; a
-    synthetic bench's vectors may not: then the fused vectors alone).
+    synthetic bench's vectors may not: then the fused vectors alone). With ``similar_type_vote``,
+    each product's best neighbours vote for their catalog category (``inputs.products``) and the
+    candidates of the winner gain ``similar_type_bonus`` (``similar.type_vote``).
     """
     rc = cfg.recommend
     item_index, n_items = scores.item_index, scores.n_items
@@ -434,7 +436,10 @@ def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> t
         lexical_nn = lexical.top_k_pairs(nn, rc.similar_top_m)
         if rc.similar_lexical_doubt and "type_prob" in inputs.vectors.columns:
             doubt = type_doubt(inputs.vectors, item_index)
-    sims = similar.similar_items(content_nn, collab_nn, evidence, rc, lexical_nn, doubt)
+    categories = None
+    if rc.similar_type_vote > 0:
+        categories = inputs.products.join(item_index, "product_id").select("item_idx", "category")
+    sims = similar.similar_items(content_nn, collab_nn, evidence, rc, lexical_nn, doubt, categories)
     named = sims.join(F.broadcast(item_index), "item_idx").join(
         F.broadcast(
             item_index.select(F.col("item_idx").alias("other_idx"), F.col("product_id").alias("similar_product_id"))

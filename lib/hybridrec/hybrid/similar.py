@@ -13,6 +13,15 @@ collaborative share grows with the evidence behind both products and is 0 for a 
 list is purely content side (every product with a vector gets a list). A pair missing from one
 source's top list takes that list's lowest value for the product (0 when the product has no list
 from that source).
+
+**The type its nearest products vote for** (``recommend.similar_type_vote`` / ``similar_type_bonus``,
+``type_vote``): a product's ``k`` best neighbours by that score vote, each with its score, for their
+catalog category (the feed's label, ``bronze.products.category``; unlabelled ones do not vote); every
+candidate of the winning category gains ``bonus`` before the final ranking. The learned vectors pull a
+product of a type the classifier never learned toward a type it knows (a blazer among shirts), while
+its nearest few, found mostly by its title, already share its kind; the vote moves the rest of that
+kind up the list. The product's own category is never read: a new product is judged like one without
+a label. Measured on ``bench/bench_content.py`` (docs/results.md "Content vectors").
 """
 
 from __future__ import annotations
@@ -138,6 +147,37 @@ def nearest_on_shared(
     return union.withColumn("rank", F.row_number().over(best)).filter(F.col("rank") <= k).drop("rank")
 
 
+def type_vote(scored: DataFrame, categories: DataFrame, k: int, bonus: float) -> DataFrame:
+    """``scored`` (item_idx, other_idx, score, ...) with ``bonus`` added to the score of every
+    candidate whose category is the one its item's ``k`` best candidates (by score, ties by the
+    lower other_idx) vote for, each vote weighing its score (ties by the lower category name).
+
+    ``categories``: (item_idx, category) of the catalog; a candidate without a category neither
+    votes nor gains, an item whose best ``k`` hold none keeps its scores. ``k`` 0 or ``bonus`` 0:
+    ``scored`` unchanged."""
+    if k < 1 or bonus <= 0:
+        return scored
+    labels = categories.filter(F.col("category").isNotNull()).select(
+        F.col("item_idx").alias("other_idx"), F.col("category").alias("_cat")
+    )
+    with_cat = scored.join(F.broadcast(labels), "other_idx", "left")
+    best = Window.partitionBy("item_idx").orderBy(F.col("score").desc(), F.col("other_idx"))
+    voters = with_cat.withColumn("_r", F.row_number().over(best)).filter((F.col("_r") <= k) & F.col("_cat").isNotNull())
+    votes = voters.groupBy("item_idx", "_cat").agg(F.sum("score").alias("_v"))
+    winner = Window.partitionBy("item_idx").orderBy(F.col("_v").desc(), F.col("_cat"))
+    voted = (
+        votes.withColumn("_w", F.row_number().over(winner))
+        .filter(F.col("_w") == 1)
+        .select("item_idx", F.col("_cat").alias("_voted"))
+    )
+    gain = F.when(F.col("_cat") == F.col("_voted"), F.lit(float(bonus))).otherwise(F.lit(0.0))
+    return (
+        with_cat.join(voted, "item_idx", "left")
+        .withColumn("score", (F.col("score") + gain).cast("double"))
+        .drop("_cat", "_voted")
+    )
+
+
 def similar_items(
     content: DataFrame,
     collab: DataFrame | None,
@@ -145,6 +185,7 @@ def similar_items(
     rc: RecommendConfig,
     lexical: DataFrame | None = None,
     doubt: DataFrame | None = None,
+    categories: DataFrame | None = None,
 ) -> DataFrame:
     """Blend ``content``, ``lexical`` and ``collab`` neighbour lists (item_idx, other_idx, sim) into
     the top ``similar_top_m`` per item: (item_idx, other_idx, score, source).
@@ -156,7 +197,9 @@ def similar_items(
     then ``lam + (1 - lam) * doubt`` (``lam`` where absent). ``source`` names the lists the pair came from:
     ``both`` = co-interaction and a content-side list, ``co_interaction`` = the ALS list only,
     ``content`` = the content-vector list (the lexical one too or not), ``lexical`` = the lexical
-    list only.
+    list only. ``categories``: (item_idx, category) of the catalog; with ``similar_type_vote`` above 0,
+    each item's candidates of the category its best ones vote for gain ``similar_type_bonus``
+    (``type_vote``) before the top ``similar_top_m`` are kept.
     """
     lam = rc.similar_lexical_weight if lexical is not None else 0.0
     union = content.select("item_idx", "other_idx", F.col("sim").alias("c_sim"))
@@ -204,5 +247,7 @@ def similar_items(
         ((F.lit(1.0) - beta) * c + beta * a).cast("double").alias("score"),
         source.alias("source"),
     )
+    if categories is not None:
+        scored = type_vote(scored, categories, rc.similar_type_vote, rc.similar_type_bonus)
     order = Window.partitionBy("item_idx").orderBy(F.col("score").desc(), F.col("other_idx"))
     return scored.withColumn("rank", F.row_number().over(order).cast("int")).filter(F.col("rank") <= rc.similar_top_m)
