@@ -319,21 +319,21 @@ def bench_column(attribute: str) -> str:
 def type_vote(pool: np.ndarray, scores: np.ndarray, types: np.ndarray, k: int, bonus: float) -> np.ndarray:
     """``scores`` of one product's candidates ``pool`` (catalog rows) with ``bonus`` added to those
     whose type (``types[pool]``) the ``k`` best (score descending, ties by the lower row) vote for,
-    each vote weighing its score (ties by the lower type name); candidates without a type neither
-    vote nor gain. The numpy twin of ``similar.type_vote`` (``recommend.similar_type_vote``)."""
+    each vote weighing its score (ties by the lower type name); candidates without a type (missing
+    or blank) neither vote nor gain. The numpy twin of ``similar.type_vote`` (``recommend.similar_type_vote``)."""
     out = np.asarray(scores, dtype=np.float64).copy()
     if k < 1 or bonus <= 0 or len(pool) == 0:
         return out
+    labels = [None if _missing(types[row]) or not str(types[row]).strip() else str(types[row]) for row in pool]
     best = np.lexsort((pool, -out))[:k]
     votes: dict[str, float] = {}
-    for row, score in zip(pool[best], out[best], strict=True):
-        if not _missing(types[row]):
-            votes[str(types[row])] = votes.get(str(types[row]), 0.0) + float(score)
+    for position in best:
+        if labels[position] is not None:
+            votes[labels[position]] = votes.get(labels[position], 0.0) + float(out[position])
     if not votes:
         return out
     winner = min(votes, key=lambda t: (-votes[t], t))
-    gains = np.array([not _missing(types[row]) and str(types[row]) == winner for row in pool])
-    return out + bonus * gains
+    return out + bonus * np.array([label == winner for label in labels])
 
 
 @dataclass

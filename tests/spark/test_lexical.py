@@ -231,7 +231,16 @@ def _vote_lists(spark):
         "item_idx int, other_idx int, sim float",
     )
     categories = spark.createDataFrame(
-        [(0, "Shirts"), (1, "Shirts"), (2, "Blazers"), (3, "Blazers"), (4, "Shirts"), (5, "Blazers"), (6, None)],
+        [
+            (0, "Shirts"),
+            (1, "Shirts"),
+            (2, "Blazers"),
+            (3, "Blazers"),
+            (4, "Shirts"),
+            (5, "Blazers"),
+            (6, None),
+            (8, " "),
+        ],
         "item_idx int, category string",
     )
     return content, spark.createDataFrame([], "item_idx int, b double"), categories
@@ -247,7 +256,7 @@ def test_the_type_its_best_neighbours_vote_for_moves_up_the_list(spark) -> None:
     assert order == [2, 3, 5, 1, 4, 6]
     assert got[(0, 5)][1] == pytest.approx(0.45 + 0.5, abs=1e-6)
     assert got[(0, 1)][1] == pytest.approx(0.9, abs=1e-6)
-    # No labelled voter: the list keeps its scores.
+    # No labelled voter (a null and a blank category): the list keeps its scores.
     assert {j: s for (i, j), (_, s) in got.items() if i == 7} == {6: pytest.approx(0.8), 8: pytest.approx(0.7)}
 
 
@@ -261,10 +270,10 @@ def test_no_vote_leaves_similar_items_unchanged(spark) -> None:
 
 
 def test_type_vote_matches_the_bench_twin_on_random_lists(spark) -> None:
-    # Scores on a coarse grid make tied votes and tied scores; types drawn from three names and none.
+    # Scores on a coarse grid make tied votes and tied scores; types drawn from three names, none and blank.
     rng = np.random.default_rng(5)
-    rows, names = [], np.array(["Bags", "Belts", "Caps", None], dtype=object)
-    types = names[rng.integers(0, 4, size=30)]
+    rows, names = [], np.array(["Bags", "Belts", "Caps", None, " "], dtype=object)
+    types = names[rng.integers(0, 5, size=30)]
     for item in range(12):
         others = rng.choice(np.delete(np.arange(30), item), size=8, replace=False)
         rows += [(item, int(o), float(rng.integers(1, 6)) / 5) for o in others]

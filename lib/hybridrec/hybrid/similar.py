@@ -152,12 +152,12 @@ def type_vote(scored: DataFrame, categories: DataFrame, k: int, bonus: float) ->
     candidate whose category is the one its item's ``k`` best candidates (by score, ties by the
     lower other_idx) vote for, each vote weighing its score (ties by the lower category name).
 
-    ``categories``: (item_idx, category) of the catalog; a candidate without a category neither
-    votes nor gains, an item whose best ``k`` hold none keeps its scores. ``k`` 0 or ``bonus`` 0:
+    ``categories``: (item_idx, category) of the catalog; a candidate without a category (null or
+    blank) neither votes nor gains, an item whose best ``k`` hold none keeps its scores. ``k`` 0 or ``bonus`` 0:
     ``scored`` unchanged."""
     if k < 1 or bonus <= 0:
         return scored
-    labels = categories.filter(F.col("category").isNotNull()).select(
+    labels = categories.filter(F.col("category").isNotNull() & (F.trim(F.col("category")) != "")).select(
         F.col("item_idx").alias("other_idx"), F.col("category").alias("_cat")
     )
     with_cat = scored.join(F.broadcast(labels), "other_idx", "left")
