@@ -135,6 +135,79 @@ def test_night_depth_keeps_pairs_some_source_ranks_high_with_all_their_scores(sp
     assert pop1 == {"a"} and pop2 == {"a", "b"}
 
 
+def _expected_cut(rows, depth: int) -> list:
+    """The pairs of the whole pool (``rows``) that some source ranks among the user's ``depth``
+    best: the pool's own ranks, and for popular and repeat (no rank column) their place by score
+    (ties by product id) among the user's pairs that source proposed."""
+    best: dict[tuple[str, str], int] = {}
+    for r in rows:
+        key = (r.user_id, r.product_id)
+        for source in ("als", "content", "cold", "co", "lexical"):
+            if r[f"{source}_rank"] is not None:
+                best[key] = min(best.get(key, 10**9), r[f"{source}_rank"])
+    for col in ("popular_score", "repeat_score"):
+        for user in {r.user_id for r in rows}:
+            proposed = sorted((-r[col], r.product_id) for r in rows if r.user_id == user and r[col] is not None)
+            for place, (_, product) in enumerate(proposed, start=1):
+                best[(user, product)] = min(best.get((user, product), 10**9), place)
+    return [r for r in rows if best.get((r.user_id, r.product_id), 10**9) <= depth]
+
+
+def test_night_depth_cut_matches_the_whole_pool_cut_on_random_histories(spark) -> None:
+    # 40 users, 30 products, 15 popular ones; many exclusions among the popular products, so each
+    # user's popular ranks shift by their own exclusions (the night proposes only the reach).
+    rng = np.random.default_rng(11)
+    products = [f"p{i:02d}" for i in range(30)]
+    users = [f"u{i:02d}" for i in range(40)]
+    history, events, als, content = [], [], [], []
+    for u in users:
+        own = rng.choice(30, size=int(rng.integers(1, 9)), replace=False)
+        for h, i in enumerate(own, start=1):
+            ts = REF - dt.timedelta(days=int(rng.integers(1, 30)), hours=int(rng.integers(0, 24)))
+            w = float(rng.integers(1, 5))
+            history.append((u, products[i], w, 1, ts, bool(rng.random() < 0.5), "view", h))
+            events.append((u, products[i], ts, "view", w))
+        als += [(u, products[i], float(rng.random())) for i in rng.choice(30, size=6, replace=False)]
+        content += [(u, products[i], float(rng.random()), None) for i in rng.choice(30, size=6, replace=False)]
+    kc = RankerConfig(popular_candidates=15, repeat_candidates=4, co_neighbours=3, co_recent=2, lexical_neighbours=0)
+
+    def pool(depth):
+        return candidate_pool(
+            users=spark.createDataFrame([(u,) for u in users], "user_id string"),
+            history=spark.createDataFrame(
+                history,
+                "user_id string, product_id string, weight double, n_events long, last_ts timestamp, "
+                "excluded boolean, event string, h_rank int",
+            ),
+            usable_events=spark.createDataFrame(
+                events, "user_id string, product_id string, ts timestamp, event string, weight double"
+            ),
+            reference=REF,
+            products=spark.createDataFrame(
+                [(p, p, None, "x") for p in products],
+                "product_id string, title string, description string, category string",
+            ),
+            als=spark.createDataFrame(als, "user_id string, product_id string, als_score double"),
+            content=spark.createDataFrame(
+                content, "user_id string, product_id string, content_score double, reason_product_id string"
+            ),
+            cold=spark.createDataFrame([], "user_id string, product_id string, cold_score double"),
+            rc=RecommendConfig(popular_days=None),
+            kc=kc,
+            depth=depth,
+        )
+
+    whole = pool(None)
+    rows = whole.collect()
+    for depth in (1, 3, 8):
+        want = spark.createDataFrame(_expected_cut(rows, depth), whole.schema)
+        got = pool(depth)
+        assert len(want.collect()) < len(rows)
+        assert_approx_df_equality(
+            got.orderBy("user_id", "product_id"), want.orderBy("user_id", "product_id"), 1e-12, ignore_nullable=True
+        )
+
+
 def test_lexical_candidates_sum_title_neighbours_of_the_latest_products(spark) -> None:
     # Title neighbours: d is close to b and to a; c to b. u1's latest products: a (excluded, bought)
     # then b; u2's: c. With lexical_recent 1 only each user's very latest product counts.
