@@ -729,8 +729,10 @@ def neighbour_figures(
         cat = catalog_idx[present[catalog_idx]]
         if len(q) == 0 or len(cat) == 0:
             continue
-        searched_by = matrix.top_k(q, cat, k) if isinstance(matrix, SharedBlend | VotedShared) else None
-        found = cat[searched_by if searched_by is not None else top_k(matrix[q], matrix[cat], k)]
+        if isinstance(matrix, SharedBlend | VotedShared):
+            found = cat[matrix.top_k(q, cat, k)]
+        else:
+            found = cat[top_k(matrix[q], matrix[cat], k)]
         q_known = np.isin(q, queries[known])
         q_never = ~np.isin(q, queries[ever])
         precision: dict[str, dict[str, float | None]] = {}

@@ -155,7 +155,7 @@ def _expected_cut(rows, depth: int) -> list:
 
 def test_night_depth_cut_matches_the_whole_pool_cut_on_random_histories(spark) -> None:
     # 40 users, 30 products, 15 popular ones; many exclusions among the popular products, so each
-    # user's popular ranks shift by their own exclusions (the night proposes only the reach).
+    # user's popular ranks shift by their own exclusions.
     rng = np.random.default_rng(11)
     products = [f"p{i:02d}" for i in range(30)]
     users = [f"u{i:02d}" for i in range(40)]
