@@ -44,6 +44,14 @@ photos are "unknown"); chance = the share of catalog pairs with the same value; 
 text-only products (no image vector) among the neighbours against their share of the searched
 catalog, for queries with and without a photo.
 
+The night's own lists: the same figures for the lists the nightly job's Spark code writes to
+``gold.similar_items`` (``scoring.similar_products``, the config's settings), per variant of
+``NIGHT_VARIANTS`` (``recommend.similar_exact_pairs``: a pair missing from one candidate list scored
+with its exact cosine there, or with that list's lowest value; the type vote off), with the seconds
+of the whole catalog's lists. The numpy methods above score every candidate with exact cosines;
+these say what the night's lists actually hold (neighbours among every other product, as the night
+searches).
+
 Image robustness: the image CNN's accuracy on the test split's photos of learned classes, decoded
 by the project's own path (``features.images.load_image``, as preprocess and the nightly job do),
 as they are and shifted: stretched to 3:4 (225x300, the source's frame), padded with a white border,
@@ -99,6 +107,10 @@ PROTOCOL = (
     "lets its k best by the blend vote (score-weighted) for their catalog articleType and adds b to the "
     "candidates of the winner (recommend.similar_type_vote / similar_type_bonus). "
     "never_learned_type_interval: 95 % bootstrap interval of the never-learned same-type precision. "
+    "night_similar_items: the nightly job's own Spark code (scoring.similar_products, the config's recommend "
+    "settings with each variant's over them) on the same warehouse and models, no interactions, neighbours "
+    "among every other product (the night's catalog); the same query products, those with a full top k; "
+    "seconds: the whole catalog's lists, lexical postings and neighbours computed before the clock. "
     "Chance = share of searched-catalog "
     "pairs with the same value. Image robustness 'as_decoded' should equal the image model's test accuracy in "
     "inputs.model_test_accuracy (the same photos through the same decode path)."
@@ -120,6 +132,12 @@ BLEND_WEIGHTS = (0.25, 0.5, 0.75)
 # (recommend.similar_type_vote, similar_type_bonus) pairs measured beside the shipped blend; the
 # config's own pair is added when missing.
 TYPE_VOTES = ((3, 0.1), (3, 0.5), (5, 0.5))
+# The night's own similar-items lists (night_similar_lists): recommend settings over the config's.
+NIGHT_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("list fill", {"similar_exact_pairs": False}),
+    ("exact pairs", {"similar_exact_pairs": True}),
+    ("exact pairs, no vote", {"similar_exact_pairs": True, "similar_type_vote": 0}),
+)
 SHIFTS = ("as_decoded", "stretched_3x4", "squashed_4x3", "padded", "jpeg_q15")
 JPEG_QUALITY = 15
 PAD_SHARE = 0.25  # white border on each side, as a share of the photo's side
@@ -200,9 +218,22 @@ class SharedBlend:
             mixed = self.photo[q][:, None] != self.photo[catalog][None, :]
             content = np.where(mixed, self.text[q] @ self.text[catalog].T, self.fused[q] @ self.fused[catalog].T)
             w = self.weight if np.isscalar(self.weight) else np.asarray(self.weight)[q][:, None]
-            return (1.0 - w) * content + w * (self.lexical[q] @ lex_t).toarray()
+            return self.mix(w, content, (self.lexical[q] @ lex_t).toarray())
 
         return top_k_of(scores, len(queries), len(catalog), k)
+
+    def pair_scores(self, query: int, rows: np.ndarray) -> np.ndarray:
+        """The blend of one ``query`` with each of ``rows`` (catalog row indices): what ``top_k``
+        ranks by, for a given candidate set."""
+        mixed = self.photo[query] != self.photo[rows]
+        content = np.where(mixed, self.text[rows] @ self.text[query], self.fused[rows] @ self.fused[query])
+        w = self.weight if np.isscalar(self.weight) else float(np.asarray(self.weight)[query])
+        return self.mix(w, content, (self.lexical[rows] @ self.lexical[query].T).toarray().ravel())
+
+    @staticmethod
+    def mix(weight: Any, content: np.ndarray, lexical: np.ndarray) -> np.ndarray:
+        """``(1 - weight) * content + weight * lexical``: the content side of similar items."""
+        return (1.0 - weight) * content + weight * lexical
 
 
 def tfidf_vectors(
@@ -341,8 +372,9 @@ class VotedShared:
     """What the night ships with ``recommend.similar_type_vote``: each query's candidates are the
     union of its ``depth`` best by the content side alone (``SharedBlend`` at weight 0: fused on the
     same side, text across) and its ``depth`` best by the lexical cosine (the night's two lists of
-    ``similar_top_m``), scored by ``blend`` (exact cosines, where the night fills a pair missing from
-    one list with that list's lowest value), then ``type_vote`` over the catalog's types."""
+    ``similar_top_m``), scored by ``blend`` with exact cosines (as the night with
+    ``recommend.similar_exact_pairs``; the lexical one uncapped, where the night leaves the terms of
+    more than ``lexical_max_df`` products out), then ``type_vote`` over the catalog's types."""
 
     blend: SharedBlend
     types: np.ndarray  # the catalog's type per row (the query's own is never read)
@@ -358,11 +390,7 @@ class VotedShared:
         for j, q in enumerate(queries):
             pos = np.unique(np.concatenate([content[j], lexical[j]]))
             rows = catalog[pos]
-            mixed = b.photo[q] != b.photo[rows]
-            cos = np.where(mixed, b.text[rows] @ b.text[q], b.fused[rows] @ b.fused[q])
-            w = b.weight if np.isscalar(b.weight) else float(np.asarray(b.weight)[q])
-            score = (1.0 - w) * cos + w * (b.lexical[rows] @ b.lexical[q].T).toarray().ravel()
-            score = type_vote(rows, score, self.types, self.vote, self.bonus)
+            score = type_vote(rows, b.pair_scores(q, rows), self.types, self.vote, self.bonus)
             picked = pos[np.lexsort((pos, -score))][: out.shape[1]]
             if len(picked) < out.shape[1]:
                 raise ValueError(f"type vote: {len(picked)} candidates for a top {k}; depth {self.depth} is too small")
@@ -532,6 +560,27 @@ def summary_tables(result: dict[str, Any]) -> str:
             f"{fmt(t['query_without_photo'])} | {fmt(t['catalog'])} | "
             f"{fmt(t.get('catalog_same_type_query_with_photo'))} |"
         )
+    night = result.get("night_similar_items") or {}
+    if night:
+        out += [
+            "",
+            "The night's own similar items (scoring.similar_products in Spark, neighbours among every other "
+            "product): the same queries",
+            "",
+            "| variant | queries | same type | never learned [95 %] | gender | colour | text-only (photo queries) "
+            "| seconds |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, row in night.items():
+            p, interval = row["precision"], row["never_learned_type_interval"]
+            never = fmt(p["never_learned"]["articleType"])
+            if interval:
+                never += f" [{interval[0]:.3f}, {interval[1]:.3f}]"
+            out.append(
+                f"| {name} | {row['n_queries']} | {fmt(p['all']['articleType'])} | {never} | "
+                f"{fmt(p['all']['gender'])} | {fmt(p['all']['baseColour'])} | "
+                f"{fmt(row['text_only_share']['query_with_photo'])} | {row['seconds']} |"
+            )
     rob = result["image_robustness"]
     out += [
         "",
@@ -733,38 +782,7 @@ def neighbour_figures(
             found = cat[matrix.top_k(q, cat, k)]
         else:
             found = cat[top_k(matrix[q], matrix[cat], k)]
-        q_known = np.isin(q, queries[known])
-        q_never = ~np.isin(q, queries[ever])
-        precision: dict[str, dict[str, float | None]] = {}
-        parts = (
-            ("all", np.ones(len(q), bool)),
-            ("known_class", q_known),
-            ("unknown_class", ~q_known),
-            ("never_learned", q_never),
-        )
-        for part, mask in parts:
-            precision[part] = {a: precision_same(attrs[a][q[mask]], attrs[a][found[mask]]) for a in ATTRIBUTES}
-        with_photo = has_photo[q]
-        types = attrs["articleType"]
-        never_rows = q_never & np.array([not _missing(t) for t in types[q]], dtype=bool)
-        never_same = (types[found[never_rows]] == types[q[never_rows]][:, None]).mean(axis=1)
-        methods[method] = {
-            "n_queries": len(q),
-            "n_queries_known_class": int(q_known.sum()),
-            "n_queries_never_learned": int(q_never.sum()),
-            "n_catalog": len(cat),
-            "precision": precision,
-            "never_learned_type_interval": bootstrap_interval(never_same, seed),
-            "text_only_share": {
-                "all_queries": text_only_share(has_photo, found),
-                "query_with_photo": text_only_share(has_photo, found[with_photo]),
-                "query_without_photo": text_only_share(has_photo, found[~with_photo]),
-                "catalog": float(1.0 - has_photo[cat].mean()),
-                "catalog_same_type_query_with_photo": same_type_text_only_share(
-                    has_photo, attrs["articleType"], q[with_photo], cat
-                ),
-            },
-        }
+        methods[method] = list_figures(q, found, cat, QueryParts(queries[known], queries[ever]), attrs, has_photo, seed)
         clock(f"neighbours_{method}")
     return {
         "n_products": len(df),
@@ -780,6 +798,167 @@ def neighbour_figures(
         "ceiling": ceiling,
         "methods": methods,
     }
+
+
+@dataclass(frozen=True)
+class QueryParts:
+    """The query rows (catalog frame indices) whose articleType is a class of the category label
+    (``known``) and those of a type some head learned (``learned``): the figures' splits."""
+
+    known: np.ndarray
+    learned: np.ndarray
+
+
+def list_figures(
+    q: np.ndarray,
+    found: np.ndarray,
+    cat: np.ndarray,
+    parts: QueryParts,
+    attrs: dict[str, np.ndarray],
+    has_photo: np.ndarray,
+    seed: int,
+) -> dict[str, Any]:
+    """One method's figures: ``found`` (len(q), k) frame rows of the queries ``q``'s neighbours,
+    ``cat`` the searched rows: precision per attribute overall, for known / unknown classes and
+    never-learned types (with its bootstrap interval), the text-only share of the neighbours."""
+    q_known = np.isin(q, parts.known)
+    q_never = ~np.isin(q, parts.learned)
+    precision: dict[str, dict[str, float | None]] = {}
+    splits = (
+        ("all", np.ones(len(q), bool)),
+        ("known_class", q_known),
+        ("unknown_class", ~q_known),
+        ("never_learned", q_never),
+    )
+    for part, mask in splits:
+        precision[part] = {a: precision_same(attrs[a][q[mask]], attrs[a][found[mask]]) for a in ATTRIBUTES}
+    with_photo = has_photo[q]
+    types = attrs["articleType"]
+    never_rows = q_never & np.array([not _missing(t) for t in types[q]], dtype=bool)
+    never_same = (types[found[never_rows]] == types[q[never_rows]][:, None]).mean(axis=1)
+    return {
+        "n_queries": len(q),
+        "n_queries_known_class": int(q_known.sum()),
+        "n_queries_never_learned": int(q_never.sum()),
+        "n_catalog": len(cat),
+        "precision": precision,
+        "never_learned_type_interval": bootstrap_interval(never_same, seed),
+        "text_only_share": {
+            "all_queries": text_only_share(has_photo, found),
+            "query_with_photo": text_only_share(has_photo, found[with_photo]),
+            "query_without_photo": text_only_share(has_photo, found[~with_photo]),
+            "catalog": float(1.0 - has_photo[cat].mean()),
+            "catalog_same_type_query_with_photo": same_type_text_only_share(
+                has_photo, attrs["articleType"], q[with_photo], cat
+            ),
+        },
+    }
+
+
+def night_similar_lists(
+    spark: Any, cfg: Any, version: str, variants: Sequence[tuple[str, dict[str, Any]]], k: int
+) -> dict[str, tuple[pd.DataFrame, float]]:
+    """The night's own similar items (``scoring.similar_products``, the code the nightly job runs)
+    on the bench's warehouse, per variant (``recommend`` settings over the config's): (top ``k``
+    rows (product_id, rank, similar_product_id) of every product, seconds of the whole lists).
+
+    No interactions (the bench's pipeline has none): no co-interaction list, every product cold,
+    as a new product is. The content neighbours (``similar.nearest_on_shared``) are recomputed per
+    variant, the lexical postings and neighbours once (the night computes them once too, before
+    the first variant's clock starts). Neighbours are searched among every other product, as the
+    night does.
+    """
+    from dataclasses import replace
+
+    from pyspark.sql import functions as F
+
+    from hybridrec.hybrid import scoring
+    from hybridrec.hybrid.content import night_vectors
+    from hybridrec.hybrid.indexing import dense_index
+    from hybridrec.tables import PRODUCT_EMBEDDINGS, PRODUCTS, require_table
+
+    products = require_table(spark, cfg, PRODUCTS, "bench_content").select(*scoring.NIGHT_PRODUCT_COLUMNS)
+    vectors = night_vectors(require_table(spark, cfg, PRODUCT_EMBEDDINGS, "bench_content"), version).persist()
+    item_index = dense_index(vectors, "product_id", "item_idx").persist()
+    n_items = item_index.count()
+    none = spark.createDataFrame([], "product_id string, factors array<float>")
+    inputs = scoring.NightInputs(
+        products=products,
+        interactions=spark.createDataFrame([], "user_id string"),
+        vectors=vectors,
+        als_users=spark.createDataFrame([], "user_id string, factors array<float>"),
+        als_items=none,
+        als_candidates=spark.createDataFrame([], "user_id string, product_id string, score float, rank int"),
+        user_index=spark.createDataFrame([], "user_id string, user_idx int"),
+        content_version=version,
+        als_version=None,
+    )
+    unused = spark.createDataFrame([], "user_id string")  # the night's user-side frames: not read here
+    scores = scoring.NightScores(
+        history=unused,
+        user_stats=unused,
+        item_stats=spark.createDataFrame([], "product_id string, n_users long"),
+        warm_users=unused,
+        usable_events=unused,
+        reference=dt.datetime(2000, 1, 1),
+        exclude="none",
+        item_index=item_index,
+        vec_idx=vectors.join(item_index, "product_id").select("item_idx", "vec"),
+        als=unused,
+        content=unused,
+        cold=unused,
+        n_items=n_items,
+    )
+    out: dict[str, tuple[pd.DataFrame, float]] = {}
+    try:
+        if cfg.recommend.similar_lexical_weight > 0:
+            scoring.night_lexical(scores, inputs, cfg).count()
+            scoring.night_lexical_postings(scores, inputs, cfg).count()
+        for name, settings in variants:
+            night_cfg = replace(cfg, recommend=replace(cfg.recommend, **settings))
+            started = time.perf_counter()
+            sims, _ = scoring.similar_products(scores, inputs, night_cfg)
+            lists = sims.persist()
+            lists.count()
+            seconds = round(time.perf_counter() - started, 1)
+            top = lists.filter(F.col("rank") <= k).select("product_id", "rank", "similar_product_id").toPandas()
+            lists.unpersist()
+            out[name] = (top, seconds)
+    finally:
+        scores.release()
+        item_index.unpersist()
+        vectors.unpersist()
+    return out
+
+
+def night_figures(
+    df: pd.DataFrame,
+    lists: dict[str, tuple[pd.DataFrame, float]],
+    parts: QueryParts,
+    query_split: str,
+    k: int,
+    seed: int,
+) -> dict[str, Any]:
+    """``list_figures`` of the night's lists (``night_similar_lists``) for the ``query_split``
+    products with a vector and a full top ``k``."""
+    row_of = pd.Series(np.arange(len(df)), index=df["product_id"].to_numpy())
+    has_photo = df["image_emb"].map(lambda v: v is not None and len(v) > 0).to_numpy()
+    attrs = {a: df[a].to_numpy(dtype=object) for a in ATTRIBUTES}
+    is_query = (df["split"] == query_split).to_numpy()
+    everyone = np.flatnonzero(df["fused_emb"].notna().to_numpy())
+    out: dict[str, Any] = {}
+    for name, (top, seconds) in lists.items():
+        top = top.assign(q=row_of.loc[top["product_id"]].to_numpy(), o=row_of.loc[top["similar_product_id"]].to_numpy())
+        top = top[is_query[top["q"].to_numpy()]].sort_values(["q", "rank"])
+        sizes = top.groupby("q").size()
+        full = sizes.index[sizes == k].to_numpy()
+        top = top[top["q"].isin(full)]
+        found = top["o"].to_numpy().reshape(len(full), k)
+        figures = list_figures(full, found, everyone, parts, attrs, has_photo, seed)
+        figures["seconds"] = seconds
+        figures["n_queries_short_list"] = int((sizes < k).sum())
+        out[name] = figures
+    return out
 
 
 def image_robustness(
@@ -883,17 +1062,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     version = current_version(cfg)
     mf = model_files(cfg, version)
     metrics = json.loads((Path(cfg.paths.models) / version / "metrics.json").read_text(encoding="utf-8"))
-    spark = build_spark(cfg.spark)
-    try:
-        df = load_catalog(spark, cfg, version)
-    finally:
-        spark.stop()
-    clock("load")
     labels = json.loads((Path(cfg.paths.models) / version / "labels.json").read_text(encoding="utf-8"))
     learned = set(mf.classes)
     for head in labels.get("heads") or []:
         if head["attribute"] == "category":
             learned |= set(head["classes"])
+    spark = build_spark(cfg.spark)
+    try:
+        df = load_catalog(spark, cfg, version)
+        clock("load")
+        night_lists = night_similar_lists(spark, cfg, version, NIGHT_VARIANTS, args.k)
+        clock("night_similar_items")
+    finally:
+        spark.stop()
+    types = df["articleType"]
+    parts = QueryParts(np.flatnonzero(types.isin(set(mf.classes))), np.flatnonzero(types.isin(learned)))
+    night = night_figures(df, night_lists, parts, args.query_split, args.k, args.seed)
     lexical_attributes = (
         [a for a in args.lexical_attributes.split(",") if a]
         if args.lexical_attributes is not None
@@ -954,6 +1138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "machine": machine(),
         "neighbours": neighbours,
+        "night_similar_items": night,
         "image_robustness": robustness,
         "seconds": seconds,
     }

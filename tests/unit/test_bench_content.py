@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -214,3 +215,82 @@ def test_bootstrap_interval_holds_the_mean() -> None:
     assert lo < values.mean() < hi
     assert BC.bootstrap_interval(np.full(10, 0.3), seed=1) == pytest.approx([0.3, 0.3])
     assert BC.bootstrap_interval(np.array([]), seed=1) is None
+
+
+def test_pair_scores_are_what_top_k_ranks_by() -> None:
+    rng = np.random.default_rng(4)
+    fused, text = BC.l2_rows(rng.normal(size=(8, 3))), BC.l2_rows(rng.normal(size=(8, 2)))
+    lexical = sparse.csr_matrix(BC.l2_rows(np.abs(rng.normal(size=(8, 5))) * (rng.random((8, 5)) < 0.5)))
+    photo = rng.random(8) < 0.5
+    blend = BC.SharedBlend(fused, text, photo, lexical, np.linspace(0.1, 0.9, 8))
+    catalog = np.arange(1, 8)
+    scores = blend.pair_scores(0, catalog)
+    top = blend.top_k(np.array([0]), catalog, 7)[0]
+    np.testing.assert_array_equal(catalog[top], catalog[np.lexsort((catalog, -scores))])
+    mixed = photo[0] != photo[3]
+    content = text[0] @ text[3] if mixed else fused[0] @ fused[3]
+    assert scores[2] == pytest.approx(0.9 * content + 0.1 * (lexical[0] @ lexical[3].T).toarray()[0, 0])
+
+
+def _night_frame() -> Any:
+    import pandas as pd
+
+    # Six products: 0 and 1 are test-split queries; 0 is a blazer (a type never learned), 1 a shirt.
+    return pd.DataFrame(
+        {
+            "product_id": ["p0", "p1", "p2", "p3", "p4", "p5"],
+            "split": ["test", "test", "train", "train", "val", "train"],
+            "articleType": ["Blazers", "Shirts", "Blazers", "Shirts", "Shirts", "Blazers"],
+            "gender": ["Men"] * 6,
+            "baseColour": ["Blue", "Red", "Blue", "Red", "Blue", "Black"],
+            "masterCategory": ["Apparel"] * 6,
+            "subCategory": ["Topwear"] * 6,
+            "usage": ["Casual"] * 6,
+            "season": [None] * 6,
+            "image_emb": [[1.0], None, [1.0], None, None, [1.0]],
+            "fused_emb": [[1.0]] * 6,
+        }
+    )
+
+
+def test_night_figures_read_the_nights_lists_by_product_id() -> None:
+    import pandas as pd
+
+    df = _night_frame()
+    lists = pd.DataFrame(
+        {
+            "product_id": ["p0", "p0", "p1", "p1", "p2", "p2", "p3"],
+            "rank": [1, 2, 1, 2, 1, 2, 1],
+            "similar_product_id": ["p2", "p3", "p3", "p4", "p0", "p5", "p1"],
+        }
+    )
+    parts = BC.QueryParts(known=np.array([1, 3, 4]), learned=np.array([1, 3, 4]))
+    got = BC.night_figures(df, {"night": (lists, 12.5)}, parts, "test", 2, seed=1)["night"]
+    assert got["n_queries"] == 2 and got["seconds"] == 12.5 and got["n_queries_short_list"] == 0
+    p = got["precision"]
+    assert p["all"]["articleType"] == pytest.approx(0.75)  # p0: Blazers, Shirts; p1: Shirts, Shirts -> (0.5 + 1) / 2
+    assert p["never_learned"]["articleType"] == pytest.approx(0.5) and got["n_queries_never_learned"] == 1
+    assert p["all"]["baseColour"] == pytest.approx(0.5)  # p0: Blue, Red; p1: Red, Blue
+    assert got["text_only_share"]["query_with_photo"] == pytest.approx(0.5)  # p0's list: p2 (photo), p3 (none)
+    short = BC.night_figures(df, {"night": (lists[lists["rank"] == 1], 1.0)}, parts, "test", 2, seed=1)["night"]
+    assert short["n_queries"] == 0 and short["n_queries_short_list"] == 2
+
+
+def test_summary_tables_prints_the_nights_lists() -> None:
+    precision = {a: 0.5 for a in BC.ATTRIBUTES}
+    night = {
+        "n_queries": 10,
+        "precision": {"all": precision, "never_learned": {"articleType": 0.8}},
+        "never_learned_type_interval": [0.7, 0.9],
+        "text_only_share": {"query_with_photo": 0.4},
+        "seconds": 12.5,
+    }
+    result = {
+        "inputs": {"k": 10},
+        "neighbours": {"n_queries": 10, "chance": precision, "methods": {}},
+        "night_similar_items": {"exact pairs": night},
+        "image_robustness": {"n_photos": 0, "accuracy": dict.fromkeys(BC.SHIFTS)},
+    }
+    assert "| exact pairs | 10 | 0.500 | 0.800 [0.700, 0.900] | 0.500 | 0.500 | 0.400 | 12.5 |" in BC.summary_tables(
+        result
+    )

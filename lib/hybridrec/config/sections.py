@@ -771,6 +771,11 @@ class RecommendConfig:
     # chosen on validation-split products searching the train split, then the test split).
     similar_type_vote: int = 0
     similar_type_bonus: float = 0.5
+    # true = a candidate pair missing from the content or the lexical list gets its exact cosine
+    # there (two joins of those pairs: hybrid/pair_cosines.py); false = that list's lowest value for
+    # the product (no joins). true chosen on bench/bench_content.py's night section (fashion, the
+    # night's own Spark lists for test-split products): docs/results.md "Content vectors".
+    similar_exact_pairs: bool = True
     # Terms in more than this many products are left out of the lexical pairs (they separate little
     # and their pairs grow with the square of their count): 2000 = 4.7% of the fashion catalog.
     lexical_max_df: int = 2000

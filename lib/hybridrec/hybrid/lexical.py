@@ -226,15 +226,36 @@ def lexical_neighbours(
     """
     if k < 1:
         raise LexicalInputError(f"lexical neighbours: k must be at least 1, got {k}")
+    return neighbours_from_postings(lexical_postings(docs, max_df, term_weights, tail_weight, tail_tokens), k)
+
+
+def lexical_postings(
+    docs: DataFrame,
+    max_df: int,
+    term_weights: DataFrame | None = None,
+    tail_weight: float = 1.0,
+    tail_tokens: int = 0,
+) -> DataFrame:
+    """(item_idx, term, weight): the postings the lexical neighbours join, ``tfidf_postings``
+    without the terms of more than ``max_df`` items (their weight still counts in each row's
+    norm). Arguments as ``lexical_neighbours``."""
     if max_df < 2:
         raise LexicalInputError(
             f"lexical neighbours: max_df must be at least 2 (a term in one product pairs it with nothing), got {max_df}"
         )
-    postings = (
+    return (
         tfidf_postings(docs, term_weights, tail_weight=tail_weight, tail_tokens=tail_tokens)
         .filter(F.col("df") <= max_df)
         .select("item_idx", "term", "weight")
     )
+
+
+def neighbours_from_postings(postings: DataFrame, k: int) -> DataFrame:
+    """(item_idx, other_idx, sim float): each item's ``k`` best other items by the summed weight
+    products of the terms they share in ``postings`` (item_idx, term, weight;
+    ``lexical_postings``), through the inverted index."""
+    if k < 1:
+        raise LexicalInputError(f"lexical neighbours: k must be at least 1, got {k}")
     others = postings.select(F.col("item_idx").alias("other_idx"), "term", F.col("weight").alias("o_weight"))
     pairs = (
         postings.join(others, "term")

@@ -39,6 +39,7 @@ from hybridrec.hybrid.cold_inputs import cold_model_inputs
 from hybridrec.hybrid.history import item_counts, top_history, user_counts, user_item_history
 from hybridrec.hybrid.indexing import dense_index
 from hybridrec.hybrid.lists import Stage
+from hybridrec.hybrid.pair_cosines import PairInputs
 from hybridrec.models.product_embeddings import arrow_batch_rows
 
 # The catalog columns a night scores with (``NightInputs.products``): the text of the lexical and
@@ -126,8 +127,10 @@ class NightScores:
     counts: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     # The night's lexical neighbours once computed (``night_lexical``): similar items and the
-    # ranker's lexical candidates share them.
+    # ranker's lexical candidates share them; ``lexical_postings`` the postings they come from
+    # (similar items' exact pair cosines, ``pair_cosines``).
     lexical: DataFrame | None = None
+    lexical_postings: DataFrame | None = None
     _cached: list[DataFrame] = field(default_factory=list, repr=False)
 
     def release(self) -> None:
@@ -346,26 +349,38 @@ def hybrid_lists(
     return lists.final_lists(blended, scores.history, scores.user_stats, inputs.products, pop, rc, stage=stage)
 
 
-def night_lexical(scores: NightScores, inputs: NightInputs, cfg: Config) -> DataFrame:
-    """(item_idx, other_idx, sim, product_id, other_product_id): the title/description neighbours
-    of the products with a vector (``lexical.lexical_neighbours``, informative terms per
+def night_lexical_postings(scores: NightScores, inputs: NightInputs, cfg: Config) -> DataFrame:
+    """(item_idx, term, weight): the lexical postings of the products with a vector
+    (``lexical.lexical_postings`` of their title and description, informative terms per
     ``recommend.lexical_attributes``, the title's last words weighted per
-    ``recommend.lexical_tail_weight``), as deep as similar items and the ranker's lexical source
-    need; computed once a night and persisted with the night's frames."""
-    if scores.lexical is None:
+    ``recommend.lexical_tail_weight``, terms of more than ``recommend.lexical_max_df`` products
+    left out); computed once a night and persisted with the night's frames."""
+    if scores.lexical_postings is None:
         rc = cfg.recommend
-        depth = max(rc.similar_top_m, cfg.ranker.lexical_neighbours)
         products = inputs.products.join(scores.item_index, "product_id")
         docs = products.select("item_idx", "title", "description")
         weights = None
         if rc.lexical_attributes:
             lexical.check_lexical_attributes(cfg)
             weights = lexical.informative_term_weights(docs, lexical.product_labels(products, rc.lexical_attributes))
+        postings = lexical.lexical_postings(
+            docs, rc.lexical_max_df, weights, rc.lexical_tail_weight, rc.lexical_tail_tokens
+        ).persist()
+        scores._cached.append(postings)  # noqa: SLF001 - the night's own cache list, released by NightScores
+        scores.lexical_postings = postings
+    return scores.lexical_postings
+
+
+def night_lexical(scores: NightScores, inputs: NightInputs, cfg: Config) -> DataFrame:
+    """(item_idx, other_idx, sim, product_id, other_product_id): the title/description neighbours
+    of the products with a vector (``lexical.neighbours_from_postings`` of
+    ``night_lexical_postings``), as deep as similar items and the ranker's lexical source need;
+    computed once a night and persisted with the night's frames."""
+    if scores.lexical is None:
+        depth = max(cfg.recommend.similar_top_m, cfg.ranker.lexical_neighbours)
         ids = F.broadcast(scores.item_index)
         nn = (
-            lexical.lexical_neighbours(
-                docs, depth, rc.lexical_max_df, weights, rc.lexical_tail_weight, rc.lexical_tail_tokens
-            )
+            lexical.neighbours_from_postings(night_lexical_postings(scores, inputs, cfg), depth)
             .join(ids, "item_idx")
             .join(
                 ids.select(F.col("item_idx").alias("other_idx"), F.col("product_id").alias("other_product_id")),
@@ -401,20 +416,25 @@ def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> t
     nearest_on_shared``) when ``inputs.vectors`` carries them (``content.night_vectors``; a
     synthetic bench's vectors may not: then the fused vectors alone). With ``similar_type_vote``,
     each product's best neighbours vote for their catalog category (``inputs.products``) and the
-    candidates of the winner gain ``similar_type_bonus`` (``similar.type_vote``).
+    candidates of the winner gain ``similar_type_bonus`` (``similar.type_vote``). With
+    ``similar_exact_pairs``, a pair missing from the content or the lexical list is scored with its
+    exact cosine there (``pair_cosines``, from the same vectors and the night's lexical postings).
     """
     rc = cfg.recommend
     item_index, n_items = scores.item_index, scores.n_items
     search = (rc.similar_top_m, n_items, cfg.als.topk_user_block, rc.content_item_block, rc)
     if rc.similar_mixed_pairs == "text" and {"text_vec", "photo"} <= set(inputs.vectors.columns):
-        shared = inputs.vectors.join(item_index, "product_id").select(
+        content_vectors = inputs.vectors.join(item_index, "product_id").select(
             F.col("item_idx").alias("id"), F.col("vec").alias("features"), F.col("text_vec").alias("text"), "photo"
         )
-        content_nn = similar.nearest_on_shared(shared, *search)
+        content_nn = similar.nearest_on_shared(content_vectors, *search)
     else:
-        content_nn = similar.nearest(
-            scores.vec_idx.select(F.col("item_idx").alias("id"), F.col("vec").alias("features")), *search
-        )
+        content_vectors = scores.vec_idx.select(F.col("item_idx").alias("id"), F.col("vec").alias("features"))
+        content_nn = similar.nearest(content_vectors, *search)
+    # The blend reads each list more than once (the exact pair cosines, the type vote): the
+    # searches run once.
+    content_nn = content_nn.persist()
+    scores._cached.append(content_nn)  # noqa: SLF001 - the night's own cache list, released by NightScores
     warm_f = inputs.als_items.join(item_index, "product_id").select(F.col("item_idx").alias("id"), "factors")
     n_warm = warm_f.count()
     collab_nn = None
@@ -426,7 +446,8 @@ def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> t
             cfg.als.topk_user_block,
             rc.content_item_block,
             rc,
-        )
+        ).persist()
+        scores._cached.append(collab_nn)  # noqa: SLF001 - the night's own cache list, released by NightScores
     evidence = scores.item_stats.join(item_index, "product_id").select(
         "item_idx", (F.col("n_users") / (F.col("n_users") + F.lit(rc.item_shrinkage))).alias("b")
     )
@@ -439,7 +460,11 @@ def similar_products(scores: NightScores, inputs: NightInputs, cfg: Config) -> t
     categories = None
     if rc.similar_type_vote > 0:
         categories = inputs.products.join(item_index, "product_id").select("item_idx", "category")
-    sims = similar.similar_items(content_nn, collab_nn, evidence, rc, lexical_nn, doubt, categories)
+    exact = None
+    if rc.similar_exact_pairs:
+        postings = night_lexical_postings(scores, inputs, cfg) if lexical_nn is not None else None
+        exact = PairInputs(content_vectors, postings)
+    sims = similar.similar_items(content_nn, collab_nn, evidence, rc, lexical_nn, doubt, categories, exact)
     named = sims.join(F.broadcast(item_index), "item_idx").join(
         F.broadcast(
             item_index.select(F.col("item_idx").alias("other_idx"), F.col("product_id").alias("similar_product_id"))

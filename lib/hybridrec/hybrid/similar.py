@@ -11,8 +11,11 @@ type, the more its list follows its title. On top, ``(1 - beta) * content_side +
 similar_collab_weight * min(b_i, b_j)`` and ``b = n_users / (n_users + item_shrinkage)``: the
 collaborative share grows with the evidence behind both products and is 0 for a cold one, whose
 list is purely content side (every product with a vector gets a list). A pair missing from one
-source's top list takes that list's lowest value for the product (0 when the product has no list
-from that source).
+source's top list takes its exact cosine there when ``exact`` inputs are given
+(``recommend.similar_exact_pairs``, ``pair_cosines``: content and lexical; 0 where the two cannot be
+compared or share no term), else that list's lowest value for the product (0 when the product has
+no list from that source); a pair missing from the co-interaction list always takes that list's
+lowest value (its share is 0 unless both products are warm).
 
 **The type its nearest products vote for** (``recommend.similar_type_vote`` / ``similar_type_bonus``,
 ``type_vote``): a product's ``k`` best neighbours by that score vote, each with its score, for their
@@ -36,6 +39,7 @@ from pyspark.sql import functions as F
 from hybridrec.collab.topk import blocked
 from hybridrec.config import RecommendConfig
 from hybridrec.hybrid import ann
+from hybridrec.hybrid.pair_cosines import PairInputs, with_exact_cosines
 
 _NN = ("item_idx", "other_idx", "sim")  # the neighbour lists' columns
 
@@ -186,6 +190,7 @@ def similar_items(
     lexical: DataFrame | None = None,
     doubt: DataFrame | None = None,
     categories: DataFrame | None = None,
+    exact: PairInputs | None = None,
 ) -> DataFrame:
     """Blend ``content``, ``lexical`` and ``collab`` neighbour lists (item_idx, other_idx, sim) into
     the top ``similar_top_m`` per item: (item_idx, other_idx, score, source).
@@ -199,7 +204,10 @@ def similar_items(
     ``content`` = the content-vector list (the lexical one too or not), ``lexical`` = the lexical
     list only. ``categories``: (item_idx, category) of the catalog; with ``similar_type_vote`` above 0,
     each item's candidates of the category its best ones vote for gain ``similar_type_bonus``
-    (``type_vote``) before the top ``similar_top_m`` are kept.
+    (``type_vote``) before the top ``similar_top_m`` are kept. ``exact``: the vectors and lexical
+    postings that give a pair missing from the content or the lexical list its exact cosine there
+    (``pair_cosines.with_exact_cosines``) instead of that list's lowest value; ``source`` still
+    names the lists that proposed the pair.
     """
     lam = rc.similar_lexical_weight if lexical is not None else 0.0
     union = content.select("item_idx", "other_idx", F.col("sim").alias("c_sim"))
@@ -221,12 +229,21 @@ def similar_items(
     per_item = Window.partitionBy("item_idx")
     b_i = evidence.select("item_idx", F.col("b").alias("b_i"))
     b_j = evidence.select(F.col("item_idx").alias("other_idx"), F.col("b").alias("b_j"))
+    if exact is not None:
+        merged = with_exact_cosines(merged, PairInputs(exact.vectors, exact.postings if lam > 0 else None))
     df = merged.join(F.broadcast(b_i), "item_idx", "left").join(F.broadcast(b_j), "other_idx", "left")
     beta = F.lit(rc.similar_collab_weight) * F.least(F.coalesce("b_i", F.lit(0.0)), F.coalesce("b_j", F.lit(0.0)))
-    c = F.coalesce(F.col("c_sim"), F.min("c_sim").over(per_item), F.lit(0.0))
-    a = F.coalesce(F.col("a_sim"), F.min("a_sim").over(per_item), F.lit(0.0))
+    zero = F.lit(0.0)
+    if exact is not None:
+        c = F.coalesce(F.col("c_sim"), F.col("c_exact"), zero)
+    else:
+        c = F.coalesce(F.col("c_sim"), F.min("c_sim").over(per_item), zero)
+    a = F.coalesce(F.col("a_sim"), F.min("a_sim").over(per_item), zero)
     if lam > 0:
-        lex = F.coalesce(F.col("l_sim"), F.min("l_sim").over(per_item), F.lit(0.0))
+        if exact is not None:
+            lex = F.coalesce(F.col("l_sim"), F.col("l_exact"), zero)
+        else:
+            lex = F.coalesce(F.col("l_sim"), F.min("l_sim").over(per_item), zero)
         share: Column = F.lit(lam)
         if doubt is not None:
             df = df.join(F.broadcast(doubt.select("item_idx", "doubt")), "item_idx", "left")
