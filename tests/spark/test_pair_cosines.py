@@ -10,7 +10,7 @@ import pytest
 
 from hybridrec.config import RecommendConfig
 from hybridrec.hybrid import lexical, similar
-from hybridrec.hybrid.pair_cosines import PairInputs, content_cosines, lexical_cosines
+from hybridrec.hybrid.pair_cosines import BROADCAST_VECTOR_FLOATS, PairInputs, content_cosines, lexical_cosines
 
 # "men" is in 5 of the titles (out of the postings with max_df 4); 7 has no tokens.
 TITLES = [
@@ -54,13 +54,17 @@ def _all_pairs(spark, n: int):
     return spark.createDataFrame([(i, j) for i in range(n) for j in range(n) if i != j], "item_idx int, other_idx int")
 
 
-def test_content_cosine_is_the_fused_one_on_a_side_and_the_text_one_across(spark) -> None:
+# 0: every pair joined with the vectors; the default: the vectors broadcast.
+PATHS = pytest.mark.parametrize("broadcast_floats", [0, BROADCAST_VECTOR_FLOATS], ids=["joined", "broadcast"])
+
+
+@PATHS
+def test_content_cosine_is_the_fused_one_on_a_side_and_the_text_one_across(spark, broadcast_floats: int) -> None:
     fused, text, photo, no_text = _random_products()
     n = len(fused)
-    got = {
-        (r.item_idx, r.other_idx): r.c_exact
-        for r in content_cosines(_all_pairs(spark, n), _vectors(spark, fused, text, photo, no_text)).collect()
-    }
+    vectors = _vectors(spark, fused, text, photo, no_text)
+    pairs = _all_pairs(spark, n).union(spark.createDataFrame([(0, 99), (99, 0)], "item_idx int, other_idx int"))
+    got = {(r.item_idx, r.other_idx): r.c_exact for r in content_cosines(pairs, vectors, broadcast_floats).collect()}
     unit = text / np.linalg.norm(text, axis=1, keepdims=True)
     want = {}
     for i in range(n):
@@ -71,19 +75,20 @@ def test_content_cosine_is_the_fused_one_on_a_side_and_the_text_one_across(spark
                 want[(i, j)] = float(fused[i] @ fused[j])
             elif i not in no_text and j not in no_text:
                 want[(i, j)] = float(unit[i] @ unit[j])
-    assert set(got) == set(want)  # across the sides without a title: no value
+    assert set(got) == set(want)  # across the sides without a title, or a product without vectors: no value
     assert [got[p] for p in sorted(want)] == pytest.approx([want[p] for p in sorted(want)], abs=1e-6)
-    plain = content_cosines(_all_pairs(spark, n), _vectors(spark, fused, text, photo, no_text).select("id", "features"))
+    plain = content_cosines(_all_pairs(spark, n), vectors.select("id", "features"), broadcast_floats)
     assert {(r.item_idx, r.other_idx): r.c_exact for r in plain.collect()} == pytest.approx(
         {(i, j): float(fused[i] @ fused[j]) for i in range(n) for j in range(n) if i != j}, abs=1e-6
     )
 
 
-def test_a_listed_pair_keeps_its_content_lists_value(spark) -> None:
+@PATHS
+def test_a_listed_pair_keeps_its_content_lists_value(spark, broadcast_floats: int) -> None:
     fused, text, photo, no_text = _random_products()
     vectors = _vectors(spark, fused, text, photo, no_text)
     listed = similar.nearest_on_shared(vectors, 4, len(fused), 8, 8)
-    got = {(r.item_idx, r.other_idx): r.c_exact for r in content_cosines(listed, vectors).collect()}
+    got = {(r.item_idx, r.other_idx): r.c_exact for r in content_cosines(listed, vectors, broadcast_floats).collect()}
     rows = listed.collect()
     assert len(rows) > 20
     for r in rows:

@@ -15,21 +15,29 @@ the pair is, never over all pairs of products:
   share among the postings given (``lexical.lexical_postings``: the same capped, weighted rows the
   lexical neighbours come from, so a listed pair's value is unchanged); no shared term = 0.
 
-Both are two joins of the pairs a list lacks (each product's row joined on each side of the
-pair): work grows with the pairs (products x the lists' depth), not with the square of the
-catalog.
+Content: where every vector fits ``BROADCAST_VECTOR_FLOATS`` they are broadcast and the pairs
+scored in NumPy as they pass; above, two joins of the pairs (each product's vectors joined on
+each side of the pair). Lexical: two joins of the pairs with the postings. Only the pairs a list
+lacks are scored: work grows with the pairs (products x the lists' depth), not with the square of
+the catalog.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from hybridrec.hybrid.lexical import SIM_DECIMALS
 
 PAIR = ["item_idx", "other_idx"]
+# At most this many vector floats (products x dimensions, every vector of the frame together) are
+# collected and broadcast to score pairs in NumPy (similar items' exact pair cosines, the ranker's
+# anchor similarities); above, the pairs are joined with the vectors.
+BROADCAST_VECTOR_FLOATS = 50_000_000  # 200 MB of float32: 195k products of 256 dimensions
 
 
 @dataclass(frozen=True)
@@ -42,13 +50,14 @@ class PairInputs:
     postings: DataFrame | None = None
 
 
-def _dot(a: Column, b: Column) -> Column:
-    """The dot product of two equal-length float arrays, in the JVM (no Python worker)."""
+def dot(a: Column, b: Column) -> Column:
+    """The dot product of two equal-length float arrays, in the JVM (no Python worker): float
+    products summed in double."""
     return F.aggregate(F.zip_with(a, b, lambda x, y: x * y), F.lit(0.0).cast("double"), lambda acc, v: acc + v)
 
 
-def content_cosines(pairs: DataFrame, vectors: DataFrame) -> DataFrame:
-    """(item_idx, other_idx, c_exact double) for the distinct ``pairs`` (item_idx, other_idx).
+def content_cosines(pairs: DataFrame, vectors: DataFrame, broadcast_floats: int = BROADCAST_VECTOR_FLOATS) -> DataFrame:
+    """(item_idx, other_idx, c_exact float) for ``pairs`` (item_idx, other_idx; distinct).
 
     ``vectors``: (id, features[, text, photo]) as ``similar.nearest_on_shared`` takes them: the
     fused vector (unit length: its dot product is the cosine), the text vector (null without a
@@ -56,8 +65,80 @@ def content_cosines(pairs: DataFrame, vectors: DataFrame) -> DataFrame:
     compared on the fused vectors (``similar.nearest``). A pair across the sides where either
     product lacks a text vector, or either product has no row in ``vectors``, gets no row: the
     two cannot be compared.
+
+    Where every vector fits ``broadcast_floats`` they are collected and broadcast, and the pairs
+    are scored in NumPy as they pass (``_broadcast_cosines``: no shuffle of vectors); above, each
+    pair is joined with both products' vectors (``_joined_cosines``). Both give the same values.
     """
     shared = {"text", "photo"} <= set(vectors.columns)
+    sizes = [F.count(F.lit(1)), F.max(F.size("features"))]
+    if shared:
+        sizes.append(F.max(F.size("text")))
+    n, *dims = vectors.agg(*sizes).first()
+    if n * sum(max(d or 0, 0) for d in dims) <= broadcast_floats:
+        return _broadcast_cosines(pairs, vectors, shared)
+    return _joined_cosines(pairs, vectors, shared)
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.where(norms > 0, x / np.where(norms > 0, norms, 1.0), 0.0).astype(np.float32)
+
+
+def _broadcast_cosines(pairs: DataFrame, vectors: DataFrame, shared: bool) -> DataFrame:
+    """``content_cosines`` with every vector broadcast: ids sorted, the fused matrix, the unit text
+    matrix (zero rows without a title) and the photo flags; each Arrow batch of pairs looks its
+    products up by binary search."""
+    import pyarrow as pa
+
+    columns = ["id", "features", *(["text", "photo"] if shared else [])]
+    pdf = vectors.select(*columns).toPandas().sort_values("id", kind="stable")
+    ids = pdf["id"].to_numpy(dtype=np.int64)
+    dim = max((len(v) for v in pdf["features"] if v is not None), default=1)
+    fused = np.zeros((len(pdf), dim), dtype=np.float32)
+    for row, v in enumerate(pdf["features"]):
+        if v is not None:
+            fused[row] = v
+    text = photo = has_text = None
+    if shared:
+        t_dim = max((len(v) for v in pdf["text"] if v is not None and len(v)), default=1)
+        raw = np.zeros((len(pdf), t_dim), dtype=np.float32)
+        for row, v in enumerate(pdf["text"]):
+            if v is not None and len(v):
+                raw[row] = v
+        text = _unit_rows(raw)
+        has_text = np.linalg.norm(text, axis=1) > 0
+        photo = pdf["photo"].fillna(False).to_numpy(dtype=bool)
+    shared_value = vectors.sparkSession.sparkContext.broadcast((ids, fused, text, photo, has_text))
+
+    def lookup(ids: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        at = np.clip(np.searchsorted(ids, keys), 0, max(len(ids) - 1, 0))
+        return at, (ids[at] == keys) if len(ids) else np.zeros(len(keys), dtype=bool)
+
+    def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        ids, fused, text, photo, has_text = shared_value.value
+        for batch in batches:
+            item = batch.column("item_idx").to_numpy(zero_copy_only=False).astype(np.int64)
+            other = batch.column("other_idx").to_numpy(zero_copy_only=False).astype(np.int64)
+            i, i_ok = lookup(ids, item)
+            o, o_ok = lookup(ids, other)
+            ok = i_ok & o_ok
+            value = np.einsum("ij,ij->i", fused[i].astype(np.float64), fused[o].astype(np.float64))
+            if text is not None:
+                across = photo[i] != photo[o]
+                cross = np.einsum("ij,ij->i", text[i].astype(np.float64), text[o].astype(np.float64))
+                value = np.where(across, cross, value)
+                ok &= ~across | (has_text[i] & has_text[o])
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(item[ok], pa.int32()), pa.array(other[ok], pa.int32()), pa.array(value[ok], pa.float32())],
+                names=["item_idx", "other_idx", "c_exact"],
+            )
+
+    return pairs.select(*PAIR).mapInArrow(score, "item_idx int, other_idx int, c_exact float")
+
+
+def _joined_cosines(pairs: DataFrame, vectors: DataFrame, shared: bool) -> DataFrame:
+    """``content_cosines`` by joining each pair with both products' vectors."""
     extra = ("text", "photo") if shared else ()
 
     def side(key: str, tag: str) -> DataFrame:
@@ -65,21 +146,19 @@ def content_cosines(pairs: DataFrame, vectors: DataFrame) -> DataFrame:
             F.col("id").alias(key), F.col("features").alias(f"_f{tag}"), *[F.col(c).alias(f"_{c}{tag}") for c in extra]
         )
 
-    joined = (
-        pairs.select(*PAIR).distinct().join(side("item_idx", "i"), "item_idx").join(side("other_idx", "o"), "other_idx")
-    )
-    fused = _dot(F.col("_fi"), F.col("_fo"))
+    joined = pairs.select(*PAIR).join(side("item_idx", "i"), "item_idx").join(side("other_idx", "o"), "other_idx")
+    fused = dot(F.col("_fi"), F.col("_fo"))
     if not shared:
         return joined.select(*PAIR, fused.cast("float").alias("c_exact"))
     ti, to = F.col("_texti"), F.col("_texto")
-    norms = F.sqrt(_dot(ti, ti)) * F.sqrt(_dot(to, to))
-    text = F.when(ti.isNotNull() & to.isNotNull() & (norms > 0), _dot(ti, to) / norms)
+    norms = F.sqrt(dot(ti, ti)) * F.sqrt(dot(to, to))
+    text = F.when(ti.isNotNull() & to.isNotNull() & (norms > 0), dot(ti, to) / norms)
     value = F.when(F.col("_photoi") == F.col("_photoo"), fused).otherwise(text)
     return joined.select(*PAIR, value.cast("float").alias("c_exact")).filter(F.col("c_exact").isNotNull())
 
 
 def lexical_cosines(pairs: DataFrame, postings: DataFrame) -> DataFrame:
-    """(item_idx, other_idx, l_exact double) for the distinct ``pairs`` that share a term of
+    """(item_idx, other_idx, l_exact float) for the ``pairs`` (distinct) that share a term of
     ``postings`` (item_idx, term, weight): the sum of their weight products, rounded as the
     lexical neighbours' ``sim`` (``lexical.SIM_DECIMALS``). A pair that shares no term gets no
     row (its cosine over these postings is 0)."""
@@ -87,7 +166,6 @@ def lexical_cosines(pairs: DataFrame, postings: DataFrame) -> DataFrame:
     theirs = postings.select(F.col("item_idx").alias("other_idx"), "term", F.col("weight").alias("_v"))
     return (
         pairs.select(*PAIR)
-        .distinct()
         .join(mine, "item_idx")
         .join(theirs, ["other_idx", "term"])
         .groupBy(*PAIR)

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, StructField, StructType
 
 from hybridrec.hybrid.candidates import SOURCE_SCORES
+from hybridrec.hybrid.pair_cosines import BROADCAST_VECTOR_FLOATS, dot
 from hybridrec.run_dates import utc_timestamp
 
 FEATURES: dict[str, str] = {
@@ -110,14 +111,7 @@ def _category_shares(history: DataFrame, products: DataFrame) -> DataFrame:
 
 
 def _dot(a: str, b: str) -> Column:
-    return F.aggregate(
-        F.zip_with(F.col(a), F.col(b), lambda x, y: x * y), F.lit(0.0).cast("double"), lambda s, v: s + v
-    )
-
-
-# At most this many vector floats (products x dimensions) are collected and broadcast for the
-# anchor similarities (``AnchorVectors``); above, the pairs are joined with the vectors.
-BROADCAST_VECTOR_FLOATS = 50_000_000  # 200 MB of float32: 195k products of 256 dimensions
+    return dot(F.col(a), F.col(b))
 
 
 def _anchors(history: DataFrame) -> DataFrame:

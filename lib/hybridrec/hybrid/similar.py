@@ -164,21 +164,23 @@ def type_vote(scored: DataFrame, categories: DataFrame, k: int, bonus: float) ->
     labels = categories.filter(F.col("category").isNotNull() & (F.trim(F.col("category")) != "")).select(
         F.col("item_idx").alias("other_idx"), F.col("category").alias("_cat")
     )
-    with_cat = scored.join(F.broadcast(labels), "other_idx", "left")
-    best = Window.partitionBy("item_idx").orderBy(F.col("score").desc(), F.col("other_idx"))
-    voters = with_cat.withColumn("_r", F.row_number().over(best)).filter((F.col("_r") <= k) & F.col("_cat").isNotNull())
-    votes = voters.groupBy("item_idx", "_cat").agg(F.sum("score").alias("_v"))
-    winner = Window.partitionBy("item_idx").orderBy(F.col("_v").desc(), F.col("_cat"))
-    voted = (
-        votes.withColumn("_w", F.row_number().over(winner))
-        .filter(F.col("_w") == 1)
-        .select("item_idx", F.col("_cat").alias("_voted"))
-    )
+    # Windows over the item's candidates only (one shuffle, ``scored`` read once): each
+    # candidate's rank, its category's votes among the item's best k, the winner by votes then name.
+    item = Window.partitionBy("item_idx")
+    best = item.orderBy(F.col("score").desc(), F.col("other_idx"))
+    with_cat = scored.join(F.broadcast(labels), "other_idx", "left").withColumn("_r", F.row_number().over(best))
+    voter = (F.col("_r") <= k) & F.col("_cat").isNotNull()
+    votes = F.sum(F.when(voter, F.col("score"))).over(Window.partitionBy("item_idx", "_cat"))
+    with_votes = with_cat.withColumn("_v", F.when(F.col("_cat").isNotNull(), votes))
+    ranked = with_votes.withColumn("_cat_rank", F.dense_rank().over(item.orderBy(F.col("_cat").asc_nulls_last())))
+    # max_by skips a null ordering: a category without a vote never wins, nor does an item without one.
+    order = F.when(F.col("_v").isNotNull(), F.struct(F.col("_v"), -F.col("_cat_rank")))
+    winner = F.max_by(F.col("_cat"), order).over(item)
     gain = F.when(F.col("_cat") == F.col("_voted"), F.lit(float(bonus))).otherwise(F.lit(0.0))
     return (
-        with_cat.join(voted, "item_idx", "left")
+        ranked.withColumn("_voted", winner)
         .withColumn("score", (F.col("score") + gain).cast("double"))
-        .drop("_cat", "_voted")
+        .drop("_cat", "_r", "_v", "_cat_rank", "_voted")
     )
 
 
