@@ -204,7 +204,9 @@ def top_k_pairs(pairs: DataFrame, k: int) -> DataFrame:
     return pairs.withColumn("_r", F.row_number().over(order)).filter(F.col("_r") <= k).drop("_r")
 
 
-def _sim(weight_product: Column) -> Column:
+def summed_sim(weight_product: Column) -> Column:
+    """A pair's lexical cosine: the sum of its shared terms' weight products, rounded to
+    ``SIM_DECIMALS`` (sums in another order give the same value: ties stay ties)."""
     return F.round(F.sum(weight_product), SIM_DECIMALS)
 
 
@@ -261,7 +263,7 @@ def neighbours_from_postings(postings: DataFrame, k: int) -> DataFrame:
         postings.join(others, "term")
         .filter(F.col("item_idx") != F.col("other_idx"))
         .groupBy("item_idx", "other_idx")
-        .agg(_sim(F.col("weight") * F.col("o_weight")).alias("sim"))
+        .agg(summed_sim(F.col("weight") * F.col("o_weight")).alias("sim"))
     )
     top = top_k_pairs(pairs, k)
     return top.select(

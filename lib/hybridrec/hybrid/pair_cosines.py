@@ -31,7 +31,7 @@ import numpy as np
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from hybridrec.hybrid.lexical import SIM_DECIMALS
+from hybridrec.hybrid.lexical import summed_sim
 
 PAIR = ["item_idx", "other_idx"]
 # At most this many vector floats (products x dimensions, every vector of the frame together) are
@@ -160,7 +160,7 @@ def _joined_cosines(pairs: DataFrame, vectors: DataFrame, shared: bool) -> DataF
 def lexical_cosines(pairs: DataFrame, postings: DataFrame) -> DataFrame:
     """(item_idx, other_idx, l_exact float) for the ``pairs`` (distinct) that share a term of
     ``postings`` (item_idx, term, weight): the sum of their weight products, rounded as the
-    lexical neighbours' ``sim`` (``lexical.SIM_DECIMALS``). A pair that shares no term gets no
+    lexical neighbours' ``sim`` (``lexical.summed_sim``). A pair that shares no term gets no
     row (its cosine over these postings is 0)."""
     mine = postings.select("item_idx", "term", F.col("weight").alias("_w"))
     theirs = postings.select(F.col("item_idx").alias("other_idx"), "term", F.col("weight").alias("_v"))
@@ -169,7 +169,7 @@ def lexical_cosines(pairs: DataFrame, postings: DataFrame) -> DataFrame:
         .join(mine, "item_idx")
         .join(theirs, ["other_idx", "term"])
         .groupBy(*PAIR)
-        .agg(F.round(F.sum(F.col("_w") * F.col("_v")), SIM_DECIMALS).cast("float").alias("l_exact"))
+        .agg(summed_sim(F.col("_w") * F.col("_v")).cast("float").alias("l_exact"))
     )
 
 
