@@ -26,12 +26,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from hybridrec.hybrid.lexical import summed_sim
+from hybridrec.models.embeddings import l2_normalise
 
 PAIR = ["item_idx", "other_idx"]
 # At most this many vector floats (products x dimensions, every vector of the frame together) are
@@ -80,9 +82,15 @@ def content_cosines(pairs: DataFrame, vectors: DataFrame, broadcast_floats: int 
     return _joined_cosines(pairs, vectors, shared)
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.where(norms > 0, x / np.where(norms > 0, norms, 1.0), 0.0).astype(np.float32)
+def _matrix(values: Any) -> np.ndarray:
+    """float32 rows of a column of arrays, a zero row where a value is missing or empty."""
+    present = [v is not None and len(v) > 0 for v in values]
+    dim = max((len(v) for v, ok in zip(values, present, strict=True) if ok), default=1)
+    out = np.zeros((len(present), dim), dtype=np.float32)
+    for row, (v, ok) in enumerate(zip(values, present, strict=True)):
+        if ok:
+            out[row] = v
+    return out
 
 
 def _broadcast_cosines(pairs: DataFrame, vectors: DataFrame, shared: bool) -> DataFrame:
@@ -94,19 +102,10 @@ def _broadcast_cosines(pairs: DataFrame, vectors: DataFrame, shared: bool) -> Da
     columns = ["id", "features", *(["text", "photo"] if shared else [])]
     pdf = vectors.select(*columns).toPandas().sort_values("id", kind="stable")
     ids = pdf["id"].to_numpy(dtype=np.int64)
-    dim = max((len(v) for v in pdf["features"] if v is not None), default=1)
-    fused = np.zeros((len(pdf), dim), dtype=np.float32)
-    for row, v in enumerate(pdf["features"]):
-        if v is not None:
-            fused[row] = v
+    fused = _matrix(pdf["features"].tolist())
     text = photo = has_text = None
     if shared:
-        t_dim = max((len(v) for v in pdf["text"] if v is not None and len(v)), default=1)
-        raw = np.zeros((len(pdf), t_dim), dtype=np.float32)
-        for row, v in enumerate(pdf["text"]):
-            if v is not None and len(v):
-                raw[row] = v
-        text = _unit_rows(raw)
+        text = l2_normalise(_matrix(pdf["text"].tolist()))
         has_text = np.linalg.norm(text, axis=1) > 0
         photo = pdf["photo"].fillna(False).to_numpy(dtype=bool)
     shared_value = vectors.sparkSession.sparkContext.broadcast((ids, fused, text, photo, has_text))

@@ -110,10 +110,6 @@ def _category_shares(history: DataFrame, products: DataFrame) -> DataFrame:
     )
 
 
-def _dot(a: str, b: str) -> Column:
-    return dot(F.col(a), F.col(b))
-
-
 def _anchors(history: DataFrame) -> DataFrame:
     """(user_id, _last, _top): the user's most recent and most weighted products."""
     last = Window.partitionBy("user_id").orderBy(F.col("last_ts").desc(), F.col("product_id"))
@@ -135,7 +131,7 @@ def _similarity_by_joins(pairs: DataFrame, vectors: DataFrame) -> DataFrame:
     for anchor, name in (("_last", "sim_last"), ("_top", "sim_top")):
         out = (
             out.join(vec.select(F.col("product_id").alias(anchor), F.col("vec").alias("_a")), anchor, "left")
-            .withColumn(name, F.when(F.col("_a").isNotNull(), _dot("vec", "_a")))
+            .withColumn(name, F.when(F.col("_a").isNotNull(), dot(F.col("vec"), F.col("_a"))))
             .drop("_a")
         )
     return out.select("user_id", "product_id", "sim_last", "sim_top")

@@ -30,6 +30,7 @@ a label. Measured on ``bench/bench_content.py`` (docs/results.md "Content vector
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,7 @@ from hybridrec.collab.topk import blocked
 from hybridrec.config import RecommendConfig
 from hybridrec.hybrid import ann
 from hybridrec.hybrid.pair_cosines import PairInputs, with_exact_cosines
+from hybridrec.models.embeddings import l2_normalise
 
 _NN = ("item_idx", "other_idx", "sim")  # the neighbour lists' columns
 
@@ -48,9 +50,7 @@ def _unit(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     for pdf in batches:
         if pdf.empty:
             continue
-        x = np.stack(pdf["features"].to_numpy()).astype(np.float32)
-        n = np.linalg.norm(x, axis=1, keepdims=True)
-        x = np.where(n > 0, x / np.where(n > 0, n, 1), 0)
+        x = l2_normalise(np.stack(pdf["features"].to_numpy()).astype(np.float32))
         yield pd.DataFrame({"id": pdf["id"].to_numpy(np.int32), "features": list(x)})
 
 
@@ -232,20 +232,20 @@ def similar_items(
     b_i = evidence.select("item_idx", F.col("b").alias("b_i"))
     b_j = evidence.select(F.col("item_idx").alias("other_idx"), F.col("b").alias("b_j"))
     if exact is not None:
-        merged = with_exact_cosines(merged, PairInputs(exact.vectors, exact.postings if lam > 0 else None))
+        merged = with_exact_cosines(merged, exact if lam > 0 else replace(exact, postings=None))
     df = merged.join(F.broadcast(b_i), "item_idx", "left").join(F.broadcast(b_j), "other_idx", "left")
     beta = F.lit(rc.similar_collab_weight) * F.least(F.coalesce("b_i", F.lit(0.0)), F.coalesce("b_j", F.lit(0.0)))
-    zero = F.lit(0.0)
-    if exact is not None:
-        c = F.coalesce(F.col("c_sim"), F.col("c_exact"), zero)
-    else:
-        c = F.coalesce(F.col("c_sim"), F.min("c_sim").over(per_item), zero)
-    a = F.coalesce(F.col("a_sim"), F.min("a_sim").over(per_item), zero)
+
+    def filled(listed: str, exact_name: str | None = None) -> Column:
+        """A list's value; where the list lacks the pair, its exact cosine (with ``exact``) or
+        else the list's lowest value for the item; 0 where neither exists."""
+        missing = F.col(exact_name) if exact is not None and exact_name else F.min(listed).over(per_item)
+        return F.coalesce(F.col(listed), missing, F.lit(0.0))
+
+    c = filled("c_sim", "c_exact")
+    a = filled("a_sim")
     if lam > 0:
-        if exact is not None:
-            lex = F.coalesce(F.col("l_sim"), F.col("l_exact"), zero)
-        else:
-            lex = F.coalesce(F.col("l_sim"), F.min("l_sim").over(per_item), zero)
+        lex = filled("l_sim", "l_exact")
         share: Column = F.lit(lam)
         if doubt is not None:
             df = df.join(F.broadcast(doubt.select("item_idx", "doubt")), "item_idx", "left")
